@@ -1,0 +1,401 @@
+"""The `faasbox` command: the Serverless Framework's verbs where they overlap.
+
+The only package that prints. Errors from faasbox.errors become one red line and a non-zero
+exit code: 1 for a failed function or operation, 2 for bad usage or an invalid file, 3 when
+no server is reachable.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from faasbox.config import ServiceSpec, load_service
+from faasbox.errors import ConfigError, FaasboxError, ServerUnreachable
+from faasbox.registry.services import function_configs
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _url_option(f: F) -> F:
+    return click.option(
+        "--url",
+        envvar="FAASBOX_URL",
+        default=DEFAULT_URL,
+        show_default=True,
+        help="The faasbox server to talk to.",
+    )(f)
+
+
+def _fail(error: FaasboxError) -> None:
+    err.print(f"[bold red]Error:[/] {error}")
+    code = 2 if isinstance(error, ConfigError) else 3 if isinstance(error, ServerUnreachable) else 1
+    sys.exit(code)
+
+
+def find_services(path: Path, options: dict[str, str]) -> list[ServiceSpec]:
+    """Every service under `path`: the folder itself if it has a serverless.yml, else each
+    direct subfolder that has one."""
+    if path.is_file() or any((path / n).exists() for n in ("serverless.yml", "serverless.yaml")):
+        return [load_service(path, options)]
+    if not path.is_dir():
+        raise ConfigError(str(path), "", "no such file or folder")
+    specs = [
+        load_service(sub, options)
+        for sub in sorted(path.iterdir())
+        if sub.is_dir() and any((sub / n).exists() for n in ("serverless.yml", "serverless.yaml"))
+    ]
+    if not specs:
+        raise ConfigError(str(path), "", "no serverless.yml here or in its subfolders")
+    return specs
+
+
+def _warn(spec: ServiceSpec) -> None:
+    for warning in spec.warnings:
+        err.print(f"[yellow]Warning:[/] {warning}")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="faasbox")
+def cli() -> None:
+    """faasbox: run Lambda-style functions on your own machine."""
+    logging.basicConfig(
+        level=logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=err, show_path=False)],
+    )
+
+
+@cli.command()
+@click.argument("directory", default="examples", type=click.Path(path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option(
+    "--data-dir",
+    envvar="FAASBOX_HOME",
+    default=".faasbox",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="Where functions and code are kept.",
+)
+@click.option("--stage", default=None, help="The stage (${opt:stage}) to deploy.")
+@click.option(
+    "--max-workers",
+    type=int,
+    default=None,
+    help="Global cap on live workers (default: from cores and memory).",
+)
+@click.option(
+    "--idle-timeout",
+    type=float,
+    default=300.0,
+    show_default=True,
+    help="Seconds before an idle warm worker is stopped.",
+)
+@click.option(
+    "--queue-timeout",
+    type=float,
+    default=2.0,
+    show_default=True,
+    help="Seconds a request waits for a busy function before a 429.",
+)
+def serve(
+    directory: Path,
+    host: str,
+    port: int,
+    data_dir: Path,
+    stage: str | None,
+    max_workers: int | None,
+    idle_timeout: float,
+    queue_timeout: float,
+) -> None:
+    """Deploy the services in DIRECTORY and serve them."""
+    from faasbox.gateway.server import bind_socket, build_server, run
+    from faasbox.registry.services import deploy_service
+    from faasbox.runtime.settings import RuntimeSettings
+
+    options = {"stage": stage} if stage else {}
+    try:
+        specs = find_services(directory, options) if directory.exists() else []
+        settings_kwargs: dict[str, Any] = {
+            "data_dir": data_dir.resolve(),
+            "idle_timeout_s": idle_timeout,
+            "queue_timeout_s": queue_timeout,
+        }
+        if max_workers:
+            settings_kwargs["max_workers"] = max_workers
+        settings = RuntimeSettings(**settings_kwargs)
+        server = build_server(settings)
+        for spec in specs:
+            _warn(spec)
+            change = deploy_service(server.registry, spec)
+            names = ", ".join(f.name for f in change.deployed)
+            out.print(f"Deployed [bold]{spec.name}[/] ({spec.stage}): {names}")
+        sock = bind_socket(host, port)
+    except FaasboxError as e:
+        _fail(e)
+        return
+    except OSError as e:
+        err.print(f"[bold red]Error:[/] cannot listen on {host}:{port}: {e.strerror}")
+        sys.exit(1)
+    port = sock.getsockname()[1]
+    url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+    example = next((f for f in server.registry.all() if f.config.key == "hello"), None)
+    out.print(f"\nfaasbox is serving on [bold cyan]{url}[/]  (data in {settings.data_dir})")
+    if example is not None:
+        out.print("Try:")
+        out.print(
+            f"  curl -s -X POST {url}/2015-03-31/functions/{example.name}/invocations "
+            '-d \'{"name": "you"}\''
+        )
+        out.print(f'  faasbox invoke -f {example.config.key} -d \'{{"name": "you"}}\' --log')
+    out.print("Press Ctrl+C to stop.", style="dim")
+    sys.stdout.flush()
+    run(server, sock)
+
+
+@cli.command()
+@click.argument("directory", default=".", type=click.Path(path_type=Path))
+@click.option("--stage", default=None)
+@_url_option
+def deploy(directory: Path, stage: str | None, url: str) -> None:
+    """Deploy the service(s) in DIRECTORY to a running server."""
+    from faasbox.cli.client import Client
+    from faasbox.registry.services import package_zip
+
+    client = Client(url)
+    try:
+        for spec in find_services(directory, {"stage": stage} if stage else {}):
+            _warn(spec)
+            configs = [c.to_dict() for c in function_configs(spec)]
+            result = client.deploy(spec.name, configs, package_zip(spec))
+            for fn in result["deployed"]:
+                state = "updated" if fn["name"] in result["changed"] else "unchanged"
+                out.print(f"  {fn['name']}: {state}")
+            for name in result["removed"]:
+                out.print(f"  {name}: removed")
+            out.print(f"Deployed [bold]{spec.name}[/] ({spec.stage}) to {url}")
+    except FaasboxError as e:
+        _fail(e)
+
+
+def _payload(data: str | None, path: Path | None) -> bytes:
+    if data is not None and path is not None:
+        raise click.UsageError("give either --data or --path, not both")
+    raw = path.read_bytes() if path is not None else (data or "").encode()
+    if raw.strip():
+        try:
+            json.loads(raw)
+        except ValueError:
+            raw = json.dumps(raw.decode("utf-8", "replace")).encode()  # plain text -> a string
+    return raw
+
+
+def _print_result(payload: bytes, function_error: str | None, log: str | None) -> None:
+    try:
+        text = json.dumps(json.loads(payload), indent=4) if payload else ""
+    except ValueError:
+        text = payload.decode("utf-8", "replace")
+    (err if function_error else out).print(text, markup=False)
+    if log is not None:
+        err.print("-" * 40, style="dim")
+        err.print(log.rstrip("\n"), markup=False, style="dim")
+    if function_error:
+        sys.exit(1)
+
+
+@cli.group(invoke_without_command=True)
+@click.option("-f", "--function", "function", help="The function's name or serverless key.")
+@click.option(
+    "-d", "--data", default=None, help="The event, as JSON (plain text is sent as a JSON string)."
+)
+@click.option(
+    "-p",
+    "--path",
+    "path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A file holding the event.",
+)
+@click.option("-l", "--log", is_flag=True, help="Show the invocation's log.")
+@click.option(
+    "-t",
+    "--type",
+    "invocation_type",
+    default="RequestResponse",
+    type=click.Choice(["RequestResponse", "Event", "DryRun"]),
+    show_default=True,
+)
+@click.option("-q", "--qualifier", default=None, help="A published version.")
+@_url_option
+@click.pass_context
+def invoke(
+    ctx: click.Context,
+    function: str | None,
+    data: str | None,
+    path: Path | None,
+    log: bool,
+    invocation_type: str,
+    qualifier: str | None,
+    url: str,
+) -> None:
+    """Invoke a deployed function on a running server."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if not function:
+        raise click.UsageError("Missing option '-f' / '--function'.")
+    from faasbox.cli.client import Client
+
+    try:
+        response = Client(url).invoke(
+            function,
+            _payload(data, path),
+            invocation_type=invocation_type,
+            log=log,
+            qualifier=qualifier,
+        )
+    except FaasboxError as e:
+        _fail(e)
+        return
+    if invocation_type != "RequestResponse":
+        out.print(
+            f"{invocation_type} accepted ({response.status}), RequestId {response.request_id}"
+        )
+        return
+    _print_result(response.payload, response.function_error, response.log if log else None)
+
+
+@invoke.command("local")
+@click.option("-f", "--function", "function", required=True, help="The function's key.")
+@click.option("-d", "--data", default=None)
+@click.option(
+    "-p",
+    "--path",
+    "path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+)
+@click.option("-l", "--log", is_flag=True)
+@click.option(
+    "-c",
+    "--config",
+    "service_dir",
+    default=".",
+    type=click.Path(path_type=Path),
+    show_default=True,
+    help="The service's folder or serverless.yml.",
+)
+@click.option("--stage", default=None)
+def invoke_local(
+    function: str,
+    data: str | None,
+    path: Path | None,
+    log: bool,
+    service_dir: Path,
+    stage: str | None,
+) -> None:
+    """Run a function from its source folder, without a server."""
+    from faasbox.runtime.local import invoke_local as run_local
+
+    try:
+        spec = load_service(service_dir, {"stage": stage} if stage else {})
+        _warn(spec)
+        configs = {c.key: c for c in function_configs(spec)}
+        config = configs.get(function) or next(
+            (c for c in configs.values() if c.name == function), None
+        )
+        if config is None:
+            raise ConfigError(
+                str(spec.file),
+                f"functions.{function}",
+                "no such function; this service has " + ", ".join(str(k) for k in configs),
+            )
+        result = run_local(config, spec.root, _payload(data, path))
+    except FaasboxError as e:
+        _fail(e)
+        return
+    _print_result(result.payload, result.function_error, result.log if log else None)
+
+
+@cli.command()
+@click.option("-f", "--function", "function", required=True)
+@click.option("-t", "--tail", is_flag=True, help="Keep printing new logs as they come.")
+@click.option("-n", "--limit", default=20, show_default=True, help="How many invocations.")
+@_url_option
+def logs(function: str, tail: bool, limit: int, url: str) -> None:
+    """Show the logs of a function's recent invocations."""
+    from faasbox.cli.client import Client
+
+    client = Client(url)
+    since = 0
+    try:
+        while True:
+            page = client.logs(function, since=since, limit=limit, wait=20 if tail else 0)
+            for record in page["records"]:
+                out.print(record["log"].rstrip("\n"), markup=False)
+                since = max(since, record["seq"])
+            if not tail:
+                return
+            limit = 0  # after the first page, everything new
+    except FaasboxError as e:
+        _fail(e)
+    except KeyboardInterrupt:
+        return
+
+
+@cli.command("ls")
+@_url_option
+def list_functions(url: str) -> None:
+    """List the deployed functions."""
+    from faasbox.cli.client import Client
+
+    try:
+        functions = Client(url).functions()
+    except FaasboxError as e:
+        _fail(e)
+        return
+    table = Table("name", "service", "runtime", "handler", "memory", "timeout", "modified")
+    for fn in functions:
+        cfg = fn["config"]
+        table.add_row(
+            fn["name"],
+            cfg.get("service") or "",
+            cfg["runtime"],
+            cfg["handler"],
+            f"{cfg['memory_size']} MB",
+            f"{cfg['timeout']:g} s",
+            fn["lastModified"],
+        )
+    out.print(table)
+
+
+@cli.command("rm")
+@click.argument("name")
+@_url_option
+def remove(name: str, url: str) -> None:
+    """Remove a deployed function."""
+    from faasbox.cli.client import Client
+
+    try:
+        Client(url).remove(name)
+    except FaasboxError as e:
+        _fail(e)
+        return
+    out.print(f"Removed {name}")
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,92 @@
+"""Checking a function's ``events:``: the shapes of ``http`` and ``httpApi``, which faasbox
+routes; other event types are kept with a warning until faasbox triggers them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faasbox.config.fields import Context, mapping, show
+from faasbox.config.keypath import KeyPath
+
+ROUTED_EVENTS = ("http", "httpApi")
+HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY"})
+
+
+def check_events(ctx: Context, value: object, path: KeyPath) -> list[dict[str, Any]]:
+    """The events as written (shallow copies), after checking their shapes."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ctx.error(
+            path, f"expected a list of events (- httpApi: GET /hello), got {show(value)}"
+        )
+    events: list[dict[str, Any]] = []
+    for index, entry in enumerate(value):
+        where = (*path, index)
+        if not isinstance(entry, dict) or len(entry) != 1:
+            raise ctx.error(
+                where,
+                "expected a mapping with exactly one event type, e.g. "
+                f"'- httpApi: GET /hello', got {show(entry)}",
+            )
+        kind, body = next(iter(mapping(ctx, entry, where, "an event").items()))
+        if kind == "http":
+            _check_http(ctx, body, (*where, kind))
+        elif kind == "httpApi":
+            _check_http_api(ctx, body, (*where, kind))
+        else:
+            ctx.warn(
+                (*where, kind),
+                f"faasbox does not route {kind!r} events yet; the function is only invoked "
+                "through HTTP events and the Lambda API",
+            )
+        events.append(dict(entry))
+    return events
+
+
+def _check_http(ctx: Context, body: object, path: KeyPath) -> None:
+    """API Gateway REST API: ``GET hello/{id}`` or ``{path, method, cors, private}``."""
+    if isinstance(body, str):
+        parts = body.split()
+        if len(parts) != 2 or parts[0].upper() not in HTTP_METHODS:
+            raise ctx.error(path, f"expected 'METHOD path' (e.g. 'GET /hello'), got {body!r}")
+        return
+    event = mapping(ctx, body, path, "'METHOD path' or a mapping with path and method")
+    for key in ("path", "method"):
+        if not isinstance(event.get(key), str):
+            raise ctx.error((*path, key), f"expected a string, got {show(event.get(key))}")
+    if event["method"].upper() not in HTTP_METHODS:
+        raise ctx.error((*path, "method"), _method_expectation(event["method"], any_star=False))
+    if "cors" in event and not isinstance(event["cors"], bool | dict):
+        raise ctx.error((*path, "cors"), f"expected true or a mapping, got {show(event['cors'])}")
+    if "private" in event and not isinstance(event["private"], bool):
+        raise ctx.error((*path, "private"), f"expected true or false, got {show(event['private'])}")
+
+
+def _check_http_api(ctx: Context, body: object, path: KeyPath) -> None:
+    """API Gateway HTTP API: ``*``, ``GET /hello`` or ``{method, path}`` (method may be ``*``)."""
+    if isinstance(body, str):
+        if body == "*":
+            return
+        parts = body.split()
+        if (
+            len(parts) != 2
+            or parts[0].upper() not in {*HTTP_METHODS, "*"}
+            or not parts[1].startswith("/")
+        ):
+            raise ctx.error(
+                path, f"expected '*' or 'METHOD /path' (e.g. 'GET /hello'), got {body!r}"
+            )
+        return
+    event = mapping(ctx, body, path, "'*', 'METHOD /path' or a mapping with method and path")
+    route = event.get("path")
+    if not isinstance(route, str) or not route.startswith("/"):
+        raise ctx.error((*path, "path"), f"expected a path starting with /, got {show(route)}")
+    method = event.get("method", "*")
+    if not isinstance(method, str) or method.upper() not in {*HTTP_METHODS, "*"}:
+        raise ctx.error((*path, "method"), _method_expectation(method, any_star=True))
+
+
+def _method_expectation(method: object, *, any_star: bool) -> str:
+    methods = ", ".join(sorted(HTTP_METHODS)) + (" or *" if any_star else "")
+    return f"expected one of {methods}, got {show(method)}"

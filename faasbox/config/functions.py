@@ -1,0 +1,213 @@
+"""Building a FunctionSpec from one entry of ``functions:`` and the provider's defaults."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from faasbox.config.events import check_events
+from faasbox.config.fields import (
+    Context,
+    construct,
+    environment,
+    integer,
+    mapping,
+    seconds,
+    show,
+    string,
+)
+from faasbox.config.keypath import KeyPath, format_path
+from faasbox.config.runtimes import (
+    handler_problem,
+    python_runtime_warning,
+    runtime_kind,
+    supported_runtimes,
+)
+from faasbox.config.spec import (
+    FUNCTION_NAME_PATTERN,
+    MAX_MEMORY_MB,
+    MAX_TIMEOUT_S,
+    MIN_MEMORY_MB,
+    FunctionSpec,
+)
+
+MODELED_KEYS = frozenset(
+    {
+        "handler", "name", "description", "runtime", "memorySize", "timeout", "environment",
+        "events", "layers", "reservedConcurrency", "provisionedConcurrency", "package", "wasm",
+    }
+)  # fmt: skip
+# Settings of the AWS deployment that change nothing about how a function runs or is reached.
+DEPLOY_ONLY_KEYS = frozenset(
+    {
+        "role", "tags", "vpc", "tracing", "architecture", "kmsKeyArn", "disableLogs",
+        "logRetentionInDays", "logDataProtectionPolicy", "runtimeManagement", "condition",
+        "dependsOn", "ephemeralStorageSize", "snapStart", "logs", "versionFunction",
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """What every function inherits from the service and ``provider:``."""
+
+    service: str
+    stage: str
+    runtime: str
+    runtime_path: KeyPath | None
+    """Where the runtime was set (provider.runtime), or None for faasbox's default."""
+    memory_size: int
+    timeout: float
+    environment: dict[str, str]
+    layers: list[str]
+
+
+def build_function(
+    ctx: Context, key: str, value: object, defaults: Defaults, layer_ids: Mapping[str, str]
+) -> FunctionSpec:
+    """``layer_ids`` maps the CloudFormation ids of this service's layers to their keys."""
+    path: KeyPath = ("functions", key)
+    doc = mapping(ctx, value, path, "a mapping with at least a handler")
+    for unknown in doc.keys() - MODELED_KEYS - DEPLOY_ONLY_KEYS:
+        ctx.warn((*path, unknown), f"faasbox does not support {unknown!r} and ignores it")
+
+    if "runtime" in doc:
+        runtime_path: KeyPath | None = (*path, "runtime")
+        runtime = doc["runtime"]
+    else:
+        runtime_path, runtime = defaults.runtime_path, defaults.runtime
+    where = runtime_path or path
+    runtime = string(ctx, runtime, where, "a runtime such as python3.11 or wasm")
+    kind = runtime_kind(runtime)
+    if kind is None:
+        raise ctx.error(
+            where,
+            f"runtime {runtime!r} is not supported by faasbox; supported: {supported_runtimes()}",
+        )
+    warning = python_runtime_warning(runtime, format_path(where)) if runtime_path else None
+    if warning:
+        ctx.note(warning)
+
+    if doc.get("handler") is None:
+        raise ctx.error((*path, "handler"), "is missing; " + _handler_hint(kind))
+    handler = string(ctx, doc["handler"], (*path, "handler"), _handler_hint(kind))
+    problem = handler_problem(kind, handler)
+    if problem:
+        raise ctx.error((*path, "handler"), problem)
+
+    if "wasm" in doc and kind != "wasm":
+        ctx.warn((*path, "wasm"), f"only used by runtime wasm; ignored for runtime {runtime}")
+    wasm = mapping(ctx, doc["wasm"], (*path, "wasm"), "a mapping") if doc.get("wasm") else None
+
+    return construct(
+        ctx,
+        path,
+        FunctionSpec,
+        key=key,
+        name=_function_name(ctx, doc, path, defaults),
+        runtime=runtime,
+        handler=handler,
+        memory_size=memory_setting(ctx, doc, path, defaults.memory_size),
+        timeout=timeout_setting(ctx, doc, path, defaults.timeout),
+        # The function's variables win over the provider's, as on AWS.
+        environment={
+            **defaults.environment,
+            **environment(ctx, doc.get("environment"), (*path, "environment")),
+        },
+        reserved_concurrency=_count(ctx, doc, path, "reservedConcurrency"),
+        provisioned_concurrency=_count(ctx, doc, path, "provisionedConcurrency"),
+        events=check_events(ctx, doc.get("events"), (*path, "events")),
+        layers=(
+            layer_refs(ctx, doc["layers"], (*path, "layers"), layer_ids)
+            if "layers" in doc
+            else list(defaults.layers)
+        ),
+        description=_description(ctx, doc.get("description"), (*path, "description")),
+        wasm=wasm,
+        package=mapping(ctx, doc.get("package") or {}, (*path, "package"), "a mapping"),
+    )
+
+
+def memory_setting(ctx: Context, doc: dict[str, Any], path: KeyPath, default: int) -> int:
+    """``memorySize`` of a function or the provider, in MB."""
+    if "memorySize" not in doc:
+        return default
+    where = (*path, "memorySize")
+    return integer(ctx, doc["memorySize"], where, MIN_MEMORY_MB, MAX_MEMORY_MB, "MB")
+
+
+def timeout_setting(ctx: Context, doc: dict[str, Any], path: KeyPath, default: float) -> float:
+    """``timeout`` of a function or the provider, in seconds."""
+    if "timeout" not in doc:
+        return default
+    return seconds(ctx, doc["timeout"], (*path, "timeout"), MAX_TIMEOUT_S)
+
+
+def layer_refs(
+    ctx: Context, value: object, path: KeyPath, layer_ids: Mapping[str, str]
+) -> list[str]:
+    """A ``layers:`` list of a function or the provider: ARNs as written, and this service's
+    layers (written ``{Ref: NameLambdaLayer}``) as their keys."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ctx.error(path, f"expected a list of layers, got {show(value)}")
+    layers: list[str] = []
+    for index, item in enumerate(value):
+        if isinstance(item, str) and item:
+            layers.append(item)
+        elif isinstance(item, dict) and list(item) == ["Ref"] and item["Ref"] in layer_ids:
+            layers.append(layer_ids[item["Ref"]])
+        else:
+            known = ", ".join(f"{{Ref: {ref}}}" for ref in layer_ids) or "none"
+            raise ctx.error(
+                (*path, index),
+                f"expected a layer ARN or {{Ref: <Name>LambdaLayer}} naming a layer of this "
+                f"service (here: {known}), got {item!r}",
+            )
+    return layers
+
+
+def layer_logical_id(key: str) -> str:
+    """The CloudFormation id the Serverless Framework gives layer ``key``: my-deps ->
+    MyDashdepsLambdaLayer; functions refer to their service's layers by it."""
+    normalized = key.replace("-", "Dash").replace("_", "Underscore")
+    return normalized[:1].upper() + normalized[1:] + "LambdaLayer"
+
+
+def _function_name(ctx: Context, doc: dict[str, Any], path: KeyPath, defaults: Defaults) -> str:
+    if "name" in doc:
+        name = string(ctx, doc["name"], (*path, "name"), "a function name")
+        if not re.fullmatch(FUNCTION_NAME_PATTERN, name):
+            raise ctx.error(
+                (*path, "name"),
+                f"expected at most 64 letters, digits, - and _ (Lambda's rule), got {name!r}",
+            )
+        return name
+    name = f"{defaults.service}-{defaults.stage}-{path[-1]}"
+    if not re.fullmatch(FUNCTION_NAME_PATTERN, name):
+        raise ctx.error(
+            path,
+            f"the function name {name!r} made of service, stage and key breaks Lambda's rule "
+            "(at most 64 letters, digits, - and _); set a shorter name: for it",
+        )
+    return name
+
+
+def _count(ctx: Context, doc: dict[str, Any], path: KeyPath, key: str) -> int | None:
+    value = doc.get(key)
+    return None if value is None else integer(ctx, value, (*path, key), 0, None)
+
+
+def _description(ctx: Context, value: object, path: KeyPath) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise ctx.error(path, f"expected text, got {show(value)}")
+
+
+def _handler_hint(kind: str) -> str:
+    if kind == "wasm":
+        return "expected the path of the function's .wasm file"
+    return "expected 'module.function', e.g. handler.hello for def hello() in handler.py"

@@ -1,0 +1,302 @@
+"""Loading a serverless.yml into a ServiceSpec: read, resolve variables, check, build.
+
+Unknown keys never fail a load: they stay in ``ServiceSpec.raw``, and the ones whose absence
+would make faasbox behave differently from AWS (plugins, resources, unmodelled function and
+provider settings) each get a warning naming the file and the key path.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from faasbox.config.fields import (
+    Context,
+    construct,
+    environment,
+    mapping,
+    show,
+    string,
+    string_list,
+)
+from faasbox.config.functions import (
+    Defaults,
+    build_function,
+    layer_logical_id,
+    layer_refs,
+    memory_setting,
+    timeout_setting,
+)
+from faasbox.config.keypath import KeyPath
+from faasbox.config.runtimes import DEFAULT_RUNTIME
+from faasbox.config.spec import (
+    DEFAULT_MEMORY_MB,
+    DEFAULT_REGION,
+    DEFAULT_TIMEOUT_S,
+    FunctionSpec,
+    LayerSpec,
+    ServiceSpec,
+)
+from faasbox.config.variables import Resolver
+from faasbox.config.yamlfile import parse_yaml, read_text
+from faasbox.errors import ConfigError
+
+SERVICE_FILES = ("serverless.yml", "serverless.yaml")
+
+# Top-level keys faasbox reads, or that change nothing about how functions run here.
+QUIET_TOP_LEVEL = frozenset(
+    {
+        "service", "provider", "functions", "layers", "package", "custom", "params",
+        "frameworkVersion", "configValidationMode", "useDotenv", "variablesResolutionMode",
+        "deprecationNotificationMode", "disabledDeprecations",
+        "unresolvedVariablesNotificationMode", "org", "app", "console", "dashboard", "outputs",
+    }
+)  # fmt: skip
+PROVIDER_KEYS = frozenset(
+    {
+        "name", "runtime", "stage", "region", "memorySize", "timeout", "environment",
+        "apiGateway", "httpApi", "layers",
+    }
+)  # fmt: skip
+# Settings of the AWS deployment that change nothing about how functions run or are reached.
+DEPLOY_ONLY_PROVIDER_KEYS = frozenset(
+    {
+        "profile", "deploymentBucket", "deploymentPrefix", "deploymentMethod", "stackName",
+        "stackTags", "tags", "stackPolicy", "stackParameters", "rolePermissionsBoundary",
+        "cfnRole", "notificationArns", "disableRollback", "versionFunctions",
+        "logRetentionInDays", "logDataProtectionPolicy", "tracing", "iam", "iamRoleStatements",
+        "iamManagedPolicies", "role", "architecture", "runtimeManagement", "kmsKeyArn", "vpc",
+        "logs", "lambdaHashingVersion", "apiName", "endpointType",
+    }
+)  # fmt: skip
+_SERVICE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
+_STAGE = re.compile(r"[A-Za-z0-9-]+")
+
+
+def load_service(
+    path: Path, options: Mapping[str, str] | None = None, env: Mapping[str, str] | None = None
+) -> ServiceSpec:
+    """The service described by ``path`` (a serverless.yml, or a folder holding one).
+
+    ``options`` are CLI options (``stage``, ``region``, anything ``${opt:...}`` reads);
+    ``env`` is what ``${env:...}`` reads, os.environ by default. Raises ConfigError.
+    """
+    file = _locate(Path(path))
+    options = dict(options or {})
+    document = parse_yaml(read_text(file), str(file))
+    if not isinstance(document, dict):
+        got = "an empty file" if document is None else show(document)
+        raise ConfigError(
+            str(file), "", f"expected a mapping (service, provider, functions), got {got}"
+        )
+    resolver = Resolver(
+        document, file=file, options=options, env=os.environ if env is None else env
+    )
+    resolved = resolver.resolve()
+    return _build_service(Context(str(file)), resolved, file, resolver.stage(), options)
+
+
+def _locate(path: Path) -> Path:
+    path = path.absolute()
+    if path.is_dir():
+        for name in SERVICE_FILES:
+            if (path / name).is_file():
+                return path / name
+        raise ConfigError(str(path), "", f"no {' or '.join(SERVICE_FILES)} in this folder")
+    if not path.is_file():
+        raise ConfigError(str(path), "", "file not found")
+    return path
+
+
+def _build_service(
+    ctx: Context, doc: dict[Any, Any], file: Path, stage: str, options: Mapping[str, str]
+) -> ServiceSpec:
+    _warn_unknown_top_level(ctx, doc)
+    name = _service_name(ctx, doc)
+    if not _STAGE.fullmatch(stage):
+        where: KeyPath = ("provider", "stage") if "stage" not in options else ("--stage",)
+        raise ctx.error(where, f"expected a stage of letters, digits and -, got {stage!r}")
+    provider = mapping(ctx, doc.get("provider") or {}, ("provider",), "a mapping")
+    _check_provider_keys(ctx, provider)
+    region = string(
+        ctx,
+        options.get("region") or provider.get("region") or DEFAULT_REGION,
+        ("provider", "region"),
+    )
+    layers = _layers(ctx, doc.get("layers"), file.parent)
+    layer_ids = {layer_logical_id(key): key for key in layers}
+    defaults = _defaults(ctx, provider, name, stage, layer_ids)
+    functions: dict[str, FunctionSpec] = {
+        key: build_function(ctx, key, value, defaults, layer_ids)
+        for key, value in _function_entries(ctx, doc).items()
+    }
+    api_gateway = mapping(
+        ctx, provider.get("apiGateway") or {}, ("provider", "apiGateway"), "a mapping"
+    )
+    media_path = ("provider", "apiGateway", "binaryMediaTypes")
+    return construct(
+        ctx,
+        (),
+        ServiceSpec,
+        name=name,
+        stage=stage,
+        region=region,
+        root=file.parent,
+        file=file,
+        functions=functions,
+        layers=layers,
+        binary_media_types=string_list(
+            ctx, api_gateway.get("binaryMediaTypes") or [], media_path, "media types (image/png)"
+        ),
+        api_keys=_api_keys(ctx, api_gateway.get("apiKeys")),
+        http_api=mapping(ctx, provider.get("httpApi") or {}, ("provider", "httpApi"), "a mapping"),
+        warnings=ctx.warnings,
+        raw=doc,
+    )
+
+
+def _warn_unknown_top_level(ctx: Context, doc: dict[Any, Any]) -> None:
+    for key, value in doc.items():
+        if key in QUIET_TOP_LEVEL:
+            continue
+        if key == "plugins":
+            names = value.get("modules", []) if isinstance(value, dict) else value
+            listed = ", ".join(map(str, names)) if isinstance(names, list) else str(names)
+            ctx.warn((key,), f"faasbox does not run Serverless Framework plugins ({listed})")
+        elif key == "resources":
+            ctx.warn(
+                (key,),
+                "faasbox does not create CloudFormation resources; whatever the functions use "
+                "from them (tables, buckets, queues) must exist elsewhere",
+            )
+        else:
+            ctx.warn((key,), f"unknown key {key!r}; faasbox ignores it")
+
+
+def _service_name(ctx: Context, doc: dict[Any, Any]) -> str:
+    service = doc.get("service")
+    path: KeyPath = ("service",)
+    if service is None:
+        raise ctx.error(path, "is missing; expected the service name, e.g. 'service: my-service'")
+    if isinstance(service, dict):  # the Serverless Framework v1 form, `service: {name: x}`
+        service, path = service.get("name"), ("service", "name")
+    name = string(ctx, service, path, "a service name")
+    if not _SERVICE_NAME.fullmatch(name):
+        raise ctx.error(
+            path, f"expected a name of letters, digits and - starting with a letter, got {name!r}"
+        )
+    return name
+
+
+def _check_provider_keys(ctx: Context, provider: dict[str, Any]) -> None:
+    name = provider.get("name")
+    if name is not None and name != "aws":
+        ctx.warn(
+            ("provider", "name"),
+            f"faasbox runs functions the AWS Lambda way; settings meant for {name!r} may not apply",
+        )
+    for key in provider.keys() - PROVIDER_KEYS - DEPLOY_ONLY_PROVIDER_KEYS:
+        ctx.warn(("provider", key), f"faasbox does not support {key!r} and ignores it")
+
+
+def _defaults(
+    ctx: Context,
+    provider: dict[str, Any],
+    service: str,
+    stage: str,
+    layer_ids: Mapping[str, str],
+) -> Defaults:
+    where: KeyPath = ("provider",)
+    return Defaults(
+        service=service,
+        stage=stage,
+        runtime=provider.get("runtime", DEFAULT_RUNTIME),
+        runtime_path=(*where, "runtime") if "runtime" in provider else None,
+        memory_size=memory_setting(ctx, provider, where, DEFAULT_MEMORY_MB),
+        timeout=timeout_setting(ctx, provider, where, DEFAULT_TIMEOUT_S),
+        environment=environment(ctx, provider.get("environment"), (*where, "environment")),
+        layers=layer_refs(ctx, provider.get("layers"), (*where, "layers"), layer_ids),
+    )
+
+
+def _function_entries(ctx: Context, doc: dict[Any, Any]) -> dict[str, Any]:
+    """``functions:`` as one mapping; a list of mappings (often ``${file(...)}`` includes) is
+    merged in order, as the Serverless Framework does."""
+    value = doc.get("functions")
+    if value is None:
+        raise ctx.error(
+            ("functions",), "is missing; expected a mapping of functions, each with a handler"
+        )
+    parts = value if isinstance(value, list) else [value]
+    entries: dict[str, Any] = {}
+    for index, part in enumerate(parts):
+        where: KeyPath = ("functions", index) if isinstance(value, list) else ("functions",)
+        for key, function in mapping(ctx, part, where, "a mapping of functions").items():
+            if key in entries:
+                raise ctx.error(("functions", key), "is defined more than once")
+            entries[key] = function
+    return entries
+
+
+def _layers(ctx: Context, value: object, root: Path) -> dict[str, LayerSpec]:
+    if value is None:
+        return {}
+    layers: dict[str, LayerSpec] = {}
+    for key, item in mapping(ctx, value, ("layers",), "a mapping of layers").items():
+        path: KeyPath = ("layers", key)
+        layer = mapping(ctx, item, path, "a mapping with the layer's path")
+        package = mapping(ctx, layer.get("package") or {}, (*path, "package"), "a mapping")
+        folder = layer.get("path")
+        artifact = package.get("artifact")
+        if folder is None and artifact is None:
+            raise ctx.error(
+                (*path, "path"), "is missing; expected the folder holding the layer's python/"
+            )
+        runtimes = layer.get("compatibleRuntimes") or []
+        description = layer.get("description")
+        layers[key] = construct(
+            ctx,
+            path,
+            LayerSpec,
+            key=key,
+            name=string(ctx, layer.get("name", key), (*path, "name"), "a layer name"),
+            path=_under(root, string(ctx, folder, (*path, "path"))) if folder is not None else None,
+            artifact=(
+                _under(root, string(ctx, artifact, (*path, "package", "artifact")))
+                if artifact is not None
+                else None
+            ),
+            description=None
+            if description is None
+            else string(ctx, description, (*path, "description")),
+            compatible_runtimes=string_list(
+                ctx, runtimes, (*path, "compatibleRuntimes"), "runtimes (python3.11)"
+            ),
+        )
+    return layers
+
+
+def _under(root: Path, relative: str) -> Path:
+    return Path(os.path.normpath(root / relative))
+
+
+def _api_keys(ctx: Context, value: object) -> list[str | dict[str, Any]]:
+    path: KeyPath = ("provider", "apiGateway", "apiKeys")
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ctx.error(path, f"expected a list of API keys, got {show(value)}")
+    keys: list[str | dict[str, Any]] = []
+    for index, item in enumerate(value):
+        if isinstance(item, str) and item:
+            keys.append(item)
+        elif isinstance(item, dict):
+            keys.append(mapping(ctx, item, (*path, index), "a mapping"))
+        else:
+            raise ctx.error(
+                (*path, index), f"expected a key name or {{name, value}}, got {show(item)}"
+            )
+    return keys

@@ -1,0 +1,94 @@
+"""The validated, immutable description of a service: what faasbox.config hands to the rest.
+
+The models repeat Lambda's limits as constraints so that a spec built by other code (the
+registry, the management API) is held to the same rules as one loaded from serverless.yml;
+faasbox.config.loader checks them first to give messages in serverless.yml's terms.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Lambda's limits, and the Serverless Framework's defaults where they differ from Lambda's.
+MIN_MEMORY_MB = 128
+MAX_MEMORY_MB = 10240
+DEFAULT_MEMORY_MB = 1024
+MAX_TIMEOUT_S = 900.0
+DEFAULT_TIMEOUT_S = 6.0
+DEFAULT_STAGE = "dev"
+DEFAULT_REGION = "us-east-1"
+FUNCTION_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+class _Frozen(BaseModel):
+    # strict: the loader has already converted YAML's values; anything else is a bug.
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class FunctionSpec(_Frozen):
+    """One function, with the provider's defaults applied."""
+
+    key: str
+    """The function's key under ``functions:`` in serverless.yml."""
+    name: str = Field(pattern=FUNCTION_NAME_PATTERN)
+    """The deployed name: ``name:`` if given, else ``{service}-{stage}-{key}``."""
+    runtime: str
+    """``pythonX.Y`` (run on the server's Python) or ``wasm``."""
+    handler: str = Field(min_length=1)
+    """``path/module.function`` for Python; the ``.wasm`` file for wasm."""
+    memory_size: int = Field(ge=MIN_MEMORY_MB, le=MAX_MEMORY_MB)
+    timeout: float = Field(gt=0, le=MAX_TIMEOUT_S)
+    environment: dict[str, str]
+    """The provider's environment updated with the function's own."""
+    reserved_concurrency: int | None = Field(default=None, ge=0)
+    provisioned_concurrency: int | None = Field(default=None, ge=0)
+    events: list[dict[str, Any]]
+    """As written, each a one-key mapping such as ``{"httpApi": "GET /hello"}``."""
+    layers: list[str]
+    """Keys of layers in this service (from ``{Ref: XLambdaLayer}``), or ARNs as written."""
+    description: str | None = None
+    wasm: dict[str, Any] | None = None
+    """The function's ``wasm:`` options, kept as written (runtime wasm only)."""
+    package: dict[str, Any]
+    """The function's ``package:`` (patterns, individually, artifact), kept as written."""
+
+
+class LayerSpec(_Frozen):
+    """A layer declared under ``layers:`` (parsed only, for now)."""
+
+    key: str
+    name: str
+    """The layer's ``name:`` if given, else its key, as the Serverless Framework names it."""
+    path: Path | None
+    """The layer's folder (absolute), whose ``python/`` goes on sys.path."""
+    artifact: Path | None = None
+    """A prebuilt zip (``package.artifact``), absolute."""
+    description: str | None = None
+    compatible_runtimes: list[str]
+
+
+class ServiceSpec(_Frozen):
+    """A whole serverless.yml, variables resolved and checked."""
+
+    name: str
+    stage: str
+    region: str
+    root: Path
+    """The folder of serverless.yml; relative paths in it are relative to this."""
+    file: Path
+    functions: dict[str, FunctionSpec]
+    """By key, in the order of the file."""
+    layers: dict[str, LayerSpec]
+    binary_media_types: list[str]
+    """provider.apiGateway.binaryMediaTypes: bodies of these types are base64 in events."""
+    api_keys: list[str | dict[str, Any]]
+    """provider.apiGateway.apiKeys as written: names, or {name, value} mappings."""
+    http_api: dict[str, Any]
+    """provider.httpApi as written (cors, payload, ...), for the gateway."""
+    warnings: list[str]
+    """What faasbox ignores or runs differently; each names the file and the key path."""
+    raw: dict[Any, Any]
+    """The whole document with variables resolved, unknown keys included."""

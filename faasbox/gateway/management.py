@@ -1,0 +1,117 @@
+"""faasbox's own management API, under /_faasbox/, used by the CLI and the UI.
+
+- GET    /_faasbox/health                        liveness and a few counters
+- GET    /_faasbox/functions                     deployed functions
+- POST   /_faasbox/deploy                        {service, functions: [config], code_zip: base64}
+- DELETE /_faasbox/functions/{name}              remove a function
+- GET    /_faasbox/functions/{name}/logs         ?since=SEQ&limit=N&wait=SECONDS
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from faasbox.errors import DeployError, InvalidParameterValue, InvalidRequestContent
+from faasbox.gateway.http import Receive, Scope, Send, read_body, respond_json
+from faasbox.registry import DeployedFunction, FunctionConfig, Registry
+from faasbox.registry.models import ZIPPED_CODE_LIMIT
+from faasbox.runtime.invoker import Invoker
+
+DEPLOY_BODY_LIMIT = ZIPPED_CODE_LIMIT * 4 // 3 + (1 << 20)  # base64 of the zip, plus JSON
+
+
+def describe(fn: DeployedFunction) -> dict[str, Any]:
+    return {
+        "name": fn.name,
+        "version": fn.version,
+        "arn": fn.arn,
+        "codeSha256": fn.code_sha256,
+        "codeSize": fn.code_size,
+        "lastModified": fn.last_modified,
+        "revisionId": fn.revision_id,
+        "config": fn.config.to_dict(),
+    }
+
+
+class ManagementApi:
+    def __init__(self, registry: Registry, invoker: Invoker) -> None:
+        self.registry = registry
+        self.invoker = invoker
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        method = scope["method"]
+        parts = [unquote(p) for p in path.strip("/").split("/") if p]
+        if parts == ["health"] and method == "GET":
+            await respond_json(
+                send,
+                200,
+                {
+                    "status": "ok",
+                    "functions": len(self.registry.all()),
+                    "workers": len(self.invoker.pools.workers),
+                    "memoryLimits": self.invoker.pools.limiter.kind,
+                },
+            )
+        elif parts == ["functions"] and method == "GET":
+            await respond_json(send, 200, {"functions": [describe(f) for f in self.registry.all()]})
+        elif parts == ["deploy"] and method == "POST":
+            await self._deploy(scope, receive, send)
+        elif len(parts) == 2 and parts[0] == "functions" and method == "GET":
+            await respond_json(send, 200, describe(self.registry.get(parts[1])))
+        elif len(parts) == 2 and parts[0] == "functions" and method == "DELETE":
+            await asyncio.to_thread(self.registry.delete, parts[1])
+            await respond_json(send, 200, {"deleted": parts[1]})
+        elif len(parts) == 3 and parts[0] == "functions" and parts[2] == "logs":
+            await self._logs(scope, send, parts[1])
+        else:
+            await respond_json(send, 404, {"message": f"No management route {method} /{path}"})
+
+    async def _deploy(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = await read_body(scope, receive, DEPLOY_BODY_LIMIT, "Deployment package too large")
+        try:
+            request = json.loads(body)
+            configs = [FunctionConfig.from_dict(c) for c in request["functions"]]
+            code_zip = base64.b64decode(request["code_zip"], validate=True)
+            service = request.get("service")
+        except (ValueError, KeyError, TypeError, binascii.Error) as e:
+            raise InvalidRequestContent(f"Malformed deploy request: {e}") from None
+        if not configs:
+            raise InvalidParameterValue("A deploy needs at least one function")
+        try:
+            code = await asyncio.to_thread(self.registry.store_zip, code_zip)
+        except DeployError as e:
+            raise InvalidParameterValue(str(e)) from None
+        change = await asyncio.to_thread(
+            self.registry.deploy, configs, code, replace_service=service
+        )
+        await respond_json(
+            send,
+            200,
+            {
+                "deployed": [describe(f) for f in change.deployed],
+                "changed": change.changed,
+                "removed": change.removed,
+            },
+        )
+
+    async def _logs(self, scope: Scope, send: Send, name: str) -> None:
+        fn = self.registry.get(name)
+        query = parse_qs(scope["query_string"].decode("latin-1"))
+        try:
+            since = int(query.get("since", ["0"])[0])
+            limit = int(query.get("limit", ["100"])[0])
+            wait = min(float(query.get("wait", ["0"])[0]), 30.0)
+        except ValueError as e:
+            raise InvalidParameterValue(f"Bad logs query: {e}") from None
+        records = self.invoker.logs.records(fn.name, since, limit)
+        if not records and wait > 0:
+            await self.invoker.logs.wait_for_new(wait)
+            records = self.invoker.logs.records(fn.name, since, limit)
+        await respond_json(
+            send, 200, {"function": fn.name, "records": [r.to_dict() for r in records]}
+        )

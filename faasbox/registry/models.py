@@ -1,0 +1,84 @@
+"""What is deployed: a function's configuration and the code version it runs.
+
+These are the values the gateway and the runtime work from; they hold no I/O. A
+`DeployedFunction` is immutable, so a deploy replaces it whole and an in-flight invocation
+keeps the one it started with.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+LATEST = "$LATEST"
+ACCOUNT_ID = "000000000000"
+
+# Lambda's limits (DESIGN.md), the defaults of every configurable bound.
+MIN_MEMORY_MB = 128
+MAX_MEMORY_MB = 10240
+MAX_TIMEOUT_S = 900
+SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
+ASYNC_PAYLOAD_LIMIT = 256 * 1024
+ZIPPED_CODE_LIMIT = 50 * 1024 * 1024
+UNZIPPED_CODE_LIMIT = 250 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class FunctionConfig:
+    """A function's settings as deployed (from serverless.yml or the Lambda API)."""
+
+    name: str
+    handler: str
+    runtime: str = "python3.11"
+    memory_size: int = 128
+    timeout: float = 3.0
+    environment: dict[str, str] = field(default_factory=dict)
+    reserved_concurrency: int | None = None
+    provisioned_concurrency: int | None = None
+    description: str = ""
+    region: str = "us-east-1"
+    service: str | None = None
+    key: str | None = None  # the function's key in its serverless.yml
+    stage: str | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+    layers: list[str] = field(default_factory=list)
+    wasm: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FunctionConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True)
+class DeployedFunction:
+    """One invocable version of a function: its config, and its code on disk."""
+
+    config: FunctionConfig
+    version: str  # "$LATEST" or a published number
+    code_sha256: str
+    code_dir: Path
+    code_size: int
+    last_modified: str
+    revision_id: str
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:lambda:{self.config.region}:{ACCOUNT_ID}:function:{self.config.name}"
+
+    @property
+    def qualified_arn(self) -> str:
+        return f"{self.arn}:{self.version}"
+
+    @property
+    def log_group(self) -> str:
+        return f"/aws/lambda/{self.config.name}"

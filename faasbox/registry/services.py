@@ -1,0 +1,69 @@
+"""Deploying a serverless.yml service: its functions' configs and one code package for all.
+
+As the Serverless Framework packages a service by default, every function of a service shares
+one package: the service folder, less `package.patterns` exclusions and tooling folders.
+"""
+
+from __future__ import annotations
+
+import io
+import stat
+import zipfile
+from typing import Any
+
+from faasbox.config import ServiceSpec
+from faasbox.registry.code_store import package_files
+from faasbox.registry.models import FunctionConfig
+from faasbox.registry.registry import DeployChange, Registry
+
+
+def package_patterns(spec: ServiceSpec) -> list[str]:
+    package: dict[str, Any] = spec.raw.get("package") or {}
+    patterns = list(package.get("patterns") or [])
+    # The older include/exclude keys, still common in the wild.
+    patterns += [f"!{p}" for p in package.get("exclude") or []]
+    patterns += list(package.get("include") or [])
+    return [str(p) for p in patterns]
+
+
+def function_configs(spec: ServiceSpec) -> list[FunctionConfig]:
+    return [
+        FunctionConfig(
+            name=f.name,
+            handler=f.handler,
+            runtime=f.runtime,
+            memory_size=f.memory_size,
+            timeout=f.timeout,
+            environment=dict(f.environment),
+            reserved_concurrency=f.reserved_concurrency,
+            provisioned_concurrency=f.provisioned_concurrency,
+            description=f.description or "",
+            region=spec.region,
+            service=spec.name,
+            key=f.key,
+            stage=spec.stage,
+            events=[dict(e) for e in f.events],
+            layers=list(f.layers),
+            wasm=dict(f.wasm) if f.wasm is not None else None,
+        )
+        for f in spec.functions.values()
+    ]
+
+
+def deploy_service(registry: Registry, spec: ServiceSpec) -> DeployChange:
+    """Store the service's code and point its functions at it (the in-process deploy)."""
+    code = registry.store_directory(spec.root, package_patterns(spec))
+    return registry.deploy(function_configs(spec), code, replace_service=spec.name)
+
+
+def package_zip(spec: ServiceSpec) -> bytes:
+    """The service's package as a zip, for a deploy to a server elsewhere."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
+        for rel, path in package_files(spec.root, package_patterns(spec)):
+            info = zipfile.ZipInfo(rel, date_time=(1980, 1, 1, 0, 0, 0))
+            mode = path.stat().st_mode
+            info.external_attr = ((0o755 if mode & stat.S_IXUSR else 0o644) | stat.S_IFREG) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, path.read_bytes())
+    return buf.getvalue()

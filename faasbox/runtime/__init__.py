@@ -1,0 +1,5 @@
+"""Execution: worker processes, their limits, pools and logs.
+
+The worker side (worker, protocol, context, handler_loading, isolation) imports only the
+stdlib; nothing here imports the gateway or the CLI.
+"""

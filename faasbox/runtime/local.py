@@ -1,0 +1,35 @@
+"""`invoke local`: one invocation in a throwaway runtime, with no server and no registry."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from pathlib import Path
+
+from faasbox.registry.models import LATEST, DeployedFunction, FunctionConfig
+from faasbox.runtime.invoker import InvocationResult, Invoker
+from faasbox.runtime.settings import RuntimeSettings
+
+
+def invoke_local(config: FunctionConfig, code_dir: Path, payload: bytes) -> InvocationResult:
+    """Run the function once from its source folder, with the same worker, limits and logs
+    as the server uses."""
+    fn = DeployedFunction(
+        config=config,
+        version=LATEST,
+        code_sha256="local",
+        code_dir=code_dir.resolve(),
+        code_size=0,
+        last_modified="",
+        revision_id="local",
+    )
+
+    async def once() -> InvocationResult:
+        with tempfile.TemporaryDirectory(prefix="faasbox-local-") as tmp:
+            invoker = Invoker(RuntimeSettings(data_dir=Path(tmp), max_workers=1))
+            try:
+                return await invoker.invoke(fn, payload)
+            finally:
+                await invoker.close()
+
+    return asyncio.run(once())

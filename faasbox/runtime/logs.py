@@ -1,0 +1,76 @@
+"""Per-function invocation records and logs, kept in memory with a bounded retention.
+
+Each invocation appends one record (its log text between START and REPORT, its status,
+duration, cold or warm). A function keeps its newest records up to a count and a byte budget;
+older ones are dropped. Records carry a global sequence number so followers (`logs --tail`,
+the UI) can ask for what is new since the last one they saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections import deque
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class InvocationRecord:
+    seq: int
+    function: str
+    version: str
+    request_id: str
+    started_at: float  # epoch seconds
+    status: str  # success | error | timeout | crash | throttled
+    cold: bool
+    duration_ms: float
+    init_ms: float | None
+    max_memory_mb: int
+    log: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class LogStore:
+    def __init__(self, records_per_function: int, bytes_per_function: int) -> None:
+        self._records: dict[str, deque[InvocationRecord]] = {}
+        self._bytes: dict[str, int] = {}
+        self._max_records = records_per_function
+        self._max_bytes = bytes_per_function
+        self._seq = itertools.count(1)
+        self._changed = asyncio.Condition()
+
+    def next_seq(self) -> int:
+        return next(self._seq)
+
+    def add(self, record: InvocationRecord) -> None:
+        records = self._records.setdefault(record.function, deque())
+        records.append(record)
+        self._bytes[record.function] = self._bytes.get(record.function, 0) + len(record.log)
+        while records and (
+            len(records) > self._max_records or self._bytes[record.function] > self._max_bytes
+        ):
+            dropped = records.popleft()
+            self._bytes[record.function] -= len(dropped.log)
+        asyncio.get_running_loop().create_task(self._notify())
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    def records(self, function: str, since: int = 0, limit: int = 100) -> list[InvocationRecord]:
+        """The newest `limit` records of `function` with a sequence number above `since`."""
+        found = [r for r in self._records.get(function, ()) if r.seq > since]
+        return found[-limit:] if limit else found
+
+    def forget(self, function: str) -> None:
+        self._records.pop(function, None)
+        self._bytes.pop(function, None)
+
+    async def wait_for_new(self, timeout: float) -> None:
+        async with self._changed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout)

@@ -1,0 +1,306 @@
+"""The server's handle on one worker process: start it, send it invocations, capture its logs.
+
+A worker gets a control socket (frames, faasbox.runtime.protocol) and a log pipe on its fd 1
+and 2. The server reads the log pipe continuously, so a chatty function never blocks on a
+full pipe, and drains it when a result arrives: every write the worker made before sending
+its result is in the pipe by then, so the log of an invocation is complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from faasbox.registry.models import DeployedFunction
+from faasbox.runtime import protocol
+from faasbox.runtime.limits import MemoryLimit, MemoryLimiter
+
+LOG_CAP = 1 << 20  # bytes kept per invocation; the rest is counted and dropped
+READ_CHUNK = 1 << 16
+
+
+class WorkerDied(Exception):
+    def __init__(self, returncode: int) -> None:
+        super().__init__(f"worker exited with {returncode}")
+        self.returncode = returncode
+
+
+@dataclass
+class InitOutcome:
+    init_ms: float
+    error: dict[str, Any] | None  # the INIT error object, when the handler could not load
+
+
+def lambda_environment(fn: DeployedFunction, log_stream: str, tmp_dir: Path) -> dict[str, str]:
+    """The variables Lambda sets, then the function's own; nothing of the server's."""
+    cfg = fn.config
+    env = dict(cfg.environment)
+    env.update(
+        {
+            "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+            "TZ": ":UTC",
+            "TMPDIR": str(tmp_dir),
+            "LAMBDA_TASK_ROOT": str(fn.code_dir),
+            "LAMBDA_RUNTIME_DIR": str(Path(__file__).parent),
+            "_HANDLER": cfg.handler,
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{cfg.runtime}",
+            "AWS_LAMBDA_FUNCTION_NAME": cfg.name,
+            "AWS_LAMBDA_FUNCTION_VERSION": fn.version,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(cfg.memory_size),
+            "AWS_LAMBDA_LOG_GROUP_NAME": fn.log_group,
+            "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_REGION": cfg.region,
+            "AWS_DEFAULT_REGION": cfg.region,
+        }
+    )
+    return env
+
+
+class WorkerProcess:
+    def __init__(self, fn: DeployedFunction, limiter: MemoryLimiter, run_dir: Path) -> None:
+        self.fn = fn
+        self.id = secrets.token_hex(8)
+        self.log_stream = (
+            time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{fn.version}]{secrets.token_hex(16)}"
+        )
+        self.tmp_dir = run_dir / f"tmp-{self.id}"
+        self._limiter = limiter
+        self.memory: MemoryLimit | None = None
+        self.killed_for_memory = False
+        self.reported_memory_kb = 0  # the worker's own peak RSS, from its last result
+        self.last_used = time.monotonic()
+        self.invocations = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._log_fd = -1
+        self._log = bytearray()
+        self._log_dropped = 0
+        self._pidfd = -1
+        self.exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid if self._proc else -1
+
+    @property
+    def alive(self) -> bool:
+        return not self.exited.done()
+
+    async def start(self, init_timeout: float) -> InitOutcome:
+        """Spawn the worker and run INIT; the outcome says whether the handler loaded."""
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        env = lambda_environment(self.fn, self.log_stream, self.tmp_dir)
+        parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        log_r, log_w = os.pipe()
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "faasbox.runtime.worker", str(child_sock.fileno())],
+                stdin=subprocess.DEVNULL,
+                stdout=log_w,
+                stderr=log_w,
+                pass_fds=(child_sock.fileno(),),
+                env=env,
+                cwd=self.fn.code_dir,
+                start_new_session=True,
+            )
+        finally:
+            child_sock.close()
+            os.close(log_w)
+        os.set_blocking(log_r, False)
+        self._log_fd = log_r
+        loop.add_reader(log_r, self._read_log)
+        self._pidfd = os.pidfd_open(self._proc.pid)
+        loop.add_reader(self._pidfd, self._on_exit)
+        self.memory = self._limiter.attach(self._proc.pid, self.fn.config.memory_size, self.id)
+        self._reader, self._writer = await asyncio.open_unix_connection(sock=parent_sock)
+        boot = {
+            "handler": self.fn.config.handler,
+            "task_root": str(self.fn.code_dir),
+            "paths": [],
+            "env": env,
+            "tmp_dir": str(self.tmp_dir),
+            "function_name": self.fn.config.name,
+            "version": self.fn.version,
+            "arn": self.fn.arn,
+            "memory_mb": self.fn.config.memory_size,
+            "log_group": self.fn.log_group,
+            "log_stream": self.log_stream,
+        }
+        self._writer.write(protocol.encode(protocol.BOOT, boot))
+        try:
+            async with asyncio.timeout(init_timeout):
+                kind, header, _ = await self._read_frame()
+        except TimeoutError:
+            self.kill()
+            await self.exited
+            return InitOutcome(
+                (time.perf_counter() - started) * 1000,
+                {
+                    "errorType": "Runtime.InitTimeout",
+                    "errorMessage": f"INIT did not finish within {init_timeout:.2f} seconds",
+                    "stackTrace": [],
+                },
+            )
+        except WorkerDied as died:
+            return InitOutcome((time.perf_counter() - started) * 1000, exit_error(died))
+        init_ms = (time.perf_counter() - started) * 1000
+        self.reported_memory_kb = int(header.get("max_memory_kb", 0))
+        if kind == protocol.READY:
+            return InitOutcome(init_ms, None)
+        return InitOutcome(init_ms, header.get("error") or {})
+
+    async def invoke(self, header: dict[str, Any], body: bytes) -> tuple[dict[str, Any], bytes]:
+        """Send one invocation; raises WorkerDied if the worker exits before answering."""
+        assert self._writer is not None
+        self.invocations += 1
+        self._writer.write(protocol.encode(protocol.INVOKE, header, body))
+        with contextlib.suppress(ConnectionError):
+            await self._writer.drain()
+        _, result_header, result = await self._read_frame()
+        self.last_used = time.monotonic()
+        return result_header, result
+
+    async def _read_frame(self) -> tuple[int, dict[str, Any], bytes]:
+        assert self._reader is not None
+        try:
+            kind, head_len, body_len = protocol.decode_header(
+                await self._reader.readexactly(protocol.PREFIX.size)
+            )
+            header = json.loads(await self._reader.readexactly(head_len)) if head_len else {}
+            body = await self._reader.readexactly(body_len) if body_len else b""
+        except (asyncio.IncompleteReadError, ConnectionError, protocol.ProtocolError):
+            self.kill()  # a worker speaking garbage is as good as dead
+            raise WorkerDied(await self.exited) from None
+        return kind, header, body
+
+    def _read_log(self) -> None:
+        try:
+            while True:
+                chunk = os.read(self._log_fd, READ_CHUNK)
+                if not chunk:
+                    asyncio.get_running_loop().remove_reader(self._log_fd)
+                    return
+                room = LOG_CAP - len(self._log)
+                if room > 0:
+                    self._log += chunk[:room]
+                self._log_dropped += max(0, len(chunk) - max(room, 0))
+        except BlockingIOError:
+            return
+        except OSError:
+            return
+
+    def take_log(self) -> str:
+        """The output since the last call, complete up to the last result received."""
+        if self._log_fd >= 0:
+            self._read_log()
+        text = self._log.decode("utf-8", "replace")
+        if self._log_dropped:
+            text += f"\n[faasbox: {self._log_dropped} more bytes of output were dropped]\n"
+        self._log = bytearray()
+        self._log_dropped = 0
+        return text
+
+    def _on_exit(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(self._pidfd)
+        os.close(self._pidfd)
+        self._pidfd = -1
+        assert self._proc is not None
+        returncode = self._proc.wait()
+        if self._log_fd >= 0:
+            self._read_log()
+        if not self.exited.done():
+            self.exited.set_result(returncode)
+
+    def check_memory(self) -> None:
+        """Watchdog tick, for machines without a memory cgroup."""
+        if self.memory is not None and self.alive and self.memory.check():
+            self.killed_for_memory = True
+
+    def peak_memory_mb(self) -> int:
+        if self.memory is None:
+            return 0
+        return -(-self.memory.peak_bytes() // (1 << 20))
+
+    def kill(self) -> None:
+        if self.memory is not None and self.alive:
+            self.memory.check()  # note the memory in use, for REPORT, before it is gone
+        if self._proc is not None and self.alive:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._proc.pid, signal.SIGKILL)
+
+    async def stop(self) -> None:
+        """SHUTDOWN: close the socket (the worker exits), kill it if it lingers, clean up."""
+        if self._writer is not None:
+            self._writer.close()
+        if self.alive:
+            try:
+                async with asyncio.timeout(0.5):
+                    await asyncio.shield(self.exited)
+            except TimeoutError:
+                self.kill()
+                await self.exited
+        self.cleanup()
+
+    def cleanup(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        if self._log_fd >= 0:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(self._log_fd)
+            os.close(self._log_fd)
+            self._log_fd = -1
+        if self.memory is not None:
+            self.memory.release()
+        shutil.rmtree(self.tmp_dir, ignore_errors=True)
+
+
+# Go's names for signals, which Lambda's runtime API uses in "signal: killed".
+SIGNAL_NAMES = {
+    signal.SIGKILL: "killed",
+    signal.SIGSEGV: "segmentation fault",
+    signal.SIGABRT: "aborted",
+    signal.SIGTERM: "terminated",
+    signal.SIGBUS: "bus error",
+    signal.SIGFPE: "floating point exception",
+    signal.SIGILL: "illegal instruction",
+    signal.SIGINT: "interrupt",
+    signal.SIGHUP: "hangup",
+    signal.SIGPIPE: "broken pipe",
+}
+
+
+def exit_description(returncode: int) -> str:
+    if returncode < 0:
+        sig = -returncode
+        try:
+            name = SIGNAL_NAMES.get(signal.Signals(sig), f"signal {sig}")
+        except ValueError:
+            name = f"signal {sig}"
+        return f"signal: {name}"
+    return f"exit status {returncode}"
+
+
+def exit_error(died: WorkerDied, request_id: str | None = None) -> dict[str, Any]:
+    prefix = f"RequestId: {request_id} Error: " if request_id else ""
+    return {
+        "errorType": "Runtime.ExitError",
+        "errorMessage": f"{prefix}Runtime exited with error: {exit_description(died.returncode)}",
+    }

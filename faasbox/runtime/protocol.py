@@ -1,0 +1,68 @@
+"""The worker protocol: length-prefixed frames over a Unix stream socket.
+
+A frame is a fixed 9-byte prefix (kind, header length, body length), a JSON header and an
+opaque body. The body carries payloads (event in, result out) untouched, so a 6 MB image is
+never re-encoded on its way through. Logs do not travel here: a worker's fd 1 and 2 are a
+separate pipe, so output from C extensions is captured as well as print().
+
+This module is imported by the worker before user code, so it imports only the stdlib.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+from typing import Any
+
+PREFIX = struct.Struct("!BII")
+
+# server -> worker
+BOOT = 1  # header: the function's identity, handler, paths, environment
+INVOKE = 2  # header: request id, deadline, context fields; body: the event JSON
+# worker -> server
+READY = 10  # header: init duration; the handler is imported
+INIT_ERROR = 11  # header: the error object; the worker exits after sending it
+RESULT = 12  # header: ok flag, duration, max memory; body: result JSON or error JSON
+
+MAX_HEADER = 1 << 20
+
+
+class ProtocolError(Exception):
+    """The other side sent something that is not a frame, or went away mid-frame."""
+
+
+def encode(kind: int, header: dict[str, Any], body: bytes = b"") -> bytes:
+    head = json.dumps(header, separators=(",", ":")).encode()
+    return PREFIX.pack(kind, len(head), len(body)) + head + body
+
+
+def decode_header(kind_and_lengths: bytes) -> tuple[int, int, int]:
+    kind, head_len, body_len = PREFIX.unpack(kind_and_lengths)
+    if head_len > MAX_HEADER:
+        raise ProtocolError(f"frame header of {head_len} bytes is over the limit")
+    return int(kind), int(head_len), int(body_len)
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        r = sock.recv_into(view[got:], n - got)
+        if r == 0:
+            raise ProtocolError("connection closed mid-frame" if got else "connection closed")
+        got += r
+    return bytes(buf)
+
+
+def recv_frame(sock: socket.socket) -> tuple[int, dict[str, Any], bytes]:
+    """Blocking read of one frame (the worker's side)."""
+    kind, head_len, body_len = decode_header(_recv_exact(sock, PREFIX.size))
+    header = json.loads(_recv_exact(sock, head_len)) if head_len else {}
+    body = _recv_exact(sock, body_len) if body_len else b""
+    return kind, header, body
+
+
+def send_frame(sock: socket.socket, kind: int, header: dict[str, Any], body: bytes = b"") -> None:
+    sock.sendall(encode(kind, header, body))

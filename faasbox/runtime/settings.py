@@ -1,0 +1,32 @@
+"""How the runtime is tuned: pool sizes, queueing, idle reaping. One object, set at startup."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def default_max_workers() -> int:
+    """A global cap on live workers, from the machine's cores and memory."""
+    cores = os.cpu_count() or 1
+    try:
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        available = 1 << 30
+    by_memory = max(1, available // (256 << 20))  # room for a 256 MB worker each
+    return max(2, min(cores * 4, by_memory))
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    data_dir: Path
+    max_workers: int = field(default_factory=default_max_workers)
+    # A request finding every allowed worker busy waits this long, then gets a 429.
+    queue_timeout_s: float = 2.0
+    queue_limit: int = 100  # waiting requests per function beyond which 429 is immediate
+    idle_timeout_s: float = 300.0
+    init_timeout_s: float = 10.0  # Lambda's INIT phase limit
+    log_records_per_function: int = 1000
+    log_bytes_per_function: int = 8 << 20
+    watchdog_interval_s: float = 0.05

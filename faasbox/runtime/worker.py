@@ -1,0 +1,219 @@
+"""The worker: one execution environment, running one invocation at a time.
+
+Started as `python -m faasbox.runtime.worker CONTROL_FD` with fd 1 and 2 on the server's log
+pipe. It reads a BOOT frame (who it is, what to import), does INIT once (imports the handler
+module) and then serves INVOKE frames until the server closes the socket or kills it.
+
+Imports only the stdlib and faasbox's stdlib-only runtime modules, so nothing of the server's
+dependencies is loaded into a function's process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import decimal
+import io
+import json
+import logging
+import os
+import resource
+import socket
+import sys
+import time
+from typing import Any
+
+from faasbox.runtime import protocol
+from faasbox.runtime.context import LambdaContext
+from faasbox.runtime.handler_loading import (
+    Fault,
+    Handler,
+    error_object,
+    format_error_log,
+    load_handler,
+)
+from faasbox.runtime.isolation import private_tmp
+
+_current_request_id = ""
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.aws_request_id = _current_request_id
+        return True
+
+
+class _LambdaFormatter(logging.Formatter):
+    """awslambdaric's text format: [LEVEL]\\tTIMESTAMP\\tREQUEST_ID\\tmessage."""
+
+    converter = staticmethod(time.gmtime)  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__(
+            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
+            "%Y-%m-%dT%H:%M:%S",
+        )
+
+
+def _setup_output() -> None:
+    # Unbuffered text on fd 1/2, so output written before a timeout kill is not lost.
+    sys.stdout = io.TextIOWrapper(
+        io.FileIO(1, "w", closefd=False), encoding="utf-8", write_through=True
+    )
+    sys.stderr = io.TextIOWrapper(
+        io.FileIO(2, "w", closefd=False), encoding="utf-8", write_through=True
+    )
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(_LambdaFormatter())
+    handler.addFilter(_RequestIdFilter())
+    root.addHandler(handler)
+    root.setLevel(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "WARNING").upper())
+
+
+_libc_fflush: Any = None
+
+
+def _flush_output() -> None:
+    """Flush Python's and C's stdio so the log of this invocation is complete."""
+    global _libc_fflush
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    if _libc_fflush is None:
+        try:
+            _libc_fflush = ctypes.CDLL(None).fflush
+        except (OSError, AttributeError):
+            _libc_fflush = False
+    if _libc_fflush:
+        _libc_fflush(None)
+
+
+def _json_default(obj: Any) -> Any:
+    # Lambda's runtime marshals Decimal (DynamoDB's number type) as a JSON number.
+    if isinstance(obj, decimal.Decimal):
+        return int(obj) if obj == obj.to_integral_value() else float(obj)
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+
+
+def _max_memory_kb() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def boot(ctrl: socket.socket, header: dict[str, Any]) -> None:
+    """Become the function's environment: variables, cwd, /tmp, sys.path."""
+    os.environ.clear()
+    os.environ.update(header["env"])
+    time.tzset()
+    task_root = header["task_root"]
+    extra_paths: list[str] = header.get("paths", [])
+    if header.get("tmp_dir"):
+        private_tmp(header["tmp_dir"], [task_root, *extra_paths, sys.prefix, __file__])
+    os.chdir(task_root)
+    sys.path[:0] = [task_root, *extra_paths]
+    sys.argv = [header["handler"]]
+
+
+def init(ctrl: socket.socket, header: dict[str, Any]) -> Handler | None:
+    started = time.perf_counter()
+    try:
+        handler = load_handler(header["handler"])
+    except Fault as fault:
+        error = fault.to_error()
+    except BaseException as e:  # SystemExit at import time is a failed INIT, not a crash
+        error = error_object(e)
+    else:
+        init_ms = (time.perf_counter() - started) * 1000
+        _flush_output()
+        protocol.send_frame(
+            ctrl, protocol.READY, {"init_ms": init_ms, "max_memory_kb": _max_memory_kb()}
+        )
+        return handler
+    sys.stderr.write(format_error_log(error))
+    _flush_output()
+    protocol.send_frame(ctrl, protocol.INIT_ERROR, {"error": error})
+    return None
+
+
+def invoke(
+    ctrl: socket.socket,
+    handler: Handler,
+    boot_header: dict[str, Any],
+    header: dict[str, Any],
+    body: bytes,
+) -> None:
+    global _current_request_id
+    request_id: str = header["request_id"]
+    _current_request_id = request_id
+    context = LambdaContext(
+        function_name=boot_header["function_name"],
+        function_version=boot_header["version"],
+        invoked_function_arn=header.get("invoked_arn", boot_header["arn"]),
+        memory_limit_in_mb=boot_header["memory_mb"],
+        aws_request_id=request_id,
+        log_group_name=boot_header["log_group"],
+        log_stream_name=boot_header["log_stream"],
+        deadline_ms=header["deadline_ms"],
+        identity=header.get("identity"),
+        client_context=header.get("client_context"),
+    )
+    started = time.perf_counter()
+    ok = True
+    try:
+        event = json.loads(body) if body else {}
+        result = handler(event, context)
+        try:
+            out = json.dumps(result, default=_json_default).encode()
+        except (TypeError, ValueError) as e:
+            ok = False
+            error = {
+                "errorMessage": f"Unable to marshal response: {e}",
+                "errorType": "Runtime.MarshalError",
+                "requestId": request_id,
+                "stackTrace": [],
+            }
+    except Exception as e:
+        ok = False
+        error = error_object(e, request_id)
+    duration_ms = (time.perf_counter() - started) * 1000
+    if not ok:
+        sys.stderr.write(format_error_log(error))
+        out = json.dumps(error).encode()
+    _flush_output()
+    protocol.send_frame(
+        ctrl,
+        protocol.RESULT,
+        {"ok": ok, "duration_ms": duration_ms, "max_memory_kb": _max_memory_kb()},
+        out,
+    )
+
+
+def serve(ctrl: socket.socket) -> None:
+    kind, boot_header, _ = protocol.recv_frame(ctrl)
+    if kind != protocol.BOOT:
+        raise protocol.ProtocolError(f"expected BOOT, got frame kind {kind}")
+    boot(ctrl, boot_header)
+    _setup_output()
+    handler = init(ctrl, boot_header)
+    if handler is None:
+        os._exit(1)
+    while True:
+        try:
+            kind, header, body = protocol.recv_frame(ctrl)
+        except protocol.ProtocolError:
+            return  # the server closed the socket: SHUTDOWN
+        if kind == protocol.INVOKE:
+            invoke(ctrl, handler, boot_header, header, body)
+
+
+def main() -> None:
+    ctrl = socket.socket(fileno=int(sys.argv[1]))
+    serve(ctrl)
+    _flush_output()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
