@@ -80,7 +80,7 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("directory", default="examples", type=click.Path(path_type=Path))
+@click.argument("directories", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option(
@@ -113,7 +113,7 @@ def cli() -> None:
     help="Seconds a request waits for a busy function before a 429.",
 )
 def serve(
-    directory: Path,
+    directories: tuple[Path, ...],
     host: str,
     port: int,
     data_dir: Path,
@@ -122,14 +122,18 @@ def serve(
     idle_timeout: float,
     queue_timeout: float,
 ) -> None:
-    """Deploy the services in DIRECTORY and serve them."""
+    """Deploy the services in DIRECTORIES (default: examples) and serve them."""
     from faasbox.gateway.server import bind_socket, build_server, run
     from faasbox.registry.services import deploy_service
     from faasbox.runtime.settings import RuntimeSettings
 
     options = {"stage": stage} if stage else {}
     try:
-        specs = find_services(directory, options) if directory.exists() else []
+        specs = [
+            spec
+            for directory in directories or (Path("examples"),)
+            for spec in find_services(directory, options)
+        ]
         settings_kwargs: dict[str, Any] = {
             "data_dir": data_dir.resolve(),
             "idle_timeout_s": idle_timeout,

@@ -20,6 +20,7 @@ from faasbox.config.fields import (
 )
 from faasbox.config.keypath import KeyPath, format_path
 from faasbox.config.runtimes import (
+    RuntimeKind,
     handler_problem,
     python_runtime_warning,
     runtime_kind,
@@ -70,33 +71,10 @@ def build_function(
     """``layer_ids`` maps the CloudFormation ids of this service's layers to their keys."""
     path: KeyPath = ("functions", key)
     doc = mapping(ctx, value, path, "a mapping with at least a handler")
-    for unknown in doc.keys() - MODELED_KEYS - DEPLOY_ONLY_KEYS:
+    for unknown in [k for k in doc if k not in MODELED_KEYS and k not in DEPLOY_ONLY_KEYS]:
         ctx.warn((*path, unknown), f"faasbox does not support {unknown!r} and ignores it")
-
-    if "runtime" in doc:
-        runtime_path: KeyPath | None = (*path, "runtime")
-        runtime = doc["runtime"]
-    else:
-        runtime_path, runtime = defaults.runtime_path, defaults.runtime
-    where = runtime_path or path
-    runtime = string(ctx, runtime, where, "a runtime such as python3.11 or wasm")
-    kind = runtime_kind(runtime)
-    if kind is None:
-        raise ctx.error(
-            where,
-            f"runtime {runtime!r} is not supported by faasbox; supported: {supported_runtimes()}",
-        )
-    warning = python_runtime_warning(runtime, format_path(where)) if runtime_path else None
-    if warning:
-        ctx.note(warning)
-
-    if doc.get("handler") is None:
-        raise ctx.error((*path, "handler"), "is missing; " + _handler_hint(kind))
-    handler = string(ctx, doc["handler"], (*path, "handler"), _handler_hint(kind))
-    problem = handler_problem(kind, handler)
-    if problem:
-        raise ctx.error((*path, "handler"), problem)
-
+    runtime, kind = _runtime(ctx, doc, path, defaults)
+    handler = _handler(ctx, doc, path, kind)
     if "wasm" in doc and kind != "wasm":
         ctx.warn((*path, "wasm"), f"only used by runtime wasm; ignored for runtime {runtime}")
     wasm = mapping(ctx, doc["wasm"], (*path, "wasm"), "a mapping") if doc.get("wasm") else None
@@ -128,6 +106,42 @@ def build_function(
         wasm=wasm,
         package=mapping(ctx, doc.get("package") or {}, (*path, "package"), "a mapping"),
     )
+
+
+def _runtime(
+    ctx: Context, doc: dict[str, Any], path: KeyPath, defaults: Defaults
+) -> tuple[str, RuntimeKind]:
+    """The function's runtime (its own, else the provider's); errors and warnings name where
+    it was set."""
+    if "runtime" in doc:
+        runtime_path: KeyPath | None = (*path, "runtime")
+        value = doc["runtime"]
+    else:
+        runtime_path, value = defaults.runtime_path, defaults.runtime
+    where = runtime_path or path
+    runtime = string(ctx, value, where, "a runtime such as python3.11 or wasm")
+    kind = runtime_kind(runtime)
+    if kind is None:
+        raise ctx.error(
+            where,
+            f"runtime {runtime!r} is not supported by faasbox; supported: {supported_runtimes()}",
+        )
+    # faasbox's own default is never "not installed": it is whatever runs faasbox.
+    warning = python_runtime_warning(runtime, format_path(where)) if runtime_path else None
+    if warning:
+        ctx.note(warning)
+    return runtime, kind
+
+
+def _handler(ctx: Context, doc: dict[str, Any], path: KeyPath, kind: RuntimeKind) -> str:
+    where = (*path, "handler")
+    if doc.get("handler") is None:
+        raise ctx.error(where, "is missing; " + _handler_hint(kind))
+    handler = string(ctx, doc["handler"], where, _handler_hint(kind))
+    problem = handler_problem(kind, handler)
+    if problem:
+        raise ctx.error(where, problem)
+    return handler
 
 
 def memory_setting(ctx: Context, doc: dict[str, Any], path: KeyPath, default: int) -> int:
@@ -207,7 +221,7 @@ def _description(ctx: Context, value: object, path: KeyPath) -> str | None:
     raise ctx.error(path, f"expected text, got {show(value)}")
 
 
-def _handler_hint(kind: str) -> str:
+def _handler_hint(kind: RuntimeKind) -> str:
     if kind == "wasm":
         return "expected the path of the function's .wasm file"
     return "expected 'module.function', e.g. handler.hello for def hello() in handler.py"

@@ -72,6 +72,9 @@ DEPLOY_ONLY_PROVIDER_KEYS = frozenset(
         "logs", "lambdaHashingVersion", "apiName", "endpointType",
     }
 )  # fmt: skip
+_PROVIDER_HINTS = {
+    "apiKeys": "; Serverless Framework v3 and faasbox read provider.apiGateway.apiKeys",
+}
 _SERVICE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
 _STAGE = re.compile(r"[A-Za-z0-9-]+")
 
@@ -198,8 +201,10 @@ def _check_provider_keys(ctx: Context, provider: dict[str, Any]) -> None:
             ("provider", "name"),
             f"faasbox runs functions the AWS Lambda way; settings meant for {name!r} may not apply",
         )
-    for key in provider.keys() - PROVIDER_KEYS - DEPLOY_ONLY_PROVIDER_KEYS:
-        ctx.warn(("provider", key), f"faasbox does not support {key!r} and ignores it")
+    for key in provider:
+        if key not in PROVIDER_KEYS and key not in DEPLOY_ONLY_PROVIDER_KEYS:
+            hint = _PROVIDER_HINTS.get(key, "")
+            ctx.warn(("provider", key), f"faasbox does not support {key!r} and ignores it{hint}")
 
 
 def _defaults(

@@ -188,7 +188,7 @@ class Resolver:
             return self._param(name)
         raise self._error(
             path,
-            f"the {source.type!r} variable source ({source.text}) is not supported offline; "
+            f"the {source.type!r} variable source (${{{source.text}}}) is not supported offline; "
             f"faasbox resolves {', '.join(SUPPORTED_SOURCES)}: put the value in an environment "
             "variable and use ${env:NAME}",
         )

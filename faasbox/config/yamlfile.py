@@ -1,13 +1,16 @@
 """Reading YAML and JSON files the way the Serverless Framework does.
 
-serverless.yml files use CloudFormation's short tags (``!Ref``, ``!GetAtt``, ``!Sub``) in
-``resources`` and environment values; they are read as the long form (``{"Ref": ...}``) instead
-of failing, as the Serverless Framework does. Syntax errors name the line.
+The Serverless Framework reads YAML 1.2 (js-yaml), where ``on``, ``yes``, ``12:30`` and
+``2024-01-01`` are strings; PyYAML reads YAML 1.1, where they are a bool, a bool, the int 750 and
+a date. The loader here uses YAML 1.2's rules for plain scalars so values mean the same.
+CloudFormation's short tags (``!Ref``, ``!GetAtt``, ``!Sub``) are read as their long form
+(``{"Ref": ...}``) instead of failing. Syntax errors name the line.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,30 @@ from faasbox.errors import ConfigError
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that also understands CloudFormation's short tags."""
+    """SafeLoader with YAML 1.2 plain scalars and CloudFormation's short tags."""
+
+
+_YAML_1_1_ONLY = {f"tag:yaml.org,2002:{t}" for t in ("bool", "int", "float", "timestamp")}
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _YAML_1_1_ONLY]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:int",
+    re.compile(r"^(?:[-+]?(?:0|[1-9][0-9]*)|0x[0-9a-fA-F]+)$"),
+    list("-+0123456789"),
+)
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"^(?:[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?[0-9]+[eE][-+]?[0-9]+"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+.0123456789"),
+)
 
 
 def _cloudformation_tag(loader: _Loader, suffix: str, node: yaml.Node) -> dict[str, Any]:

@@ -46,7 +46,7 @@ class _RequestIdFilter(logging.Filter):
 class _LambdaFormatter(logging.Formatter):
     """awslambdaric's text format: [LEVEL]\\tTIMESTAMP\\tREQUEST_ID\\tmessage."""
 
-    converter = staticmethod(time.gmtime)  # type: ignore[assignment]
+    converter = staticmethod(time.gmtime)
 
     def __init__(self) -> None:
         super().__init__(

@@ -1,0 +1,5 @@
+"""`python -m faasbox` is the `faasbox` command."""
+
+from faasbox.cli.main import main
+
+main()

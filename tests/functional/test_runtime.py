@@ -1,0 +1,346 @@
+"""Real worker processes, driven through the Invoker as the gateway drives them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from faasbox.config import load_service
+from faasbox.errors import TooManyRequests
+from faasbox.registry import Registry
+from faasbox.registry.services import deploy_service
+from faasbox.runtime.invoker import InvocationResult, Invoker
+from faasbox.runtime.settings import RuntimeSettings
+from tests.support import EXAMPLES, SERVICES
+
+T = TypeVar("T")
+
+
+class Harness:
+    def __init__(self, data_dir: Path, **settings: Any) -> None:
+        self.registry = Registry(data_dir)
+        for service in (SERVICES / "probe", SERVICES / "broken", EXAMPLES / "limits",
+                        EXAMPLES / "hello"):
+            deploy_service(self.registry, load_service(service))
+        self.settings = RuntimeSettings(data_dir=data_dir, **settings)
+
+    def run(self, scenario: Callable[[Invoker], Awaitable[T]]) -> T:
+        async def main() -> T:
+            invoker = Invoker(self.settings)
+            try:
+                return await scenario(invoker)
+            finally:
+                await invoker.close()
+
+        return asyncio.run(main())
+
+    async def call(self, invoker: Invoker, name: str, event: Any = None) -> InvocationResult:
+        payload = json.dumps(event if event is not None else {}).encode()
+        return await invoker.invoke(self.registry.get(name), payload)
+
+
+@pytest.fixture
+def harness(data_dir: Path) -> Harness:
+    return Harness(data_dir)
+
+
+def body(result: InvocationResult) -> Any:
+    return json.loads(result.payload)
+
+
+def test_warm_worker_serves_many_invocations_after_one_init(harness: Harness) -> None:
+    async def scenario(invoker: Invoker) -> list[InvocationResult]:
+        return [await harness.call(invoker, "probe-dev-counter") for _ in range(3)]
+
+    results = harness.run(scenario)
+    assert [body(r)["calls"] for r in results] == [1, 2, 3]
+    assert len({body(r)["pid"] for r in results}) == 1
+    assert [r.cold for r in results] == [True, False, False]
+    assert results[0].init_ms is not None and results[1].init_ms is None
+    assert "Init Duration:" in results[0].log and "Init Duration:" not in results[1].log
+
+
+def test_context_environment_cwd_and_tmp(harness: Harness) -> None:
+    result = harness.run(lambda inv: harness.call(inv, "probe-dev-inspect"))
+    assert result.status == "success", result.payload
+    seen = body(result)
+    fn = harness.registry.get("probe-dev-inspect")
+    ctx = seen["context"]
+    assert ctx["function_name"] == "probe-dev-inspect"
+    assert ctx["function_version"] == "$LATEST"
+    assert ctx["invoked_function_arn"] == (
+        "arn:aws:lambda:us-east-1:000000000000:function:probe-dev-inspect"
+    )
+    assert ctx["memory_limit_in_mb"] == "256"
+    assert ctx["aws_request_id"] == result.request_id
+    assert ctx["log_group_name"] == "/aws/lambda/probe-dev-inspect"
+    assert "[$LATEST]" in ctx["log_stream_name"]
+    assert 0 < ctx["remaining"] <= 5000
+    env = seen["env"]
+    assert env["AWS_LAMBDA_FUNCTION_NAME"] == "probe-dev-inspect"
+    assert env["AWS_LAMBDA_FUNCTION_VERSION"] == "$LATEST"
+    assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "256"
+    assert env["AWS_LAMBDA_LOG_GROUP_NAME"] == "/aws/lambda/probe-dev-inspect"
+    assert env["AWS_LAMBDA_LOG_STREAM_NAME"] == ctx["log_stream_name"]
+    assert env["AWS_REGION"] == "us-east-1"
+    assert env["LAMBDA_TASK_ROOT"] == str(fn.code_dir)
+    assert env["_HANDLER"] == "probe.inspect"
+    assert env["TZ"] == ":UTC"
+    assert env["OWN_SETTING"] == "own-value" and env["SHARED"] == "from-provider"
+    # Nothing of the server's own environment leaks in.
+    for key in os.environ:
+        if key not in ("PATH", "LANG", "TZ", "TMPDIR"):
+            assert key not in env, key
+    assert seen["cwd"] == str(fn.code_dir)
+    assert seen["tmpdir"] == env["TMPDIR"] and Path(seen["tmpdir"]).name.startswith("tmp-")
+    assert seen["init_pid"] == seen["pid"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a private /tmp needs root")
+def test_each_worker_sees_its_own_tmp(harness: Harness) -> None:
+    marker = Path("/tmp") / f"faasbox-host-marker-{os.getpid()}"
+    marker.write_text("host")
+    try:
+        result = harness.run(lambda inv: harness.call(inv, "probe-dev-inspect"))
+    finally:
+        marker.unlink()
+    assert marker.name not in body(result)["tmp_listing"]
+
+
+def test_output_from_print_logging_and_c_is_captured_in_order(harness: Harness) -> None:
+    result = harness.run(lambda inv: harness.call(inv, "probe-dev-output"))
+    lines = result.log.splitlines()
+    assert lines[0] == f"START RequestId: {result.request_id} Version: $LATEST"
+    assert lines[-2] == f"END RequestId: {result.request_id}"
+    assert lines[-1].startswith(f"REPORT RequestId: {result.request_id}\tDuration: ")
+    middle = "\n".join(lines[1:-2])
+    for text in ("from print", "from stderr", "from fd 1", "from C puts"):
+        assert text in middle
+    assert f"[WARNING]\t" in middle and f"\t{result.request_id}\tfrom logging" in middle
+    report = lines[-1]
+    assert "Billed Duration: " in report and "Memory Size: 256 MB" in report
+    assert "Max Memory Used: " in report
+
+
+def test_handler_exception_is_lambda_shaped_and_worker_stays_warm(harness: Harness) -> None:
+    async def scenario(invoker: Invoker) -> tuple[InvocationResult, InvocationResult]:
+        failed = await harness.call(invoker, "limits-dev-raising")
+        fine = await harness.call(invoker, "limits-dev-raising", {"behave": True})
+        return failed, fine
+
+    failed, fine = harness.run(scenario)
+    error = body(failed)
+    assert failed.function_error == "Unhandled"
+    assert error["errorType"] == "OddError"
+    assert error["errorMessage"] == "something odd happened"
+    assert error["requestId"] == failed.request_id
+    assert any("raise OddError" in frame for frame in error["stackTrace"])
+    assert "[ERROR] OddError: something odd happened" in failed.log
+    assert body(fine) == "calm" and fine.cold is False
+
+
+@pytest.mark.parametrize(
+    ("name", "error_type", "message"),
+    [
+        ("broken-dev-missing-module", "Runtime.ImportModuleError",
+         "Unable to import module 'nowhere': No module named 'nowhere'"),
+        ("broken-dev-missing-handler", "Runtime.HandlerNotFound",
+         "Handler 'not_there' missing on module 'good'"),
+        ("broken-dev-syntax", "Runtime.UserCodeSyntaxError", "Syntax error in module 'bad_syntax'"),
+        ("broken-dev-raises-at-import", "RuntimeError", "cannot start: missing configuration"),
+    ],
+)
+def test_init_failures_have_aws_fault_names(
+    harness: Harness, name: str, error_type: str, message: str
+) -> None:
+    result = harness.run(lambda inv: harness.call(inv, name))
+    error = body(result)
+    assert result.function_error == "Unhandled"
+    assert error["errorType"] == error_type
+    assert error["errorMessage"].startswith(message)
+    assert f"[ERROR] {error_type}" in result.log
+
+
+def test_result_that_is_not_json_is_a_marshal_error(harness: Harness) -> None:
+    result = harness.run(lambda inv: harness.call(inv, "probe-dev-unserializable"))
+    error = body(result)
+    assert error["errorType"] == "Runtime.MarshalError"
+    assert error["errorMessage"] == (
+        "Unable to marshal response: Object of type set is not JSON serializable"
+    )
+
+
+def test_timeout_kills_the_worker_and_the_next_call_succeeds(harness: Harness) -> None:
+    async def scenario(invoker: Invoker) -> tuple[InvocationResult, InvocationResult]:
+        slow = await harness.call(invoker, "limits-dev-sleepy")
+        after = await harness.call(invoker, "limits-dev-sleepy", {"behave": True})
+        return slow, after
+
+    slow, after = harness.run(scenario)
+    error = body(slow)
+    assert slow.status == "timeout"
+    assert error["errorType"] == "Sandbox.Timedout"
+    assert error["errorMessage"] == (
+        f"RequestId: {slow.request_id} Error: Task timed out after 1.00 seconds"
+    )
+    assert "going to sleep" in slow.log and "Task timed out after 1.00 seconds" in slow.log
+    assert 1000 <= slow.duration_ms < 1500
+    assert body(after) == "awake" and after.cold is True
+
+
+def test_memory_hog_is_killed_and_report_shows_memory(harness: Harness) -> None:
+    async def scenario(invoker: Invoker) -> tuple[InvocationResult, InvocationResult]:
+        hog = await harness.call(invoker, "limits-dev-hungry")
+        after = await harness.call(invoker, "limits-dev-hungry", {"behave": True})
+        return hog, after
+
+    hog, after = harness.run(scenario)
+    assert hog.status == "crash"
+    assert body(hog) == {
+        "errorType": "Runtime.ExitError",
+        "errorMessage": f"RequestId: {hog.request_id} Error: Runtime exited with error: "
+        "signal: killed",
+    }
+    assert "Memory Size: 128 MB" in hog.log
+    assert hog.max_memory_mb >= 100, hog.log  # it got close to its limit before the kill
+    assert f"Max Memory Used: {hog.max_memory_mb} MB" in hog.log
+    assert body(after) == "fed"
+
+
+@pytest.mark.parametrize(
+    ("name", "description"),
+    [
+        ("limits-dev-suicidal", "signal: killed"),
+        ("probe-dev-segfault", "signal: segmentation fault"),
+        ("probe-dev-exits", "exit status 3"),
+    ],
+)
+def test_crash_fails_only_its_own_invocation(
+    harness: Harness, name: str, description: str
+) -> None:
+    async def scenario(invoker: Invoker) -> list[InvocationResult]:
+        other = asyncio.create_task(harness.call(invoker, "probe-dev-slow", {"seconds": 0.5}))
+        crashed = await harness.call(invoker, name)
+        after = await harness.call(invoker, name, {"behave": True})
+        return [crashed, after, await other]
+
+    crashed, after, other = harness.run(scenario)
+    assert body(crashed)["errorType"] == "Runtime.ExitError"
+    assert body(crashed)["errorMessage"].endswith(f"Runtime exited with error: {description}")
+    assert after.status == "success"
+    assert other.status == "success"
+
+
+def test_worker_killed_from_outside_fails_its_invocation_only(harness: Harness) -> None:
+    async def scenario(invoker: Invoker) -> tuple[InvocationResult, InvocationResult]:
+        warm = await harness.call(invoker, "probe-dev-slow", {"seconds": 0})
+        pid = body(warm)
+        task = asyncio.create_task(harness.call(invoker, "probe-dev-slow", {"seconds": 3}))
+        await asyncio.sleep(0.3)
+        os.kill(pid, signal.SIGKILL)
+        killed = await task
+        return killed, await harness.call(invoker, "probe-dev-slow", {"seconds": 0})
+
+    killed, after = harness.run(scenario)
+    assert body(killed)["errorMessage"].endswith("signal: killed")
+    assert after.status == "success" and after.cold
+
+
+def test_concurrency_limit_queues_then_throttles(data_dir: Path) -> None:
+    harness = Harness(data_dir, queue_timeout_s=0.3)
+
+    async def scenario(invoker: Invoker) -> list[Any]:
+        # probe-dev-slow has reservedConcurrency: 1.
+        calls = [
+            asyncio.create_task(harness.call(invoker, "probe-dev-slow", {"seconds": 1}))
+            for _ in range(3)
+        ]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    outcomes = harness.run(scenario)
+    throttled = [o for o in outcomes if isinstance(o, TooManyRequests)]
+    served = [o for o in outcomes if isinstance(o, InvocationResult)]
+    assert len(served) == 1 and len(throttled) == 2
+    assert throttled[0].reason == "ReservedFunctionConcurrentInvocationLimitExceeded"
+
+
+def test_queued_request_gets_the_worker_when_it_frees(data_dir: Path) -> None:
+    harness = Harness(data_dir, queue_timeout_s=5)
+
+    async def scenario(invoker: Invoker) -> list[InvocationResult]:
+        calls = [
+            asyncio.create_task(harness.call(invoker, "probe-dev-slow", {"seconds": 0.3}))
+            for _ in range(3)
+        ]
+        return list(await asyncio.gather(*calls))
+
+    results = harness.run(scenario)
+    assert all(r.status == "success" for r in results)
+    assert len({body(r) for r in results}) == 1  # one worker served all three in turn
+
+
+def test_parallel_invocations_use_several_workers(harness: Harness) -> None:
+    async def scenario(invoker: Invoker) -> list[InvocationResult]:
+        calls = [harness.call(invoker, "probe-dev-counter") for _ in range(4)]
+        results = list(await asyncio.gather(*calls))
+        assert len(invoker.pools.workers) >= 2
+        return results
+
+    results = harness.run(scenario)
+    assert len({body(r)["pid"] for r in results}) >= 2
+
+
+def test_idle_workers_are_reaped(data_dir: Path) -> None:
+    harness = Harness(data_dir, idle_timeout_s=0.5)
+
+    async def scenario(invoker: Invoker) -> tuple[int, int, bool]:
+        first = await harness.call(invoker, "probe-dev-counter")
+        live = len(invoker.pools.workers)
+        await asyncio.sleep(2.5)
+        second = await harness.call(invoker, "probe-dev-counter")
+        return live, len(invoker.pools.workers), second.cold and body(second)["pid"] != body(
+            first
+        )["pid"]
+
+    live_before, _, fresh = harness.run(scenario)
+    assert live_before == 1
+    assert fresh
+
+
+def test_redeploy_serves_new_code_to_new_invocations(data_dir: Path, tmp_path: Path) -> None:
+    service = tmp_path / "svc"
+    service.mkdir()
+    (service / "serverless.yml").write_text(
+        "service: svc\nprovider:\n  name: aws\nfunctions:\n  f:\n    handler: h.handler\n"
+    )
+    (service / "h.py").write_text("def handler(e, c):\n    return 'v1'\n")
+    registry = Registry(data_dir)
+    deploy_service(registry, load_service(service))
+
+    async def scenario(invoker: Invoker) -> list[str]:
+        registry.on_change(
+            lambda change: [invoker.pools.drain(n, registry.get(n)) for n in change.changed]
+        )
+        first = await invoker.invoke(registry.get("svc-dev-f"), b"{}")
+        (service / "h.py").write_text("def handler(e, c):\n    return 'v2'\n")
+        deploy_service(registry, load_service(service))
+        second = await invoker.invoke(registry.get("svc-dev-f"), b"{}")
+        return [json.loads(first.payload), json.loads(second.payload)]
+
+    async def main() -> list[str]:
+        invoker = Invoker(RuntimeSettings(data_dir=data_dir))
+        try:
+            return await scenario(invoker)
+        finally:
+            await invoker.close()
+
+    assert asyncio.run(main()) == ["v1", "v2"]
+    # Unchanged code is stored once: two versions of the code, no more.
+    assert len([p for p in (data_dir / "code").iterdir() if not p.name.startswith(".")]) == 2

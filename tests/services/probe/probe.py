@@ -1,0 +1,77 @@
+"""Handlers that report what the worker gives them."""
+
+import ctypes
+import logging
+import os
+import sys
+import tempfile
+import time
+
+INIT_PID = os.getpid()
+_calls = 0
+
+
+def echo(event, context):
+    return event
+
+
+def inspect(event, context):
+    with open(os.path.join(tempfile.gettempdir(), "probe.txt"), "w") as f:
+        f.write("written")
+    tmp_listing = sorted(os.listdir("/tmp"))
+    return {
+        "env": dict(os.environ),
+        "cwd": os.getcwd(),
+        "tmpdir": tempfile.gettempdir(),
+        "tmp_listing": tmp_listing,
+        "pid": os.getpid(),
+        "init_pid": INIT_PID,
+        "context": {
+            "function_name": context.function_name,
+            "function_version": context.function_version,
+            "invoked_function_arn": context.invoked_function_arn,
+            "memory_limit_in_mb": context.memory_limit_in_mb,
+            "aws_request_id": context.aws_request_id,
+            "log_group_name": context.log_group_name,
+            "log_stream_name": context.log_stream_name,
+            "remaining": context.get_remaining_time_in_millis(),
+            "identity": context.identity.cognito_identity_id,
+            "client_context": context.client_context.custom if context.client_context else None,
+        },
+    }
+
+
+def output(event, context):
+    print("from print")
+    sys.stderr.write("from stderr\n")
+    os.write(1, b"from fd 1\n")
+    ctypes.CDLL(None).puts(b"from C puts")
+    logging.getLogger().warning("from logging")
+    return "done"
+
+
+def unserializable(event, context):
+    return {"a set": {1, 2}}
+
+
+def slow(event, context):
+    time.sleep(event.get("seconds", 1))
+    return os.getpid()
+
+
+def counter(event, context):
+    global _calls
+    _calls += 1
+    return {"calls": _calls, "pid": os.getpid()}
+
+
+def segfault(event, context):
+    if event.get("behave"):
+        return "fine"
+    ctypes.string_at(0)
+
+
+def exits(event, context):
+    if event.get("behave"):
+        return "fine"
+    os._exit(3)
