@@ -168,7 +168,11 @@ def serve(
         out.print(f'  faasbox invoke -f {example.config.key} -d \'{{"name": "you"}}\' --log')
     out.print("Press Ctrl+C to stop.", style="dim")
     sys.stdout.flush()
-    run(server, sock)
+    try:
+        run(server, sock)
+    except KeyboardInterrupt:
+        pass  # uvicorn re-raises the SIGINT it handled, after a clean shutdown
+    out.print("faasbox stopped.")
 
 
 @cli.command()

@@ -460,6 +460,9 @@ def test_opt_stage_falls_back_to_a_nested_self_variable(tmp_path: Path) -> None:
     )
     assert hello(load(tmp_path, text)).environment == {"STAGE": "beta"}
     assert hello(load(tmp_path, text, {"stage": "prod"})).environment == {"STAGE": "prod"}
+    # The older form, a fallback source written without ${}.
+    older = text.replace("${self:provider.stage}", "self:provider.stage")
+    assert hello(load(tmp_path, older)).environment == {"STAGE": "beta"}
 
 
 def test_nested_env_defaults(tmp_path: Path) -> None:
@@ -660,6 +663,13 @@ def test_file_variables_read_yaml_and_json_relative_to_the_service(tmp_path: Pat
     assert hello(spec).environment == {"LEVEL": "warn"}
     assert hello(spec).description == "prod"
     assert hello(spec).timeout == 3
+
+
+def test_a_file_including_itself_is_a_cycle(tmp_path: Path) -> None:
+    write(tmp_path, "again: ${file(./loop.yml)}\n", "loop.yml")
+    error = fails(tmp_path, with_function("handler: h.h", top="custom: ${file(./loop.yml)}"))
+    assert error.key_path == "custom"
+    assert error.message == "circular variable reference: ./loop.yml includes itself"
 
 
 def test_a_missing_file_falls_back_to_the_default_or_fails(tmp_path: Path) -> None:

@@ -1,0 +1,211 @@
+"""The Lambda Invoke API of a real server, through boto3 and plain HTTP."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import botocore.exceptions
+import httpx
+import pytest
+
+from tests.support import EXAMPLES, SERVICES, RunningServer, lambda_client
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    running = RunningServer(
+        [EXAMPLES / "hello", EXAMPLES / "limits", SERVICES / "probe"],
+        tmp_path_factory.mktemp("data"),
+    ).start()
+    yield running
+    assert running.stop() == 0, "".join(running.output)
+
+
+@pytest.fixture(scope="module")
+def aws(server: RunningServer) -> Any:
+    return lambda_client(server.url)
+
+
+def test_request_response_with_log_tail(aws: Any) -> None:
+    response = aws.invoke(
+        FunctionName="hello-dev-hello", Payload=b'{"name": "boto"}', LogType="Tail"
+    )
+    assert response["StatusCode"] == 200
+    assert response["ExecutedVersion"] == "$LATEST"
+    assert "FunctionError" not in response
+    result = json.loads(response["Payload"].read())
+    assert result["message"] == "Hello, boto!"
+    log = base64.b64decode(response["LogResult"]).decode()
+    request_id = response["ResponseMetadata"]["RequestId"]
+    assert result["requestId"] == request_id
+    assert f"START RequestId: {request_id} Version: $LATEST" in log
+    assert "greeting boto" in log
+    assert f"END RequestId: {request_id}" in log
+    assert f"REPORT RequestId: {request_id}\tDuration: " in log
+
+
+def test_short_serverless_key_resolves_to_the_function(aws: Any) -> None:
+    response = aws.invoke(FunctionName="hello", Payload=b'{"name": "short"}')
+    assert json.loads(response["Payload"].read())["function"] == "hello-dev-hello"
+
+
+def test_event_invocation_is_accepted_and_runs(aws: Any, server: RunningServer) -> None:
+    response = aws.invoke(
+        FunctionName="hello-dev-hello", InvocationType="Event", Payload=b'{"name": "later"}'
+    )
+    assert response["StatusCode"] == 202
+    request_id = response["ResponseMetadata"]["RequestId"]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        logs = httpx.get(
+            f"{server.url}/_faasbox/functions/hello-dev-hello/logs", params={"limit": 50}
+        ).json()
+        if any(r["request_id"] == request_id for r in logs["records"]):
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("the Event invocation never ran")
+    record = next(r for r in logs["records"] if r["request_id"] == request_id)
+    assert "greeting later" in record["log"]
+
+
+def test_dry_run(aws: Any) -> None:
+    response = aws.invoke(FunctionName="hello-dev-hello", InvocationType="DryRun")
+    assert response["StatusCode"] == 204
+
+
+def test_missing_function_is_resource_not_found(aws: Any) -> None:
+    with pytest.raises(aws.exceptions.ResourceNotFoundException) as info:
+        aws.invoke(FunctionName="nope", Payload=b"{}")
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    assert "Function not found" in info.value.response["Error"]["Message"]
+
+
+def test_handler_error_is_unhandled_function_error(aws: Any) -> None:
+    response = aws.invoke(FunctionName="limits-dev-raising", Payload=b"{}")
+    assert response["StatusCode"] == 200
+    assert response["FunctionError"] == "Unhandled"
+    error = json.loads(response["Payload"].read())
+    assert error["errorType"] == "OddError"
+    assert error["errorMessage"] == "something odd happened"
+    assert isinstance(error["stackTrace"], list) and error["stackTrace"]
+
+
+def test_invalid_json_is_invalid_request_content(aws: Any) -> None:
+    with pytest.raises(aws.exceptions.InvalidRequestContentException) as info:
+        aws.invoke(FunctionName="hello-dev-hello", Payload=b"{not json")
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert "Could not parse request body into json" in info.value.response["Error"]["Message"]
+
+
+def test_oversized_payload_is_request_too_large(server: RunningServer) -> None:
+    big = b'"' + b"x" * (6 * 1024 * 1024) + b'"'
+    response = httpx.post(
+        f"{server.url}/2015-03-31/functions/hello-dev-hello/invocations", content=big
+    )
+    assert response.status_code == 413
+    assert response.headers["x-amzn-errortype"] == "RequestTooLargeException"
+    big_event = b'"' + b"x" * (300 * 1024) + b'"'
+    response = httpx.post(
+        f"{server.url}/2015-03-31/functions/hello-dev-hello/invocations",
+        content=big_event, headers={"X-Amz-Invocation-Type": "Event"},
+    )
+    assert response.status_code == 413
+
+
+def test_large_payload_under_the_limit_round_trips(aws: Any) -> None:
+    data = "y" * (5 * 1024 * 1024)
+    response = aws.invoke(FunctionName="probe-dev-echo", Payload=json.dumps({"d": data}))
+    assert json.loads(response["Payload"].read())["d"] == data
+
+
+def test_throttling_is_too_many_requests(server: RunningServer) -> None:
+    url = f"{server.url}/2015-03-31/functions/probe-dev-slow/invocations"
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        futures = [
+            pool.submit(httpx.post, url, content=b'{"seconds": 3}', timeout=30) for _ in range(3)
+        ]
+        statuses = sorted(f.result().status_code for f in futures)
+        throttled = next(f.result() for f in futures if f.result().status_code == 429)
+    assert statuses == [200, 429, 429]
+    assert throttled.headers["x-amzn-errortype"] == "TooManyRequestsException"
+    assert throttled.json()["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
+
+
+@pytest.mark.parametrize(
+    ("name", "error_type"),
+    [
+        ("limits-dev-sleepy", "Sandbox.Timedout"),
+        ("limits-dev-hungry", "Runtime.ExitError"),
+        ("limits-dev-suicidal", "Runtime.ExitError"),
+        ("limits-dev-raising", "OddError"),
+    ],
+)
+def test_limits_fail_alone_and_recover(aws: Any, server: RunningServer, name: str,
+                                       error_type: str) -> None:
+    failed = aws.invoke(FunctionName=name, Payload=b"{}", LogType="Tail")
+    assert failed["FunctionError"] == "Unhandled"
+    assert json.loads(failed["Payload"].read())["errorType"] == error_type
+    log = base64.b64decode(failed["LogResult"]).decode()
+    assert "Max Memory Used: " in log
+    hello = aws.invoke(FunctionName="hello-dev-hello", Payload=b"{}")
+    assert "FunctionError" not in hello
+    recovered = aws.invoke(FunctionName=name, Payload=b'{"behave": true}')
+    assert "FunctionError" not in recovered
+    assert server.alive()
+
+
+def test_client_context_reaches_the_handler(aws: Any) -> None:
+    context = base64.b64encode(json.dumps({"custom": {"k": "v"}}).encode()).decode()
+    response = aws.invoke(FunctionName="probe-dev-inspect", ClientContext=context)
+    assert json.loads(response["Payload"].read())["context"]["client_context"] == {"k": "v"}
+
+
+def test_health(server: RunningServer) -> None:
+    health = httpx.get(f"{server.url}/_faasbox/health").json()
+    assert health["status"] == "ok"
+    assert health["functions"] >= 8
+
+
+def test_unknown_routes_are_404_not_500(server: RunningServer) -> None:
+    assert httpx.get(f"{server.url}/nothing/here").status_code == 404
+    assert httpx.get(f"{server.url}/2015-03-31/functions/x/invocations").status_code == 404
+    response = httpx.post(
+        f"{server.url}/2015-03-31/functions/hello-dev-hello/invocations",
+        headers={"X-Amz-Invocation-Type": "Sometimes"}, content=b"{}",
+    )
+    assert response.status_code == 400
+
+
+def test_restart_keeps_deployed_functions(tmp_path: Path) -> None:
+    first = RunningServer([EXAMPLES / "hello"], tmp_path).start()
+    try:
+        assert lambda_client(first.url).invoke(FunctionName="hello-dev-hello")["StatusCode"] == 200
+    finally:
+        first.stop()
+    # Started again with no service folder: the registry alone brings the function back.
+    empty = tmp_path / "empty"
+    (empty / "nothing").mkdir(parents=True)
+    (empty / "nothing" / "serverless.yml").write_text(
+        "service: nothing\nprovider:\n  name: aws\nfunctions:\n  n:\n    handler: x.y\n"
+    )
+    second = RunningServer([empty], tmp_path).start()
+    try:
+        response = lambda_client(second.url).invoke(
+            FunctionName="hello-dev-hello", Payload=b'{"name": "again"}'
+        )
+        assert json.loads(response["Payload"].read())["message"] == "Hello, again!"
+    finally:
+        second.stop()
+
+
+def test_boto_errors_are_client_errors_not_crashes(aws: Any) -> None:
+    with pytest.raises(botocore.exceptions.ClientError):
+        aws.invoke(FunctionName="hello-dev-hello", Qualifier="42")
