@@ -7,6 +7,7 @@ anything else becomes a 500 without a traceback in the body (the traceback goes 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -36,9 +37,22 @@ class Gateway:
         self.invoker = invoker
         self.invoke_api = InvokeApi(registry, invoker)
         self.management = ManagementApi(registry, invoker)
+        self._loop: asyncio.AbstractEventLoop | None = None
         registry.on_change(self._on_deploy)
 
     def _on_deploy(self, change: DeployChange) -> None:
+        # Deploys run in a thread (they copy code); pools live on the event loop.
+        if self._loop is not None and self._loop.is_running():
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is not self._loop:
+                self._loop.call_soon_threadsafe(self._drain_changed, change)
+                return
+        self._drain_changed(change)
+
+    def _drain_changed(self, change: DeployChange) -> None:
         # New invocations get the new code at once; workers of the old code finish what
         # they are running and are then retired.
         pools = self.invoker.pools
@@ -85,6 +99,7 @@ class Gateway:
         while True:
             message: dict[str, Any] = dict(await receive())
             if message["type"] == "lifespan.startup":
+                self._loop = asyncio.get_running_loop()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.invoke_api.close()

@@ -1,0 +1,176 @@
+"""The `faasbox` command as a person types it, against a real server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import EXAMPLES, ROOT, RunningServer
+
+
+def faasbox(*args: str, url: str | None = None, cwd: Path = ROOT,
+            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    if url:
+        env["FAASBOX_URL"] = url
+    return subprocess.run(
+        [sys.executable, "-m", "faasbox", *args], capture_output=True, text=True, env=env,
+        cwd=cwd, timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    running = RunningServer([EXAMPLES], tmp_path_factory.mktemp("data")).start()
+    yield running
+    running.stop()
+
+
+def test_serve_prints_url_and_a_curl_line(server: RunningServer) -> None:
+    text = "".join(server.output)
+    assert f"serving on {server.url}" in text
+    assert f"curl -s -X POST {server.url}/2015-03-31/functions/hello-dev-hello/invocations" in text
+
+
+def test_invoke_with_log(server: RunningServer) -> None:
+    done = faasbox("invoke", "-f", "hello", "-d", '{"name":"x"}', "--log", url=server.url)
+    assert done.returncode == 0, done.stderr
+    assert '"message": "Hello, x!"' in done.stdout
+    assert "START RequestId: " in done.stderr
+    assert "greeting x" in done.stderr
+    assert "END RequestId: " in done.stderr
+    assert "REPORT RequestId: " in done.stderr and "Max Memory Used: " in done.stderr
+
+
+def test_invoke_function_error_exits_non_zero(server: RunningServer) -> None:
+    done = faasbox("invoke", "-f", "raising", url=server.url)
+    assert done.returncode == 1
+    assert '"errorType": "OddError"' in done.stderr
+
+
+def test_invoke_missing_function(server: RunningServer) -> None:
+    done = faasbox("invoke", "-f", "nope", url=server.url)
+    assert done.returncode == 1
+    assert "Function not found" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_invoke_with_payload_file(server: RunningServer, tmp_path: Path) -> None:
+    event = tmp_path / "event.json"
+    event.write_text('{"name": "file"}')
+    done = faasbox("invoke", "-f", "hello", "-p", str(event), url=server.url)
+    assert '"message": "Hello, file!"' in done.stdout
+
+
+def test_logs_and_ls(server: RunningServer) -> None:
+    faasbox("invoke", "-f", "hello", "-d", '{"name":"logged"}', url=server.url)
+    done = faasbox("logs", "-f", "hello", url=server.url)
+    assert done.returncode == 0
+    assert "greeting logged" in done.stdout
+    listing = faasbox("ls", url=server.url)
+    assert listing.returncode == 0
+    for name in ("hello-dev-hello", "limits-dev-sleepy", "limits-dev-raising"):
+        assert name in listing.stdout
+
+
+def test_logs_tail_follows_new_invocations(server: RunningServer) -> None:
+    env = {**os.environ, "FAASBOX_URL": server.url, "NO_COLOR": "1"}
+    tail = subprocess.Popen(
+        [sys.executable, "-m", "faasbox", "logs", "-f", "hello", "--tail", "-n", "0"],
+        stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+    )
+    try:
+        import time
+
+        time.sleep(1.5)
+        faasbox("invoke", "-f", "hello", "-d", '{"name":"tailed"}', url=server.url)
+        assert tail.stdout is not None
+        deadline = time.monotonic() + 15
+        seen = ""
+        while time.monotonic() < deadline and "greeting tailed" not in seen:
+            seen += tail.stdout.readline()
+        assert "greeting tailed" in seen
+    finally:
+        tail.terminate()
+        tail.wait()
+
+
+def test_deploy_to_running_server_and_remove(server: RunningServer, tmp_path: Path) -> None:
+    service = tmp_path / "greeter"
+    service.mkdir()
+    (service / "serverless.yml").write_text(
+        "service: greeter\nprovider:\n  name: aws\n  environment:\n    WORD: ${env:WORD, 'hi'}\n"
+        "functions:\n  greet:\n    handler: app.greet\n"
+    )
+    (service / "app.py").write_text(
+        "import os\n\ndef greet(event, context):\n    return os.environ['WORD'] + ' v1'\n"
+    )
+    done = faasbox("deploy", str(service), url=server.url)
+    assert done.returncode == 0, done.stderr
+    assert "greeter-dev-greet: updated" in done.stdout
+    assert '"hi v1"' in faasbox("invoke", "-f", "greet", url=server.url).stdout
+
+    (service / "app.py").write_text(
+        "import os\n\ndef greet(event, context):\n    return os.environ['WORD'] + ' v2'\n"
+    )
+    assert faasbox("deploy", str(service), url=server.url).returncode == 0
+    assert '"hi v2"' in faasbox("invoke", "-f", "greet", url=server.url).stdout
+    again = faasbox("deploy", str(service), url=server.url)
+    assert "greeter-dev-greet: unchanged" in again.stdout
+
+    removed = faasbox("rm", "greeter-dev-greet", url=server.url)
+    assert removed.returncode == 0
+    assert "Function not found" in faasbox("invoke", "-f", "greet", url=server.url).stderr
+
+
+def test_invoke_local_needs_no_server(tmp_path: Path) -> None:
+    done = faasbox(
+        "invoke", "local", "-f", "hello", "-c", str(EXAMPLES / "hello"), "-d", '{"name":"l"}',
+        "--log", url="http://127.0.0.1:9",
+    )
+    assert done.returncode == 0, done.stderr
+    assert '"message": "Hello, l!"' in done.stdout
+    assert "REPORT RequestId:" in done.stderr
+
+
+def test_invoke_local_reports_timeouts(tmp_path: Path) -> None:
+    done = faasbox("invoke", "local", "-f", "sleepy", "-c", str(EXAMPLES / "limits"))
+    assert done.returncode == 1
+    assert "Task timed out after 1.00 seconds" in done.stderr
+
+
+def test_no_server_is_a_clear_error() -> None:
+    done = faasbox("invoke", "-f", "hello", url="http://127.0.0.1:9")
+    assert done.returncode == 3
+    assert "No faasbox server at http://127.0.0.1:9" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_invalid_serverless_yml_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "serverless.yml").write_text(
+        "service: bad\nfunctions:\n  f:\n    handler: h.f\n    memorySize: lots\n"
+    )
+    done = faasbox("deploy", str(tmp_path), url="http://127.0.0.1:9")
+    assert done.returncode == 2
+    assert "functions.f.memorySize" in done.stderr
+    assert "serverless.yml" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_unknown_keys_warn_but_deploy(server: RunningServer, tmp_path: Path) -> None:
+    shutil.copytree(EXAMPLES / "hello", tmp_path / "svc")
+    yml = tmp_path / "svc" / "serverless.yml"
+    yml.write_text(
+        yml.read_text().replace("service: hello", "service: hello2")
+        + "plugins:\n  - serverless-offline\ncustom:\n  x: 1\n"
+    )
+    done = faasbox("deploy", str(tmp_path / "svc"), url=server.url)
+    assert done.returncode == 0, done.stderr
+    assert "Warning" in done.stderr and "plugins" in done.stderr
+    faasbox("rm", "hello2-dev-hello", url=server.url)
