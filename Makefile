@@ -25,7 +25,7 @@ run: $(VENV)/.installed-run
 	$(BIN)/faasbox serve examples --host $(HOST) --port $(PORT)
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check faasbox tests examples bench
+	$(BIN)/ruff check faasbox tests examples
 	$(BIN)/ruff format --check faasbox tests
 
 typecheck: $(VENV)/.installed-test

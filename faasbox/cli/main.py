@@ -7,6 +7,7 @@ no server is reachable.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -168,10 +169,9 @@ def serve(
         out.print(f'  faasbox invoke -f {example.config.key} -d \'{{"name": "you"}}\' --log')
     out.print("Press Ctrl+C to stop.", style="dim")
     sys.stdout.flush()
-    try:
+    # uvicorn re-raises the SIGINT it handled, after a clean shutdown.
+    with contextlib.suppress(KeyboardInterrupt):
         run(server, sock)
-    except KeyboardInterrupt:
-        pass  # uvicorn re-raises the SIGINT it handled, after a clean shutdown
     out.print("faasbox stopped.")
 
 

@@ -123,7 +123,7 @@ def test_output_from_print_logging_and_c_is_captured_in_order(harness: Harness) 
     middle = "\n".join(lines[1:-2])
     for text in ("from print", "from stderr", "from fd 1", "from C puts"):
         assert text in middle
-    assert f"[WARNING]\t" in middle and f"\t{result.request_id}\tfrom logging" in middle
+    assert "[WARNING]\t" in middle and f"\t{result.request_id}\tfrom logging" in middle
     report = lines[-1]
     assert "Billed Duration: " in report and "Memory Size: 256 MB" in report
     assert "Max Memory Used: " in report
