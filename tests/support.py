@@ -32,9 +32,23 @@ class RunningServer:
     def start(self, timeout: float = 60) -> RunningServer:
         env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "faasbox", "serve", *map(str, self.dirs), "--port", "0",
-             "--data-dir", str(self.data_dir), *self.args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
+            [
+                sys.executable,
+                "-m",
+                "faasbox",
+                "serve",
+                *map(str, self.dirs),
+                "--port",
+                "0",
+                "--data-dir",
+                str(self.data_dir),
+                *self.args,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+            cwd=ROOT,
         )
         deadline = time.monotonic() + timeout
         assert self.proc.stdout is not None

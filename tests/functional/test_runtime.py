@@ -26,8 +26,12 @@ T = TypeVar("T")
 class Harness:
     def __init__(self, data_dir: Path, **settings: Any) -> None:
         self.registry = Registry(data_dir)
-        for service in (SERVICES / "probe", SERVICES / "broken", EXAMPLES / "limits",
-                        EXAMPLES / "hello"):
+        for service in (
+            SERVICES / "probe",
+            SERVICES / "broken",
+            EXAMPLES / "limits",
+            EXAMPLES / "hello",
+        ):
             deploy_service(self.registry, load_service(service))
         self.settings = RuntimeSettings(data_dir=data_dir, **settings)
 
@@ -149,10 +153,16 @@ def test_handler_exception_is_lambda_shaped_and_worker_stays_warm(harness: Harne
 @pytest.mark.parametrize(
     ("name", "error_type", "message"),
     [
-        ("broken-dev-missing-module", "Runtime.ImportModuleError",
-         "Unable to import module 'nowhere': No module named 'nowhere'"),
-        ("broken-dev-missing-handler", "Runtime.HandlerNotFound",
-         "Handler 'not_there' missing on module 'good'"),
+        (
+            "broken-dev-missing-module",
+            "Runtime.ImportModuleError",
+            "Unable to import module 'nowhere': No module named 'nowhere'",
+        ),
+        (
+            "broken-dev-missing-handler",
+            "Runtime.HandlerNotFound",
+            "Handler 'not_there' missing on module 'good'",
+        ),
         ("broken-dev-syntax", "Runtime.UserCodeSyntaxError", "Syntax error in module 'bad_syntax'"),
         ("broken-dev-raises-at-import", "RuntimeError", "cannot start: missing configuration"),
     ],
@@ -222,9 +232,7 @@ def test_memory_hog_is_killed_and_report_shows_memory(harness: Harness) -> None:
         ("probe-dev-exits", "exit status 3"),
     ],
 )
-def test_crash_fails_only_its_own_invocation(
-    harness: Harness, name: str, description: str
-) -> None:
+def test_crash_fails_only_its_own_invocation(harness: Harness, name: str, description: str) -> None:
     async def scenario(invoker: Invoker) -> list[InvocationResult]:
         other = asyncio.create_task(harness.call(invoker, "probe-dev-slow", {"seconds": 0.5}))
         crashed = await harness.call(invoker, name)
@@ -305,9 +313,11 @@ def test_idle_workers_are_reaped(data_dir: Path) -> None:
         live = len(invoker.pools.workers)
         await asyncio.sleep(2.5)
         second = await harness.call(invoker, "probe-dev-counter")
-        return live, len(invoker.pools.workers), second.cold and body(second)["pid"] != body(
-            first
-        )["pid"]
+        return (
+            live,
+            len(invoker.pools.workers),
+            second.cold and body(second)["pid"] != body(first)["pid"],
+        )
 
     live_before, _, fresh = harness.run(scenario)
     assert live_before == 1

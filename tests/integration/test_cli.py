@@ -14,14 +14,19 @@ import pytest
 from tests.support import EXAMPLES, ROOT, RunningServer
 
 
-def faasbox(*args: str, url: str | None = None, cwd: Path = ROOT,
-            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def faasbox(
+    *args: str, url: str | None = None, cwd: Path = ROOT, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
     if url:
         env["FAASBOX_URL"] = url
     return subprocess.run(
-        [sys.executable, "-m", "faasbox", *args], capture_output=True, text=True, env=env,
-        cwd=cwd, timeout=timeout,
+        [sys.executable, "-m", "faasbox", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=timeout,
     )
 
 
@@ -83,7 +88,10 @@ def test_logs_tail_follows_new_invocations(server: RunningServer) -> None:
     env = {**os.environ, "FAASBOX_URL": server.url, "NO_COLOR": "1"}
     tail = subprocess.Popen(
         [sys.executable, "-m", "faasbox", "logs", "-f", "hello", "--tail", "-n", "0"],
-        stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
     )
     try:
         import time
@@ -131,8 +139,16 @@ def test_deploy_to_running_server_and_remove(server: RunningServer, tmp_path: Pa
 
 def test_invoke_local_needs_no_server(tmp_path: Path) -> None:
     done = faasbox(
-        "invoke", "local", "-f", "hello", "-c", str(EXAMPLES / "hello"), "-d", '{"name":"l"}',
-        "--log", url="http://127.0.0.1:9",
+        "invoke",
+        "local",
+        "-f",
+        "hello",
+        "-c",
+        str(EXAMPLES / "hello"),
+        "-d",
+        '{"name":"l"}',
+        "--log",
+        url="http://127.0.0.1:9",
     )
     assert done.returncode == 0, done.stderr
     assert '"message": "Hello, l!"' in done.stdout

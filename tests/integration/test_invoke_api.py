@@ -113,7 +113,8 @@ def test_oversized_payload_is_request_too_large(server: RunningServer) -> None:
     big_event = b'"' + b"x" * (300 * 1024) + b'"'
     response = httpx.post(
         f"{server.url}/2015-03-31/functions/hello-dev-hello/invocations",
-        content=big_event, headers={"X-Amz-Invocation-Type": "Event"},
+        content=big_event,
+        headers={"X-Amz-Invocation-Type": "Event"},
     )
     assert response.status_code == 413
 
@@ -148,8 +149,9 @@ def test_throttling_is_too_many_requests(server: RunningServer) -> None:
         ("limits-dev-raising", "OddError"),
     ],
 )
-def test_limits_fail_alone_and_recover(aws: Any, server: RunningServer, name: str,
-                                       error_type: str) -> None:
+def test_limits_fail_alone_and_recover(
+    aws: Any, server: RunningServer, name: str, error_type: str
+) -> None:
     failed = aws.invoke(FunctionName=name, Payload=b"{}", LogType="Tail")
     assert failed["FunctionError"] == "Unhandled"
     assert json.loads(failed["Payload"].read())["errorType"] == error_type
@@ -179,7 +181,8 @@ def test_unknown_routes_are_404_not_500(server: RunningServer) -> None:
     assert httpx.get(f"{server.url}/2015-03-31/functions/x/invocations").status_code == 404
     response = httpx.post(
         f"{server.url}/2015-03-31/functions/hello-dev-hello/invocations",
-        headers={"X-Amz-Invocation-Type": "Sometimes"}, content=b"{}",
+        headers={"X-Amz-Invocation-Type": "Sometimes"},
+        content=b"{}",
     )
     assert response.status_code == 400
 
