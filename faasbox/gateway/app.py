@@ -1,15 +1,19 @@
-"""The ASGI application: dispatches each request to the Lambda API or the management API.
+"""The ASGI application: dispatches each request by its path prefix.
 
-Dispatch is a few string checks on the path: no framework router, no SQL, no disk on the
-hot path. Errors raised as faasbox.errors.ServiceError become AWS-shaped responses here;
-anything else becomes a 500 without a traceback in the body (the traceback goes to the log).
+- `/2015-03-31/functions...`  the Lambda API (Invoke, and the control plane), SigV4-signed
+- `/_faasbox/...`             faasbox's management API (CLI, UI), SigV4-signed but for health
+- everything else            API Gateway routes of the deployed functions
+
+Dispatch is a few string checks on the path: no framework router, no SQL, no disk on the hot
+path. Errors raised as faasbox.errors.ServiceError become AWS-shaped responses here; anything
+else becomes a 500 without a traceback in the body (the traceback goes to the server's log).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from faasbox.errors import ServiceError
 from faasbox.gateway.http import (
@@ -17,24 +21,36 @@ from faasbox.gateway.http import (
     Receive,
     Scope,
     Send,
+    read_body,
     respond_aws_error,
     respond_json,
 )
-from faasbox.gateway.lambda_api import InvokeApi, new_request_id
-from faasbox.gateway.management import ManagementApi
+from faasbox.gateway.lambda_api import InvokeApi, new_request_id, too_large_message
+from faasbox.gateway.management import DEPLOY_BODY_LIMIT, ManagementApi
 from faasbox.registry import DeployChange, Registry
+from faasbox.registry.models import SYNC_PAYLOAD_LIMIT
 from faasbox.runtime.invoker import Invoker
 
 log = logging.getLogger("faasbox.gateway")
 
-LAMBDA_PREFIX = "/2015-03-31/functions/"
+LAMBDA_PREFIX = "/2015-03-31/functions"
 MANAGEMENT_PREFIX = "/_faasbox/"
+PUBLIC_MANAGEMENT = ("/_faasbox/health",)
+
+
+class Authenticator(Protocol):
+    """Checks a request's signature; returns the caller's access key id or raises a 403."""
+
+    def verify(self, scope: Scope, body: bytes) -> str: ...
 
 
 class Gateway:
-    def __init__(self, registry: Registry, invoker: Invoker) -> None:
+    def __init__(
+        self, registry: Registry, invoker: Invoker, authenticator: Authenticator | None = None
+    ) -> None:
         self.registry = registry
         self.invoker = invoker
+        self.authenticator = authenticator
         self.invoke_api = InvokeApi(registry, invoker)
         self.management = ManagementApi(registry, invoker)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -73,15 +89,16 @@ class Gateway:
         request_id = new_request_id()
         try:
             if path.startswith(LAMBDA_PREFIX):
-                rest = path[len(LAMBDA_PREFIX) :]
-                name, _, tail = rest.partition("/")
-                if tail == "invocations" and scope["method"] == "POST":
-                    await self.invoke_api(scope, receive, send, name, request_id)
-                    return
+                await self._lambda_api(scope, receive, send, path[len(LAMBDA_PREFIX) :], request_id)
             elif path.startswith(MANAGEMENT_PREFIX):
-                await self.management(scope, receive, send, path[len(MANAGEMENT_PREFIX) :])
-                return
-            await respond_json(send, 404, {"message": "Not Found"})
+                if path not in PUBLIC_MANAGEMENT:
+                    body = await read_body(scope, receive, DEPLOY_BODY_LIMIT, "Request too large")
+                    self._authenticate(scope, body)
+                else:
+                    body = b""
+                await self.management(scope, send, path[len(MANAGEMENT_PREFIX) :], body)
+            else:
+                await respond_json(send, 404, {"message": "Not Found"})
         except ServiceError as e:
             await respond_aws_error(send, e, request_id)
         except ClientDisconnected:
@@ -94,6 +111,23 @@ class Gateway:
                 {"Type": "Service", "Message": "Internal server error", "requestId": request_id},
                 [(b"x-amzn-errortype", b"ServiceException")],
             )
+
+    async def _lambda_api(
+        self, scope: Scope, receive: Receive, send: Send, rest: str, request_id: str
+    ) -> None:
+        parts = rest.strip("/").split("/")
+        if len(parts) == 2 and parts[1] == "invocations" and scope["method"] == "POST":
+            body = await read_body(
+                scope, receive, SYNC_PAYLOAD_LIMIT, too_large_message(SYNC_PAYLOAD_LIMIT)
+            )
+            self._authenticate(scope, body)
+            await self.invoke_api(scope, send, parts[0], request_id, body)
+            return
+        await respond_json(send, 404, {"message": "Not Found"})
+
+    def _authenticate(self, scope: Scope, body: bytes) -> None:
+        if self.authenticator is not None:
+            self.authenticator.verify(scope, body)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -11,10 +11,15 @@ import uuid
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from faasbox.errors import InvalidParameterValue, InvalidRequestContent, ServiceError
-from faasbox.gateway.http import Receive, Scope, Send, header, read_body, respond
+from faasbox.errors import (
+    InvalidParameterValue,
+    InvalidRequestContent,
+    RequestTooLarge,
+    ServiceError,
+)
+from faasbox.gateway.http import Scope, Send, header, respond
 from faasbox.registry import Registry
-from faasbox.registry.models import ASYNC_PAYLOAD_LIMIT, SYNC_PAYLOAD_LIMIT
+from faasbox.registry.models import ASYNC_PAYLOAD_LIMIT
 from faasbox.runtime.invoker import Invoker
 
 log = logging.getLogger("faasbox.gateway")
@@ -30,8 +35,9 @@ class InvokeApi:
         self._background: set[asyncio.Task[Any]] = set()
 
     async def __call__(
-        self, scope: Scope, receive: Receive, send: Send, name: str, request_id: str
+        self, scope: Scope, send: Send, name: str, request_id: str, payload: bytes
     ) -> None:
+        """Invoke; `payload` was read (and authenticated) by the gateway within 6 MB."""
         name = unquote(name)
         query = parse_qs(scope["query_string"].decode("latin-1"))
         qualifier = query.get("Qualifier", [None])[0]
@@ -43,13 +49,8 @@ class InvokeApi:
                 "[Event, RequestResponse, DryRun]"
             )
         fn = self.registry.get(name, qualifier)
-        limit = ASYNC_PAYLOAD_LIMIT if invocation_type == "Event" else SYNC_PAYLOAD_LIMIT
-        payload = await read_body(
-            scope,
-            receive,
-            limit,
-            f"Request must be smaller than {limit} bytes for the InvokeFunction operation",
-        )
+        if invocation_type == "Event" and len(payload) > ASYNC_PAYLOAD_LIMIT:
+            raise RequestTooLarge(too_large_message(ASYNC_PAYLOAD_LIMIT))
         _check_json(payload)
         client_context = _client_context(header(scope, b"x-amz-client-context"))
         invoked_arn = fn.arn if qualifier is None else f"{fn.arn}:{qualifier}"
@@ -114,6 +115,10 @@ class InvokeApi:
             task.cancel()
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
+
+
+def too_large_message(limit: int) -> str:
+    return f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
 
 
 def _check_json(payload: bytes) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from faasbox.errors import DeployError, InvalidParameterValue, InvalidRequestContent
-from faasbox.gateway.http import Receive, Scope, Send, read_body, respond_json
+from faasbox.gateway.http import Scope, Send, respond_json
 from faasbox.registry import DeployedFunction, FunctionConfig, Registry
 from faasbox.registry.models import ZIPPED_CODE_LIMIT
 from faasbox.runtime.invoker import Invoker
@@ -43,7 +43,8 @@ class ManagementApi:
         self.registry = registry
         self.invoker = invoker
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+    async def __call__(self, scope: Scope, send: Send, path: str, body: bytes) -> None:
+        """Serve one request; `body` was read (and authenticated) by the gateway."""
         method = scope["method"]
         parts = [unquote(p) for p in path.strip("/").split("/") if p]
         if parts == ["health"] and method == "GET":
@@ -60,7 +61,7 @@ class ManagementApi:
         elif parts == ["functions"] and method == "GET":
             await respond_json(send, 200, {"functions": [describe(f) for f in self.registry.all()]})
         elif parts == ["deploy"] and method == "POST":
-            await self._deploy(scope, receive, send)
+            await self._deploy(send, body)
         elif len(parts) == 2 and parts[0] == "functions" and method == "GET":
             await respond_json(send, 200, describe(self.registry.get(parts[1])))
         elif len(parts) == 2 and parts[0] == "functions" and method == "DELETE":
@@ -71,8 +72,7 @@ class ManagementApi:
         else:
             await respond_json(send, 404, {"message": f"No management route {method} /{path}"})
 
-    async def _deploy(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = await read_body(scope, receive, DEPLOY_BODY_LIMIT, "Deployment package too large")
+    async def _deploy(self, send: Send, body: bytes) -> None:
         try:
             request = json.loads(body)
             configs = [FunctionConfig.from_dict(c) for c in request["functions"]]
