@@ -16,6 +16,7 @@ import logging
 from typing import Any, Protocol
 
 from faasbox.errors import ServiceError
+from faasbox.gateway.control_plane import ControlPlaneApi
 from faasbox.gateway.http import (
     ClientDisconnected,
     Receive,
@@ -36,6 +37,7 @@ log = logging.getLogger("faasbox.gateway")
 LAMBDA_PREFIX = "/2015-03-31/functions"
 MANAGEMENT_PREFIX = "/_faasbox/"
 PUBLIC_MANAGEMENT = ("/_faasbox/health",)
+CONTROL_BODY_LIMIT = DEPLOY_BODY_LIMIT  # CreateFunction carries the zip base64 in JSON
 
 
 class Authenticator(Protocol):
@@ -53,6 +55,7 @@ class Gateway:
         self.authenticator = authenticator
         self.invoke_api = InvokeApi(registry, invoker)
         self.management = ManagementApi(registry, invoker)
+        self.control_plane = ControlPlaneApi(registry, invoker)
         self._loop: asyncio.AbstractEventLoop | None = None
         registry.on_change(self._on_deploy)
 
@@ -123,7 +126,9 @@ class Gateway:
             self._authenticate(scope, body)
             await self.invoke_api(scope, send, parts[0], request_id, body)
             return
-        await respond_json(send, 404, {"message": "Not Found"})
+        body = await read_body(scope, receive, CONTROL_BODY_LIMIT, "Request too large")
+        self._authenticate(scope, body)
+        await self.control_plane(scope, send, [p for p in parts if p], request_id, body)
 
     def _authenticate(self, scope: Scope, body: bytes) -> None:
         if self.authenticator is not None:
