@@ -76,11 +76,18 @@ class Client:
             request_id=response.headers.get("x-amzn-requestid"),
         )
 
-    def deploy(self, service: str, functions: list[dict[str, Any]], code_zip: bytes) -> Any:
+    def deploy(
+        self,
+        service: str,
+        functions: list[dict[str, Any]],
+        code_zip: bytes,
+        api_keys: list[str | dict[str, Any]] | None = None,
+    ) -> Any:
         body = {
             "service": service,
             "functions": functions,
             "code_zip": base64.b64encode(code_zip).decode(),
+            "apiKeys": api_keys or [],
         }
         return self._request("POST", "/_faasbox/deploy", json=body).json()
 

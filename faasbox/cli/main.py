@@ -64,6 +64,11 @@ def find_services(path: Path, options: dict[str, str]) -> list[ServiceSpec]:
     return specs
 
 
+def _print_new_api_keys(keys: list[tuple[str, str]]) -> None:
+    for name, value in keys:
+        out.print(f"  api key [bold]{name}[/]: {value}  (shown once; only its hash is kept)")
+
+
 def _warn(spec: ServiceSpec) -> None:
     for warning in spec.warnings:
         err.print(f"[yellow]Warning:[/] {warning}")
@@ -146,9 +151,10 @@ def serve(
         server = build_server(settings)
         for spec in specs:
             _warn(spec)
-            change = deploy_service(server.registry, spec)
+            change, new_keys = deploy_service(server.registry, spec, server.api_keys)
             names = ", ".join(f.name for f in change.deployed)
             out.print(f"Deployed [bold]{spec.name}[/] ({spec.stage}): {names}")
+            _print_new_api_keys([(k.name, k.value) for k in new_keys])
         sock = bind_socket(host, port)
     except FaasboxError as e:
         _fail(e)
@@ -189,12 +195,13 @@ def deploy(directory: Path, stage: str | None, url: str) -> None:
         for spec in find_services(directory, {"stage": stage} if stage else {}):
             _warn(spec)
             configs = [c.to_dict() for c in function_configs(spec)]
-            result = client.deploy(spec.name, configs, package_zip(spec))
+            result = client.deploy(spec.name, configs, package_zip(spec), list(spec.api_keys))
             for fn in result["deployed"]:
                 state = "updated" if fn["name"] in result["changed"] else "unchanged"
                 out.print(f"  {fn['name']}: {state}")
             for name in result["removed"]:
                 out.print(f"  {name}: removed")
+            _print_new_api_keys([(k["name"], k["value"]) for k in result.get("apiKeys", [])])
             out.print(f"Deployed [bold]{spec.name}[/] ({spec.stage}) to {url}")
     except FaasboxError as e:
         _fail(e)

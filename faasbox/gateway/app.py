@@ -16,6 +16,7 @@ import logging
 from typing import Any, Protocol
 
 from faasbox.errors import ServiceError
+from faasbox.gateway.apigw import ApiGateway
 from faasbox.gateway.control_plane import ControlPlaneApi
 from faasbox.gateway.http import (
     ClientDisconnected,
@@ -29,6 +30,7 @@ from faasbox.gateway.http import (
 from faasbox.gateway.lambda_api import InvokeApi, new_request_id, too_large_message
 from faasbox.gateway.management import DEPLOY_BODY_LIMIT, ManagementApi
 from faasbox.registry import DeployChange, Registry
+from faasbox.registry.api_keys import ApiKeyStore
 from faasbox.registry.models import SYNC_PAYLOAD_LIMIT
 from faasbox.runtime.invoker import Invoker
 
@@ -48,14 +50,19 @@ class Authenticator(Protocol):
 
 class Gateway:
     def __init__(
-        self, registry: Registry, invoker: Invoker, authenticator: Authenticator | None = None
+        self,
+        registry: Registry,
+        invoker: Invoker,
+        api_keys: ApiKeyStore,
+        authenticator: Authenticator | None = None,
     ) -> None:
         self.registry = registry
         self.invoker = invoker
         self.authenticator = authenticator
         self.invoke_api = InvokeApi(registry, invoker)
-        self.management = ManagementApi(registry, invoker)
+        self.management = ManagementApi(registry, invoker, api_keys)
         self.control_plane = ControlPlaneApi(registry, invoker)
+        self.api_gateway = ApiGateway(registry, invoker, api_keys)
         self._loop: asyncio.AbstractEventLoop | None = None
         registry.on_change(self._on_deploy)
 
@@ -72,6 +79,7 @@ class Gateway:
         self._drain_changed(change)
 
     def _drain_changed(self, change: DeployChange) -> None:
+        self.api_gateway.recompile()
         # New invocations get the new code at once; workers of the old code finish what
         # they are running and are then retired.
         pools = self.invoker.pools
@@ -100,8 +108,8 @@ class Gateway:
                 else:
                     body = b""
                 await self.management(scope, send, path[len(MANAGEMENT_PREFIX) :], body)
-            else:
-                await respond_json(send, 404, {"message": "Not Found"})
+            elif not await self.api_gateway(scope, receive, send, request_id):
+                await self.api_gateway.not_found(send)
         except ServiceError as e:
             await respond_aws_error(send, e, request_id)
         except ClientDisconnected:

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, unquote
 from faasbox.errors import DeployError, InvalidParameterValue, InvalidRequestContent
 from faasbox.gateway.http import Scope, Send, respond_json
 from faasbox.registry import DeployedFunction, FunctionConfig, Registry
+from faasbox.registry.api_keys import ApiKeyStore
 from faasbox.registry.models import ZIPPED_CODE_LIMIT
 from faasbox.runtime.invoker import Invoker
 
@@ -39,9 +40,10 @@ def describe(fn: DeployedFunction) -> dict[str, Any]:
 
 
 class ManagementApi:
-    def __init__(self, registry: Registry, invoker: Invoker) -> None:
+    def __init__(self, registry: Registry, invoker: Invoker, api_keys: ApiKeyStore) -> None:
         self.registry = registry
         self.invoker = invoker
+        self.api_keys = api_keys
 
     async def __call__(self, scope: Scope, send: Send, path: str, body: bytes) -> None:
         """Serve one request; `body` was read (and authenticated) by the gateway."""
@@ -78,6 +80,7 @@ class ManagementApi:
             configs = [FunctionConfig.from_dict(c) for c in request["functions"]]
             code_zip = base64.b64decode(request["code_zip"], validate=True)
             service = request.get("service")
+            api_keys = list(request.get("apiKeys") or [])
         except (ValueError, KeyError, TypeError, binascii.Error) as e:
             raise InvalidRequestContent(f"Malformed deploy request: {e}") from None
         if not configs:
@@ -86,6 +89,11 @@ class ManagementApi:
             code = await asyncio.to_thread(self.registry.store_zip, code_zip)
         except DeployError as e:
             raise InvalidParameterValue(str(e)) from None
+        new_keys = (
+            await asyncio.to_thread(self.api_keys.ensure, service, api_keys)
+            if service and api_keys
+            else []
+        )
         change = await asyncio.to_thread(
             self.registry.deploy, configs, code, replace_service=service
         )
@@ -96,6 +104,7 @@ class ManagementApi:
                 "deployed": [describe(f) for f in change.deployed],
                 "changed": change.changed,
                 "removed": change.removed,
+                "apiKeys": [{"name": k.name, "value": k.value} for k in new_keys],
             },
         )
 

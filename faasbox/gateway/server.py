@@ -9,6 +9,7 @@ import uvicorn
 
 from faasbox.gateway.app import Gateway
 from faasbox.registry import Registry
+from faasbox.registry.api_keys import ApiKeyStore
 from faasbox.runtime.invoker import Invoker
 from faasbox.runtime.settings import RuntimeSettings
 
@@ -20,12 +21,14 @@ class Server:
     registry: Registry
     invoker: Invoker
     gateway: Gateway
+    api_keys: ApiKeyStore
 
 
 def build_server(settings: RuntimeSettings, registry: Registry | None = None) -> Server:
     registry = registry or Registry(settings.data_dir)
     invoker = Invoker(settings)
-    return Server(registry, invoker, Gateway(registry, invoker))
+    api_keys = ApiKeyStore(registry.db_path)
+    return Server(registry, invoker, Gateway(registry, invoker, api_keys), api_keys)
 
 
 def bind_socket(host: str, port: int) -> socket.socket:

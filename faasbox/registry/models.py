@@ -45,6 +45,9 @@ class FunctionConfig:
     events: list[dict[str, Any]] = field(default_factory=list)
     layers: list[str] = field(default_factory=list)
     wasm: dict[str, Any] | None = None
+    # The service's API Gateway settings its routes need: binaryMediaTypes, the HTTP API's
+    # cors, the names of apiKeys (never their values).
+    api_gateway: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -74,9 +74,8 @@ class Registry:
         self.data_dir = data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
         self.code = CodeStore(data_dir / "code")
-        self._db = sqlite3.connect(
-            data_dir / "registry.sqlite3", check_same_thread=False, isolation_level=None
-        )
+        self.db_path = data_dir / "registry.sqlite3"
+        self._db = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)

@@ -12,6 +12,7 @@ import zipfile
 from typing import Any
 
 from faasbox.config import ServiceSpec
+from faasbox.registry.api_keys import ApiKeyStore, NewApiKey
 from faasbox.registry.code_store import package_files
 from faasbox.registry.models import FunctionConfig
 from faasbox.registry.registry import DeployChange, Registry
@@ -45,15 +46,30 @@ def function_configs(spec: ServiceSpec) -> list[FunctionConfig]:
             events=[dict(e) for e in f.events],
             layers=list(f.layers),
             wasm=dict(f.wasm) if f.wasm is not None else None,
+            api_gateway=api_gateway_settings(spec),
         )
         for f in spec.functions.values()
     ]
 
 
-def deploy_service(registry: Registry, spec: ServiceSpec) -> DeployChange:
-    """Store the service's code and point its functions at it (the in-process deploy)."""
+def api_gateway_settings(spec: ServiceSpec) -> dict[str, Any]:
+    """What the routes of each function need to know of the service's API Gateway."""
+    key_names = [k if isinstance(k, str) else str(k.get("name", "")) for k in spec.api_keys]
+    return {
+        "binaryMediaTypes": list(spec.binary_media_types),
+        "httpApiCors": spec.http_api.get("cors"),
+        "apiKeys": key_names,
+    }
+
+
+def deploy_service(
+    registry: Registry, spec: ServiceSpec, api_keys: ApiKeyStore | None = None
+) -> tuple[DeployChange, list[NewApiKey]]:
+    """Store the service's code and point its functions at it (the in-process deploy);
+    returns the change and the API keys generated now, whose values are shown only once."""
+    new_keys = api_keys.ensure(spec.name, list(spec.api_keys)) if api_keys else []
     code = registry.store_directory(spec.root, package_patterns(spec))
-    return registry.deploy(function_configs(spec), code, replace_service=spec.name)
+    return registry.deploy(function_configs(spec), code, replace_service=spec.name), new_keys
 
 
 def package_zip(spec: ServiceSpec) -> bytes:

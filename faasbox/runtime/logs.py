@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 from collections import deque
 from dataclasses import asdict, dataclass
@@ -65,6 +66,18 @@ class LogStore:
         """The newest `limit` records of `function` with a sequence number above `since`."""
         found = [r for r in self._records.get(function, ()) if r.seq > since]
         return found[-limit:] if limit else found
+
+    def append_note(self, function: str, request_id: str, note: str) -> None:
+        """Add a line after an invocation's REPORT (API Gateway's reasons for a 502, say)."""
+        records = self._records.get(function)
+        if not records:
+            return
+        for index in range(len(records) - 1, -1, -1):
+            record = records[index]
+            if record.request_id == request_id:
+                records[index] = dataclasses.replace(record, log=record.log + note.rstrip() + "\n")
+                self._bytes[function] += len(note) + 1
+                return
 
     def forget(self, function: str) -> None:
         self._records.pop(function, None)

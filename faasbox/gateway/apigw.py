@@ -1,0 +1,192 @@
+"""API Gateway: the deployed functions' HTTP routes, as AWS's REST and HTTP APIs serve them.
+
+Per request: match the compiled route table, answer CORS preflights, check the API key of a
+private route, build the proxy event, invoke, and map the result back to HTTP. A function's
+failure (an exception, a timeout, a malformed response) is API Gateway's 502, with the reason
+appended to the function's log as API Gateway writes it to its execution log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from faasbox.errors import RequestTooLarge, TooManyRequests
+from faasbox.gateway.apigw_events import (
+    HttpResponse,
+    MalformedResponse,
+    RequestFacts,
+    v1_event,
+    v1_response,
+    v2_event,
+    v2_response,
+)
+from faasbox.gateway.http import Receive, Scope, Send, header, read_body, respond_json
+from faasbox.gateway.routes import REST, Cors, Match, RouteTable
+from faasbox.registry import Registry
+from faasbox.registry.api_keys import ApiKeyStore
+from faasbox.registry.models import SYNC_PAYLOAD_LIMIT
+from faasbox.runtime.invoker import Invoker
+
+log = logging.getLogger("faasbox.gateway")
+
+# API Gateway's own answers, byte for byte.
+NOT_FOUND = {"message": "Not Found"}
+MISSING_TOKEN = {"message": "Missing Authentication Token"}
+FORBIDDEN = {"message": "Forbidden"}
+INTERNAL_ERROR = {"message": "Internal server error"}
+TOO_MANY = {"message": "Too Many Requests"}
+TOO_LARGE = {"message": "Request Entity Too Large"}
+
+
+class ApiGateway:
+    def __init__(self, registry: Registry, invoker: Invoker, api_keys: ApiKeyStore) -> None:
+        self.registry = registry
+        self.invoker = invoker
+        self.api_keys = api_keys
+        self.table = RouteTable.compile(registry.all())
+
+    def recompile(self) -> None:
+        """After a deploy: the new table replaces the old in one assignment."""
+        self.table = RouteTable.compile(self.registry.all())
+
+    def claims(self, method: str, path: str) -> bool:
+        return self.table.match(method, path) is not None
+
+    async def not_found(self, send: Send) -> None:
+        if self.table.has_rest and not self.table.has_http_api:
+            await respond_json(
+                send,
+                403,
+                MISSING_TOKEN,
+                [(b"x-amzn-errortype", b"MissingAuthenticationTokenException")],
+            )
+        else:
+            await respond_json(send, 404, NOT_FOUND)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> bool:
+        """Serve the request if a route claims it; False (nothing sent) otherwise."""
+        table = self.table
+        method: str = scope["method"]
+        path: str = scope["path"]
+        origin = header(scope, b"origin")
+        if method == "OPTIONS" and header(scope, b"access-control-request-method"):
+            cors = table.cors_for(path)
+            if cors is not None:
+                await self._preflight(send, cors, origin, table.methods_at(path))
+                return True
+        match = table.match(method, path)
+        if match is None:
+            return False
+        route = match.route
+        api_key = header(scope, b"x-api-key")
+        if route.private and not self.api_keys.valid(route.service, api_key):
+            await respond_json(send, 403, FORBIDDEN, [(b"x-amzn-errortype", b"ForbiddenException")])
+            return True
+        try:
+            body = await read_body(scope, receive, SYNC_PAYLOAD_LIMIT, "")
+        except RequestTooLarge:
+            await respond_json(send, 413, TOO_LARGE)
+            return True
+        response = await self._invoke(scope, match, body, request_id, api_key)
+        headers = [
+            (k.lower().encode("latin-1"), v.encode("latin-1", "replace"))
+            for k, v in response.headers
+        ]
+        if route.cors is not None:
+            headers.extend(_cors_headers(route.cors, origin, headers))
+        id_header = b"x-amzn-requestid" if route.kind == REST else b"apigw-requestid"
+        headers.append((id_header, request_id.encode()))
+        headers.append((b"content-length", str(len(response.body)).encode()))
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.body", "body": response.body})
+        return True
+
+    async def _invoke(
+        self, scope: Scope, match: Match, body: bytes, request_id: str, api_key: str | None
+    ) -> HttpResponse:
+        route = match.route
+        fn = self.registry.get(route.function)
+        facts = RequestFacts.of(scope, request_id)
+        if route.kind == REST:
+            binary_types = list(fn.config.api_gateway.get("binaryMediaTypes") or [])
+            event = v1_event(
+                facts,
+                match,
+                fn.config.stage or "dev",
+                body,
+                binary_types,
+                api_key if route.private else None,
+            )
+        else:
+            event = v2_event(facts, match, body)
+        payload = json.dumps(event).encode()
+        if len(payload) > SYNC_PAYLOAD_LIMIT:
+            return _json_response(413, TOO_LARGE)
+        try:
+            result = await self.invoker.invoke(fn, payload, request_id=request_id)
+        except TooManyRequests:
+            return _json_response(429, TOO_MANY)
+        if result.function_error is not None:
+            self.invoker.logs.append_note(
+                fn.name,
+                request_id,
+                f"API Gateway: Lambda execution failed with status 200 due to customer function "
+                f"error: {result.error_type}. Answered 502 Internal server error.",
+            )
+            return _json_response(502, INTERNAL_ERROR)
+        try:
+            return (
+                v1_response(result.payload) if route.kind == REST else v2_response(result.payload)
+            )
+        except MalformedResponse as e:
+            self.invoker.logs.append_note(
+                fn.name,
+                request_id,
+                f"API Gateway: Execution failed due to configuration error: Malformed Lambda "
+                f"proxy response ({e}). Answered 502 Internal server error.",
+            )
+            return _json_response(502, INTERNAL_ERROR)
+
+    async def _preflight(
+        self, send: Send, cors: Cors, origin: str | None, methods: list[str]
+    ) -> None:
+        allowed = cors.allowed_origin(origin)
+        headers: list[tuple[bytes, bytes]] = []
+        if allowed is not None:
+            allowed_methods = cors.methods or ("OPTIONS", *methods)
+            headers += [
+                (b"access-control-allow-origin", allowed.encode()),
+                (b"access-control-allow-methods", ",".join(allowed_methods).encode()),
+                (b"access-control-allow-headers", ",".join(cors.headers).encode()),
+            ]
+            if cors.allow_credentials:
+                headers.append((b"access-control-allow-credentials", b"true"))
+            if cors.max_age is not None:
+                headers.append((b"access-control-max-age", str(cors.max_age).encode()))
+            if allowed != "*":
+                headers.append((b"vary", b"Origin"))
+        headers.append((b"content-length", b"0"))
+        await send({"type": "http.response.start", "status": 204, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+
+def _json_response(status: int, body: dict[str, str]) -> HttpResponse:
+    return HttpResponse(status, [("Content-Type", "application/json")], json.dumps(body).encode())
+
+
+def _cors_headers(
+    cors: Cors, origin: str | None, existing: list[tuple[bytes, bytes]]
+) -> list[tuple[bytes, bytes]]:
+    allowed = cors.allowed_origin(origin)
+    names = {k for k, _ in existing}
+    if allowed is None or b"access-control-allow-origin" in names:
+        return []
+    extra = [(b"access-control-allow-origin", allowed.encode())]
+    if cors.allow_credentials:
+        extra.append((b"access-control-allow-credentials", b"true"))
+    if cors.expose_headers:
+        extra.append((b"access-control-expose-headers", ",".join(cors.expose_headers).encode()))
+    if allowed != "*":
+        extra.append((b"vary", b"Origin"))
+    return extra

@@ -1,0 +1,329 @@
+"""API Gateway's Lambda proxy events (payload 1.0 and 2.0) and the mapping of responses back.
+
+Field by field as AWS documents them ("Working with AWS Lambda proxy integrations for HTTP
+APIs" and "Set up Lambda proxy integrations in API Gateway"), and accepted by
+aws-lambda-powertools' APIGatewayProxyEvent(V2) classes and parser models (tested).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import fnmatch
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from faasbox.gateway.http import Scope
+from faasbox.gateway.routes import Match
+from faasbox.registry.models import ACCOUNT_ID
+
+TEXT_TYPES = (
+    "text/*",
+    "application/json",
+    "application/*+json",
+    "application/xml",
+    "application/*+xml",
+    "application/javascript",
+    "application/x-www-form-urlencoded",
+    "application/graphql",
+)
+
+
+class MalformedResponse(Exception):
+    """A handler's result that API Gateway cannot turn into an HTTP response."""
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def api_id(service: str | None) -> str:
+    """A stable 10-character id per service, shaped like API Gateway's."""
+    return hashlib.sha256((service or "faasbox").encode()).hexdigest()[:10]
+
+
+def _title(name: str) -> str:
+    # ASGI servers lowercase header names; most clients send them Title-Cased, as REST
+    # APIs pass them on.
+    return "-".join(part[:1].upper() + part[1:] for part in name.split("-"))
+
+
+def _request_time(epoch: float) -> str:
+    return time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(epoch))
+
+
+def _media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def matches_media(content_type: str | None, patterns: list[str] | tuple[str, ...]) -> bool:
+    media = _media_type(content_type)
+    return any(fnmatch.fnmatchcase(media, p.lower()) for p in patterns) if media else False
+
+
+def encode_body(body: bytes, binary: bool) -> tuple[str | None, bool]:
+    """The event's body and isBase64Encoded. Bytes that are not UTF-8 are always base64, so
+    no request body is ever mangled on its way to the function."""
+    if not body:
+        return None, False
+    if not binary:
+        try:
+            return body.decode("utf-8"), False
+        except UnicodeDecodeError:
+            pass
+    return base64.b64encode(body).decode("ascii"), True
+
+
+@dataclass(frozen=True)
+class RequestFacts:
+    """What both payload versions are built from."""
+
+    method: str
+    path: str
+    raw_query: str
+    headers: list[tuple[str, str]]  # lowercase names, in order
+    source_ip: str
+    protocol: str
+    request_id: str
+    epoch: float
+
+    @classmethod
+    def of(cls, scope: Scope, request_id: str) -> RequestFacts:
+        client = scope.get("client") or ("127.0.0.1", 0)
+        return cls(
+            method=scope["method"],
+            path=scope["path"],
+            raw_query=scope["query_string"].decode("latin-1"),
+            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
+            source_ip=client[0],
+            protocol=f"HTTP/{scope.get('http_version', '1.1')}",
+            request_id=request_id,
+            epoch=time.time(),
+        )
+
+    def header(self, name: str) -> str | None:
+        found = None
+        for key, value in self.headers:
+            if key == name:
+                found = value
+        return found
+
+    @property
+    def host(self) -> str:
+        return self.header("host") or "localhost"
+
+
+def v1_event(
+    facts: RequestFacts,
+    match: Match,
+    stage: str,
+    body: bytes,
+    binary_media_types: list[str],
+    api_key: str | None,
+) -> dict[str, Any]:
+    """Payload format 1.0 (REST API `http` events)."""
+    multi_headers: dict[str, list[str]] = {}
+    for key, value in facts.headers:
+        multi_headers.setdefault(_title(key), []).append(value)
+    multi_query: dict[str, list[str]] = {}
+    for key, value in parse_qsl(facts.raw_query, keep_blank_values=True):
+        multi_query.setdefault(key, []).append(value)
+    binary = matches_media(facts.header("content-type"), binary_media_types)
+    text, is_base64 = encode_body(body, binary)
+    route = match.route
+    domain = facts.host.split(":", 1)[0]
+    return {
+        "resource": route.path,
+        "path": facts.path,
+        "httpMethod": facts.method,
+        "headers": {k: v[-1] for k, v in multi_headers.items()},
+        "multiValueHeaders": multi_headers,
+        "queryStringParameters": {k: v[-1] for k, v in multi_query.items()} or None,
+        "multiValueQueryStringParameters": multi_query or None,
+        "pathParameters": match.path_parameters or None,
+        "stageVariables": None,
+        "requestContext": {
+            "accountId": ACCOUNT_ID,
+            "apiId": api_id(route.service),
+            "domainName": domain,
+            "domainPrefix": domain.split(".", 1)[0],
+            "extendedRequestId": facts.request_id,
+            "httpMethod": facts.method,
+            "identity": {
+                "accessKey": None,
+                "accountId": None,
+                "apiKey": api_key,
+                "apiKeyId": None,
+                "caller": None,
+                "cognitoAuthenticationProvider": None,
+                "cognitoAuthenticationType": None,
+                "cognitoIdentityId": None,
+                "cognitoIdentityPoolId": None,
+                "principalOrgId": None,
+                "sourceIp": facts.source_ip,
+                "user": None,
+                "userAgent": facts.header("user-agent"),
+                "userArn": None,
+            },
+            "path": f"/{stage}{facts.path}",
+            "protocol": facts.protocol,
+            "requestId": facts.request_id,
+            "requestTime": _request_time(facts.epoch),
+            "requestTimeEpoch": int(facts.epoch * 1000),
+            "resourceId": hashlib.sha256(route.path.encode()).hexdigest()[:6],
+            "resourcePath": route.path,
+            "stage": stage,
+        },
+        "body": text,
+        "isBase64Encoded": is_base64,
+    }
+
+
+def v2_event(facts: RequestFacts, match: Match, body: bytes) -> dict[str, Any]:
+    """Payload format 2.0 (HTTP API `httpApi` events)."""
+    headers: dict[str, str] = {}
+    cookies: list[str] = []
+    for key, value in facts.headers:
+        if key == "cookie":
+            cookies.extend(c.strip() for c in value.split(";") if c.strip())
+            continue
+        headers[key] = f"{headers[key]},{value}" if key in headers else value
+    query: dict[str, str] = {}
+    for key, value in parse_qsl(facts.raw_query, keep_blank_values=True):
+        query[key] = f"{query[key]},{value}" if key in query else value
+    content_type = facts.header("content-type")
+    binary = bool(content_type) and not matches_media(content_type, TEXT_TYPES)
+    text, is_base64 = encode_body(body, binary)
+    route = match.route
+    domain = facts.host.split(":", 1)[0]
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route.route_key,
+        "rawPath": facts.path,
+        "rawQueryString": facts.raw_query,
+    }
+    if cookies:
+        event["cookies"] = cookies
+    event["headers"] = headers
+    if query:
+        event["queryStringParameters"] = query
+    if match.path_parameters:
+        event["pathParameters"] = match.path_parameters
+    event["requestContext"] = {
+        "accountId": ACCOUNT_ID,
+        "apiId": api_id(route.service),
+        "domainName": domain,
+        "domainPrefix": domain.split(".", 1)[0],
+        "http": {
+            "method": facts.method,
+            "path": facts.path,
+            "protocol": facts.protocol,
+            "sourceIp": facts.source_ip,
+            "userAgent": facts.header("user-agent") or "",
+        },
+        "requestId": facts.request_id,
+        "routeKey": route.route_key,
+        "stage": "$default",
+        "time": _request_time(facts.epoch),
+        "timeEpoch": int(facts.epoch * 1000),
+    }
+    if text is not None:
+        event["body"] = text
+    event["isBase64Encoded"] = is_base64
+    return event
+
+
+def _decode_body(result: dict[str, Any]) -> bytes:
+    body = result.get("body")
+    if body is None:
+        return b""
+    if not isinstance(body, str):
+        raise MalformedResponse(f"body must be a string, got {type(body).__name__}")
+    if result.get("isBase64Encoded"):
+        try:
+            return base64.b64decode(body, validate=True)
+        except binascii.Error as e:
+            raise MalformedResponse(
+                f"isBase64Encoded is true but body is not base64: {e}"
+            ) from None
+    return body.encode("utf-8")
+
+
+def _status(result: dict[str, Any]) -> int:
+    status = result.get("statusCode")
+    if isinstance(status, str) and status.isdigit():
+        status = int(status)
+    if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
+        raise MalformedResponse(f"statusCode must be an integer HTTP status, got {status!r}")
+    return status
+
+
+def _headers(result: dict[str, Any]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    single = result.get("headers") or {}
+    multi = result.get("multiValueHeaders") or {}
+    if not isinstance(single, dict) or not isinstance(multi, dict):
+        raise MalformedResponse("headers and multiValueHeaders must be objects")
+    for name, value in single.items():
+        if isinstance(value, dict | list):
+            raise MalformedResponse(f"header {name!r} must be a string")
+        if name not in multi:
+            out.append((str(name), "" if value is None else str(value)))
+    for name, values in multi.items():
+        if not isinstance(values, list):
+            raise MalformedResponse(f"multiValueHeaders[{name!r}] must be a list")
+        out.extend((str(name), str(v)) for v in values)
+    return out
+
+
+def v1_response(payload: bytes) -> HttpResponse:
+    """A REST API proxy response; anything else is 'Malformed Lambda proxy response'."""
+    try:
+        result = json.loads(payload)
+    except ValueError:
+        raise MalformedResponse("the result is not JSON") from None
+    if not isinstance(result, dict):
+        raise MalformedResponse(f"expected an object with statusCode, got {type(result).__name__}")
+    unknown = set(result) - {
+        "statusCode",
+        "headers",
+        "multiValueHeaders",
+        "body",
+        "isBase64Encoded",
+    }
+    if unknown:
+        raise MalformedResponse(f"unexpected keys {sorted(unknown)}")
+    status = _status(result)
+    headers = _headers(result)
+    body = _decode_body(result)
+    if not any(k.lower() == "content-type" for k, _ in headers):
+        headers.append(("Content-Type", "application/json"))
+    return HttpResponse(status, headers, body)
+
+
+def v2_response(payload: bytes) -> HttpResponse:
+    """An HTTP API response: the structured form, or any JSON value as a 200 JSON body."""
+    try:
+        result = json.loads(payload)
+    except ValueError:
+        raise MalformedResponse("the result is not JSON") from None
+    if not isinstance(result, dict) or "statusCode" not in result:
+        text = result if isinstance(result, str) else json.dumps(result)
+        return HttpResponse(200, [("Content-Type", "application/json")], text.encode())
+    status = _status(result)
+    headers = _headers({"headers": result.get("headers")})
+    cookies = result.get("cookies") or []
+    if not isinstance(cookies, list):
+        raise MalformedResponse("cookies must be a list of strings")
+    headers.extend(("Set-Cookie", str(c)) for c in cookies)
+    body = _decode_body(result)
+    if not any(k.lower() == "content-type" for k, _ in headers):
+        headers.append(("Content-Type", "application/json"))
+    return HttpResponse(status, headers, body)

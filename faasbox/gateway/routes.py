@@ -1,0 +1,278 @@
+"""API Gateway routes: compiled once per deploy from the functions' `http`/`httpApi` events.
+
+A route table is a segment trie. Matching walks it preferring, at each segment, a static name
+over a `{param}` over a greedy `{proxy+}`, as API Gateway ranks them, and at the end an exact
+method over ANY; it backtracks when a more specific branch has no route for the method.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from faasbox.registry.models import DeployedFunction
+
+log = logging.getLogger("faasbox.gateway")
+
+REST = "rest"  # `http` events: REST API, payload format 1.0
+HTTP_API = "http"  # `httpApi` events: HTTP API, payload format 2.0
+ANY = "ANY"
+RESERVED_PREFIXES = ("/2015-03-31/", "/_faasbox/", "/ui/")
+
+DEFAULT_CORS_HEADERS = (
+    "Content-Type",
+    "X-Amz-Date",
+    "Authorization",
+    "X-Api-Key",
+    "X-Amz-Security-Token",
+    "X-Amz-User-Agent",
+    "X-Amzn-Trace-Id",
+)
+
+
+@dataclass(frozen=True)
+class Cors:
+    origins: tuple[str, ...] = ("*",)
+    headers: tuple[str, ...] = DEFAULT_CORS_HEADERS
+    methods: tuple[str, ...] = ()  # empty: the methods of the routes on the path
+    allow_credentials: bool = False
+    expose_headers: tuple[str, ...] = ()
+    max_age: int | None = None
+
+    def allowed_origin(self, origin: str | None) -> str | None:
+        if "*" in self.origins:
+            return origin if (self.allow_credentials and origin) else "*"
+        return origin if origin in self.origins else None
+
+
+@dataclass(frozen=True)
+class Route:
+    kind: str  # REST or HTTP_API
+    method: str  # GET, POST, ..., or ANY
+    path: str  # the template, e.g. /items/{id}; "$default" for the HTTP API catch-all
+    function: str
+    cors: Cors | None = None
+    private: bool = False
+    service: str | None = None
+
+    @property
+    def route_key(self) -> str:
+        if self.path == "$default":
+            return "$default"
+        return f"{self.method if self.method != ANY else 'ANY'} {self.path}"
+
+
+@dataclass
+class _Node:
+    static: dict[str, _Node] = field(default_factory=dict)
+    param: tuple[str, _Node] | None = None
+    greedy: tuple[str, dict[str, Route]] | None = None
+    routes: dict[str, Route] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Match:
+    route: Route
+    path_parameters: dict[str, str]
+
+
+class RouteTable:
+    def __init__(self, routes: Iterable[Route] = ()) -> None:
+        self._root = _Node()
+        self._default: dict[str, Route] = {}
+        self.routes: list[Route] = []
+        self.has_rest = False
+        self.has_http_api = False
+        for route in routes:
+            self._add(route)
+
+    @classmethod
+    def compile(cls, functions: Iterable[DeployedFunction]) -> RouteTable:
+        routes: list[Route] = []
+        for fn in sorted(functions, key=lambda f: f.name):
+            routes.extend(routes_of(fn))
+        return cls(routes)
+
+    def _add(self, route: Route) -> None:
+        if route.path == "$default":
+            if self._default.setdefault(route.method, route) is not route:
+                log.warning("route %s of %s is already taken", route.route_key, route.function)
+                return
+        else:
+            node = self._root
+            segments = split_path(route.path)
+            for index, segment in enumerate(segments):
+                if segment.startswith("{") and segment.endswith("+}"):
+                    if index != len(segments) - 1:
+                        log.warning("greedy %s must be last in %s", segment, route.path)
+                        return
+                    name = segment[1:-2]
+                    if node.greedy is None:
+                        node.greedy = (name, {})
+                    if node.greedy[1].setdefault(route.method, route) is not route:
+                        log.warning(
+                            "route %s of %s is already taken", route.route_key, route.function
+                        )
+                        return
+                    break
+                if segment.startswith("{") and segment.endswith("}"):
+                    name = segment[1:-1]
+                    if node.param is None:
+                        node.param = (name, _Node())
+                    elif node.param[0] != name:
+                        log.warning(
+                            "route %s of %s: {%s} conflicts with {%s} at the same place",
+                            route.route_key,
+                            route.function,
+                            name,
+                            node.param[0],
+                        )
+                        return
+                    node = node.param[1]
+                else:
+                    node = node.static.setdefault(segment, _Node())
+            else:
+                if node.routes.setdefault(route.method, route) is not route:
+                    log.warning("route %s of %s is already taken", route.route_key, route.function)
+                    return
+        self.routes.append(route)
+        self.has_rest |= route.kind == REST
+        self.has_http_api |= route.kind == HTTP_API
+
+    def match(self, method: str, path: str) -> Match | None:
+        segments = split_path(path)
+        found = self._walk(self._root, segments, 0, method, {})
+        if found is None:
+            route = self._default.get(method) or self._default.get(ANY)
+            if route is not None:
+                return Match(route, {})
+        return found
+
+    def _walk(
+        self, node: _Node, segments: list[str], index: int, method: str, params: dict[str, str]
+    ) -> Match | None:
+        if index == len(segments):
+            route = node.routes.get(method) or node.routes.get(ANY)
+            return Match(route, params) if route else None
+        segment = segments[index]
+        child = node.static.get(segment)
+        if child is not None:
+            found = self._walk(child, segments, index + 1, method, params)
+            if found:
+                return found
+        if node.param is not None:
+            name, child = node.param
+            found = self._walk(child, segments, index + 1, method, {**params, name: segment})
+            if found:
+                return found
+        if node.greedy is not None:
+            name, routes = node.greedy
+            route = routes.get(method) or routes.get(ANY)
+            if route is not None:
+                return Match(route, {**params, name: "/".join(segments[index:])})
+        return None
+
+    def methods_at(self, path: str) -> list[str]:
+        """The methods routed at a path (for CORS preflight answers)."""
+        found = [
+            m
+            for m in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
+            if self.match(m, path) is not None
+        ]
+        return found
+
+    def cors_for(self, path: str) -> Cors | None:
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"):
+            found = self.match(method, path)
+            if found is not None and found.route.cors is not None:
+                return found.route.cors
+        return None
+
+
+def split_path(path: str) -> list[str]:
+    return [s for s in path.split("/") if s]
+
+
+def normalize_path(path: str) -> str:
+    return "/" + "/".join(split_path(path))
+
+
+def _cors(value: Any) -> Cors | None:
+    """Serverless' `cors: true` or a mapping (REST's or the HTTP API's key names)."""
+    if not value:
+        return None
+    if value is True:
+        return Cors()
+    if not isinstance(value, dict):
+        return Cors()
+
+    def strings(*keys: str) -> tuple[str, ...] | None:
+        for key in keys:
+            got = value.get(key)
+            if isinstance(got, str):
+                return (got,)
+            if isinstance(got, list):
+                return tuple(str(x) for x in got)
+        return None
+
+    max_age = value.get("maxAge")
+    return Cors(
+        origins=strings("origins", "origin", "allowedOrigins") or ("*",),
+        headers=strings("headers", "allowedHeaders") or DEFAULT_CORS_HEADERS,
+        methods=tuple(m.upper() for m in strings("methods", "allowedMethods") or ()),
+        allow_credentials=bool(value.get("allowCredentials", False)),
+        expose_headers=strings("exposedResponseHeaders") or (),
+        max_age=int(max_age) if isinstance(max_age, int) else None,
+    )
+
+
+def _method_and_path(spec: str) -> tuple[str, str]:
+    method, _, path = spec.strip().partition(" ")
+    return method.strip().upper(), path.strip()
+
+
+def routes_of(fn: DeployedFunction) -> list[Route]:
+    """The routes one function's events ask for; bad ones are logged and skipped."""
+    api = fn.config.api_gateway
+    http_api_cors = _cors(api.get("httpApiCors"))
+    routes: list[Route] = []
+    for event in fn.config.events:
+        kind_key, body = next(iter(event.items()))
+        if kind_key == "http":
+            kind = REST
+            if isinstance(body, str):
+                method, path = _method_and_path(body)
+                cors, private = None, False
+            else:
+                method = str(body.get("method", "")).upper()
+                path = str(body.get("path", ""))
+                cors, private = _cors(body.get("cors")), bool(body.get("private", False))
+        elif kind_key == "httpApi":
+            kind = HTTP_API
+            private = False
+            cors = http_api_cors
+            if isinstance(body, str):
+                if body.strip() == "*":
+                    method, path = ANY, "$default"
+                else:
+                    method, path = _method_and_path(body)
+            else:
+                method = str(body.get("method", "*")).upper()
+                path = str(body.get("path", "*"))
+                if path == "*":
+                    path = "$default"
+            if method == "*":
+                method = ANY
+        else:
+            continue
+        if path != "$default":
+            path = normalize_path(path)
+            if path.startswith(RESERVED_PREFIXES) or path.rstrip("/") in ("/ui", "/_faasbox"):
+                log.warning(
+                    "%s: route %s %s is under a reserved prefix; skipped", fn.name, method, path
+                )
+                continue
+        routes.append(Route(kind, method, path, fn.name, cors, private, fn.config.service))
+    return routes
