@@ -13,7 +13,6 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -51,8 +50,11 @@ def photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rng = random.Random(7)
     image = Image.new("RGB", (320, 240))
     image.putdata(
-        [((x * 255) // 320, (y * 255) // 240, rng.randrange(256)) for y in range(240)
-         for x in range(320)]
+        [
+            ((x * 255) // 320, (y * 255) // 240, rng.randrange(256))
+            for y in range(240)
+            for x in range(320)
+        ]
     )
     path = tmp_path_factory.mktemp("photo") / "photo.jpg"
     image.save(path, "JPEG", quality=90)
@@ -60,10 +62,21 @@ def photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def function_log(server: RunningServer, name: str) -> str:
-    env = {**os.environ, "FAASBOX_URL": server.url, "FAASBOX_HOME": str(server.data_dir),
-           "NO_COLOR": "1", "COLUMNS": "200"}
-    done = subprocess.run([sys.executable, "-m", "faasbox", "logs", "-f", name, "-n", "5"],
-                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    env = {
+        **os.environ,
+        "FAASBOX_URL": server.url,
+        "FAASBOX_HOME": str(server.data_dir),
+        "NO_COLOR": "1",
+        "COLUMNS": "200",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "faasbox", "logs", "-f", name, "-n", "5"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -135,14 +148,29 @@ def test_json_bodies_arrive_as_text(http: httpx.Client) -> None:
     assert json.loads(v2["body"]) == {"k": "v"} and v2["isBase64Encoded"] is False
 
 
-def test_jpeg_round_trips_byte_identical_with_curl(server: RunningServer, photo: Path,
-                                                    tmp_path: Path) -> None:
+def test_jpeg_round_trips_byte_identical_with_curl(
+    server: RunningServer, photo: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "back.jpg"
     done = subprocess.run(
-        ["curl", "-sS", "-X", "POST", "--data-binary", f"@{photo}", "-H",
-         "content-type: image/jpeg", f"{server.url}/rest/binary", "-o", str(out),
-         "-w", "%{http_code} %{content_type}"],
-        capture_output=True, text=True, timeout=30,
+        [
+            "curl",
+            "-sS",
+            "-X",
+            "POST",
+            "--data-binary",
+            f"@{photo}",
+            "-H",
+            "content-type: image/jpeg",
+            f"{server.url}/rest/binary",
+            "-o",
+            str(out),
+            "-w",
+            "%{http_code} %{content_type}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert done.stdout == "200 image/jpeg", done.stderr
     assert out.read_bytes() == photo.read_bytes()
@@ -151,19 +179,24 @@ def test_jpeg_round_trips_byte_identical_with_curl(server: RunningServer, photo:
 def test_binary_round_trips_through_the_http_api(http: httpx.Client) -> None:
     buf = io.BytesIO()
     Image.new("RGBA", (64, 32), (10, 200, 30, 128)).save(buf, "PNG")
-    response = http.post("/v2/binary", content=buf.getvalue(),
-                         headers={"content-type": "image/png"})
+    response = http.post(
+        "/v2/binary", content=buf.getvalue(), headers={"content-type": "image/png"}
+    )
     assert response.status_code == 200
     assert response.headers["content-type"] == "image/png"
     assert response.content == buf.getvalue()
 
 
 def test_binary_media_types_decide_base64_for_rest(http: httpx.Client) -> None:
-    event = json.loads(http.post("/rest/echo", content=b"\x89PNG\r\n\x1a\n...",
-                                 headers={"content-type": "image/png"}).text)
+    event = json.loads(
+        http.post(
+            "/rest/echo", content=b"\x89PNG\r\n\x1a\n...", headers={"content-type": "image/png"}
+        ).text
+    )
     assert event["isBase64Encoded"] is True
-    text = json.loads(http.post("/rest/echo", content=b"plain words",
-                                headers={"content-type": "text/plain"}).text)
+    text = json.loads(
+        http.post("/rest/echo", content=b"plain words", headers={"content-type": "text/plain"}).text
+    )
     assert text["isBase64Encoded"] is False and text["body"] == "plain words"
 
 
@@ -173,8 +206,11 @@ def test_static_segment_wins_over_parameter(http: httpx.Client) -> None:
     assert json.loads(special.text)["resource"] == "/rest/items/special"
     param = http.get("/rest/items/7?color=red")
     assert param.headers["x-item"] == "7"
-    assert json.loads(param.text) == {"id": "7", "query": {"color": "red"},
-                                      "resource": "/rest/items/{id}"}
+    assert json.loads(param.text) == {
+        "id": "7",
+        "query": {"color": "red"},
+        "resource": "/rest/items/{id}",
+    }
 
 
 def test_multi_value_response_headers(http: httpx.Client) -> None:
@@ -262,14 +298,16 @@ def test_body_over_6_mb_is_413_before_any_function_runs(
     server: RunningServer, http: httpx.Client
 ) -> None:
     before = function_log(server, "webapi-dev-echo").count("START RequestId")
-    response = http.post("/rest/echo", content=b"x" * (6 * 1024 * 1024 + 1),
-                         headers={"content-type": "text/plain"})
+    response = http.post(
+        "/rest/echo", content=b"x" * (6 * 1024 * 1024 + 1), headers={"content-type": "text/plain"}
+    )
     assert response.status_code == 413
     assert function_log(server, "webapi-dev-echo").count("START RequestId") == before
 
 
-def test_slow_and_broken_clients_do_not_block_others(server: RunningServer,
-                                                     http: httpx.Client) -> None:
+def test_slow_and_broken_clients_do_not_block_others(
+    server: RunningServer, http: httpx.Client
+) -> None:
     host, port = server.url.removeprefix("http://").split(":")
     stalled = [socket.create_connection((host, int(port))) for _ in range(20)]
     try:
@@ -314,5 +352,3 @@ def test_rest_only_server_answers_missing_authentication_token(tmp_path: Path) -
         assert missing.json() == {"message": "Missing Authentication Token"}
     finally:
         running.stop()
-
-
