@@ -37,14 +37,15 @@ def load_handler(spec: str) -> Handler:
         module_name, function_name = spec.rsplit(".", 1)
     except ValueError as e:
         raise Fault("Runtime.MalformedHandlerName", f"Bad handler '{spec}': {e}") from None
-    module_name = module_name.replace("/", ".")
-    if module_name.split(".")[0] in sys.builtin_module_names:
+    # Messages name the module as written ('src/app'), as awslambdaric's do.
+    import_name = module_name.replace("/", ".")
+    if import_name.split(".")[0] in sys.builtin_module_names:
         raise Fault(
             "Runtime.BuiltInModuleConflict",
             f"Cannot use built-in module {module_name} as a handler module",
         )
     try:
-        module = importlib.import_module(module_name)
+        module = importlib.import_module(import_name)
     except ImportError as e:
         raise Fault(
             "Runtime.ImportModuleError", f"Unable to import module '{module_name}': {e}"

@@ -92,11 +92,6 @@ def test_a_missing_dependency_names_the_dependency(code: Write) -> None:
     )
 
 
-@pytest.mark.xfail(
-    reason="Lambda (awslambdaric) names the module as written in the handler ('sub/mod'); "
-    "faasbox names it after replacing '/' with '.'",
-    strict=True,
-)
 def test_a_missing_module_in_a_subfolder_is_named_as_written(code: Write) -> None:
     fault = fault_of("fb_nosuch/mod.fn")
     assert fault.error_type == "Runtime.ImportModuleError"
