@@ -29,6 +29,8 @@ from faasbox.gateway.http import (
 )
 from faasbox.gateway.lambda_api import InvokeApi, new_request_id, too_large_message
 from faasbox.gateway.management import DEPLOY_BODY_LIMIT, ManagementApi
+from faasbox.gateway.ui import PREFIX as UI_PREFIX
+from faasbox.gateway.ui import StaticUi, redirect
 from faasbox.registry import DeployChange, Registry
 from faasbox.registry.api_keys import ApiKeyStore
 from faasbox.registry.models import SYNC_PAYLOAD_LIMIT
@@ -63,6 +65,7 @@ class Gateway:
         self.management = ManagementApi(registry, invoker, api_keys)
         self.control_plane = ControlPlaneApi(registry, invoker)
         self.api_gateway = ApiGateway(registry, invoker, api_keys)
+        self.ui = StaticUi()
         self._loop: asyncio.AbstractEventLoop | None = None
         registry.on_change(self._on_deploy)
 
@@ -108,8 +111,13 @@ class Gateway:
                 else:
                     body = b""
                 await self.management(scope, send, path[len(MANAGEMENT_PREFIX) :], body)
+            elif path == "/ui" or path.startswith(UI_PREFIX):
+                await self.ui(scope, send)
             elif not await self.api_gateway(scope, receive, send, request_id):
-                await self.api_gateway.not_found(send)
+                if path == "/" and scope["method"] in ("GET", "HEAD"):
+                    await redirect(send, UI_PREFIX)  # no function claims "/": the page
+                else:
+                    await self.api_gateway.not_found(send)
         except ServiceError as e:
             await respond_aws_error(send, e, request_id)
         except ClientDisconnected:
