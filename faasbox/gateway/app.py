@@ -155,6 +155,7 @@ class Gateway:
             message: dict[str, Any] = dict(await receive())
             if message["type"] == "lifespan.startup":
                 self._loop = asyncio.get_running_loop()
+                self.invoker.pools.launcher.start()  # zygotes preload while we wait
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.invoke_api.close()

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections import deque
 from dataclasses import dataclass
 
 from faasbox.errors import TooManyRequests
 from faasbox.registry.models import DeployedFunction
+from faasbox.runtime.launcher import Launcher
 from faasbox.runtime.limits import MemoryLimiter
 from faasbox.runtime.process import InitOutcome, WorkerProcess
 from faasbox.runtime.settings import RuntimeSettings
@@ -101,7 +103,9 @@ class FunctionPool:
 
     async def _start_worker(self) -> Lease:
         self.starting += 1
-        worker = WorkerProcess(self.fn, self.manager.limiter, self.manager.run_dir)
+        worker = WorkerProcess(
+            self.fn, self.manager.limiter, self.manager.run_dir, self.manager.launcher
+        )
         try:
             outcome = await worker.start(self.manager.settings.init_timeout_s)
         except BaseException:
@@ -168,7 +172,8 @@ class PoolManager:
         self.live_slots = 0
         self.run_dir = settings.data_dir / "run"
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.limiter = MemoryLimiter(f"faasbox-{id(self):x}")
+        self.limiter = MemoryLimiter(f"faasbox-{os.getpid()}-{id(self):x}")
+        self.launcher = Launcher(settings.use_zygote, settings.preload)
         self._stopping: set[asyncio.Task[None]] = set()
         self._ticker: asyncio.Task[None] | None = None
 
@@ -257,3 +262,4 @@ class PoolManager:
         if self._ticker is not None:
             self._ticker.cancel()
         self.limiter.close()
+        self.launcher.close()

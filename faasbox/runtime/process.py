@@ -16,7 +16,6 @@ import secrets
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from typing import Any
 
 from faasbox.registry.models import DeployedFunction
 from faasbox.runtime import protocol
+from faasbox.runtime.launcher import Launcher
 from faasbox.runtime.limits import MemoryLimit, MemoryLimiter
 
 LOG_CAP = 1 << 20  # bytes kept per invocation; the rest is counted and dropped
@@ -71,7 +71,9 @@ def lambda_environment(fn: DeployedFunction, log_stream: str, tmp_dir: Path) -> 
 
 
 class WorkerProcess:
-    def __init__(self, fn: DeployedFunction, limiter: MemoryLimiter, run_dir: Path) -> None:
+    def __init__(
+        self, fn: DeployedFunction, limiter: MemoryLimiter, run_dir: Path, launcher: Launcher
+    ) -> None:
         self.fn = fn
         self.id = secrets.token_hex(8)
         self.log_stream = (
@@ -79,12 +81,14 @@ class WorkerProcess:
         )
         self.tmp_dir = run_dir / f"tmp-{self.id}"
         self._limiter = limiter
+        self._launcher = launcher
+        self.started_by = ""  # "base" / "preloaded" (zygote forks) or "spawn"
         self.memory: MemoryLimit | None = None
         self.killed_for_memory = False
         self.reported_memory_kb = 0  # the worker's own peak RSS, from its last result
         self.last_used = time.monotonic()
         self.invocations = 0
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._pid = -1
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._log_fd = -1
@@ -95,7 +99,7 @@ class WorkerProcess:
 
     @property
     def pid(self) -> int:
-        return self._proc.pid if self._proc else -1
+        return self._pid
 
     @property
     def alive(self) -> bool:
@@ -110,15 +114,8 @@ class WorkerProcess:
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         log_r, log_w = os.pipe()
         try:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-m", "faasbox.runtime.worker", str(child_sock.fileno())],
-                stdin=subprocess.DEVNULL,
-                stdout=log_w,
-                stderr=log_w,
-                pass_fds=(child_sock.fileno(),),
-                env=env,
-                cwd=self.fn.code_dir,
-                start_new_session=True,
+            self._pid, self.started_by = await self._launcher.launch(
+                self.fn, child_sock.fileno(), log_w
             )
         finally:
             child_sock.close()
@@ -126,9 +123,9 @@ class WorkerProcess:
         os.set_blocking(log_r, False)
         self._log_fd = log_r
         loop.add_reader(log_r, self._read_log)
-        self._pidfd = os.pidfd_open(self._proc.pid)
+        self._pidfd = os.pidfd_open(self._pid)
         loop.add_reader(self._pidfd, self._on_exit)
-        self.memory = self._limiter.attach(self._proc.pid, self.fn.config.memory_size, self.id)
+        self.memory = self._limiter.attach(self._pid, self.fn.config.memory_size, self.id)
         self._reader, self._writer = await asyncio.open_unix_connection(sock=parent_sock)
         boot = {
             "handler": self.fn.config.handler,
@@ -163,6 +160,7 @@ class WorkerProcess:
         init_ms = (time.perf_counter() - started) * 1000
         self.reported_memory_kb = int(header.get("max_memory_kb", 0))
         if kind == protocol.READY:
+            self._launcher.note_imports(self.fn, header.get("packages", []))
             return InitOutcome(init_ms, None)
         return InitOutcome(init_ms, header.get("error") or {})
 
@@ -222,8 +220,11 @@ class WorkerProcess:
         loop.remove_reader(self._pidfd)
         os.close(self._pidfd)
         self._pidfd = -1
-        assert self._proc is not None
-        returncode = self._proc.wait()
+        try:
+            _, status = os.waitpid(self._pid, 0)
+            returncode = os.waitstatus_to_exitcode(status)
+        except ChildProcessError:  # reaped elsewhere: the status is lost, not the worker
+            returncode = -signal.SIGKILL
         if self._log_fd >= 0:
             self._read_log()
         if not self.exited.done():
@@ -242,9 +243,9 @@ class WorkerProcess:
     def kill(self) -> None:
         if self.memory is not None and self.alive:
             self.memory.check()  # note the memory in use, for REPORT, before it is gone
-        if self._proc is not None and self.alive:
+        if self._pid > 0 and self.alive:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(self._proc.pid, signal.SIGKILL)
+                os.kill(self._pid, signal.SIGKILL)
 
     async def stop(self) -> None:
         """SHUTDOWN: close the socket (the worker exits), kill it if it lingers, clean up."""

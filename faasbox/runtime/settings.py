@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from faasbox.runtime.launcher import DEFAULT_PRELOAD
+
 
 def default_max_workers() -> int:
     """A global cap on live workers, from the machine's cores and memory."""
@@ -30,3 +32,6 @@ class RuntimeSettings:
     log_records_per_function: int = 1000
     log_bytes_per_function: int = 8 << 20
     watchdog_interval_s: float = 0.05
+    # Cold starts fork from zygotes; False spawns a fresh interpreter per worker.
+    use_zygote: bool = True
+    preload: tuple[str, ...] = DEFAULT_PRELOAD

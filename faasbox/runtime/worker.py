@@ -76,7 +76,7 @@ def _setup_output() -> None:
 _libc_fflush: Any = None
 
 
-def _flush_output() -> None:
+def flush_output() -> None:
     """Flush Python's and C's stdio so the log of this invocation is complete."""
     global _libc_fflush
     for stream in (sys.stdout, sys.stderr):
@@ -96,6 +96,12 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, decimal.Decimal):
         return int(obj) if obj == obj.to_integral_value() else float(obj)
     raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+
+
+def _packages() -> list[str]:
+    """Top-level non-stdlib packages imported so far (tells the launcher what INIT needed)."""
+    names = {name.partition(".")[0] for name in list(sys.modules)}
+    return sorted(n for n in names if n not in sys.stdlib_module_names and n[:1] != "_")
 
 
 def _max_memory_kb() -> int:
@@ -126,13 +132,15 @@ def init(ctrl: socket.socket, header: dict[str, Any]) -> Handler | None:
         error = error_object(e)
     else:
         init_ms = (time.perf_counter() - started) * 1000
-        _flush_output()
+        flush_output()
         protocol.send_frame(
-            ctrl, protocol.READY, {"init_ms": init_ms, "max_memory_kb": _max_memory_kb()}
+            ctrl,
+            protocol.READY,
+            {"init_ms": init_ms, "max_memory_kb": _max_memory_kb(), "packages": _packages()},
         )
         return handler
     sys.stderr.write(format_error_log(error))
-    _flush_output()
+    flush_output()
     protocol.send_frame(ctrl, protocol.INIT_ERROR, {"error": error})
     return None
 
@@ -181,7 +189,7 @@ def invoke(
     if not ok:
         sys.stderr.write(format_error_log(error))
         out = json.dumps(error).encode()
-    _flush_output()
+    flush_output()
     protocol.send_frame(
         ctrl,
         protocol.RESULT,
@@ -211,7 +219,7 @@ def serve(ctrl: socket.socket) -> None:
 def main() -> None:
     ctrl = socket.socket(fileno=int(sys.argv[1]))
     serve(ctrl)
-    _flush_output()
+    flush_output()
     os._exit(0)
 
 

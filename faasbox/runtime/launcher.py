@@ -1,0 +1,219 @@
+"""Starting worker processes: forked from a zygote, or spawned as a fresh interpreter.
+
+Either way the server is the worker's parent (a spawn directly; a fork through the zygote,
+which forks twice so the worker is re-parented to the server, a child subreaper), so exits
+are observed the same way: a pidfd becomes readable and `waitpid` gives the status.
+
+Two zygotes: a *base* one (Python and faasbox's worker code only: the smallest footprint
+for a function that needs nothing heavy) and a *preloaded* one (numpy, Pillow, OpenCV,
+onnxruntime, when installed). A function starts from the base zygote; once its INIT shows
+that it imports a preloaded package, its later cold starts fork from the preloaded zygote.
+A function whose own code ships a package the preloaded zygote has imported (a vendored
+numpy, say) must get its own copy, so it never forks from that zygote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import json
+import logging
+import os
+import socket
+import sys
+from pathlib import Path
+
+from faasbox.registry.models import DeployedFunction
+
+log = logging.getLogger("faasbox.runtime")
+
+DEFAULT_PRELOAD = ("numpy", "PIL.Image", "cv2", "onnxruntime")
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def base_environment() -> dict[str, str]:
+    """The environment a worker process starts with, before BOOT gives it the function's."""
+    return {
+        "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
+
+
+def become_subreaper() -> bool:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+def spawn_worker(worker_fd: int, log_fd: int) -> int:
+    """A fresh interpreter running faasbox.runtime.worker; returns its pid."""
+    os.set_inheritable(worker_fd, True)
+    return os.posix_spawn(
+        sys.executable,
+        [sys.executable, "-m", "faasbox.runtime.worker", str(worker_fd)],
+        base_environment(),
+        file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_DUP2, log_fd, 1),
+            (os.POSIX_SPAWN_DUP2, log_fd, 2),
+        ],
+        setsid=True,
+    )
+
+
+class Zygote:
+    """The server's side of one zygote process."""
+
+    def __init__(self, name: str, modules: tuple[str, ...]) -> None:
+        self.name = name
+        self.modules = modules
+        self.packages: frozenset[str] = frozenset()
+        self.pid = -1
+        self._sock: socket.socket | None = None
+        self._lock = asyncio.Lock()
+        self._ready: asyncio.Task[bool] | None = None
+
+    def start(self) -> None:
+        if self._ready is None or (self._ready.done() and not self._ready.result()):
+            self._ready = asyncio.get_running_loop().create_task(self._start())
+
+    async def _start(self) -> bool:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        os.set_inheritable(theirs.fileno(), True)
+        try:
+            self.pid = os.posix_spawn(
+                sys.executable,
+                [
+                    sys.executable,
+                    "-m",
+                    "faasbox.runtime.zygote",
+                    str(theirs.fileno()),
+                    ",".join(self.modules),
+                ],
+                base_environment(),
+                file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)],
+                setsid=True,
+            )
+        finally:
+            theirs.close()
+        ours.setblocking(False)
+        self._sock = ours
+        try:
+            hello = json.loads(await asyncio.get_running_loop().sock_recv(ours, 1 << 16))
+        except (OSError, ValueError):
+            hello = {}
+        if not hello:
+            log.warning("the %s zygote did not start; workers will be spawned", self.name)
+            self.close()
+            return False
+        self.packages = frozenset(hello.get("packages", ()))
+        return True
+
+    async def ready(self) -> bool:
+        self.start()
+        assert self._ready is not None
+        return await asyncio.shield(self._ready)
+
+    async def fork(self, worker_fd: int, log_fd: int) -> int:
+        """A new worker's pid, or -1 if this zygote cannot make one now."""
+        if not await self.ready() or self._sock is None:
+            return -1
+        loop = asyncio.get_running_loop()
+        async with self._lock:
+            try:
+                socket.send_fds(self._sock, [b"{}"], [worker_fd, log_fd])
+                reply = await loop.sock_recv(self._sock, 4096)
+            except OSError:
+                reply = b""
+        if not reply:
+            log.warning("the %s zygote went away; restarting it", self.name)
+            self.close()
+            self._ready = None
+            return -1
+        return int(json.loads(reply).get("pid", -1))
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        if self.pid > 0:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, 9)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.pid, 0)
+            self.pid = -1
+
+
+def vendored_names(code_dir: Path) -> set[str]:
+    """Top-level importable names a code folder provides itself."""
+    names: set[str] = set()
+    try:
+        entries = list(code_dir.iterdir())
+    except OSError:
+        return names
+    for entry in entries:
+        if entry.is_dir() and not entry.name.endswith((".dist-info", ".egg-info")):
+            names.add(entry.name)
+        elif entry.suffix in (".py", ".so", ".pyd"):
+            names.add(entry.name.split(".", 1)[0])
+    return names
+
+
+class Launcher:
+    """Chooses how each worker starts, and starts it."""
+
+    def __init__(self, use_zygote: bool = True, preload: tuple[str, ...] = DEFAULT_PRELOAD):
+        self.use_zygote = use_zygote and sys.platform == "linux" and become_subreaper()
+        self.base = Zygote("base", ())
+        self.preloaded = Zygote("preloaded", preload)
+        # Per code version: does the function import something the preloaded zygote has?
+        self._wants_preload: dict[str, bool] = {}
+        self._vendors_preloaded: dict[str, bool] = {}
+
+    def start(self) -> None:
+        if self.use_zygote:
+            self.base.start()
+            self.preloaded.start()
+
+    def note_imports(self, fn: DeployedFunction, packages: list[str]) -> None:
+        """After a worker's INIT: remember whether this code wants the preloaded zygote."""
+        self._wants_preload[fn.code_sha256] = bool(
+            set(packages) & self.preloaded.packages - {"faasbox"}
+        )
+
+    def _zygote_for(self, fn: DeployedFunction) -> Zygote | None:
+        if not self.use_zygote or not fn.config.runtime.startswith("python"):
+            return None
+        if not self._wants_preload.get(fn.code_sha256, False):
+            return self.base
+        vendors = self._vendors_preloaded.get(fn.code_sha256)
+        if vendors is None:
+            clash = vendored_names(fn.code_dir) & (self.preloaded.packages - {"faasbox"})
+            vendors = self._vendors_preloaded[fn.code_sha256] = bool(clash)
+            if clash:
+                log.info(
+                    "%s ships its own %s: its workers are spawned, not forked",
+                    fn.name,
+                    ", ".join(sorted(clash)),
+                )
+        return None if vendors else self.preloaded
+
+    async def launch(self, fn: DeployedFunction, worker_fd: int, log_fd: int) -> tuple[int, str]:
+        """Start a worker; returns its pid and how it was made (zygote name or 'spawn')."""
+        zygote = self._zygote_for(fn)
+        if zygote is not None:
+            pid = await zygote.fork(worker_fd, log_fd)
+            if pid > 0:
+                return pid, zygote.name
+        return spawn_worker(worker_fd, log_fd), "spawn"
+
+    def close(self) -> None:
+        self.base.close()
+        self.preloaded.close()

@@ -1,0 +1,137 @@
+"""The zygote: a Python process that has already imported what workers need, and forks them.
+
+As in SOCK (OpenLambda), forking a process that has imported numpy, Pillow, OpenCV or
+onnxruntime makes a worker in a few milliseconds instead of paying for interpreter start and
+imports on every cold start; the forked workers share those pages copy-on-write.
+
+Started by the server as `python -m faasbox.runtime.zygote CONTROL_FD MODULES`. The control
+socket is SOCK_SEQPACKET: each request is one message carrying two file descriptors (the new
+worker's control socket and its log pipe); each reply is one message with the worker's pid.
+
+What forking breaks, and what is done about it:
+- threads do not survive a fork: the zygote starts none (BLAS/OpenMP pools are pinned to one
+  thread before the imports, and onnxruntime creates its pools per session, in the worker);
+- random state would be shared: `random` reseeds itself after fork; numpy's global
+  RandomState is reseeded here;
+- file descriptors: everything but the worker's socket and its log pipe is closed;
+- signal handlers and the session: reset to an ordinary Python process's, in a new session;
+- parentage: the worker is forked twice so that it is re-parented to the server (a
+  PR_SET_CHILD_SUBREAPER), which then reaps it and reads its exit status as for a spawn.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before any import that could start a thread pool.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import importlib  # noqa: E402
+import json  # noqa: E402
+import random  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import struct  # noqa: E402
+import sys  # noqa: E402
+
+from faasbox.runtime import worker  # noqa: E402  (preloaded: the code every worker runs)
+
+MAX_FD = 65536
+
+
+def loaded_packages() -> list[str]:
+    """Top-level names of the non-stdlib modules this process has imported."""
+    names = {name.partition(".")[0] for name in list(sys.modules)}
+    return sorted(n for n in names if n not in sys.stdlib_module_names and not n.startswith("_"))
+
+
+def preload(modules: list[str]) -> list[str]:
+    failed = []
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception:  # not installed, or broken: the zygote works without it
+            failed.append(name)
+    return failed
+
+
+def _become_worker(control_fd: int, worker_fd: int, log_fd: int) -> None:
+    """In the forked worker: clean up what the zygote was, then serve."""
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    keep = sorted((0, 1, 2, worker_fd))
+    for low, high in zip(keep, [*keep[1:], MAX_FD], strict=True):
+        if high > low + 1:
+            os.closerange(low + 1, high)
+    del control_fd, log_fd
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed()
+    random.seed()
+    worker.serve(socket.socket(fileno=worker_fd))
+
+
+def fork_worker(control_fd: int, worker_fd: int, log_fd: int) -> int:
+    """Fork a worker (twice, so the server adopts it); returns its pid, or -1."""
+    pid_r, pid_w = os.pipe()
+    first = os.fork()
+    if first == 0:
+        try:
+            os.close(pid_r)
+            os.setsid()
+            second = os.fork()
+            if second != 0:
+                os.write(pid_w, struct.pack("!i", second))
+                os._exit(0)
+            os.close(pid_w)
+            _become_worker(control_fd, worker_fd, log_fd)
+            worker.flush_output()
+            os._exit(0)
+        except BaseException:
+            os._exit(70)
+    os.close(pid_w)
+    os.close(worker_fd)
+    os.close(log_fd)
+    data = b""
+    while len(data) < 4:
+        chunk = os.read(pid_r, 4 - len(data))
+        if not chunk:
+            break
+        data += chunk
+    os.close(pid_r)
+    os.waitpid(first, 0)
+    return struct.unpack("!i", data)[0] if len(data) == 4 else -1
+
+
+def main() -> None:
+    control_fd = int(sys.argv[1])
+    modules = [m for m in sys.argv[2].split(",") if m] if len(sys.argv) > 2 else []
+    # Ctrl+C in the server's terminal is the server's business; it stops the zygote itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    control = socket.socket(fileno=control_fd)
+    failed = preload(modules)
+    control.send(
+        json.dumps({"pid": os.getpid(), "packages": loaded_packages(), "failed": failed}).encode()
+    )
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(control, 4096, 2)
+        except OSError:
+            return
+        if not message:
+            return  # the server closed the socket
+        if len(fds) != 2:
+            for fd in fds:
+                os.close(fd)
+            control.send(json.dumps({"pid": -1, "error": "expected 2 fds"}).encode())
+            continue
+        pid = fork_worker(control_fd, fds[0], fds[1])
+        control.send(json.dumps({"pid": pid}).encode())
+
+
+if __name__ == "__main__":
+    main()
