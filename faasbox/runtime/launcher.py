@@ -20,16 +20,20 @@ import ctypes
 import json
 import logging
 import os
+import secrets
 import socket
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from faasbox.registry.models import DeployedFunction
+from faasbox.runtime.limits import MemoryLimit, MemoryLimiter
 
 log = logging.getLogger("faasbox.runtime")
 
 DEFAULT_PRELOAD = ("numpy", "PIL.Image", "cv2", "onnxruntime")
 PR_SET_CHILD_SUBREAPER = 36
+SPARE_LIMIT_MB = 128  # a spare's limit until it becomes some function's worker
 
 
 def base_environment() -> dict[str, str]:
@@ -166,10 +170,53 @@ def vendored_names(code_dir: Path) -> set[str]:
     return names
 
 
-class Launcher:
-    """Chooses how each worker starts, and starts it."""
+@dataclass
+class Started:
+    """A worker process that runs but has not been told who it is yet (no BOOT)."""
 
-    def __init__(self, use_zygote: bool = True, preload: tuple[str, ...] = DEFAULT_PRELOAD):
+    pid: int
+    sock: socket.socket  # the server's end of its control socket
+    log_fd: int  # the read end of its log pipe
+    started_by: str  # the zygote's name, or "spawn"
+    worker_id: str
+    memory: MemoryLimit
+
+    def alive(self) -> bool:
+        try:
+            return os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
+        except ChildProcessError:
+            return False
+
+    def discard(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, 9)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+        self.sock.close()
+        os.close(self.log_fd)
+        self.memory.release()
+
+
+class Launcher:
+    """Chooses how each worker starts, and starts it.
+
+    Each zygote keeps `spares` forked workers ready (already in their own memory cgroup, which
+    is the slow part: moving a process into a cgroup waits for an RCU grace period), so a cold
+    start only sets the limit, sends BOOT and runs INIT.
+    """
+
+    def __init__(
+        self,
+        limiter: MemoryLimiter,
+        use_zygote: bool = True,
+        preload: tuple[str, ...] = DEFAULT_PRELOAD,
+        spares: int = 1,
+    ):
+        self.limiter = limiter
+        self.spares_per_zygote = spares
+        self._spares: dict[str, list[Started]] = {"base": [], "preloaded": []}
+        self._filling: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self.use_zygote = use_zygote and sys.platform == "linux" and become_subreaper()
         self.base = Zygote("base", ())
         self.preloaded = Zygote("preloaded", preload)
@@ -205,15 +252,70 @@ class Launcher:
                 )
         return None if vendors else self.preloaded
 
-    async def launch(self, fn: DeployedFunction, worker_fd: int, log_fd: int) -> tuple[int, str]:
-        """Start a worker; returns its pid and how it was made (zygote name or 'spawn')."""
+    async def start_process(self, fn: DeployedFunction) -> Started:
+        """A worker process for `fn`: a spare if one is ready, else a new one."""
         zygote = self._zygote_for(fn)
         if zygote is not None:
-            pid = await zygote.fork(worker_fd, log_fd)
-            if pid > 0:
-                return pid, zygote.name
-        return spawn_worker(worker_fd, log_fd), "spawn"
+            spares = self._spares[zygote.name]
+            while spares:
+                spare = spares.pop()
+                if spare.alive():
+                    self._refill(zygote)
+                    return spare
+                spare.discard()
+            made = await self._make(zygote)
+            self._refill(zygote)
+            if made is not None:
+                return made
+        started = await self._make(None)
+        assert started is not None  # a spawn does not fail short of an OSError
+        return started
+
+    async def _make(self, zygote: Zygote | None) -> Started | None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        log_r, log_w = os.pipe()
+        try:
+            if zygote is not None:
+                pid, how = await zygote.fork(theirs.fileno(), log_w), zygote.name
+            else:
+                pid, how = spawn_worker(theirs.fileno(), log_w), "spawn"
+        finally:
+            theirs.close()
+            os.close(log_w)
+        if pid <= 0:
+            ours.close()
+            os.close(log_r)
+            return None
+        worker_id = secrets.token_hex(8)
+        # Off the event loop: moving a process into a cgroup can take milliseconds.
+        memory = await asyncio.to_thread(self.limiter.attach, pid, SPARE_LIMIT_MB, worker_id)
+        return Started(pid, ours, log_r, how, worker_id, memory)
+
+    def _refill(self, zygote: Zygote) -> None:
+        if zygote.name in self._filling or self.spares_per_zygote <= 0:
+            return
+        self._filling.add(zygote.name)
+        task = asyncio.get_running_loop().create_task(self._fill(zygote))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _fill(self, zygote: Zygote) -> None:
+        try:
+            spares = self._spares[zygote.name]
+            while len(spares) < self.spares_per_zygote:
+                made = await self._make(zygote)
+                if made is None:
+                    return
+                spares.append(made)
+        finally:
+            self._filling.discard(zygote.name)
 
     def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for spares in self._spares.values():
+            for spare in spares:
+                spare.discard()
+            spares.clear()
         self.base.close()
         self.preloaded.close()

@@ -39,6 +39,9 @@ class MemoryLimit:
     def peak_bytes(self) -> int:
         return self.observed_peak
 
+    def set_limit(self, limit_mb: int) -> None:
+        self.limit_bytes = limit_mb << 20
+
     def check(self) -> bool:
         """Watchdog tick: True if the worker was killed for going over its limit."""
         rss = rss_bytes(self.pid)
@@ -60,6 +63,11 @@ class CgroupLimit(MemoryLimit):
         super().__init__(pid, limit_bytes)
         self.path = path
         self.peak_file = peak_file
+
+    def set_limit(self, limit_mb: int) -> None:
+        self.limit_bytes = limit_mb << 20
+        limit_file = "memory.max" if self.peak_file == "memory.peak" else "memory.limit_in_bytes"
+        (self.path / limit_file).write_text(str(self.limit_bytes))
 
     def peak_bytes(self) -> int:
         try:

@@ -103,9 +103,7 @@ class FunctionPool:
 
     async def _start_worker(self) -> Lease:
         self.starting += 1
-        worker = WorkerProcess(
-            self.fn, self.manager.limiter, self.manager.run_dir, self.manager.launcher
-        )
+        worker = WorkerProcess(self.fn, self.manager.run_dir, self.manager.launcher)
         try:
             outcome = await worker.start(self.manager.settings.init_timeout_s)
         except BaseException:
@@ -173,7 +171,7 @@ class PoolManager:
         self.run_dir = settings.data_dir / "run"
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.limiter = MemoryLimiter(f"faasbox-{os.getpid()}-{id(self):x}")
-        self.launcher = Launcher(settings.use_zygote, settings.preload)
+        self.launcher = Launcher(self.limiter, settings.use_zygote, settings.preload)
         self._stopping: set[asyncio.Task[None]] = set()
         self._ticker: asyncio.Task[None] | None = None
 

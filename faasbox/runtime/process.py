@@ -15,7 +15,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import sys
 import time
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from typing import Any
 from faasbox.registry.models import DeployedFunction
 from faasbox.runtime import protocol
 from faasbox.runtime.launcher import Launcher
-from faasbox.runtime.limits import MemoryLimit, MemoryLimiter
+from faasbox.runtime.limits import MemoryLimit
 
 LOG_CAP = 1 << 20  # bytes kept per invocation; the rest is counted and dropped
 READ_CHUNK = 1 << 16
@@ -71,21 +70,20 @@ def lambda_environment(fn: DeployedFunction, log_stream: str, tmp_dir: Path) -> 
 
 
 class WorkerProcess:
-    def __init__(
-        self, fn: DeployedFunction, limiter: MemoryLimiter, run_dir: Path, launcher: Launcher
-    ) -> None:
+    def __init__(self, fn: DeployedFunction, run_dir: Path, launcher: Launcher) -> None:
         self.fn = fn
         self.id = secrets.token_hex(8)
         self.log_stream = (
             time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{fn.version}]{secrets.token_hex(16)}"
         )
+        self._run_dir = run_dir
         self.tmp_dir = run_dir / f"tmp-{self.id}"
-        self._limiter = limiter
         self._launcher = launcher
         self.started_by = ""  # "base" / "preloaded" (zygote forks) or "spawn"
         self.memory: MemoryLimit | None = None
         self.killed_for_memory = False
         self.reported_memory_kb = 0  # the worker's own peak RSS, from its last result
+        self.ready_info: dict[str, Any] = {}  # what INIT cost inside the worker
         self.last_used = time.monotonic()
         self.invocations = 0
         self._pid = -1
@@ -109,24 +107,20 @@ class WorkerProcess:
         """Spawn the worker and run INIT; the outcome says whether the handler loaded."""
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
+        process = await self._launcher.start_process(self.fn)
+        self.id = process.worker_id
+        self.tmp_dir = self._run_dir / f"tmp-{self.id}"
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         env = lambda_environment(self.fn, self.log_stream, self.tmp_dir)
-        parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        log_r, log_w = os.pipe()
-        try:
-            self._pid, self.started_by = await self._launcher.launch(
-                self.fn, child_sock.fileno(), log_w
-            )
-        finally:
-            child_sock.close()
-            os.close(log_w)
-        os.set_blocking(log_r, False)
-        self._log_fd = log_r
-        loop.add_reader(log_r, self._read_log)
+        self._pid, self.started_by = process.pid, process.started_by
+        self.memory = process.memory
+        self.memory.set_limit(self.fn.config.memory_size)
+        os.set_blocking(process.log_fd, False)
+        self._log_fd = process.log_fd
+        loop.add_reader(process.log_fd, self._read_log)
         self._pidfd = os.pidfd_open(self._pid)
         loop.add_reader(self._pidfd, self._on_exit)
-        self.memory = self._limiter.attach(self._pid, self.fn.config.memory_size, self.id)
-        self._reader, self._writer = await asyncio.open_unix_connection(sock=parent_sock)
+        self._reader, self._writer = await asyncio.open_unix_connection(sock=process.sock)
         boot = {
             "handler": self.fn.config.handler,
             "task_root": str(self.fn.code_dir),
@@ -159,6 +153,7 @@ class WorkerProcess:
             return InitOutcome((time.perf_counter() - started) * 1000, exit_error(died))
         init_ms = (time.perf_counter() - started) * 1000
         self.reported_memory_kb = int(header.get("max_memory_kb", 0))
+        self.ready_info = {k: header.get(k) for k in ("boot_ms", "import_ms")}
         if kind == protocol.READY:
             self._launcher.note_imports(self.fn, header.get("packages", []))
             return InitOutcome(init_ms, None)

@@ -122,7 +122,7 @@ def boot(ctrl: socket.socket, header: dict[str, Any]) -> None:
     sys.argv = [header["handler"]]
 
 
-def init(ctrl: socket.socket, header: dict[str, Any]) -> Handler | None:
+def init(ctrl: socket.socket, header: dict[str, Any], boot_ms: float) -> Handler | None:
     started = time.perf_counter()
     try:
         handler = load_handler(header["handler"])
@@ -136,7 +136,12 @@ def init(ctrl: socket.socket, header: dict[str, Any]) -> Handler | None:
         protocol.send_frame(
             ctrl,
             protocol.READY,
-            {"init_ms": init_ms, "max_memory_kb": _max_memory_kb(), "packages": _packages()},
+            {
+                "boot_ms": boot_ms,
+                "import_ms": init_ms,
+                "max_memory_kb": _max_memory_kb(),
+                "packages": _packages(),
+            },
         )
         return handler
     sys.stderr.write(format_error_log(error))
@@ -202,9 +207,10 @@ def serve(ctrl: socket.socket) -> None:
     kind, boot_header, _ = protocol.recv_frame(ctrl)
     if kind != protocol.BOOT:
         raise protocol.ProtocolError(f"expected BOOT, got frame kind {kind}")
+    started = time.perf_counter()
     boot(ctrl, boot_header)
     _setup_output()
-    handler = init(ctrl, boot_header)
+    handler = init(ctrl, boot_header, (time.perf_counter() - started) * 1000)
     if handler is None:
         os._exit(1)
     while True:

@@ -35,7 +35,7 @@ import socket  # noqa: E402
 import struct  # noqa: E402
 import sys  # noqa: E402
 
-from faasbox.runtime import worker  # noqa: E402  (preloaded: the code every worker runs)
+from faasbox.runtime import isolation, worker  # noqa: E402  (what every worker runs)
 
 MAX_FD = 65536
 
@@ -72,6 +72,7 @@ def _become_worker(control_fd: int, worker_fd: int, log_fd: int) -> None:
     if numpy is not None:
         numpy.random.seed()
     random.seed()
+    isolation.prepare_namespace()
     worker.serve(socket.socket(fileno=worker_fd))
 
 
