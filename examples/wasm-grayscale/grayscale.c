@@ -18,9 +18,12 @@
  * 16-bit fixed point with rounding (Pillow, src/libImaging/Convert.c):
  *     L24(rgb) = rgb[0]*19595 + rgb[1]*38470 + rgb[2]*7471 + 0x8000;  L = L24 >> 16
  * Alpha is ignored, as convert("L") ignores it. The weights sum to 65536, so a
- * pixel that is already gray keeps its level. Only the decoders differ: stb_image
- * decodes JPEG with its own IDCT/upsampling, so JPEG output can be off by a level
- * or two from Pillow's (libjpeg-turbo); PNG and GIF output is identical.
+ * pixel that is already gray keeps its level. PNG and GIF output is Pillow's
+ * exactly (for a GIF, where the first frame draws nothing we show what Pillow
+ * shows: see gif_scan). JPEG output can be a level or two off on a few pixels:
+ * stb_image's IDCT and chroma upsampling are not libjpeg-turbo's.
+ * One deliberate difference: a 16-bit grayscale PNG is scaled to 8 bits (v >> 8);
+ * Pillow opens it as mode I;16 and convert("L") clips it to 255 instead.
  *
  * Memory is bounded: the input is capped (MAX_INPUT_BYTES), the dimensions are
  * read from the header with stbi_info_from_memory and checked against
@@ -174,23 +177,61 @@ static const char *gif_skip_sub_blocks(const unsigned char *p, size_t n, size_t 
     }
 }
 
-static const char *gif_truncated(const unsigned char *p, size_t n) {
+/* What Pillow shows where the first frame of a GIF draws nothing (outside the
+ * frame's rectangle, or a transparent pixel): palette index `transparency` if the
+ * frame has one, else index 0, from the frame's palette (local, else global).
+ * stb_image shows transparent black or the background color there instead. */
+struct gif_first_frame {
+    unsigned left, top, width, height; /* the frame's rectangle on the screen */
+    unsigned char fill;                /* gray level of the undrawn pixels */
+};
+
+static unsigned char luma(const unsigned char *rgb) {
+    return (unsigned char)(((uint32_t)rgb[0] * 19595u + (uint32_t)rgb[1] * 38470u +
+                            (uint32_t)rgb[2] * 7471u + 0x8000u) >> 16);
+}
+
+/* Walks the GIF up to the end of its first frame's data. Returns NULL if it is
+ * all there (and fills *ff), else the reason. */
+static const char *gif_scan(const unsigned char *p, size_t n, struct gif_first_frame *ff) {
     if (n < 13) return "the GIF is truncated";
     size_t i = 13; /* signature (6) + logical screen descriptor (7) */
-    if (p[10] & 0x80) i += 3u * (2u << (p[10] & 7)); /* global color table */
+    const unsigned char *table = NULL;
+    size_t entries = 0;
+    if (p[10] & 0x80) { /* global color table */
+        entries = 2u << (p[10] & 7);
+        table = p + i;
+        i += 3 * entries;
+    }
+    int transparency = -1;
     for (;;) {
         if (i >= n) return "the GIF is truncated";
         unsigned char b = p[i++];
         if (b == 0x21) { /* extension: label, then sub-blocks */
-            i++;
+            if (i + 1 > n) return "the GIF is truncated";
+            unsigned char label = p[i++];
+            /* graphic control extension: 04 flags delay(2) index 00 */
+            if (label == 0xF9 && i + 5 <= n && p[i] >= 4)
+                transparency = (p[i + 1] & 1) ? p[i + 4] : -1;
             const char *e = gif_skip_sub_blocks(p, n, &i);
             if (e) return e;
         } else if (b == 0x2C) { /* image descriptor: the first frame */
             if (i + 9 > n) return "the GIF is truncated";
+            ff->left = p[i] | (unsigned)p[i + 1] << 8;
+            ff->top = p[i + 2] | (unsigned)p[i + 3] << 8;
+            ff->width = p[i + 4] | (unsigned)p[i + 5] << 8;
+            ff->height = p[i + 6] | (unsigned)p[i + 7] << 8;
             unsigned char flags = p[i + 8];
             i += 9;
-            if (flags & 0x80) i += 3u * (2u << (flags & 7)); /* local color table */
-            i++;                                            /* LZW minimum code size */
+            if (flags & 0x80) { /* local color table */
+                entries = 2u << (flags & 7);
+                table = p + i;
+                i += 3 * entries;
+            }
+            if (i > n) return "the GIF is truncated";
+            size_t k = transparency >= 0 ? (size_t)transparency : 0;
+            ff->fill = (table != NULL && k < entries) ? luma(table + 3 * k) : 0;
+            i++; /* LZW minimum code size */
             return gif_skip_sub_blocks(p, n, &i);
         } else {
             return "the GIF has no image";
@@ -242,10 +283,12 @@ int main(void) {
         return fail(EXIT_INVALID_INPUT, "invalid image", "zero width or height");
 
     const char *cut = NULL;
+    int is_gif = in_len >= 6 && memcmp(in, "GIF", 3) == 0;
+    struct gif_first_frame ff = {0, 0, 0, 0, 0};
     if (in_len >= 2 && in[0] == 0xFF && in[1] == 0xD8)
         cut = jpeg_truncated(in, in_len);
-    else if (in_len >= 6 && memcmp(in, "GIF", 3) == 0)
-        cut = gif_truncated(in, in_len);
+    else if (is_gif)
+        cut = gif_scan(in, in_len, &ff);
     if (cut != NULL) return fail(EXIT_INVALID_INPUT, "invalid image", cut);
 
     /* Decode with the native channel count: 1 (gray), 2 (gray+alpha),
@@ -266,12 +309,16 @@ int main(void) {
 
     /* To gray, in place: output pixel i is written at i <= n*i, after it is read. */
     size_t count = (size_t)w * (size_t)h;
-    if (n >= 3) {
+    if (is_gif && n == 4) { /* stb_image gives a GIF's first frame as RGBA */
         for (size_t i = 0; i < count; i++) {
-            const stbi_uc *rgb = px + i * (size_t)n;
-            px[i] = (stbi_uc)(((uint32_t)rgb[0] * 19595u + (uint32_t)rgb[1] * 38470u +
-                               (uint32_t)rgb[2] * 7471u + 0x8000u) >> 16);
+            const stbi_uc *rgba = px + i * 4;
+            unsigned x = (unsigned)(i % (size_t)w), y = (unsigned)(i / (size_t)w);
+            int drawn = x >= ff.left && x - ff.left < ff.width && y >= ff.top &&
+                        y - ff.top < ff.height && rgba[3] != 0;
+            px[i] = drawn ? luma(rgba) : ff.fill;
         }
+    } else if (n >= 3) {
+        for (size_t i = 0; i < count; i++) px[i] = luma(px + i * (size_t)n);
     } else if (n == 2) {
         for (size_t i = 0; i < count; i++) px[i] = px[2 * i]; /* drop alpha */
     }

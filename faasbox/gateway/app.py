@@ -89,6 +89,8 @@ class Gateway:
         by_name = {f.name: f for f in change.deployed}
         for name in change.changed:
             pools.drain(name, keep=by_name.get(name))
+            if name in by_name and self._loop is not None:  # before startup: at startup
+                pools.provision(by_name[name])
         for name in change.removed:
             pools.drain(name)
 
@@ -156,6 +158,8 @@ class Gateway:
             if message["type"] == "lifespan.startup":
                 self._loop = asyncio.get_running_loop()
                 self.invoker.pools.launcher.start()  # zygotes preload while we wait
+                for fn in self.registry.all():
+                    self.invoker.pools.provision(fn)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.invoke_api.close()

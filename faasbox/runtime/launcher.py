@@ -231,9 +231,8 @@ class Launcher:
 
     def note_imports(self, fn: DeployedFunction, packages: list[str]) -> None:
         """After a worker's INIT: remember whether this code wants the preloaded zygote."""
-        self._wants_preload[fn.code_sha256] = bool(
-            set(packages) & self.preloaded.packages - {"faasbox"}
-        )
+        preloaded = {m.partition(".")[0] for m in self.preloaded.modules}
+        self._wants_preload[fn.code_sha256] = bool(set(packages) & preloaded)
 
     def _zygote_for(self, fn: DeployedFunction) -> Zygote | None:
         if not self.use_zygote or not fn.config.runtime.startswith("python"):

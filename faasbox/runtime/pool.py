@@ -146,12 +146,30 @@ class FunctionPool:
         self.manager.retire_worker(worker)
         self.manager.free_slot()
 
+    @property
+    def provisioned(self) -> int:
+        """Workers kept warm whatever the traffic (provisionedConcurrency), unless draining."""
+        if self.draining:
+            return 0
+        return min(self.fn.config.provisioned_concurrency or 0, self.limit)
+
+    async def provision(self) -> None:
+        """Start workers until `provisioned` are live; each runs INIT and waits idle."""
+        while self.size < self.provisioned and self.manager.reserve_slot(self):
+            lease = await self._start_worker()
+            if lease.init is not None and lease.init.error is not None:
+                self.release(lease.worker, healthy=False)
+                return  # a function that cannot INIT is not kept warm
+            self.release(lease.worker)
+
     def evict_idle(self, older_than: float | None = None) -> int:
-        """Stop idle workers (all, or those idle since before `older_than`)."""
+        """Stop idle workers (all, or those idle since before `older_than`), keeping the
+        provisioned ones when only reaping."""
         keep: list[WorkerProcess] = []
         evicted = 0
-        for worker in self.idle:
-            if older_than is None or worker.last_used < older_than:
+        spare = len(self.idle) + len(self.busy) - self.provisioned
+        for worker in sorted(self.idle, key=lambda w: w.last_used):
+            if older_than is None or (worker.last_used < older_than and evicted < spare):
                 self._discard(worker)
                 evicted += 1
             else:
@@ -172,7 +190,8 @@ class PoolManager:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.limiter = MemoryLimiter(f"faasbox-{os.getpid()}-{id(self):x}")
         self.launcher = Launcher(self.limiter, settings.use_zygote, settings.preload)
-        self._stopping: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[None]] = set()
+        self.closing = False
         self._ticker: asyncio.Task[None] | None = None
 
     def pool_for(self, fn: DeployedFunction) -> FunctionPool:
@@ -184,6 +203,8 @@ class PoolManager:
         return pool
 
     def reserve_slot(self, requester: FunctionPool) -> bool:
+        if self.closing:
+            return False
         if self.live_slots < self.settings.max_workers:
             self.live_slots += 1
             return True
@@ -210,8 +231,8 @@ class PoolManager:
 
     def retire_worker(self, worker: WorkerProcess) -> None:
         task = asyncio.get_running_loop().create_task(worker.stop())
-        self._stopping.add(task)
-        task.add_done_callback(self._stopping.discard)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def drain(self, name: str, keep: DeployedFunction | None = None) -> None:
         """Retire the pools of `name` other than `keep`'s: idle workers now, busy ones after."""
@@ -243,10 +264,20 @@ class PoolManager:
     def reap(self, idle_since: float) -> None:
         for key, pool in list(self.pools.items()):
             pool.evict_idle(older_than=idle_since)
-            if pool.size == 0 and not pool.waiters:
+            if pool.size == 0 and not pool.waiters and not pool.provisioned:
                 del self.pools[key]
 
+    def provision(self, fn: DeployedFunction) -> None:
+        """Keep `provisionedConcurrency` workers of `fn` warm, starting them now."""
+        if not fn.config.provisioned_concurrency:
+            return
+        pool = self.pool_for(fn)
+        task = asyncio.get_running_loop().create_task(pool.provision())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     async def close(self) -> None:
+        self.closing = True
         for pool in self.pools.values():
             pool.draining = True
             pool.evict_idle()
@@ -255,8 +286,8 @@ class PoolManager:
         for worker in list(self.workers):
             await worker.exited
             worker.cleanup()
-        if self._stopping:
-            await asyncio.gather(*self._stopping, return_exceptions=True)
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
         if self._ticker is not None:
             self._ticker.cancel()
         self.limiter.close()

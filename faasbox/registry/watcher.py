@@ -1,0 +1,38 @@
+"""`faasbox serve --watch`: redeploy a service when a file in its folder changes.
+
+A change becomes an ordinary deploy (new content-addressed code, one transaction), so the
+running server drains the old workers and new invocations get the edited code, without a
+process per request. watchfiles (the watcher uvicorn's --reload uses) batches bursts of
+events, so saving several files at once is one redeploy.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import watchfiles
+
+
+def owning_root(path: Path, roots: Sequence[Path]) -> Path | None:
+    """The deepest service folder that contains `path`."""
+    found = [r for r in roots if path == r or r in path.parents]
+    return max(found, key=lambda r: len(r.parts)) if found else None
+
+
+def watch_services(
+    roots: Sequence[Path], redeploy: Callable[[Path], None], stop: threading.Event
+) -> threading.Thread:
+    """Watch the service folders in a daemon thread; call `redeploy(root)` after edits."""
+    resolved = [r.resolve() for r in roots]
+
+    def run() -> None:
+        for changes in watchfiles.watch(*resolved, stop_event=stop, debounce=300, step=50):
+            touched = {owning_root(Path(p), resolved) for _, p in changes}
+            for root in sorted(r for r in touched if r is not None):
+                redeploy(root)
+
+    thread = threading.Thread(target=run, name="faasbox-watch", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,200 @@
+"""Workers forked from the zygotes: their own environment, limits, cwd and modules."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from faasbox.config import load_service
+from faasbox.registry import Registry
+from faasbox.registry.services import deploy_service
+from faasbox.runtime.invoker import InvocationResult, Invoker
+from faasbox.runtime.settings import RuntimeSettings
+from tests.support import EXAMPLES, SERVICES
+
+ZYGOTE = SERVICES / "zygote"
+
+
+def body(result: InvocationResult) -> Any:
+    assert result.status == "success", result.payload
+    return json.loads(result.payload)
+
+
+def reap_all(invoker: Invoker) -> None:
+    """Stop every idle worker, so the next invocation is a cold start."""
+    for pool in invoker.pools.pools.values():
+        pool.evict_idle()
+
+
+async def settle(invoker: Invoker) -> None:
+    await asyncio.sleep(0.2)  # let retired workers exit and spares refill
+
+
+def test_workers_fork_from_zygotes_with_their_own_world(data_dir: Path) -> None:
+    registry = Registry(data_dir)
+    deploy_service(registry, load_service(ZYGOTE / "plain"))
+    deploy_service(registry, load_service(EXAMPLES / "limits"))
+
+    async def scenario(invoker: Invoker) -> dict[str, Any]:
+        fn = registry.get("zyg-dev-heavy")
+        first = await invoker.invoke(fn, b"{}")
+        first_by = next(iter(invoker.pools.workers)).started_by
+        reap_all(invoker)
+        await settle(invoker)
+        second = await invoker.invoke(fn, b"{}")
+        second_by = next(w for w in invoker.pools.workers).started_by
+        hog = await invoker.invoke(registry.get("limits-dev-hungry"), b"{}")
+        hog_by = [w.started_by for w in invoker.pools.workers]
+        return {
+            "first": (first, first_by),
+            "second": (second, second_by),
+            "hog": hog,
+            "hog_by": hog_by,
+        }
+
+    out = run(data_dir, scenario)
+    first, first_by = out["first"]
+    second, second_by = out["second"]
+    # The first cold start comes from the small zygote; INIT shows numpy is wanted, so the
+    # next one forks from the zygote that preloaded it.
+    assert first_by == "base"
+    assert second_by == "preloaded"
+    assert second.init_ms is not None and first.init_ms is not None
+    seen = body(second)
+    assert seen["name"] == "zyg-dev-heavy"
+    assert seen["cwd"] == str(registry.get("zyg-dev-heavy").code_dir)
+    assert seen["ppid"] == os.getpid(), "the server adopts forked workers"
+    assert seen["os_threads"] == 1, "a forked worker must not inherit dead thread pools"
+    assert out["hog"].status == "crash"  # the memory limit holds for forked workers too
+
+
+def test_random_state_differs_between_forked_workers(data_dir: Path) -> None:
+    registry = Registry(data_dir)
+    deploy_service(registry, load_service(ZYGOTE / "plain"))
+
+    async def scenario(invoker: Invoker) -> list[Any]:
+        fn = registry.get("zyg-dev-seeds")
+        results = []
+        for _ in range(3):
+            results.append(body(await invoker.invoke(fn, b"{}")))
+            reap_all(invoker)
+            await settle(invoker)
+        return results
+
+    seen = run(data_dir, scenario)
+    assert len({s["pid"] for s in seen}) == 3
+    assert len({s["random"] for s in seen}) == 3
+    assert len({s["numpy"] for s in seen}) == 3
+
+
+def test_vendored_package_is_never_the_preloaded_one(data_dir: Path) -> None:
+    registry = Registry(data_dir)
+    deploy_service(registry, load_service(ZYGOTE / "vendored"))
+
+    async def scenario(invoker: Invoker) -> list[tuple[Any, str]]:
+        await invoker.pools.launcher.preloaded.ready()
+        fn = registry.get("vendored-dev-which")
+        results = []
+        for _ in range(3):
+            result = await invoker.invoke(fn, b"{}")
+            results.append((body(result), next(iter(invoker.pools.workers)).started_by))
+            reap_all(invoker)
+            await settle(invoker)
+        return results
+
+    for seen, started_by in run(data_dir, scenario):
+        assert seen["version"] == "0.0.vendored"
+        assert started_by != "preloaded"
+
+
+def test_server_survives_its_zygote_dying(data_dir: Path) -> None:
+    registry = Registry(data_dir)
+    deploy_service(registry, load_service(EXAMPLES / "hello"))
+
+    async def scenario(invoker: Invoker) -> list[str]:
+        fn = registry.get("hello-dev-hello")
+        first = await invoker.invoke(fn, b"{}")
+        reap_all(invoker)
+        await settle(invoker)
+        launcher = invoker.pools.launcher
+        for spare in launcher._spares["base"]:
+            spare.discard()
+        launcher._spares["base"].clear()
+        os.kill(launcher.base.pid, signal.SIGKILL)
+        second = await invoker.invoke(fn, b"{}")
+        reap_all(invoker)
+        await settle(invoker)
+        third = await invoker.invoke(fn, b"{}")
+        return [first.status, second.status, third.status]
+
+    assert run(data_dir, scenario) == ["success", "success", "success"]
+
+
+def test_provisioned_workers_are_warm_from_deploy(data_dir: Path) -> None:
+    registry = Registry(data_dir)
+    deploy_service(registry, load_service(ZYGOTE / "plain"))
+
+    async def scenario(invoker: Invoker) -> tuple[int, bool, int]:
+        fn = registry.get("zyg-dev-warm")
+        invoker.pools.provision(fn)
+        for _ in range(100):
+            if len(invoker.pools.pool_for(fn).idle) == 2:
+                break
+            await asyncio.sleep(0.05)
+        result = await invoker.invoke(fn, b"{}")
+        invoker.pools.reap(idle_since=float("inf"))  # reaping keeps the provisioned ones
+        return len(invoker.pools.pool_for(fn).idle), result.cold, len(invoker.pools.workers)
+
+    idle, cold, live = run(data_dir, scenario)
+    assert cold is False
+    assert idle == 2 and live == 2
+
+
+def test_redeploy_under_load_fails_no_invocation(data_dir: Path, tmp_path: Path) -> None:
+    service = tmp_path / "svc"
+    shutil.copytree(ZYGOTE / "plain", service)
+    registry = Registry(data_dir)
+    deploy_service(registry, load_service(service))
+
+    async def scenario(invoker: Invoker) -> list[InvocationResult]:
+        registry.on_change(
+            lambda change: [invoker.pools.drain(n, registry.get(n)) for n in change.changed]
+        )
+
+        async def call() -> InvocationResult:
+            return await invoker.invoke(registry.get("zyg-dev-slow"), b'{"seconds": 0.4}')
+
+        first_wave = [asyncio.create_task(call()) for _ in range(4)]
+        await asyncio.sleep(0.2)  # the first wave is mid-flight
+        app = service / "app.py"
+        app.write_text(app.read_text().replace('VERSION = "v1"', 'VERSION = "v2"'))
+        await asyncio.to_thread(deploy_service, registry, load_service(service))
+        second_wave = [asyncio.create_task(call()) for _ in range(4)]
+        return list(await asyncio.gather(*first_wave, *second_wave))
+
+    results = run(data_dir, scenario, max_workers=8)
+    assert [r.status for r in results] == ["success"] * 8
+    assert [json.loads(r.payload) for r in results] == ["v1"] * 4 + ["v2"] * 4
+
+
+def run(data_dir: Path, scenario: Any, **settings: Any) -> Any:
+    async def main() -> Any:
+        invoker = Invoker(RuntimeSettings(data_dir=data_dir, **settings))
+        try:
+            return await scenario(invoker)
+        finally:
+            await invoker.close()
+
+    return asyncio.run(main())
+
+
+@pytest.fixture(autouse=True)
+def _numpy_installed() -> None:
+    pytest.importorskip("numpy")
