@@ -5,6 +5,8 @@
 - POST   /_faasbox/deploy                        {service, functions: [config], code_zip: base64}
 - DELETE /_faasbox/functions/{name}              remove a function
 - GET    /_faasbox/functions/{name}/logs         ?since=SEQ&limit=N&wait=SECONDS
+- GET    /_faasbox/functions/{name}              one function, with its live workers
+- DELETE /_faasbox/functions/{name}/workers      stop its idle workers (the next call is cold)
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import base64
 import binascii
 import json
+import time
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -65,7 +68,16 @@ class ManagementApi:
         elif parts == ["deploy"] and method == "POST":
             await self._deploy(send, body)
         elif len(parts) == 2 and parts[0] == "functions" and method == "GET":
-            await respond_json(send, 200, describe(self.registry.get(parts[1])))
+            fn = self.registry.get(parts[1])
+            await respond_json(send, 200, {**describe(fn), "workers": self._workers(fn.name)})
+        elif parts[2:] == ["workers"] and parts[0] == "functions" and method == "DELETE":
+            fn = self.registry.get(parts[1])
+            stopped = sum(
+                pool.evict_idle()
+                for key, pool in self.invoker.pools.pools.items()
+                if key[0] == fn.name
+            )
+            await respond_json(send, 200, {"function": fn.name, "stopped": stopped})
         elif len(parts) == 2 and parts[0] == "functions" and method == "DELETE":
             await asyncio.to_thread(self.registry.delete, parts[1])
             await respond_json(send, 200, {"deleted": parts[1]})
@@ -73,6 +85,25 @@ class ManagementApi:
             await self._logs(scope, send, parts[1])
         else:
             await respond_json(send, 404, {"message": f"No management route {method} /{path}"})
+
+    def _workers(self, name: str) -> list[dict[str, Any]]:
+        now = time.monotonic()
+        found = []
+        for key, pool in self.invoker.pools.pools.items():
+            if key[0] != name:
+                continue
+            for worker in [*pool.idle, *pool.busy]:
+                found.append(
+                    {
+                        "pid": worker.pid,
+                        "version": key[1],
+                        "startedBy": worker.started_by,
+                        "busy": worker in pool.busy,
+                        "invocations": worker.invocations,
+                        "idleSeconds": round(now - worker.last_used, 3),
+                    }
+                )
+        return found
 
     async def _deploy(self, send: Send, body: bytes) -> None:
         try:

@@ -183,7 +183,9 @@ class Invoker:
         duration_ms: float,
         worker: WorkerProcess,
     ) -> InvocationResult:
-        max_memory_mb = max(-(-worker.reported_memory_kb // 1024), worker.peak_memory_mb())
+        max_memory_mb = -(-worker.reported_memory_kb // 1024)
+        if status in ("crash", "timeout"):  # the worker could not report its own peak
+            max_memory_mb = max(max_memory_mb, worker.peak_memory_mb())
         if output and not output.endswith("\n"):
             output += "\n"
         log = (

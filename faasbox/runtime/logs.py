@@ -42,7 +42,8 @@ class LogStore:
         self._max_records = records_per_function
         self._max_bytes = bytes_per_function
         self._seq = itertools.count(1)
-        self._changed = asyncio.Condition()
+        # Followers wait on the current event; a new record sets it and starts a new one.
+        self._changed = asyncio.Event()
 
     def next_seq(self) -> int:
         return next(self._seq)
@@ -56,11 +57,8 @@ class LogStore:
         ):
             dropped = records.popleft()
             self._bytes[record.function] -= len(dropped.log)
-        asyncio.get_running_loop().create_task(self._notify())
-
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
 
     def records(self, function: str, since: int = 0, limit: int = 100) -> list[InvocationRecord]:
         """The newest `limit` records of `function` with a sequence number above `since`."""
@@ -84,6 +82,5 @@ class LogStore:
         self._bytes.pop(function, None)
 
     async def wait_for_new(self, timeout: float) -> None:
-        async with self._changed:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), timeout)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), timeout)

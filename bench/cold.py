@@ -1,0 +1,85 @@
+"""Cold start: the first response of a new worker whose handler imports numpy and Pillow,
+forked from faasbox's zygote, against a fresh interpreter doing the same imports and call.
+Both measured at the client, as time to first response, over SAMPLES cold starts each."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import httpx
+
+from bench.common import FUNCTIONS, faasbox_server, median, percentile
+from bench.results import machine, update_section
+
+SAMPLES = 50
+FUNCTION = FUNCTIONS / "coldstart"
+FRESH = "import sys; sys.path.insert(0, {dir!r}); import app; print(app.handler({{}}, None))"
+
+
+def fresh_interpreter() -> list[float]:
+    """A new `python` per request: interpreter start, imports, the call, the answer."""
+    env = {"PATH": os.environ.get("PATH", ""), "OPENBLAS_NUM_THREADS": "1"}
+    times = []
+    for _ in range(SAMPLES):
+        started = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-c", FRESH.format(dir=str(FUNCTION))],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def faasbox_cold_starts() -> tuple[list[float], list[float]]:
+    """Time to first response of GET /cold after every worker of the function was stopped."""
+    server = faasbox_server([FUNCTION])
+    client = httpx.Client(base_url=server.url, timeout=30)
+    recycle = "/_faasbox/functions/coldstart-dev-cold/workers"
+    try:
+        for _ in range(3):  # the first cold start teaches the launcher the function's imports
+            client.get("/cold").raise_for_status()
+            client.delete(recycle).raise_for_status()
+            time.sleep(0.3)
+        cold, warm = [], []
+        for _ in range(SAMPLES):
+            client.delete(recycle).raise_for_status()
+            time.sleep(0.15)  # let the stopped worker exit and a spare be forked
+            started = time.perf_counter()
+            client.get("/cold").raise_for_status()
+            cold.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            client.get("/cold").raise_for_status()
+            warm.append((time.perf_counter() - started) * 1000)
+        return cold, warm
+    finally:
+        client.close()
+        server.stop()
+
+
+def main() -> None:
+    fresh = fresh_interpreter()
+    cold, warm = faasbox_cold_starts()
+    body = f"""Target: >= 20x faster than a fresh interpreter with the same imports, p50 <= 10 ms.
+
+| | p50 ms | p99 ms |
+|---|---|---|
+| fresh interpreter: `python -c 'import app; app.handler(...)'` (numpy + Pillow) | {median(fresh):.1f} | {percentile(fresh, 99):.1f} |
+| faasbox cold start: `GET /cold` after its workers were stopped (zygote fork + INIT) | {median(cold):.1f} | {percentile(cold, 99):.1f} |
+| faasbox warm: the next `GET /cold` | {median(warm):.2f} | {percentile(warm, 99):.2f} |
+
+Cold start is **{median(fresh) / median(cold):.0f}x** faster than a fresh interpreter (p50).
+{SAMPLES} samples each, sequential, from a Python httpx client on loopback (it times one request
+at a time, so it is not the bottleneck). The function: `bench/functions/coldstart`. Machine:
+{machine()}.
+Command: `.venv/bin/python -m bench.cold`"""
+    update_section("Cold start", body)
+    print(body)
+
+
+if __name__ == "__main__":
+    main()
