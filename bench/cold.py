@@ -61,6 +61,10 @@ def faasbox_cold_starts() -> tuple[list[float], list[float]]:
         server.stop()
 
 
+def row(times: list[float]) -> str:
+    return f"{median(times):.1f} | {percentile(times, 99):.1f}"
+
+
 def main() -> None:
     fresh = fresh_interpreter()
     cold, warm = faasbox_cold_starts()
@@ -68,9 +72,9 @@ def main() -> None:
 
 | | p50 ms | p99 ms |
 |---|---|---|
-| fresh interpreter: `python -c 'import app; app.handler(...)'` (numpy + Pillow) | {median(fresh):.1f} | {percentile(fresh, 99):.1f} |
-| faasbox cold start: `GET /cold` after its workers were stopped (zygote fork + INIT) | {median(cold):.1f} | {percentile(cold, 99):.1f} |
-| faasbox warm: the next `GET /cold` | {median(warm):.2f} | {percentile(warm, 99):.2f} |
+| fresh interpreter: `python -c 'import app; app.handler(...)'` | {row(fresh)} |
+| faasbox cold start: `GET /cold` after its workers were stopped | {row(cold)} |
+| faasbox warm: the next `GET /cold` | {row(warm)} |
 
 Cold start is **{median(fresh) / median(cold):.0f}x** faster than a fresh interpreter (p50).
 {SAMPLES} samples each, sequential, from a Python httpx client on loopback (it times one request

@@ -61,7 +61,8 @@ def main() -> None:
 | {len(eight)} | {eight_pss:.1f} (median) | |
 
 About **{int(1024 // eight_pss)}** idle warm workers fit in 1 GB at {len(eight)} side by side
-(PSS shrinks as more workers share the zygote's pages). Workers started by: {", ".join(sorted(started_by))}.
+(PSS shrinks as more workers share the zygote's pages).
+Workers started by: {", ".join(sorted(started_by))}.
 PSS from `/proc/PID/smaps_rollup` one second after the last invocation.
 Machine: {machine()}.
 Command: `.venv/bin/python -m bench.density`"""
