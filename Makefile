@@ -31,8 +31,27 @@ lint: $(VENV)/.installed-test
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
 
-test: lint typecheck
+test: lint typecheck chromium
 	$(BIN)/python -m pytest tests
+
+# The browser tests (tests/e2e) drive Debian's chromium through Playwright; Playwright's own
+# browser download (`playwright install`) is never used.
+CHROMIUM := /usr/bin/chromium
+.PHONY: chromium
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian's chromium for the browser tests (tests/e2e)"; \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	  else \
+	    echo "The browser tests (tests/e2e) need Debian's chromium at $(CHROMIUM)." >&2; \
+	    echo "Installing it needs root: sudo apt-get update && sudo apt-get install -y chromium" >&2; \
+	    exit 1; \
+	  fi; \
+	fi
+
+e2e: $(VENV)/.installed-test chromium
+	$(BIN)/python -m pytest tests/e2e
 
 clean:
 	rm -rf $(VENV) .faasbox .mypy_cache .ruff_cache .pytest_cache test-artifacts
