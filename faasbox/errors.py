@@ -6,15 +6,26 @@ Errors are raised with what went wrong in words a person can act on; they are ma
     FaasboxError
      ├── ConfigError                 a serverless.yml that cannot be used (file, key path, why)
      ├── DeployError                 code that cannot be packaged or stored
-     │    └── CodeTooLarge           over Lambda's package limits
+     │    ├── CodeTooLarge           over Lambda's package limits
+     │    └── InvalidZip             a zip that cannot be unzipped (corrupt, truncated)
      ├── ServiceError                a request to a Lambda-style API that cannot be served
      │    ├── ResourceNotFound       no such function / version           404
      │    ├── ResourceConflict       already exists / in use              409
      │    ├── InvalidParameterValue  a parameter out of range             400
      │    ├── InvalidRequestContent  a payload that is not JSON           400
      │    ├── RequestTooLarge        a payload over the limit             413
-     │    └── TooManyRequests        concurrency exhausted, queue full    429
-     └── ServerUnreachable           the CLI cannot reach a running server
+     │    ├── TooManyRequests        concurrency exhausted, queue full    429
+     │    ├── ValidationFailed       a parameter breaking the API's constraints  400
+     │    ├── PreconditionFailed     a RevisionId that is not the current one    412
+     │    ├── RequestEntityTooLarge  a deployment package over the limit         413
+     │    ├── UnknownOperation       a Lambda API route faasbox does not serve   404
+     │    └── AuthenticationError    not signed by an access key faasbox issued  403
+     │         ├── MissingAuthenticationToken   no signature at all
+     │         ├── IncompleteSignature          a signature missing a part or malformed
+     │         ├── UnrecognizedClient           an access key faasbox does not know
+     │         └── InvalidSignature             a wrong signature, or outside the clock skew
+     ├── ServerUnreachable           the CLI cannot reach a running server
+     └── AccessKeyError              the access key store or its master key cannot be used
 
 Failures *of a function* (its exceptions, timeouts, crashes) are not exceptions here: they are
 results of an invocation (faasbox.runtime.invocation.InvocationResult), as on Lambda, where a
@@ -94,3 +105,63 @@ class TooManyRequests(ServiceError):
 
 class ServerUnreachable(FaasboxError):
     """The CLI could not reach a running faasbox server."""
+
+
+class AuthenticationError(ServiceError):
+    """A request to a signed API (Lambda, management) that is not signed right by a known key."""
+
+    status = 403
+    aws_type = "AccessDeniedException"
+
+
+class MissingAuthenticationToken(AuthenticationError):
+    aws_type = "MissingAuthenticationTokenException"
+
+
+class IncompleteSignature(AuthenticationError):
+    aws_type = "IncompleteSignatureException"
+
+
+class UnrecognizedClient(AuthenticationError):
+    aws_type = "UnrecognizedClientException"
+
+
+class InvalidSignature(AuthenticationError):
+    aws_type = "InvalidSignatureException"
+
+
+class AccessKeyError(FaasboxError):
+    """The access key store or its master key cannot be used (missing, unreadable, wrong)."""
+
+
+class InvalidZip(DeployError):
+    """A deployment package that cannot be unzipped: not a zip, truncated or corrupt."""
+
+
+class ValidationFailed(ServiceError):
+    """A request breaking a constraint of the API's model (a pattern, a range, a required
+    member), answered as AWS's request validation answers it."""
+
+    status = 400
+    aws_type = "ValidationException"
+
+
+class PreconditionFailed(ServiceError):
+    """An update or publish naming a RevisionId that is no longer the function's current one."""
+
+    status = 412
+    aws_type = "PreconditionFailedException"
+
+
+class RequestEntityTooLarge(ServiceError):
+    """A deployment package over Lambda's upload limit (50 MB zipped)."""
+
+    status = 413
+    aws_type = "RequestEntityTooLargeException"
+
+
+class UnknownOperation(ServiceError):
+    """A method and path of the Lambda API that faasbox does not serve."""
+
+    status = 404
+    aws_type = "UnknownOperationException"

@@ -1,4 +1,5 @@
-"""Shared test helpers: a real faasbox server in a subprocess on a free port."""
+"""Shared test helpers: a real faasbox server in a subprocess on a free port, and clients
+that sign their requests (SigV4, with botocore's own signer) with the server's credentials."""
 
 from __future__ import annotations
 
@@ -8,14 +9,38 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
+
+from faasbox.registry.access_keys import Credentials, read_credentials_file
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 SERVICES = ROOT / "tests" / "services"
 SERVING = re.compile(r"serving on (http://\S+)")
+# Variables of the person running the tests that would change what a server or client uses.
+PERSONAL_ENV = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_CONFIG_FILE",
+    "FAASBOX_HOME",
+    "FAASBOX_URL",
+    "FAASBOX_MASTER_KEY",
+)
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """os.environ without the tester's own credentials and faasbox settings, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if k not in PERSONAL_ENV}
+    env.update({"COLUMNS": "200", "NO_COLOR": "1"}, **extra)
+    return env
 
 
 class RunningServer:
@@ -28,9 +53,11 @@ class RunningServer:
         self.url = ""
         self.proc: subprocess.Popen[str] | None = None
         self.output: list[str] = []
+        # The admin key `faasbox serve` wrote to <data-dir>/credentials (None with --no-auth).
+        self.credentials: Credentials | None = None
 
-    def start(self, timeout: float = 60) -> RunningServer:
-        env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    def start(self, timeout: float = 60, env: Mapping[str, str] | None = None) -> RunningServer:
+        env = clean_env(**(env or {}))
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -68,7 +95,13 @@ class RunningServer:
 
         threading.Thread(target=self._drain, daemon=True).start()
         httpx.get(f"{self.url}/_faasbox/health", timeout=10).raise_for_status()
+        self.credentials = read_credentials_file(self.data_dir / "credentials", "faasbox")
         return self
+
+    def client_env(self, **extra: str) -> dict[str, str]:
+        """The environment of a CLI subprocess that talks to this server, as its user would:
+        FAASBOX_URL, and FAASBOX_HOME for the server's credentials file."""
+        return clean_env(FAASBOX_URL=self.url, FAASBOX_HOME=str(self.data_dir), **extra)
 
     def _drain(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
@@ -90,7 +123,9 @@ class RunningServer:
         return self.proc is not None and self.proc.poll() is None
 
 
-def lambda_client(url: str):  # type: ignore[no-untyped-def]
+def lambda_client(url: str, credentials: Credentials | None) -> Any:
+    """boto3's Lambda client for a server, signing with `credentials` (None: made-up ones, for
+    a --no-auth server)."""
     import boto3
     from botocore.config import Config
 
@@ -98,7 +133,40 @@ def lambda_client(url: str):  # type: ignore[no-untyped-def]
         "lambda",
         endpoint_url=url,
         region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
+        aws_access_key_id=credentials.access_key_id if credentials else "test",
+        aws_secret_access_key=credentials.secret_access_key if credentials else "test",
         config=Config(retries={"max_attempts": 1}, read_timeout=60),
+    )
+
+
+def signed_request(
+    method: str,
+    url: str,
+    credentials: Credentials | None,
+    *,
+    content: bytes = b"",
+    headers: Mapping[str, str] | None = None,
+    params: Mapping[str, Any] | None = None,
+    timeout: float = 30.0,
+    region: str = "us-east-1",
+) -> httpx.Response:
+    """An httpx request signed as boto3 signs a Lambda request (botocore's SigV4Auth), so the
+    tests check the server against the real client's signer, not against our own."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials as BotoCredentials
+    from botocore.utils import percent_encode_sequence
+
+    if params:
+        url += ("&" if "?" in url else "?") + percent_encode_sequence(dict(params))
+    request = AWSRequest(method=method, url=url, data=content, headers=dict(headers or {}))
+    if credentials is not None:
+        signer = SigV4Auth(
+            BotoCredentials(credentials.access_key_id, credentials.secret_access_key),
+            "lambda",
+            region,
+        )
+        signer.add_auth(request)
+    return httpx.request(
+        method, url, content=content, headers=dict(request.headers.items()), timeout=timeout
     )

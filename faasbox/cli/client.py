@@ -1,10 +1,20 @@
-"""The CLI's HTTP client for a running faasbox server (Lambda API and management API)."""
+"""The CLI's HTTP client for a running faasbox server (Lambda API and management API).
+
+Requests are signed with AWS Signature Version 4 by the first credentials found, in order:
+AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; the [faasbox] profile of
+`<FAASBOX_HOME or ./.faasbox>/credentials` (what `faasbox serve` writes); the AWS_PROFILE (or
+default) profile of AWS_SHARED_CREDENTIALS_FILE (or ~/.aws/credentials). With none, requests go
+unsigned, which only a `--no-auth` server accepts.
+"""
 
 from __future__ import annotations
 
 import base64
 import json
+import os
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,6 +25,66 @@ from faasbox.errors import (
     ServerUnreachable,
     ServiceError,
 )
+from faasbox.gateway.sigv4 import sign_request
+from faasbox.registry.access_keys import (
+    CREDENTIALS_FILE,
+    PROFILE,
+    Credentials,
+    read_credentials_file,
+)
+
+DEFAULT_HOME = ".faasbox"
+
+
+@dataclass(frozen=True)
+class FoundCredentials:
+    credentials: Credentials
+    source: str  # where they were found, for error messages
+
+
+def find_credentials(environ: Mapping[str, str] | None = None) -> FoundCredentials | None:
+    """The credentials the CLI signs with (see the module's docstring for the order)."""
+    env = os.environ if environ is None else environ
+    key_id = env.get("AWS_ACCESS_KEY_ID", "").strip()
+    secret = env.get("AWS_SECRET_ACCESS_KEY", "").strip()
+    if key_id and secret:
+        return FoundCredentials(
+            Credentials(key_id, secret), "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
+        )
+    path = Path(env.get("FAASBOX_HOME") or DEFAULT_HOME) / CREDENTIALS_FILE
+    found = read_credentials_file(path, PROFILE)
+    if found is not None:
+        return FoundCredentials(found, f"{path} [{PROFILE}]")
+    shared = Path(env.get("AWS_SHARED_CREDENTIALS_FILE") or "~/.aws/credentials").expanduser()
+    profile = env.get("AWS_PROFILE") or "default"
+    found = read_credentials_file(shared, profile)
+    if found is not None:
+        return FoundCredentials(found, f"{shared} [{profile}]")
+    return None
+
+
+class SigV4Auth(httpx.Auth):
+    """Signs each httpx request as botocore signs a Lambda request."""
+
+    requires_request_body = True
+
+    def __init__(self, credentials: Credentials) -> None:
+        self.credentials = credentials
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        path, _, query = request.url.raw_path.partition(b"?")
+        request.headers.update(
+            sign_request(
+                self.credentials.access_key_id,
+                self.credentials.secret_access_key,
+                request.method,
+                path,
+                query,
+                request.headers.multi_items(),
+                request.content,
+            )
+        )
+        yield request
 
 
 @dataclass(frozen=True)
@@ -28,9 +98,13 @@ class InvokeResponse:
 
 
 class Client:
-    def __init__(self, url: str, timeout: float = 960.0) -> None:
+    def __init__(
+        self, url: str, timeout: float = 960.0, credentials: FoundCredentials | None = None
+    ) -> None:
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, timeout=timeout)
+        self.credentials = credentials or find_credentials()
+        auth = SigV4Auth(self.credentials.credentials) if self.credentials else None
+        self._http = httpx.Client(base_url=self.url, timeout=timeout, auth=auth)
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
@@ -43,8 +117,37 @@ class Client:
         except httpx.HTTPError as e:
             raise ServerUnreachable(f"Request to {self.url} failed: {e}") from None
         if response.status_code >= 400:
-            raise _error_from(response)
+            raise self._explain(_error_from(response))
         return response
+
+    def _explain(self, error: FaasboxError) -> FaasboxError:
+        """Auth errors say which credentials were used and where to get good ones."""
+        kind = getattr(error, "aws_type", "")
+        if not isinstance(error, ServiceError) or kind not in (
+            "MissingAuthenticationTokenException",
+            "IncompleteSignatureException",
+            "UnrecognizedClientException",
+            "InvalidSignatureException",
+        ):
+            return error
+        message = error.message.split("\n\n", 1)[0]
+        if self.credentials is None:
+            message = (
+                f"{self.url} requires signed requests and no credentials were found. Set "
+                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or FAASBOX_HOME to the server's "
+                "data dir (for its credentials file); 'faasbox keys create' issues a key."
+            )
+        else:
+            key_id, source = self.credentials.credentials.access_key_id, self.credentials.source
+            message = f"{message} (access key {key_id} from {source})"
+            if kind == "UnrecognizedClientException":
+                message += (
+                    "; the server does not know this key: use one that "
+                    "'faasbox keys create' made on the server's data dir"
+                )
+        explained = ServiceError(message)
+        explained.status, explained.aws_type = error.status, error.aws_type
+        return explained
 
     def invoke(
         self,

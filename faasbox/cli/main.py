@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
+from faasbox.cli.keys import keys as keys_command
 from faasbox.config import ServiceSpec, load_service
 from faasbox.errors import ConfigError, FaasboxError, ServerUnreachable
 from faasbox.registry.services import function_configs
@@ -118,6 +119,17 @@ def cli() -> None:
     show_default=True,
     help="Seconds a request waits for a busy function before a 429.",
 )
+@click.option(
+    "--no-auth",
+    is_flag=True,
+    help="Accept unsigned requests on the Lambda and management APIs (local development only).",
+)
+@click.option(
+    "--i-know-this-is-unsafe",
+    "unsafe",
+    is_flag=True,
+    help="Allow --no-auth on a --host other than loopback.",
+)
 def serve(
     directories: tuple[Path, ...],
     host: str,
@@ -127,12 +139,16 @@ def serve(
     max_workers: int | None,
     idle_timeout: float,
     queue_timeout: float,
+    no_auth: bool,
+    unsafe: bool,
 ) -> None:
     """Deploy the services in DIRECTORIES (default: examples) and serve them."""
+    from faasbox.cli import keys
     from faasbox.gateway.server import bind_socket, build_server, run
     from faasbox.registry.services import deploy_service
     from faasbox.runtime.settings import RuntimeSettings
 
+    keys.refuse_unsafe_no_auth(host, no_auth, unsafe)
     options = {"stage": stage} if stage else {}
     try:
         specs = [
@@ -148,7 +164,9 @@ def serve(
         if max_workers:
             settings_kwargs["max_workers"] = max_workers
         settings = RuntimeSettings(**settings_kwargs)
-        server = build_server(settings)
+        server = build_server(settings, auth=not no_auth)
+        if server.access_keys is not None:
+            keys.prepare_access_keys(server.access_keys)
         for spec in specs:
             _warn(spec)
             change, new_keys = deploy_service(server.registry, spec, server.api_keys)
@@ -166,13 +184,17 @@ def serve(
     url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     example = next((f for f in server.registry.all() if f.config.key == "hello"), None)
     out.print(f"\nfaasbox is serving on [bold cyan]{url}[/]  (data in {settings.data_dir})")
+    if no_auth:
+        keys.warn_no_auth(url)
     if example is not None:
-        out.print("Try:")
-        out.print(
-            f"  curl -s -X POST {url}/2015-03-31/functions/{example.name}/invocations "
-            '-d \'{"name": "you"}\''
+        keys.print_try_lines(
+            url,
+            example.name,
+            example.config.key or example.name,
+            data_dir,
+            not no_auth,
+            DEFAULT_URL,
         )
-        out.print(f'  faasbox invoke -f {example.config.key} -d \'{{"name": "you"}}\' --log')
     out.print("Press Ctrl+C to stop.", style="dim")
     sys.stdout.flush()
     # uvicorn re-raises the SIGINT it handled, after a clean shutdown.
@@ -410,6 +432,9 @@ def remove(name: str, url: str) -> None:
         _fail(e)
         return
     out.print(f"Removed {name}")
+
+
+cli.add_command(keys_command)
 
 
 def main() -> None:

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 import uvicorn
 
 from faasbox.gateway.app import Gateway
+from faasbox.gateway.sigv4 import SigV4Authenticator
 from faasbox.registry import Registry
+from faasbox.registry.access_keys import AccessKeyStore
 from faasbox.registry.api_keys import ApiKeyStore
 from faasbox.runtime.invoker import Invoker
 from faasbox.runtime.settings import RuntimeSettings
@@ -22,13 +24,22 @@ class Server:
     invoker: Invoker
     gateway: Gateway
     api_keys: ApiKeyStore
+    # The SigV4 access keys of the Lambda and management APIs; None when auth is off.
+    access_keys: AccessKeyStore | None = None
 
 
-def build_server(settings: RuntimeSettings, registry: Registry | None = None) -> Server:
+def build_server(
+    settings: RuntimeSettings, registry: Registry | None = None, *, auth: bool = True
+) -> Server:
+    """A server whose Lambda and management APIs need SigV4 signatures, unless `auth` is off
+    (local development only: anyone who can reach the port can then deploy and run code)."""
     registry = registry or Registry(settings.data_dir)
     invoker = Invoker(settings)
-    api_keys = ApiKeyStore(registry.db_path)
-    return Server(registry, invoker, Gateway(registry, invoker, api_keys), api_keys)
+    api_keys = ApiKeyStore(registry.data_dir / "registry.sqlite3")
+    access_keys = AccessKeyStore(settings.data_dir) if auth else None
+    authenticator = SigV4Authenticator(access_keys) if access_keys is not None else None
+    gateway = Gateway(registry, invoker, api_keys, authenticator)
+    return Server(registry, invoker, gateway, api_keys, access_keys)
 
 
 def bind_socket(host: str, port: int) -> socket.socket:

@@ -11,13 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import EXAMPLES, ROOT, RunningServer
+from tests.support import EXAMPLES, ROOT, RunningServer, clean_env
 
 
 def faasbox(
-    *args: str, url: str | None = None, cwd: Path = ROOT, timeout: float = 60
+    *args: str,
+    server: RunningServer | None = None,
+    url: str | None = None,
+    cwd: Path = ROOT,
+    timeout: float = 60,
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    """The CLI as its user runs it: against `server` (its URL, and its data dir as FAASBOX_HOME
+    for the credentials file) or against `url` with no credentials."""
+    env = server.client_env() if server is not None else clean_env()
     if url:
         env["FAASBOX_URL"] = url
     return subprocess.run(
@@ -37,14 +43,39 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     running.stop()
 
 
-def test_serve_prints_url_and_a_curl_line(server: RunningServer) -> None:
+def test_serve_prints_try_lines_that_work(server: RunningServer) -> None:
     text = "".join(server.output)
     assert f"serving on {server.url}" in text
-    assert f"curl -s -X POST {server.url}/2015-03-31/functions/hello-dev-hello/invocations" in text
+    assert server.credentials is not None
+    assert server.credentials.secret_access_key not in text
+    tries = text.split("Try:\n", 1)[1].split("Press Ctrl+C", 1)[0]
+    commands = [line.strip() for line in tries.splitlines() if line.strip()]
+    assert any(c.startswith("curl -s --aws-sigv4 ") for c in commands), commands
+    assert any("faasbox invoke" in c for c in commands), commands
+    # Pasted into a shell as printed (the venv's bin on PATH, as after `make run`).
+    env = clean_env(PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    done = subprocess.run(
+        ["bash", "-ec", "\n".join(commands)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("Hello, you!") == 2, done.stdout  # faasbox invoke, then curl
+    assert "START RequestId: " in done.stderr
+
+
+def test_cli_without_credentials_says_where_to_get_them(server: RunningServer) -> None:
+    done = faasbox("ls", url=server.url)
+    assert done.returncode == 1
+    assert "requires signed requests and no credentials were found" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_invoke_with_log(server: RunningServer) -> None:
-    done = faasbox("invoke", "-f", "hello", "-d", '{"name":"x"}', "--log", url=server.url)
+    done = faasbox("invoke", "-f", "hello", "-d", '{"name":"x"}', "--log", server=server)
     assert done.returncode == 0, done.stderr
     assert '"message": "Hello, x!"' in done.stdout
     assert "START RequestId: " in done.stderr
@@ -54,13 +85,13 @@ def test_invoke_with_log(server: RunningServer) -> None:
 
 
 def test_invoke_function_error_exits_non_zero(server: RunningServer) -> None:
-    done = faasbox("invoke", "-f", "raising", url=server.url)
+    done = faasbox("invoke", "-f", "raising", server=server)
     assert done.returncode == 1
     assert '"errorType": "OddError"' in done.stderr
 
 
 def test_invoke_missing_function(server: RunningServer) -> None:
-    done = faasbox("invoke", "-f", "nope", url=server.url)
+    done = faasbox("invoke", "-f", "nope", server=server)
     assert done.returncode == 1
     assert "Function not found" in done.stderr
     assert "Traceback" not in done.stderr
@@ -69,23 +100,23 @@ def test_invoke_missing_function(server: RunningServer) -> None:
 def test_invoke_with_payload_file(server: RunningServer, tmp_path: Path) -> None:
     event = tmp_path / "event.json"
     event.write_text('{"name": "file"}')
-    done = faasbox("invoke", "-f", "hello", "-p", str(event), url=server.url)
+    done = faasbox("invoke", "-f", "hello", "-p", str(event), server=server)
     assert '"message": "Hello, file!"' in done.stdout
 
 
 def test_logs_and_ls(server: RunningServer) -> None:
-    faasbox("invoke", "-f", "hello", "-d", '{"name":"logged"}', url=server.url)
-    done = faasbox("logs", "-f", "hello", url=server.url)
+    faasbox("invoke", "-f", "hello", "-d", '{"name":"logged"}', server=server)
+    done = faasbox("logs", "-f", "hello", server=server)
     assert done.returncode == 0
     assert "greeting logged" in done.stdout
-    listing = faasbox("ls", url=server.url)
+    listing = faasbox("ls", server=server)
     assert listing.returncode == 0
     for name in ("hello-dev-hello", "limits-dev-sleepy", "limits-dev-raising"):
         assert name in listing.stdout
 
 
 def test_logs_tail_follows_new_invocations(server: RunningServer) -> None:
-    env = {**os.environ, "FAASBOX_URL": server.url, "NO_COLOR": "1"}
+    env = server.client_env()
     tail = subprocess.Popen(
         [sys.executable, "-m", "faasbox", "logs", "-f", "hello", "--tail", "-n", "0"],
         stdout=subprocess.PIPE,
@@ -97,7 +128,7 @@ def test_logs_tail_follows_new_invocations(server: RunningServer) -> None:
         import time
 
         time.sleep(1.5)
-        faasbox("invoke", "-f", "hello", "-d", '{"name":"tailed"}', url=server.url)
+        faasbox("invoke", "-f", "hello", "-d", '{"name":"tailed"}', server=server)
         assert tail.stdout is not None
         deadline = time.monotonic() + 15
         seen = ""
@@ -119,22 +150,22 @@ def test_deploy_to_running_server_and_remove(server: RunningServer, tmp_path: Pa
     (service / "app.py").write_text(
         "import os\n\ndef greet(event, context):\n    return os.environ['WORD'] + ' v1'\n"
     )
-    done = faasbox("deploy", str(service), url=server.url)
+    done = faasbox("deploy", str(service), server=server)
     assert done.returncode == 0, done.stderr
     assert "greeter-dev-greet: updated" in done.stdout
-    assert '"hi v1"' in faasbox("invoke", "-f", "greet", url=server.url).stdout
+    assert '"hi v1"' in faasbox("invoke", "-f", "greet", server=server).stdout
 
     (service / "app.py").write_text(
         "import os\n\ndef greet(event, context):\n    return os.environ['WORD'] + ' v2'\n"
     )
-    assert faasbox("deploy", str(service), url=server.url).returncode == 0
-    assert '"hi v2"' in faasbox("invoke", "-f", "greet", url=server.url).stdout
-    again = faasbox("deploy", str(service), url=server.url)
+    assert faasbox("deploy", str(service), server=server).returncode == 0
+    assert '"hi v2"' in faasbox("invoke", "-f", "greet", server=server).stdout
+    again = faasbox("deploy", str(service), server=server)
     assert "greeter-dev-greet: unchanged" in again.stdout
 
-    removed = faasbox("rm", "greeter-dev-greet", url=server.url)
+    removed = faasbox("rm", "greeter-dev-greet", server=server)
     assert removed.returncode == 0
-    assert "Function not found" in faasbox("invoke", "-f", "greet", url=server.url).stderr
+    assert "Function not found" in faasbox("invoke", "-f", "greet", server=server).stderr
 
 
 def test_invoke_local_needs_no_server(tmp_path: Path) -> None:
@@ -186,7 +217,7 @@ def test_unknown_keys_warn_but_deploy(server: RunningServer, tmp_path: Path) -> 
         yml.read_text().replace("service: hello", "service: hello2")
         + "plugins:\n  - serverless-offline\ncustom:\n  x: 1\n"
     )
-    done = faasbox("deploy", str(tmp_path / "svc"), url=server.url)
+    done = faasbox("deploy", str(tmp_path / "svc"), server=server)
     assert done.returncode == 0, done.stderr
     assert "Warning" in done.stderr and "plugins" in done.stderr
-    faasbox("rm", "hello2-dev-hello", url=server.url)
+    faasbox("rm", "hello2-dev-hello", server=server)

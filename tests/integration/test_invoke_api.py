@@ -1,4 +1,4 @@
-"""The Lambda Invoke API of a real server, through boto3 and plain HTTP."""
+"""The Lambda Invoke API of a real server, through boto3 and plain (signed) HTTP."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import botocore.exceptions
 import httpx
 import pytest
 
-from tests.support import EXAMPLES, SERVICES, RunningServer, lambda_client
+from tests.support import EXAMPLES, SERVICES, RunningServer, lambda_client, signed_request
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 
 @pytest.fixture(scope="module")
 def aws(server: RunningServer) -> Any:
-    return lambda_client(server.url)
+    return lambda_client(server.url, server.credentials)
 
 
 def test_request_response_with_log_tail(aws: Any) -> None:
@@ -62,8 +62,11 @@ def test_event_invocation_is_accepted_and_runs(aws: Any, server: RunningServer) 
     request_id = response["ResponseMetadata"]["RequestId"]
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        logs = httpx.get(
-            f"{server.url}/_faasbox/functions/hello-dev-hello/logs", params={"limit": 50}
+        logs = signed_request(
+            "GET",
+            f"{server.url}/_faasbox/functions/hello-dev-hello/logs",
+            server.credentials,
+            params={"limit": 50},
         ).json()
         if any(r["request_id"] == request_id for r in logs["records"]):
             break
@@ -104,15 +107,16 @@ def test_invalid_json_is_invalid_request_content(aws: Any) -> None:
 
 
 def test_oversized_payload_is_request_too_large(server: RunningServer) -> None:
+    url = f"{server.url}/2015-03-31/functions/hello-dev-hello/invocations"
     big = b'"' + b"x" * (6 * 1024 * 1024) + b'"'
-    response = httpx.post(
-        f"{server.url}/2015-03-31/functions/hello-dev-hello/invocations", content=big
-    )
+    response = signed_request("POST", url, server.credentials, content=big)
     assert response.status_code == 413
     assert response.headers["x-amzn-errortype"] == "RequestTooLargeException"
     big_event = b'"' + b"x" * (300 * 1024) + b'"'
-    response = httpx.post(
-        f"{server.url}/2015-03-31/functions/hello-dev-hello/invocations",
+    response = signed_request(
+        "POST",
+        url,
+        server.credentials,
         content=big_event,
         headers={"X-Amz-Invocation-Type": "Event"},
     )
@@ -131,7 +135,8 @@ def test_throttling_is_too_many_requests(server: RunningServer) -> None:
 
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         futures = [
-            pool.submit(httpx.post, url, content=b'{"seconds": 3}', timeout=30) for _ in range(3)
+            pool.submit(signed_request, "POST", url, server.credentials, content=b'{"seconds": 3}')
+            for _ in range(3)
         ]
         statuses = sorted(f.result().status_code for f in futures)
         throttled = next(f.result() for f in futures if f.result().status_code == 429)
@@ -178,9 +183,14 @@ def test_health(server: RunningServer) -> None:
 
 def test_unknown_routes_are_404_not_500(server: RunningServer) -> None:
     assert httpx.get(f"{server.url}/nothing/here").status_code == 404
-    assert httpx.get(f"{server.url}/2015-03-31/functions/x/invocations").status_code == 404
-    response = httpx.post(
+    missing = signed_request(
+        "GET", f"{server.url}/2015-03-31/functions/x/invocations", server.credentials
+    )
+    assert missing.status_code == 404
+    response = signed_request(
+        "POST",
         f"{server.url}/2015-03-31/functions/hello-dev-hello/invocations",
+        server.credentials,
         headers={"X-Amz-Invocation-Type": "Sometimes"},
         content=b"{}",
     )
@@ -190,7 +200,8 @@ def test_unknown_routes_are_404_not_500(server: RunningServer) -> None:
 def test_restart_keeps_deployed_functions(tmp_path: Path) -> None:
     first = RunningServer([EXAMPLES / "hello"], tmp_path).start()
     try:
-        assert lambda_client(first.url).invoke(FunctionName="hello-dev-hello")["StatusCode"] == 200
+        aws = lambda_client(first.url, first.credentials)
+        assert aws.invoke(FunctionName="hello-dev-hello")["StatusCode"] == 200
     finally:
         first.stop()
     # Started again with no service folder: the registry alone brings the function back.
@@ -201,7 +212,8 @@ def test_restart_keeps_deployed_functions(tmp_path: Path) -> None:
     )
     second = RunningServer([empty], tmp_path).start()
     try:
-        response = lambda_client(second.url).invoke(
+        assert second.credentials == first.credentials  # the admin key is made once
+        response = lambda_client(second.url, second.credentials).invoke(
             FunctionName="hello-dev-hello", Payload=b'{"name": "again"}'
         )
         assert json.loads(response["Payload"].read())["message"] == "Hello, again!"
