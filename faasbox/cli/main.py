@@ -13,7 +13,7 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
@@ -23,7 +23,11 @@ from rich.table import Table
 from faasbox.cli.keys import keys as keys_command
 from faasbox.config import ServiceSpec, load_service
 from faasbox.errors import ConfigError, FaasboxError, ServerUnreachable
+from faasbox.registry.models import DeployedFunction
 from faasbox.registry.services import function_configs
+
+if TYPE_CHECKING:
+    from faasbox.gateway.server import Server
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -68,6 +72,45 @@ def find_services(path: Path, options: dict[str, str]) -> list[ServiceSpec]:
 def _print_new_api_keys(keys: list[tuple[str, str]]) -> None:
     for name, value in keys:
         out.print(f"  api key [bold]{name}[/]: {value}  (shown once; only its hash is kept)")
+
+
+def _print_image_try_line(functions: list[DeployedFunction], url: str) -> None:
+    """The curl line for the image service's grayscale route, when it is deployed."""
+    for fn in functions:
+        if fn.config.key != "grayscale" or fn.config.runtime == "wasm":
+            continue
+        for event in fn.config.events:
+            route = event.get("http")
+            if isinstance(route, dict) and str(route.get("method", "")).lower() == "post":
+                path = "/" + str(route["path"]).lstrip("/")
+                sample = Path("examples/image-service/sample.jpg")
+                out.print(
+                    f"  curl -X POST --data-binary @{sample} -H 'content-type: image/jpeg' "
+                    f"{url}{path} -o gray.jpg"
+                )
+                return
+
+
+def _watch(specs: list[ServiceSpec], options: dict[str, str], server: Server) -> None:
+    """Redeploy a service whenever its folder changes, for as long as the server runs."""
+    import threading
+
+    from faasbox.registry.services import deploy_service
+    from faasbox.registry.watcher import watch_services
+
+    def redeploy(root: Path) -> None:
+        try:
+            spec = load_service(root, options)
+            change, _ = deploy_service(server.registry, spec, server.api_keys)
+        except FaasboxError as e:
+            err.print(f"[yellow]Not redeployed:[/] {e}")
+            return
+        if change.changed or change.removed:
+            changed = ", ".join(change.changed + change.removed)
+            out.print(f"Redeployed [bold]{spec.name}[/]: {changed}")
+
+    watch_services([s.root for s in specs], redeploy, threading.Event())
+    out.print(f"Watching {len(specs)} service folder(s) for changes.")
 
 
 def _warn(spec: ServiceSpec) -> None:
@@ -124,6 +167,13 @@ def cli() -> None:
     is_flag=True,
     help="Accept unsigned requests on the Lambda and management APIs (local development only).",
 )
+@click.option("--watch", is_flag=True, help="Redeploy a service when a file in its folder changes.")
+@click.option(
+    "--zygote/--no-zygote",
+    default=True,
+    show_default=True,
+    help="Fork workers from preloaded zygotes (fast cold starts), or spawn each one.",
+)
 @click.option(
     "--i-know-this-is-unsafe",
     "unsafe",
@@ -141,6 +191,8 @@ def serve(
     queue_timeout: float,
     no_auth: bool,
     unsafe: bool,
+    watch: bool,
+    zygote: bool,
 ) -> None:
     """Deploy the services in DIRECTORIES (default: examples) and serve them."""
     from faasbox.cli import keys
@@ -160,6 +212,7 @@ def serve(
             "data_dir": data_dir.resolve(),
             "idle_timeout_s": idle_timeout,
             "queue_timeout_s": queue_timeout,
+            "use_zygote": zygote,
         }
         if max_workers:
             settings_kwargs["max_workers"] = max_workers
@@ -184,6 +237,8 @@ def serve(
     url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     example = next((f for f in server.registry.all() if f.config.key == "hello"), None)
     out.print(f"\nfaasbox is serving on [bold cyan]{url}[/]  (data in {settings.data_dir})")
+    out.print(f"Web page: [bold cyan]{url}/ui/[/]")
+    _print_image_try_line(server.registry.all(), url)
     if no_auth:
         keys.warn_no_auth(url)
     if example is not None:
@@ -195,6 +250,8 @@ def serve(
             not no_auth,
             DEFAULT_URL,
         )
+    if watch:
+        _watch(specs, options, server)
     out.print("Press Ctrl+C to stop.", style="dim")
     sys.stdout.flush()
     # uvicorn re-raises the SIGINT it handled, after a clean shutdown.
