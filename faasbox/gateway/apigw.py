@@ -124,7 +124,7 @@ class ApiGateway:
         if len(payload) > SYNC_PAYLOAD_LIMIT:
             return _json_response(413, TOO_LARGE)
         try:
-            result = await self.invoker.invoke(fn, payload, request_id=request_id)
+            result = await self.invoker.invoke(fn, payload, request_id=request_id, http_event=True)
         except TooManyRequests:
             return _json_response(429, TOO_MANY)
         if result.function_error is not None:

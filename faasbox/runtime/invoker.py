@@ -13,13 +13,18 @@ import math
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from faasbox.registry.models import SYNC_PAYLOAD_LIMIT, DeployedFunction
 from faasbox.runtime.logs import InvocationRecord, LogStore
 from faasbox.runtime.pool import PoolManager
 from faasbox.runtime.process import WorkerDied, WorkerProcess, exit_error
 from faasbox.runtime.settings import RuntimeSettings
+
+if TYPE_CHECKING:
+    from faasbox.runtime.wasm import WasmExecutor
+
+WASM_RUNTIME = "wasm"
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,16 @@ class Invoker:
         self.settings = settings
         self.pools = PoolManager(settings)
         self.logs = LogStore(settings.log_records_per_function, settings.log_bytes_per_function)
+        self._wasm: WasmExecutor | None = None  # started by the first wasm invocation
+
+    @property
+    def wasm(self) -> WasmExecutor:
+        """The executor of `runtime: wasm` functions (in this process, on threads)."""
+        if self._wasm is None:
+            from faasbox.runtime.wasm import WasmExecutor  # wasmtime loads only when used
+
+            self._wasm = WasmExecutor(self.settings)
+        return self._wasm
 
     async def invoke(
         self,
@@ -78,9 +93,27 @@ class Invoker:
         invoked_arn: str | None = None,
         client_context: dict[str, Any] | None = None,
         identity: dict[str, Any] | None = None,
+        http_event: bool = False,
     ) -> InvocationResult:
+        """`http_event`: the payload is an API Gateway proxy event from one of faasbox's
+        routes (a wasm function then reads the request body and answers a proxy response)."""
         request_id = request_id or str(uuid.uuid4())
         started_at = time.time()
+        if fn.config.runtime == WASM_RUNTIME:
+            outcome = await self.wasm.invoke(fn, payload, request_id, http_event)
+            return self._finish(
+                fn,
+                request_id,
+                started_at,
+                outcome.cold,
+                outcome.init_ms,
+                outcome.status,
+                outcome.payload,
+                outcome.output,
+                outcome.duration_ms,
+                None,
+                outcome.max_memory_mb,
+            )
         pool = self.pools.pool_for(fn)
         lease = await pool.acquire()  # raises TooManyRequests
         worker = lease.worker
@@ -181,10 +214,12 @@ class Invoker:
         body: bytes,
         output: str,
         duration_ms: float,
-        worker: WorkerProcess,
+        worker: WorkerProcess | None,
+        max_memory_mb: int = 0,  # when no worker ran it (wasm)
     ) -> InvocationResult:
-        max_memory_mb = -(-worker.reported_memory_kb // 1024)
-        if status in ("crash", "timeout"):  # the worker could not report its own peak
+        if worker is not None:
+            max_memory_mb = -(-worker.reported_memory_kb // 1024)
+        if worker is not None and status in ("crash", "timeout"):  # it could not report its peak
             max_memory_mb = max(max_memory_mb, worker.peak_memory_mb())
         if output and not output.endswith("\n"):
             output += "\n"
@@ -223,4 +258,6 @@ class Invoker:
         )
 
     async def close(self) -> None:
+        if self._wasm is not None:
+            await self._wasm.close()
         await self.pools.close()

@@ -30,6 +30,71 @@ LOG_CAP = 1 << 20  # bytes kept per invocation; the rest is counted and dropped
 READ_CHUNK = 1 << 16
 
 
+class Channel(asyncio.Protocol):
+    """The server's end of a worker's control socket: whole frames, one waiter at a time.
+
+    A plain Protocol rather than asyncio streams: a warm invocation is one write and one
+    callback, which matters when the whole round trip is a few tens of microseconds.
+    """
+
+    def __init__(self) -> None:
+        self._transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
+        self._waiter: asyncio.Future[tuple[int, dict[str, Any], bytes]] | None = None
+        self._lost: BaseException | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+
+    def send(self, data: bytes) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(data)
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        self._deliver()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = exc or ConnectionResetError("the worker closed its socket")
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_exception(self._lost)
+
+    def _deliver(self) -> None:
+        waiter = self._waiter
+        if waiter is None or waiter.done() or len(self._buffer) < protocol.PREFIX.size:
+            return
+        try:
+            kind, head_len, body_len = protocol.decode_header(
+                bytes(self._buffer[: protocol.PREFIX.size])
+            )
+        except protocol.ProtocolError as e:
+            waiter.set_exception(e)
+            return
+        end = protocol.PREFIX.size + head_len + body_len
+        if len(self._buffer) < end:
+            return
+        head = self._buffer[protocol.PREFIX.size : protocol.PREFIX.size + head_len]
+        body = bytes(self._buffer[protocol.PREFIX.size + head_len : end])
+        del self._buffer[:end]
+        try:
+            header = json.loads(head) if head_len else {}
+        except ValueError as e:
+            waiter.set_exception(e)
+            return
+        waiter.set_result((kind, header, body))
+
+    async def next_frame(self) -> tuple[int, dict[str, Any], bytes]:
+        self._waiter = asyncio.get_running_loop().create_future()
+        self._deliver()
+        if self._lost is not None and not self._waiter.done():
+            raise self._lost
+        return await self._waiter
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+
 class WorkerDied(Exception):
     def __init__(self, returncode: int) -> None:
         super().__init__(f"worker exited with {returncode}")
@@ -87,8 +152,7 @@ class WorkerProcess:
         self.last_used = time.monotonic()
         self.invocations = 0
         self._pid = -1
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
+        self._channel: Channel | None = None
         self._log_fd = -1
         self._log = bytearray()
         self._log_dropped = 0
@@ -120,7 +184,7 @@ class WorkerProcess:
         loop.add_reader(process.log_fd, self._read_log)
         self._pidfd = os.pidfd_open(self._pid)
         loop.add_reader(self._pidfd, self._on_exit)
-        self._reader, self._writer = await asyncio.open_unix_connection(sock=process.sock)
+        _, self._channel = await loop.create_unix_connection(Channel, sock=process.sock)
         boot = {
             "handler": self.fn.config.handler,
             "task_root": str(self.fn.code_dir),
@@ -134,7 +198,7 @@ class WorkerProcess:
             "log_group": self.fn.log_group,
             "log_stream": self.log_stream,
         }
-        self._writer.write(protocol.encode(protocol.BOOT, boot))
+        self._channel.send(protocol.encode(protocol.BOOT, boot))
         try:
             async with asyncio.timeout(init_timeout):
                 kind, header, _ = await self._read_frame()
@@ -161,27 +225,20 @@ class WorkerProcess:
 
     async def invoke(self, header: dict[str, Any], body: bytes) -> tuple[dict[str, Any], bytes]:
         """Send one invocation; raises WorkerDied if the worker exits before answering."""
-        assert self._writer is not None
+        assert self._channel is not None
         self.invocations += 1
-        self._writer.write(protocol.encode(protocol.INVOKE, header, body))
-        with contextlib.suppress(ConnectionError):
-            await self._writer.drain()
+        self._channel.send(protocol.encode(protocol.INVOKE, header, body))
         _, result_header, result = await self._read_frame()
         self.last_used = time.monotonic()
         return result_header, result
 
     async def _read_frame(self) -> tuple[int, dict[str, Any], bytes]:
-        assert self._reader is not None
+        assert self._channel is not None
         try:
-            kind, head_len, body_len = protocol.decode_header(
-                await self._reader.readexactly(protocol.PREFIX.size)
-            )
-            header = json.loads(await self._reader.readexactly(head_len)) if head_len else {}
-            body = await self._reader.readexactly(body_len) if body_len else b""
-        except (asyncio.IncompleteReadError, ConnectionError, protocol.ProtocolError):
+            return await self._channel.next_frame()
+        except (ConnectionError, protocol.ProtocolError, ValueError):
             self.kill()  # a worker speaking garbage is as good as dead
             raise WorkerDied(await self.exited) from None
-        return kind, header, body
 
     def _read_log(self) -> None:
         try:
@@ -244,8 +301,8 @@ class WorkerProcess:
 
     async def stop(self) -> None:
         """SHUTDOWN: close the socket (the worker exits), kill it if it lingers, clean up."""
-        if self._writer is not None:
-            self._writer.close()
+        if self._channel is not None:
+            self._channel.close()
         if self.alive:
             try:
                 async with asyncio.timeout(0.5):
@@ -256,8 +313,8 @@ class WorkerProcess:
         self.cleanup()
 
     def cleanup(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
+        if self._channel is not None:
+            self._channel.close()
         if self._log_fd >= 0:
             with contextlib.suppress(Exception):
                 asyncio.get_running_loop().remove_reader(self._log_fd)

@@ -1,0 +1,304 @@
+"""Running `runtime: wasm` functions: WASI preview1 commands, in the server process, on threads.
+
+Where and how: each invocation is a new wasmtime Store and instance of the function's module,
+compiled once per code version (`faasbox.runtime.wasm_engine`), run on a thread of the
+function's own thread pool. wasmtime releases the GIL while WebAssembly runs, so instances
+run in parallel on the machine's cores while the event loop keeps serving. Never in a zygote
+or any forked process: wasmtime's WASI runs on tokio threads, and a process forked after a
+WASI call hangs at its first stdio operation.
+
+The program's world is what its configuration gives it and nothing else: stdin (the payload,
+or the HTTP request body), stdout and stderr (captured, `faasbox.runtime.wasm_output`), argv
+and environment variables, and the preopened folders of `wasm.dirs`. No network, no other
+file, none of the server's environment.
+
+Limits: `memorySize` caps linear memory (memory.grow fails past it); `timeout` is enforced
+by epoch interruption (the store traps within a tick, 5 ms, of its deadline; a sleeping
+program is woken at the deadline, `faasbox.runtime.wasm_poll`); `wasm.fuel` adds an
+instruction budget. A trap, an exit or a limit ends only its own store.
+
+Concurrency is as for Python functions: `reservedConcurrency`, else the runtime's global cap
+(`max_workers`), instances at once per function, then a bounded wait and 429.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import wasmtime
+from wasmtime import _ffi as wasmtime_ffi
+
+from faasbox.registry.models import MAX_TIMEOUT_S, SYNC_PAYLOAD_LIMIT, DeployedFunction
+from faasbox.runtime import wasm_poll
+from faasbox.runtime.process import LOG_CAP
+from faasbox.runtime.settings import RuntimeSettings
+from faasbox.runtime.wasm_engine import Engines, InvalidModule, Program
+from faasbox.runtime.wasm_http import request_from_event
+from faasbox.runtime.wasm_options import WasmConfigError, WasmOptions, inside
+from faasbox.runtime.wasm_outcome import (
+    MIB,
+    Run,
+    WasmOutcome,
+    fault,
+    frames,
+    outcome,
+    reason,
+    timed_out,
+)
+from faasbox.runtime.wasm_output import Capture
+from faasbox.runtime.wasm_slots import Slots
+
+log = logging.getLogger("faasbox.runtime")
+
+TABLE_ELEMENTS_LIMIT = 1 << 20  # 8 MB of table entries
+CLOSE_TIMEOUT_S = 5.0  # at shutdown, for interrupted instances to return
+
+
+class WasmExecutor:
+    def __init__(self, settings: RuntimeSettings) -> None:
+        self.settings = settings
+        self.run_dir = settings.data_dir / "run"
+        self.dirs_root = settings.data_dir / "wasm-dirs"
+        self._slots: dict[tuple[str, str], Slots] = {}
+        self._retired: list[Slots] = []
+        self._running: set[Capture] = set()
+        self._closing = threading.Event()
+        self._rw_lock = threading.Lock()
+        self._rw_ready: set[Path] = set()
+        self._modules: dict[tuple[Path, str], Path] = {}
+        # Last: its ticker thread starts at once and calls _check_outputs.
+        self.engines = Engines(settings.data_dir / "wasm-cache", on_tick=self._check_outputs)
+
+    # -- the invoker's side ----------------------------------------------------------------
+
+    async def invoke(
+        self, fn: DeployedFunction, payload: bytes, request_id: str, http_event: bool
+    ) -> WasmOutcome:
+        slots = self._slots_for(fn)
+        await slots.acquire()  # raises TooManyRequests
+        try:
+            job = asyncio.get_running_loop().run_in_executor(
+                slots.threads, self._invoke_blocking, fn, payload, request_id, http_event
+            )
+        except BaseException:
+            slots.release()
+            raise
+        # The slot is the thread's until it returns, even if this caller stops waiting.
+        job.add_done_callback(lambda _: slots.release())
+        # The thread ends within a tick of the deadline; the grace covers a busy machine.
+        grace = fn.config.timeout + 5.0 + self.settings.init_timeout_s
+        try:
+            return await asyncio.wait_for(asyncio.shield(job), grace)
+        except TimeoutError:
+            return timed_out(fn, request_id, grace * 1000, "")
+        except Exception as e:  # a fault of faasbox's, not of the function: still a result
+            log.exception("wasm invocation %s of %s failed", request_id, fn.name)
+            return fault(request_id, "Runtime.Unknown", f"{type(e).__name__}: {e}")
+
+    def _slots_for(self, fn: DeployedFunction) -> Slots:
+        key = (fn.name, fn.version)
+        slots = self._slots.get(key)
+        if slots is not None and slots.fn.revision_id == fn.revision_id:
+            return slots
+        if slots is not None:  # redeployed: the old version's threads end after their work
+            self._retire(slots)
+        slots = self._slots[key] = Slots(fn, self.settings)
+        self._reap()
+        return slots
+
+    def _reap(self) -> None:
+        idle_since = time.monotonic() - self.settings.idle_timeout_s
+        for key, slots in list(self._slots.items()):
+            if slots.active == 0 and not slots.waiters and slots.last_used < idle_since:
+                del self._slots[key]
+                self._retire(slots)
+
+    def _retire(self, slots: Slots) -> None:
+        slots.retire()
+        self._retired = [s for s in self._retired if s.active] + [slots]
+        live = {s.fn.code_dir for s in self._slots.values() if s is not slots}
+        if slots.fn.code_dir not in live:
+            self.engines.forget(slots.fn.code_dir / slots.fn.config.handler)
+
+    async def close(self) -> None:
+        """Stop every running instance (they trap at once) and the engines' ticker."""
+        self._closing.set()
+        self.engines.interrupt_all(self.engines.deadline_ticks(MAX_TIMEOUT_S) + 1)
+        pools = [s.threads for s in (*self._slots.values(), *self._retired)]
+        self._slots.clear()
+
+        def join() -> None:
+            for pool in pools:
+                pool.shutdown(wait=True)
+
+        joined = threading.Thread(target=join, name="faasbox-wasm-close", daemon=True)
+        joined.start()
+        deadline = time.monotonic() + CLOSE_TIMEOUT_S
+        while joined.is_alive() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        if joined.is_alive():
+            log.warning("wasm instances still running after %.0f s at shutdown", CLOSE_TIMEOUT_S)
+        self.engines.close()
+
+    # -- one invocation, on a thread ---------------------------------------------------------
+
+    def _invoke_blocking(
+        self, fn: DeployedFunction, payload: bytes, request_id: str, http_event: bool
+    ) -> WasmOutcome:
+        try:
+            options = WasmOptions.of(fn.config)
+            program, loaded = self.engines.program(self._module(fn), options.fuel is not None)
+            preopens = self._preopens(fn, options)
+        except WasmConfigError as e:
+            return fault(request_id, "Runtime.WasmConfigError", str(e))
+        except InvalidModule as e:
+            return fault(request_id, "Runtime.InvalidEntrypoint", str(e))
+        init_ms = program.load_ms if loaded else None
+
+        stdin = payload
+        env = [
+            ("AWS_LAMBDA_FUNCTION_NAME", fn.name),
+            ("AWS_LAMBDA_FUNCTION_VERSION", fn.version),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", str(fn.config.memory_size)),
+            ("AWS_REGION", fn.config.region),
+            ("AWS_REQUEST_ID", request_id),
+            *fn.config.environment.items(),
+            *options.env,
+        ]
+        if http_event:
+            request = request_from_event(payload)
+            if request is not None:
+                stdin = request.body
+                env.extend(request.env)
+        # Later definitions win (a program's getenv() would find the first of duplicates).
+        run = self._run(program, fn, options, stdin, list(dict(env).items()), preopens)
+        return outcome(fn, request_id, options, run, http_event, init_ms)
+
+    def _run(
+        self,
+        program: Program,
+        fn: DeployedFunction,
+        options: WasmOptions,
+        stdin: bytes,
+        env: list[tuple[str, str]],
+        preopens: list[tuple[Path, str, bool]],
+    ) -> Run:
+        """Instantiate and run `_start`; the timeout counts from here (loading the module is
+        the INIT phase, reported as Init Duration)."""
+        run = Run()
+        stdout = Capture("stdout", SYNC_PAYLOAD_LIMIT, self.run_dir)
+        stderr = Capture("stderr", LOG_CAP, self.run_dir)
+        store = wasmtime.Store(program.engine)
+        instance: wasmtime.Instance | None = None
+        try:
+            store.set_limits(
+                memory_size=fn.config.memory_size * MIB,
+                table_elements=TABLE_ELEMENTS_LIMIT,
+                memories=1,
+            )
+            if options.fuel is not None:
+                store.set_fuel(options.fuel)
+            wasi = wasmtime.WasiConfig()
+            wasi.argv = [Path(fn.config.handler).name, *options.args]
+            wasi.env = [(k, v) for k, v in env if "\0" not in k + v]
+            stdin_vec = wasmtime_ffi.bytes_to_capi(stdin)  # owned by the config from here
+            wasmtime_ffi.wasi_config_set_stdin_bytes(wasi.ptr(), ctypes.byref(stdin_vec))
+            wasi.stdout_file = stdout.path
+            wasi.stderr_file = stderr.path
+            for host, guest, writable in preopens:
+                wasi.preopen_dir(str(host), guest, writable)
+            store.set_wasi(wasi)
+            self._running.update((stdout, stderr))
+            t0 = time.perf_counter()
+            deadline = time.monotonic() + fn.config.timeout
+            wasm_poll.current.at = deadline
+            wasm_poll.current.wake = self._closing
+            store.set_epoch_deadline(self.engines.deadline_ticks(fn.config.timeout))
+            try:
+                instance = program.pre.instantiate(store)
+                start = instance.exports(store)["_start"]
+                assert isinstance(start, wasmtime.Func)
+                start(store)
+                run.exit_code = 0
+            except wasmtime.ExitTrap as e:
+                run.exit_code = e.code
+            except wasmtime.Trap as e:
+                code = e.trap_code
+                run.timed_out = code == wasmtime.TrapCode.INTERRUPT
+                run.out_of_fuel = code == wasmtime.TrapCode.OUT_OF_FUEL
+                run.trap = reason(e.message)
+                run.trap_frames = tuple(frames(e))
+            except wasmtime.WasmtimeError as e:
+                if instance is None:
+                    run.instantiate_error = str(e).strip()
+                else:
+                    run.trap = reason(str(e))
+            run.duration_ms = (time.perf_counter() - t0) * 1000
+            if time.monotonic() > deadline and run.exit_code is not None:
+                run.timed_out = True  # finished after a sleep cut at the deadline
+            if instance is not None:
+                memory = instance.exports(store).get("memory")
+                if isinstance(memory, wasmtime.Memory):
+                    run.memory_bytes = memory.data_len(store)
+        finally:
+            wasm_poll.current.at = float("inf")
+            self._running.difference_update((stdout, stderr))
+            store.close()  # closes wasmtime's descriptors of the captures
+            try:
+                run.stdout, run.stdout_over = stdout.read(), stdout.truncated
+                run.stderr, run.stderr_over = stderr.read(), stderr.truncated
+            finally:
+                stdout.close()
+                stderr.close()
+        return run
+
+    def _module(self, fn: DeployedFunction) -> Path:
+        """The handler's .wasm file, which must lie inside the function's code."""
+        key = (fn.code_dir, fn.config.handler)
+        path = self._modules.get(key)
+        if path is None:
+            try:
+                path = inside(fn.code_dir, fn.config.handler)
+            except WasmConfigError:
+                raise InvalidModule(
+                    f"handler {fn.config.handler!r} leads outside the function's code"
+                ) from None
+            self._modules[key] = path
+        return path
+
+    def _check_outputs(self) -> None:
+        for capture in list(self._running):
+            with contextlib.suppress(OSError):
+                capture.check()
+
+    def _preopens(self, fn: DeployedFunction, options: WasmOptions) -> list[tuple[Path, str, bool]]:
+        found = []
+        for entry in options.dirs:
+            host = inside(fn.code_dir, entry.path)
+            if entry.writable:
+                host = self._writable_copy(fn, entry.path, host)
+            elif not host.is_dir():
+                raise WasmConfigError(f"wasm.dirs: {entry.path!r} is not a folder of the code")
+            found.append((host, entry.guest, entry.writable))
+        return found
+
+    def _writable_copy(self, fn: DeployedFunction, rel: str, source: Path) -> Path:
+        """A `mode: rw` folder: the function's own copy, per code version, made on first use
+        (empty when the code has no such folder); the stored code is never written."""
+        target = self.dirs_root / fn.name / fn.code_sha256[:16] / rel
+        with self._rw_lock:
+            if target not in self._rw_ready:
+                if not target.is_dir():
+                    if source.is_dir():
+                        shutil.copytree(source, target, symlinks=False, dirs_exist_ok=True)
+                    else:
+                        target.mkdir(parents=True, exist_ok=True)
+                self._rw_ready.add(target)
+        return target

@@ -1,0 +1,207 @@
+"""wasmtime engines, the epoch ticker, and compiled modules cached in memory and on disk.
+
+Two engines share the server: one with epoch interruption (every function), one that also
+meters fuel (functions with `wasm.fuel`), since fuel is compiled into the code. One ticker
+thread advances both engines' epoch every `TICK_S`, in step with the monotonic clock, so a
+store whose deadline is `ceil(timeout / TICK_S) + 1` ticks away traps within a tick of its
+timeout.
+
+A module is compiled once per code version and engine: the `Program` (its `InstancePre`,
+linked with WASI) stays in memory, and the compiled code is kept in
+`<data_dir>/wasm-cache/<sha256>-<wasmtime version>-<engine>.cwasm`, so a restarted server
+deserializes it (about a millisecond) instead of compiling it again. Only faasbox writes
+that folder: deserializing is as trusted as running native code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.metadata
+import logging
+import math
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import wasmtime
+
+from faasbox.runtime import wasm_poll
+
+log = logging.getLogger("faasbox.runtime")
+
+TICK_S = 0.005
+WASI = "wasi_snapshot_preview1"
+
+
+class InvalidModule(Exception):
+    """The function's .wasm file is missing, invalid, or not a WASI command."""
+
+
+@dataclass(frozen=True)
+class Program:
+    """A module ready to instantiate: per invocation only a Store and an instance are new."""
+
+    engine: wasmtime.Engine
+    pre: wasmtime.InstancePre
+    fuel: bool
+    load_ms: float  # compile or deserialize time, this server's first use of it
+    compiled: bool  # False: deserialized from the disk cache
+
+
+class Engines:
+    """The server's engines, linkers, epoch ticker and module cache."""
+
+    def __init__(self, cache_dir: Path, on_tick: Callable[[], None] | None = None) -> None:
+        self.cache_dir = cache_dir
+        self._on_tick = on_tick
+        self.version = importlib.metadata.version("wasmtime")
+        self._engines = {fuel: _engine(fuel) for fuel in (False, True)}
+        self._linkers = {fuel: _linker(engine) for fuel, engine in self._engines.items()}
+        self._programs: dict[tuple[str, bool], Program] = {}
+        self._lock = threading.Lock()
+        self._loading: dict[tuple[str, bool], threading.Lock] = {}
+        self._stop = threading.Event()
+        self._origin = time.monotonic()
+        self._epoch = 0
+        self._ticker = threading.Thread(target=self._tick, name="faasbox-wasm-epoch", daemon=True)
+        self._ticker.start()
+
+    # -- epochs --------------------------------------------------------------------------
+
+    def deadline_ticks(self, timeout_s: float) -> int:
+        """Ticks from now after which a store set now must trap."""
+        return math.ceil(timeout_s / TICK_S) + 1
+
+    def _tick(self) -> None:
+        while not self._stop.wait(TICK_S):
+            target = int((time.monotonic() - self._origin) / TICK_S)
+            while self._epoch < target:
+                self._epoch += 1
+                for engine in self._engines.values():
+                    engine.increment_epoch()
+            if self._on_tick is not None:
+                try:
+                    self._on_tick()
+                except Exception:  # the ticker must never die: every deadline depends on it
+                    log.exception("wasm tick callback failed")
+
+    def interrupt_all(self, ticks: int) -> None:
+        """Advance the epoch by `ticks` at once: every store set less than that far ahead
+        traps at its next check (used when the server stops)."""
+        self._origin -= ticks * TICK_S
+
+    def close(self) -> None:
+        self._stop.set()
+        self._ticker.join()
+
+    # -- modules -------------------------------------------------------------------------
+
+    def program(self, path: Path, fuel: bool) -> tuple[Program, bool]:
+        """The linked module at `path`, and whether this call loaded it (compiled it, or
+        deserialized it from the disk cache). Blocking: call it off the event loop."""
+        key = (str(path), fuel)
+        program = self._programs.get(key)
+        if program is not None:
+            return program, False
+        with self._lock:
+            lock = self._loading.setdefault(key, threading.Lock())
+        try:
+            with lock:  # one load per module; other modules load meanwhile
+                program = self._programs.get(key)
+                if program is not None:
+                    return program, False
+                program = self._programs[key] = self._load(path, fuel)
+                return program, True
+        finally:
+            with self._lock:
+                self._loading.pop(key, None)
+
+    def forget(self, path: Path) -> None:
+        for fuel in (False, True):
+            self._programs.pop((str(path), fuel), None)
+
+    def _load(self, path: Path, fuel: bool) -> Program:
+        try:
+            wasm = path.read_bytes()
+        except FileNotFoundError:
+            raise InvalidModule(f"{path.name} not found in the function's code") from None
+        except OSError as e:
+            raise InvalidModule(f"cannot read {path.name}: {e.strerror}") from None
+        engine = self._engines[fuel]
+        started = time.perf_counter()
+        cached = self.cache_dir / (
+            f"{hashlib.sha256(wasm).hexdigest()}-{self.version}-{_engine_tag(fuel)}.cwasm"
+        )
+        module = None
+        if cached.is_file():
+            with contextlib.suppress(wasmtime.WasmtimeError):
+                module = wasmtime.Module.deserialize_file(engine, str(cached))
+        compiled = module is None
+        if module is None:
+            try:
+                module = wasmtime.Module(engine, wasm)
+            except wasmtime.WasmtimeError as e:
+                raise InvalidModule(f"{path.name} is not a valid WebAssembly module: {e}") from None
+            self._store(cached, module)
+        if not any(e.name == "_start" for e in module.exports):
+            raise InvalidModule(
+                f"{path.name} exports no _start: build it as a WASI command (a program with "
+                "main), not a library or reactor"
+            )
+        try:
+            pre = self._linkers[fuel].instantiate_pre(module)
+        except wasmtime.WasmtimeError as e:
+            raise InvalidModule(
+                f"{path.name} imports what faasbox does not provide (only WASI preview1, "
+                f"{WASI}): {_first_line(e)}"
+            ) from None
+        load_ms = (time.perf_counter() - started) * 1000
+        return Program(engine, pre, fuel, load_ms, compiled)
+
+    def _store(self, target: Path, module: wasmtime.Module) -> None:
+        """Write the compiled module atomically; a cache that cannot be written is skipped."""
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.cache_dir, prefix=".tmp-", suffix=".cwasm")
+            with os.fdopen(fd, "wb") as f:
+                f.write(module.serialize())
+            os.replace(tmp, target)
+        except OSError:
+            with contextlib.suppress(OSError, UnboundLocalError):
+                os.unlink(tmp)
+
+
+def _engine_tag(fuel: bool) -> str:
+    """What of the engine configuration a serialized module depends on."""
+    return "epoch-fuel" if fuel else "epoch"
+
+
+def _engine(fuel: bool) -> wasmtime.Engine:
+    config = wasmtime.Config()
+    config.epoch_interruption = True
+    config.consume_fuel = fuel
+    return wasmtime.Engine(config)
+
+
+def _linker(engine: wasmtime.Engine) -> wasmtime.Linker:
+    linker = wasmtime.Linker(engine)
+    linker.define_wasi()
+    linker.allow_shadowing = True
+    i32 = wasmtime.ValType.i32()
+    linker.define_func(
+        WASI,
+        "poll_oneoff",
+        wasmtime.FuncType([i32, i32, i32, i32], [i32]),
+        wasm_poll.poll_oneoff,
+        access_caller=True,
+    )
+    return linker
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
