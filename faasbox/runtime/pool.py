@@ -269,8 +269,8 @@ class PoolManager:
 
     def provision(self, fn: DeployedFunction) -> None:
         """Keep `provisionedConcurrency` workers of `fn` warm, starting them now."""
-        if not fn.config.provisioned_concurrency:
-            return
+        if not fn.config.provisioned_concurrency or not fn.config.runtime.startswith("python"):
+            return  # WebAssembly instances are made per request; nothing to keep warm
         pool = self.pool_for(fn)
         task = asyncio.get_running_loop().create_task(pool.provision())
         self._background.add(task)
