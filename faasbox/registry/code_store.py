@@ -4,10 +4,22 @@ A package (a folder or a zip) is copied into a temporary folder while its tree h
 computed, then renamed into place in one step, so a half-written package is never visible
 and storing the same code twice costs a hash and nothing more. The hash covers each file's
 path, executable bit and content, so a folder and a zip of the same files share one copy.
+
+An uploaded zip is checked before anything is written: no absolute paths, no `..`, no entry
+twice or both a file and a folder; a symbolic link pointing inside the package is stored as a
+copy of its target, one pointing outside is refused.
+
+The Lambda API also needs the package *as a zip* (GetFunction's Code.Location, CodeSha256, the
+base64 SHA-256 of that zip). `PackageStore` keeps, in `packages/<sha256>.zip`, each zip as it
+was uploaded; code deployed from a folder has none, so its package is its canonical zip, built
+from the stored files once and cached: the same bytes `faasbox.registry.services.package_zip`
+builds from the folder (paths in walk order, dated 1980-01-01, deflated, modes 0644/0755),
+so a function's CodeSha256 is the same whether `faasbox serve` or `faasbox deploy` put it there.
 """
 
 from __future__ import annotations
 
+import base64
 import fnmatch
 import hashlib
 import io
@@ -19,8 +31,9 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import IO
 
-from faasbox.errors import CodeTooLarge, DeployError
+from faasbox.errors import CodeTooLarge, DeployError, InvalidZip
 from faasbox.registry.models import UNZIPPED_CODE_LIMIT, ZIPPED_CODE_LIMIT
 
 # Never part of a package: tooling state that Serverless would not ship either.
@@ -41,11 +54,19 @@ ALWAYS_EXCLUDED = {
 }
 
 
+# Lambda's answer to a package it cannot unzip, whatever the cause.
+UNZIP_FAILED = "Could not unzip uploaded file. Please check your file, then try to upload again."
+COMMIT_MARKER = ".complete"  # written last into a stored package; not part of the code
+MAX_LINK_HOPS = 40  # as Linux follows symbolic links
+MAX_NAME_BYTES = 255  # a path component, as file systems allow
+
+
 @dataclass(frozen=True)
 class StoredCode:
     sha256: str
     size: int  # bytes, unzipped
     path: Path
+    package_sha256: str = ""  # hex SHA-256 of the zip it was uploaded as; "" from a folder
 
 
 class _TreeHasher:
@@ -103,7 +124,8 @@ class CodeStore:
         hasher = _TreeHasher()
         staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.root))
         try:
-            for rel, path in package_files(src, patterns):
+            # Hashed in path order, as put_zip does, so a folder and its zip share one copy.
+            for rel, path in sorted(package_files(src, patterns)):
                 content = path.read_bytes()
                 executable = bool(path.stat().st_mode & stat.S_IXUSR)
                 hasher.add(rel, executable, content)
@@ -118,8 +140,8 @@ class CodeStore:
             raise CodeTooLarge(f"Zipped size must be smaller than {ZIPPED_CODE_LIMIT} bytes")
         try:
             archive = zipfile.ZipFile(io.BytesIO(data))
-        except zipfile.BadZipFile as e:
-            raise DeployError(f"Could not unzip uploaded file: {e}") from None
+        except Exception as e:  # BadZipFile, and the odd ValueError/EOFError of a broken one
+            raise InvalidZip(f"{UNZIP_FAILED} ({e})") from None
         members = _checked_members(archive)
         hasher = _TreeHasher()
         staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.root))
@@ -127,15 +149,16 @@ class CodeStore:
             for rel, info in sorted(members.items()):
                 try:
                     content = archive.read(info)
-                except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as e:
-                    raise DeployError(f"Could not unzip {rel}: {e}") from None
+                except Exception as e:  # bad CRC, corrupt deflate data, unsupported method...
+                    raise InvalidZip(f"Could not unzip {rel}: {e}") from None
                 executable = bool((info.external_attr >> 16) & stat.S_IXUSR)
                 hasher.add(rel, executable, content)
                 self._write(staging, rel, content, executable)
-            return self._commit(staging, hasher)
+            stored = self._commit(staging, hasher)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+        return StoredCode(stored.sha256, stored.size, stored.path, hashlib.sha256(data).hexdigest())
 
     @staticmethod
     def _write(staging: Path, rel: str, content: bytes, executable: bool) -> None:
@@ -150,7 +173,7 @@ class CodeStore:
         if final.exists():
             shutil.rmtree(staging, ignore_errors=True)
         else:
-            with open(staging / ".complete", "w"):
+            with open(staging / COMMIT_MARKER, "w"):
                 pass
             try:
                 os.rename(staging, final)
@@ -160,43 +183,209 @@ class CodeStore:
 
 
 def _checked_members(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
-    """The regular files of a zip, refusing what could escape the code folder or explode."""
+    """The files of a zip, by their path in the package, refusing what could escape the code
+    folder or explode. A symbolic link pointing inside the package becomes a copy of its
+    target (a file, or the files of a folder); one pointing outside is refused."""
     members: dict[str, zipfile.ZipInfo] = {}
+    links: dict[str, str] = {}  # link path -> its target, resolved against the link's folder
     declared = 0
     for info in archive.infolist():
         name = info.filename
         if name.startswith("/") or name.startswith("\\") or (len(name) > 1 and name[1] == ":"):
             raise DeployError(f"Zip entry '{name}' has an absolute path")
+        if "\0" in name:
+            raise DeployError(f"Zip entry {name!r} has a NUL character in its name")
         parts = PurePosixPath(name.replace("\\", "/")).parts
         if ".." in parts:
             raise DeployError(f"Zip entry '{name}' points outside the package ('..')")
+        if any(len(p.encode()) > MAX_NAME_BYTES for p in parts):
+            raise DeployError(f"Zip entry '{name}' has a name longer than {MAX_NAME_BYTES} bytes")
+        rel = "/".join(parts)
         mode = info.external_attr >> 16
-        if stat.S_ISLNK(mode):
-            target = archive.read(info).decode("utf-8", "replace")
-            resolved = PurePosixPath(*parts[:-1], target)
-            if target.startswith("/") or ".." in _normalized(resolved).parts[:1]:
-                raise DeployError(f"Zip entry '{name}' is a link pointing outside the package")
-            raise DeployError(f"Zip entry '{name}' is a symbolic link; store the file itself")
-        if info.is_dir():
+        if stat.S_ISLNK(mode) and info.create_system == 3:
+            if rel in links or rel in members:
+                raise DeployError(f"Zip entry '{name}' appears twice")
+            links[rel] = _link_target(archive, info, parts)
+            continue
+        if info.is_dir() or not rel:
             continue
         declared += info.file_size
         if declared > UNZIPPED_CODE_LIMIT:
             raise CodeTooLarge(f"Unzipped size must be smaller than {UNZIPPED_CODE_LIMIT} bytes")
-        rel = "/".join(parts)
-        if rel in members:
+        if rel in members or rel in links:
             raise DeployError(f"Zip entry '{name}' appears twice")
         members[rel] = info
+    for rel, target in links.items():
+        for copy_rel, info in _link_copies(rel, target, members, links):
+            declared += info.file_size
+            if declared > UNZIPPED_CODE_LIMIT:
+                raise CodeTooLarge(
+                    f"Unzipped size must be smaller than {UNZIPPED_CODE_LIMIT} bytes"
+                )
+            if copy_rel in members:
+                raise DeployError(f"Zip entry '{copy_rel}' appears twice")
+            members[copy_rel] = info
+    _check_no_file_is_a_folder(members)
     return members
+
+
+def _link_target(archive: zipfile.ZipFile, info: zipfile.ZipInfo, parts: tuple[str, ...]) -> str:
+    """Where the link entry points, as a normalized path inside the package; refused if out."""
+    name = info.filename
+    if info.file_size > 4096:
+        raise DeployError(f"Zip entry '{name}' is a link with a {info.file_size}-byte target")
+    try:
+        target = archive.read(info).decode("utf-8", "replace")
+    except Exception as e:
+        raise InvalidZip(f"Could not unzip {name}: {e}") from None
+    resolved = _normalized(PurePosixPath(*parts[:-1], target))
+    if target.startswith("/") or (resolved.parts[:1] == ("..",)):
+        raise DeployError(f"Zip entry '{name}' is a link pointing outside the package")
+    return "" if resolved == PurePosixPath(".") else resolved.as_posix()
+
+
+def _link_copies(
+    rel: str, target: str, members: dict[str, zipfile.ZipInfo], links: dict[str, str]
+) -> list[tuple[str, zipfile.ZipInfo]]:
+    """The files a link inside the package stands for: its target file, or every regular file
+    under its target folder (links under that folder are not followed again)."""
+    seen = {rel}
+    while target in links:  # a link to a link
+        if target in seen or len(seen) > MAX_LINK_HOPS:
+            raise DeployError(f"Zip entry '{rel}' is a link that loops")
+        seen.add(target)
+        target = links[target]
+    if target in members:
+        return [(rel, members[target])]
+    if not target or rel.startswith(f"{target}/"):
+        raise DeployError(f"Zip entry '{rel}' is a link to a folder containing it")
+    prefix = f"{target}/"
+    found = [
+        (rel + "/" + m[len(prefix) :], info) for m, info in members.items() if m.startswith(prefix)
+    ]
+    if not found:
+        raise DeployError(f"Zip entry '{rel}' is a link to '{target}', which is not in the package")
+    return found
+
+
+def _check_no_file_is_a_folder(members: dict[str, zipfile.ZipInfo]) -> None:
+    for rel in members:
+        parts = rel.split("/")
+        for i in range(1, len(parts)):
+            folder = "/".join(parts[:i])
+            if folder in members:
+                raise DeployError(f"Zip entry '{rel}' is inside '{folder}', which is a file")
 
 
 def _normalized(path: PurePosixPath) -> PurePosixPath:
     out: list[str] = []
     for part in path.parts:
         if part == "..":
-            if out:
+            if out and out[-1] != "..":
                 out.pop()
             else:
                 out.append("..")
         elif part != ".":
             out.append(part)
     return PurePosixPath(*out) if out else PurePosixPath(".")
+
+
+@dataclass(frozen=True)
+class Package:
+    """A deployment package as the Lambda API hands it out: a zip on disk and its digest."""
+
+    sha256: str  # hex
+    size: int  # bytes, zipped
+    path: Path
+
+    @property
+    def sha256_base64(self) -> str:
+        """Lambda's CodeSha256: the base64 of the SHA-256 of the zip."""
+        return base64.b64encode(bytes.fromhex(self.sha256)).decode()
+
+
+class PackageStore:
+    """Zips by their SHA-256: `<sha256>.zip` as uploaded, and the canonical zip of stored code
+    deployed from a folder, found again through `tree-<tree sha256>` (which names its zip)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+        for leftover in self.root.glob(".tmp-*"):
+            leftover.unlink(missing_ok=True)
+
+    def path_of(self, sha256: str) -> Path:
+        return self.root / f"{sha256}.zip"
+
+    def get(self, sha256: str) -> Package | None:
+        path = self.path_of(sha256)
+        try:
+            return Package(sha256, path.stat().st_size, path)
+        except FileNotFoundError:
+            return None
+
+    def put(self, data: bytes) -> Package:
+        """Keep an uploaded zip as it is (it was already checked by CodeStore.put_zip)."""
+        sha = hashlib.sha256(data).hexdigest()
+        path = self.path_of(sha)
+        if not path.exists():
+            self._write_atomically(path, data)
+        return Package(sha, len(data), path)
+
+    def for_code(self, tree_sha256: str, code_dir: Path) -> Package:
+        """The canonical zip of code stored at `code_dir`, built on first use and kept."""
+        ref = self.root / f"tree-{tree_sha256}"
+        try:
+            known = self.get(ref.read_text(encoding="ascii").strip())
+        except (FileNotFoundError, ValueError):
+            known = None
+        if known is not None:
+            return known
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.root)
+        try:
+            with os.fdopen(fd, "w+b") as out:
+                write_canonical_zip(code_dir, out)
+                out.seek(0)
+                digest = hashlib.file_digest(out, "sha256").hexdigest()
+                size = out.tell()
+            path = self.path_of(digest)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        self._write_atomically(ref, digest.encode("ascii"))
+        return Package(digest, size, path)
+
+    def _write_atomically(self, path: Path, data: bytes) -> None:
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.root)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def canonical_files(code_dir: Path) -> Iterator[tuple[str, Path]]:
+    """The files of stored code in the order `package_files` walks a folder (each folder's
+    files, sorted, before its sorted subfolders), without the store's commit marker."""
+    for dirpath, dirnames, filenames in os.walk(code_dir):
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            rel = path.relative_to(code_dir).as_posix()
+            if rel != COMMIT_MARKER and path.is_file():
+                yield rel, path
+
+
+def write_canonical_zip(code_dir: Path, out: IO[bytes]) -> None:
+    """The zip `faasbox.registry.services.package_zip` builds from the same files, byte for
+    byte: fixed dates and modes, so the same code always gives the same CodeSha256."""
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for rel, path in canonical_files(code_dir):
+            info = zipfile.ZipInfo(rel, date_time=(1980, 1, 1, 0, 0, 0))
+            mode = path.stat().st_mode
+            info.external_attr = ((0o755 if mode & stat.S_IXUSR else 0o644) | stat.S_IFREG) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, path.read_bytes())

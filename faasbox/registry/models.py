@@ -8,6 +8,7 @@ keeps the one it started with.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,24 @@ SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
 ASYNC_PAYLOAD_LIMIT = 256 * 1024
 ZIPPED_CODE_LIMIT = 50 * 1024 * 1024
 UNZIPPED_CODE_LIMIT = 250 * 1024 * 1024
+
+# How the Lambda API names a function: its name, its ARN or a partial ARN
+# (123456789012:function:NAME), each optionally qualified (NAME:1, ARN:$LATEST).
+FUNCTION_NAME = re.compile(
+    r"(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?"
+    r"(\d{12}:)?(function:)?(?P<name>[a-zA-Z0-9-_\.]+)(:(?P<qualifier>\$LATEST|[a-zA-Z0-9-_]+))?"
+)
+
+
+def split_function_name(value: str) -> tuple[str, str | None]:
+    """(name, qualifier or None) of a function name, ARN or partial ARN; the value unchanged
+    when it is none of these."""
+    if ":" not in value:
+        return value, None
+    match = FUNCTION_NAME.fullmatch(value)
+    if match is None:
+        return value, None
+    return match["name"], match["qualifier"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +67,10 @@ class FunctionConfig:
     # The service's API Gateway settings its routes need: binaryMediaTypes, the HTTP API's
     # cors, the names of apiKeys (never their values).
     api_gateway: dict[str, Any] = field(default_factory=dict)
+    # Lambda API settings (CreateFunction/UpdateFunctionConfiguration): kept and reported back.
+    role: str = ""  # the execution role's ARN; faasbox assumes no role
+    ephemeral_storage: int = 512  # MB of /tmp Lambda would give; reported, not enforced
+    tracing_mode: str = "PassThrough"  # reported only: faasbox does no X-Ray tracing
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -69,6 +92,9 @@ class DeployedFunction:
     code_size: int
     last_modified: str
     revision_id: str
+    # The hex SHA-256 of the zip this version was uploaded as ("" when deployed from a folder:
+    # its package is then the canonical zip of its code, see faasbox.registry.code_store).
+    package_sha256: str = ""
 
     @property
     def name(self) -> str:

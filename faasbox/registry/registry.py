@@ -5,10 +5,15 @@ in-memory snapshot that is replaced whole after each committed change, so the ga
 touches the database per request. A deploy stores the code first (content-addressed, atomic
 rename) and then commits all rows of the change in one transaction: a crash at any point
 leaves either the old functions or the new ones, never a mix.
+
+Writes of the Lambda API (create, update code or configuration with an expected RevisionId,
+publish, delete a version) check their precondition and write under the same lock, so two
+concurrent updates cannot both win. Version numbers are never reused while a function exists.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import threading
@@ -19,9 +24,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from faasbox.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
-from faasbox.registry.code_store import CodeStore, StoredCode
-from faasbox.registry.models import LATEST, DeployedFunction, FunctionConfig
+from faasbox.errors import (
+    InvalidParameterValue,
+    PreconditionFailed,
+    ResourceConflict,
+    ResourceNotFound,
+)
+from faasbox.registry.code_store import CodeStore, Package, PackageStore, StoredCode
+from faasbox.registry.models import (
+    ACCOUNT_ID,
+    LATEST,
+    DeployedFunction,
+    FunctionConfig,
+    split_function_name,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS functions (
@@ -30,7 +46,9 @@ CREATE TABLE IF NOT EXISTS functions (
     code_sha256 TEXT NOT NULL,
     code_size INTEGER NOT NULL,
     last_modified TEXT NOT NULL,
-    revision_id TEXT NOT NULL
+    revision_id TEXT NOT NULL,
+    package_sha256 TEXT NOT NULL DEFAULT '',
+    last_version INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS versions (
     name TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
@@ -41,15 +59,37 @@ CREATE TABLE IF NOT EXISTS versions (
     last_modified TEXT NOT NULL,
     revision_id TEXT NOT NULL,
     description TEXT NOT NULL DEFAULT '',
+    package_sha256 TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (name, version)
 );
 """
+# Columns added since the first schema, for data dirs made before them.
+MIGRATIONS = {
+    "functions": {
+        "package_sha256": "TEXT NOT NULL DEFAULT ''",
+        "last_version": "INTEGER NOT NULL DEFAULT 0",
+    },
+    "versions": {"package_sha256": "TEXT NOT NULL DEFAULT ''"},
+}
+REVISION_MISMATCH = (
+    "The Revision Id provided does not match the latest Revision Id. "
+    "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
+)
 
 
 def _now() -> str:
     # Lambda's LastModified format: 2024-01-01T00:00:00.000+0000
     t = time.time()
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}+0000"
+
+
+def not_found(
+    name: str, qualifier: str | None = None, region: str = "us-east-1"
+) -> ResourceNotFound:
+    arn = f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{name}"
+    if qualifier:
+        arn += f":{qualifier}"
+    return ResourceNotFound(f"Function not found: {arn}")
 
 
 @dataclass(frozen=True)
@@ -74,11 +114,13 @@ class Registry:
         self.data_dir = data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
         self.code = CodeStore(data_dir / "code")
+        self.packages = PackageStore(data_dir / "packages")
         self.db_path = data_dir / "registry.sqlite3"
         self._db = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)
+        self._migrate()
         self._lock = threading.Lock()
         self._listeners: list[Callable[[DeployChange], None]] = []
         self.snapshot = self._load()
@@ -86,19 +128,25 @@ class Registry:
     # --- reads (hot path: memory only) ---
 
     def get(self, name: str, qualifier: str | None = None) -> DeployedFunction:
+        """A function by name, serverless key, ARN or partial ARN; qualified by `qualifier` or
+        by the name itself (`name:1`, `ARN:1`); ResourceNotFound if there is no such version."""
         snap = self.snapshot
         name = snap.aliases.get(name, name)
-        if name.startswith("arn:"):
-            name = name.split(":function:", 1)[-1].split(":", 1)[0]
+        name, derived = split_function_name(name)
+        if derived is not None:
+            if qualifier not in (None, "", derived):
+                raise InvalidParameterValue(
+                    "The derived qualifier from the function name does not match the "
+                    "specified qualifier."
+                )
+            qualifier = derived
+            name = snap.aliases.get(name, name)
         if qualifier in (None, "", LATEST):
             fn = snap.latest.get(name)
         else:
             fn = snap.versions.get((name, str(qualifier)))
         if fn is None:
-            arn = f"arn:aws:lambda:us-east-1:000000000000:function:{name}"
-            if qualifier:
-                arn += f":{qualifier}"
-            raise ResourceNotFound(f"Function not found: {arn}")
+            raise not_found(name, qualifier)
         return fn
 
     def all(self) -> list[DeployedFunction]:
@@ -112,13 +160,25 @@ class Registry:
     def on_change(self, listener: Callable[[DeployChange], None]) -> None:
         self._listeners.append(listener)
 
+    def package_of(self, fn: DeployedFunction) -> Package:
+        """The zip of a function version as the Lambda API hands it out (reads the disk; never
+        on the invoke path): the zip it was uploaded as, else the canonical zip of its code."""
+        if fn.package_sha256:
+            uploaded = self.packages.get(fn.package_sha256)
+            if uploaded is not None:
+                return uploaded
+        return self.packages.for_code(fn.code_sha256, fn.code_dir)
+
     # --- writes ---
 
     def store_directory(self, src: Path, patterns: Sequence[str] = ()) -> StoredCode:
         return self.code.put_directory(src, patterns)
 
     def store_zip(self, data: bytes) -> StoredCode:
-        return self.code.put_zip(data)
+        """Check, unzip and store a package; keep the zip itself for the Lambda API."""
+        code = self.code.put_zip(data)
+        self.packages.put(data)
+        return code
 
     def deploy(
         self,
@@ -142,26 +202,8 @@ class Registry:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 for cfg in configs:
-                    old = current.get(cfg.name)
-                    if old is not None and old.code_sha256 == code.sha256 and old.config == cfg:
-                        continue  # unchanged: keep its revision and its warm workers
-                    self._db.execute(
-                        "INSERT INTO functions (name, config, code_sha256, code_size,"
-                        " last_modified, revision_id) VALUES (?, ?, ?, ?, ?, ?)"
-                        " ON CONFLICT(name) DO UPDATE SET config=excluded.config,"
-                        " code_sha256=excluded.code_sha256, code_size=excluded.code_size,"
-                        " last_modified=excluded.last_modified,"
-                        " revision_id=excluded.revision_id",
-                        (
-                            cfg.name,
-                            json.dumps(cfg.to_dict()),
-                            code.sha256,
-                            code.size,
-                            _now(),
-                            str(uuid.uuid4()),
-                        ),
-                    )
-                    changed.append(cfg.name)
+                    if self._upsert_latest(current.get(cfg.name), cfg, code):
+                        changed.append(cfg.name)
                 if replace_service is not None:
                     for fn in current.values():
                         if fn.config.service == replace_service and fn.name not in names:
@@ -176,44 +218,88 @@ class Registry:
         self._notify(change)
         return change
 
-    def update_config(self, name: str, config: FunctionConfig) -> DeployedFunction:
-        fn = self.get(name)
-        return self.deploy(
-            [config], StoredCode(fn.code_sha256, fn.code_size, fn.code_dir)
-        ).deployed[0]
-
-    def delete(self, name: str) -> None:
-        fn = self.get(name)
+    def create(self, config: FunctionConfig, code: StoredCode) -> DeployedFunction:
+        """A new function (CreateFunction); ResourceConflict if the name is taken."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute("DELETE FROM versions WHERE name = ?", (fn.name,))
-            self._db.execute("DELETE FROM functions WHERE name = ?", (fn.name,))
-            self._db.execute("COMMIT")
-            self.snapshot = self._load()
+            if config.name in self.snapshot.latest:
+                raise ResourceConflict(f"Function already exist: {config.name}")
+            self._write(lambda: self._upsert_latest(None, config, code))
+        fn = self.get(config.name)
+        self._notify(DeployChange([fn], [fn.name], []))
+        return fn
+
+    def update_config(
+        self, name: str, config: FunctionConfig, *, expected_revision: str | None = None
+    ) -> DeployedFunction:
+        """Give $LATEST a new configuration and keep its code."""
+        return self._update_latest(name, expected_revision, lambda fn: (config, _code_of(fn)))
+
+    def update_code(
+        self, name: str, code: StoredCode, *, expected_revision: str | None = None
+    ) -> DeployedFunction:
+        """Point $LATEST at new code and keep its configuration."""
+        return self._update_latest(name, expected_revision, lambda fn: (fn.config, code))
+
+    def delete(self, name: str, qualifier: str | None = None) -> None:
+        """Remove a function with all its versions, or (qualified) one published version."""
+        if LATEST in (qualifier, split_function_name(name)[1]):
+            raise InvalidParameterValue(
+                "$LATEST version cannot be deleted without deleting the function."
+            )
+        fn = self.get(name, qualifier)
+        if fn.version != LATEST:
+            with self._lock:
+                self._write(
+                    lambda: self._db.execute(
+                        "DELETE FROM versions WHERE name = ? AND version = ?",
+                        (fn.name, int(fn.version)),
+                    )
+                )
+            # Retires the workers of every other version; the current $LATEST's stay warm.
+            self._notify(DeployChange([self.get(fn.name)], [fn.name], []))
+            return
+        with self._lock:
+            self._write(
+                lambda: (
+                    self._db.execute("DELETE FROM versions WHERE name = ?", (fn.name,)),
+                    self._db.execute("DELETE FROM functions WHERE name = ?", (fn.name,)),
+                )
+            )
         self._notify(DeployChange([], [], [fn.name]))
 
-    def publish_version(self, name: str, description: str = "") -> DeployedFunction:
+    def publish_version(
+        self, name: str, description: str = "", *, expected_revision: str | None = None
+    ) -> DeployedFunction:
+        """Snapshot $LATEST as the next version number; when nothing changed since the last
+        published version, that version again (as Lambda does)."""
         fn = self.get(name)
         with self._lock:
+            fn = self.get(fn.name)  # as of now, under the lock
+            if expected_revision is not None and expected_revision != fn.revision_id:
+                raise PreconditionFailed(REVISION_MISMATCH)
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 last = self._db.execute(
-                    "SELECT version, code_sha256, config FROM versions WHERE name = ?"
-                    " ORDER BY version DESC LIMIT 1",
+                    "SELECT version, code_sha256, config, package_sha256 FROM versions"
+                    " WHERE name = ? ORDER BY version DESC LIMIT 1",
                     (fn.name,),
                 ).fetchone()
-                # Lambda returns the latest version again when nothing changed since it.
                 if (
                     last
                     and last[1] == fn.code_sha256
                     and json.loads(last[2]) == fn.config.to_dict()
+                    and last[3] == fn.package_sha256
                 ):
                     self._db.execute("COMMIT")
                     return self.get(fn.name, str(last[0]))
-                number = (last[0] if last else 0) + 1
+                (counter,) = self._db.execute(
+                    "SELECT last_version FROM functions WHERE name = ?", (fn.name,)
+                ).fetchone()
+                number = max(counter, last[0] if last else 0) + 1
                 self._db.execute(
                     "INSERT INTO versions (name, version, config, code_sha256, code_size,"
-                    " last_modified, revision_id, description) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    " last_modified, revision_id, description, package_sha256)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         fn.name,
                         number,
@@ -223,12 +309,19 @@ class Registry:
                         _now(),
                         str(uuid.uuid4()),
                         description,
+                        fn.package_sha256,
                     ),
+                )
+                self._db.execute(
+                    "UPDATE functions SET last_version = ? WHERE name = ?", (number, fn.name)
                 )
                 self._db.execute("COMMIT")
             except sqlite3.IntegrityError as e:
                 self._db.execute("ROLLBACK")
                 raise ResourceConflict(str(e)) from None
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
             self.snapshot = self._load()
         return self.get(fn.name, str(number))
 
@@ -237,12 +330,84 @@ class Registry:
 
     # --- internals ---
 
+    def _update_latest(
+        self,
+        name: str,
+        expected_revision: str | None,
+        change: Callable[[DeployedFunction], tuple[FunctionConfig, StoredCode]],
+    ) -> DeployedFunction:
+        fn = self.get(name)
+        with self._lock:
+            fn = self.get(fn.name)  # as of now, under the lock
+            if expected_revision is not None and expected_revision != fn.revision_id:
+                raise PreconditionFailed(REVISION_MISMATCH)
+            config, code = change(fn)
+            if config.name != fn.name:
+                raise InvalidParameterValue(
+                    f"A function cannot be renamed (from {fn.name} to {config.name})"
+                )
+            changed = self._write(lambda: self._upsert_latest(fn, config, code))
+        updated = self.get(fn.name)
+        if changed:
+            self._notify(DeployChange([updated], [updated.name], []))
+        return updated
+
+    def _write(self, statements: Callable[[], Any]) -> Any:
+        """Run `statements` in one transaction and reload the snapshot; the caller holds the
+        lock."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            result = statements()
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self.snapshot = self._load()
+        return result
+
+    def _upsert_latest(
+        self, old: DeployedFunction | None, cfg: FunctionConfig, code: StoredCode
+    ) -> bool:
+        """Write $LATEST of `cfg.name`; False (and nothing written) if it would not change."""
+        if (
+            old is not None
+            and old.code_sha256 == code.sha256
+            and old.package_sha256 == code.package_sha256
+            and old.config == cfg
+        ):
+            return False  # unchanged: keep its revision and its warm workers
+        self._db.execute(
+            "INSERT INTO functions (name, config, code_sha256, code_size,"
+            " last_modified, revision_id, package_sha256) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT(name) DO UPDATE SET config=excluded.config,"
+            " code_sha256=excluded.code_sha256, code_size=excluded.code_size,"
+            " last_modified=excluded.last_modified,"
+            " revision_id=excluded.revision_id, package_sha256=excluded.package_sha256",
+            (
+                cfg.name,
+                json.dumps(cfg.to_dict()),
+                code.sha256,
+                code.size,
+                _now(),
+                str(uuid.uuid4()),
+                code.package_sha256,
+            ),
+        )
+        return True
+
+    def _migrate(self) -> None:
+        for table, columns in MIGRATIONS.items():
+            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            for column, decl in columns.items():
+                if column not in have:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+
     def _notify(self, change: DeployChange) -> None:
         for listener in self._listeners:
             listener(change)
 
-    def _row(self, name: str, version: str, row: Sequence[Any]) -> DeployedFunction:
-        config_json, sha, size, modified, revision = row
+    def _row(self, version: str, row: Sequence[Any]) -> DeployedFunction:
+        config_json, sha, size, modified, revision, package_sha = row
         return DeployedFunction(
             config=FunctionConfig.from_dict(json.loads(config_json)),
             version=version,
@@ -251,23 +416,34 @@ class Registry:
             code_size=size,
             last_modified=modified,
             revision_id=revision,
+            package_sha256=package_sha,
         )
 
     def _load(self) -> Snapshot:
         latest: dict[str, DeployedFunction] = {}
         for name, *rest in self._db.execute(
-            "SELECT name, config, code_sha256, code_size, last_modified, revision_id FROM functions"
+            "SELECT name, config, code_sha256, code_size, last_modified, revision_id,"
+            " package_sha256 FROM functions"
         ):
-            latest[name] = self._row(name, LATEST, rest)
+            latest[name] = self._row(LATEST, rest)
         versions: dict[tuple[str, str], DeployedFunction] = {}
-        for name, version, *rest in self._db.execute(
-            "SELECT name, version, config, code_sha256, code_size, last_modified, revision_id"
-            " FROM versions"
+        for name, version, description, *rest in self._db.execute(
+            "SELECT name, version, description, config, code_sha256, code_size, last_modified,"
+            " revision_id, package_sha256 FROM versions"
         ):
-            versions[(name, str(version))] = self._row(name, str(version), rest)
+            fn = self._row(str(version), rest)
+            if description:  # PublishVersion's Description is the version's own
+                fn = dataclasses.replace(
+                    fn, config=dataclasses.replace(fn.config, description=description)
+                )
+            versions[(name, str(version))] = fn
         keys: dict[str, list[str]] = {}
         for fn in latest.values():
             if fn.config.key and fn.config.key != fn.name:
                 keys.setdefault(fn.config.key, []).append(fn.name)
         aliases = {k: v[0] for k, v in keys.items() if len(v) == 1 and k not in latest}
         return Snapshot(latest, versions, aliases)
+
+
+def _code_of(fn: DeployedFunction) -> StoredCode:
+    return StoredCode(fn.code_sha256, fn.code_size, fn.code_dir, fn.package_sha256)

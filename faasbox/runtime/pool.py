@@ -235,9 +235,13 @@ class PoolManager:
         task.add_done_callback(self._background.discard)
 
     def drain(self, name: str, keep: DeployedFunction | None = None) -> None:
-        """Retire the pools of `name` other than `keep`'s: idle workers now, busy ones after."""
+        """Retire the pools of `name` (of `keep`'s version only, but `keep`'s own): idle
+        workers now, busy ones after. Published versions are immutable, so an update of
+        $LATEST leaves their warm workers alone."""
         for key, pool in list(self.pools.items()):
-            if key[0] == name and (keep is None or key != pool_key(keep)):
+            if key[0] != name:
+                continue
+            if keep is None or (key[1] == keep.version and key != pool_key(keep)):
                 pool.draining = True
                 pool.evict_idle()
                 if not pool.busy and not pool.starting:

@@ -210,11 +210,6 @@ def test_get_by_short_key_and_by_arn(registry: Registry, code: StoredCode) -> No
     assert registry.get(f"{ARN}svc-dev-hello", LATEST) == fn
 
 
-@pytest.mark.xfail(
-    reason="Registry.get drops the qualifier of a qualified ARN (...:function:name:1) and "
-    "returns $LATEST",
-    strict=True,
-)
 def test_a_qualified_arn_selects_its_version(registry: Registry, code: StoredCode) -> None:
     registry.deploy([config("hello")], code)
     registry.publish_version("svc-dev-hello")
