@@ -1,0 +1,31 @@
+"""Browser tests: Playwright (sync API) driving Debian's chromium against real servers.
+
+Playwright's own browser download is never used (`playwright install` is not run): the tests
+launch /usr/bin/chromium (`make chromium` installs it). Screenshots go to test-artifacts/e2e/.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.support import EXAMPLES, ROOT
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-dev-shm-usage",
+]
+ARTIFACTS = ROOT / "test-artifacts" / "e2e"
+IMAGE_SERVICE = EXAMPLES / "image-service"  # POST /images/grayscale, POST /images/classify
+WASM_GRAYSCALE = EXAMPLES / "wasm-grayscale"
+PHOTO = ROOT / "faasbox" / "web" / "sample.jpg"  # a real photo: Grace Hopper, 512x600 JPEG
+
+
+def screenshot(page, name: str) -> Path:  # type: ignore[no-untyped-def]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
