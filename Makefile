@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck unit functional integration e2e clean
+.PHONY: run test lint typecheck wasm-check bench e2e clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,20 @@ lint: $(VENV)/.installed-test
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
 
-test: lint typecheck chromium
+test: lint typecheck wasm-check chromium
 	$(BIN)/python -m pytest tests
+
+# The committed grayscale.wasm must be what its source builds to (skipped, with a message,
+# where the wasm32-wasi toolchain is not installed).
+wasm-check:
+	sh examples/wasm-grayscale/build.sh --check
+
+# Every benchmark, each a ratio against a bare baseline run side by side (bench/RESULTS.md).
+bench: $(VENV)/.installed-test
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y wrk; } || \
+	  { echo "The benchmarks need wrk: sudo apt-get install -y wrk" >&2; exit 1; }
+	$(BIN)/python -m bench.run
 
 # The browser tests (tests/e2e) drive Debian's chromium through Playwright; Playwright's own
 # browser download (`playwright install`) is never used.
