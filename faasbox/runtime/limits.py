@@ -91,12 +91,13 @@ class CgroupLimit(MemoryLimit):
 class MemoryLimiter:
     """Puts workers under a memory limit by the best means this machine offers."""
 
-    def __init__(self, group_name: str) -> None:
+    def __init__(self, group_name: str, use_cgroups: bool = True) -> None:
         self.group_name = group_name
         self.kind = "watchdog"
         self._base: Path | None = None
         self._v2 = False
-        self._detect()
+        if use_cgroups:
+            self._detect()
 
     def _detect(self) -> None:
         for base, v2 in self._candidates():

@@ -188,7 +188,9 @@ class PoolManager:
         self.live_slots = 0
         self.run_dir = settings.data_dir / "run"
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.limiter = MemoryLimiter(f"faasbox-{os.getpid()}-{id(self):x}")
+        self.limiter = MemoryLimiter(
+            f"faasbox-{os.getpid()}-{id(self):x}", use_cgroups=settings.memory_cgroups
+        )
         self.launcher = Launcher(self.limiter, settings.use_zygote, settings.preload)
         self._background: set[asyncio.Task[None]] = set()
         self.closing = False

@@ -32,6 +32,8 @@ class RuntimeSettings:
     log_records_per_function: int = 1000
     log_bytes_per_function: int = 8 << 20
     watchdog_interval_s: float = 0.05
+    # Enforce memorySize with cgroups where the machine allows; False: the RSS watchdog only.
+    memory_cgroups: bool = True
     # Cold starts fork from zygotes; False spawns a fresh interpreter per worker.
     use_zygote: bool = True
     preload: tuple[str, ...] = DEFAULT_PRELOAD

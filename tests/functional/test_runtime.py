@@ -358,3 +358,19 @@ def test_redeploy_serves_new_code_to_new_invocations(data_dir: Path, tmp_path: P
     assert asyncio.run(main()) == ["v1", "v2"]
     # Unchanged code is stored once: two versions of the code, no more.
     assert len([p for p in (data_dir / "code").iterdir() if not p.name.startswith(".")]) == 2
+
+
+def test_rss_watchdog_kills_a_memory_hog_where_there_are_no_cgroups(data_dir: Path) -> None:
+    harness = Harness(data_dir, memory_cgroups=False)
+
+    async def scenario(invoker: Invoker) -> tuple[str, InvocationResult, InvocationResult]:
+        hog = await harness.call(invoker, "limits-dev-hungry")
+        after = await harness.call(invoker, "limits-dev-hungry", {"behave": True})
+        return invoker.pools.limiter.kind, hog, after
+
+    kind, hog, after = harness.run(scenario)
+    assert kind == "watchdog"
+    assert hog.status == "crash"
+    assert body(hog)["errorMessage"].endswith("Runtime exited with error: signal: killed")
+    assert 128 <= hog.max_memory_mb < 512, hog.log
+    assert body(after) == "fed"
