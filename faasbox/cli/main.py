@@ -101,13 +101,14 @@ def _watch(specs: list[ServiceSpec], options: dict[str, str], server: Server) ->
     def redeploy(root: Path) -> None:
         try:
             spec = load_service(root, options)
-            change, _ = deploy_service(server.registry, spec, server.api_keys)
+            change, new_keys = deploy_service(server.registry, spec, server.api_keys)
         except FaasboxError as e:
             err.print(f"[yellow]Not redeployed:[/] {e}")
             return
         if change.changed or change.removed:
             changed = ", ".join(change.changed + change.removed)
             out.print(f"Redeployed [bold]{spec.name}[/]: {changed}")
+        _print_new_api_keys([(k.name, k.value) for k in new_keys])
 
     watch_services([s.root for s in specs], redeploy, threading.Event())
     out.print(f"Watching {len(specs)} service folder(s) for changes.")

@@ -86,7 +86,8 @@ class RequestFacts:
     """What both payload versions are built from."""
 
     method: str
-    path: str
+    path: str  # percent-decoded, as REST's `path` and the routes see it
+    raw_path: str  # as sent, for the HTTP API's `rawPath`
     raw_query: str
     headers: list[tuple[str, str]]  # lowercase names, in order
     source_ip: str
@@ -100,6 +101,7 @@ class RequestFacts:
         return cls(
             method=scope["method"],
             path=scope["path"],
+            raw_path=(scope.get("raw_path") or scope["path"].encode()).decode("latin-1"),
             raw_query=scope["query_string"].decode("latin-1"),
             headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
             source_ip=client[0],
@@ -206,7 +208,7 @@ def v2_event(facts: RequestFacts, match: Match, body: bytes) -> dict[str, Any]:
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": route.route_key,
-        "rawPath": facts.path,
+        "rawPath": facts.raw_path,
         "rawQueryString": facts.raw_query,
     }
     if cookies:

@@ -121,9 +121,7 @@ class ManagementApi:
         except DeployError as e:
             raise InvalidParameterValue(str(e)) from None
         new_keys = (
-            await asyncio.to_thread(self.api_keys.ensure, service, api_keys)
-            if service and api_keys
-            else []
+            await asyncio.to_thread(self.api_keys.ensure, service, api_keys) if service else []
         )
         change = await asyncio.to_thread(
             self.registry.deploy, configs, code, replace_service=service

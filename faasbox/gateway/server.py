@@ -61,6 +61,8 @@ def run(server: Server, sock: socket.socket) -> None:
         http="httptools",
         lifespan="on",
         access_log=False,
+        # faasbox faces clients itself: X-Forwarded-For is theirs to forge, not a proxy's word.
+        proxy_headers=False,
         log_level="warning",
         backlog=LISTEN_BACKLOG,
         timeout_keep_alive=30,

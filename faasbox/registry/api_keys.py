@@ -54,11 +54,23 @@ class ApiKeyStore:
         self._hashes = {k: frozenset(v) for k, v in hashes.items()}
 
     def ensure(self, service: str, keys: list[str | dict[str, Any]]) -> list[NewApiKey]:
-        """Make the service's keys exist; returns the values generated now (to show once)."""
+        """Make the service's keys exactly these (a key dropped from serverless.yml stops
+        working); returns the values generated now, to show once."""
         created: list[NewApiKey] = []
+        wanted = {
+            str(e.get("name") or e.get("value") or "") if isinstance(e, dict) else str(e)
+            for e in keys
+        }
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                for (name,) in self._db.execute(
+                    "SELECT name FROM api_keys WHERE service = ?", (service,)
+                ).fetchall():
+                    if name not in wanted:
+                        self._db.execute(
+                            "DELETE FROM api_keys WHERE service = ? AND name = ?", (service, name)
+                        )
                 for entry in keys:
                     if isinstance(entry, dict):
                         name = str(entry.get("name") or entry.get("value") or "")

@@ -352,3 +352,14 @@ def test_rest_only_server_answers_missing_authentication_token(tmp_path: Path) -
         assert missing.json() == {"message": "Missing Authentication Token"}
     finally:
         running.stop()
+
+
+def test_forwarded_for_from_a_client_is_not_trusted(http: httpx.Client) -> None:
+    event = json.loads(http.get("/v2/echo/1", headers={"X-Forwarded-For": "203.0.113.9"}).text)
+    assert event["requestContext"]["http"]["sourceIp"] == "127.0.0.1"
+
+
+def test_raw_path_is_as_sent(http: httpx.Client) -> None:
+    event = json.loads(http.get("/v2/echo/a%20b").text)
+    assert event["rawPath"] == "/v2/echo/a%20b"
+    assert event["pathParameters"] == {"id": "a b"}
