@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import re
 import socket
 import statistics
@@ -79,6 +80,26 @@ def wrk(url: str, connections: int, seconds: int = 5, threads: int | None = None
     if "Non-2xx" in out or "Socket errors" in out:
         raise RuntimeError(f"wrk saw errors against {url}:\n{out}")
     return Load(rps, p50, p99)
+
+
+class Client:
+    """A keep-alive HTTP/1.1 client with little overhead of its own (http.client), for timing
+    one request at a time."""
+
+    def __init__(self, url: str) -> None:
+        host, port = url.removeprefix("http://").split(":")
+        self._conn = http.client.HTTPConnection(host, int(port), timeout=30)
+
+    def request(self, method: str, path: str) -> int:
+        self._conn.request(method, path)
+        response = self._conn.getresponse()
+        response.read()
+        if response.status >= 400:
+            raise RuntimeError(f"{method} {path}: {response.status}")
+        return response.status
+
+    def close(self) -> None:
+        self._conn.close()
 
 
 def percentile(values: list[float], q: float) -> float:

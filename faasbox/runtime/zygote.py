@@ -27,6 +27,7 @@ import os
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
+import gc  # noqa: E402
 import importlib  # noqa: E402
 import json  # noqa: E402
 import random  # noqa: E402
@@ -115,6 +116,9 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     control = socket.socket(fileno=control_fd)
     failed = preload(modules)
+    # Move everything imported so far out of the collector's sight: a collection in a worker
+    # would otherwise write to every object's header and copy the zygote's pages one by one.
+    gc.freeze()
     control.send(
         json.dumps({"pid": os.getpid(), "packages": loaded_packages(), "failed": failed}).encode()
     )
