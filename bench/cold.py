@@ -77,7 +77,8 @@ def main() -> None:
 Cold start is **{median(fresh) / median(cold):.0f}x** faster than a fresh interpreter (p50).
 {SAMPLES} samples each, sequential, timed by a keep-alive `http.client` connection on
 loopback (one request at a time; it adds about 0.1 ms). "Warm" is the request right after the
-cold start, while the zygote forks the next spare worker in the background. The function: `bench/functions/coldstart`. Machine:
+cold start, while the zygote forks the next spare worker in the background.
+The function: `bench/functions/coldstart`. Machine:
 {machine()}.
 Command: `.venv/bin/python -m bench.cold`"""
     update_section("Cold start", body)
