@@ -45,9 +45,12 @@ CONTROL_BODY_LIMIT = DEPLOY_BODY_LIMIT  # CreateFunction carries the zip base64 
 
 
 class Authenticator(Protocol):
-    """Checks a request's signature; returns the caller's access key id or raises a 403."""
+    """Checks a request's signature in two steps, raising a 403: what needs no body (before
+    the body is read), then the signature over the body (returns the access key id)."""
 
-    def verify(self, scope: Scope, body: bytes) -> str: ...
+    def precheck(self, scope: Scope) -> Any: ...
+
+    def verify_body(self, scope: Scope, checked: Any, body: bytes) -> str: ...
 
 
 class Gateway:
@@ -108,8 +111,9 @@ class Gateway:
                 await self._lambda_api(scope, receive, send, path[len(LAMBDA_PREFIX) :], request_id)
             elif path.startswith(MANAGEMENT_PREFIX):
                 if path not in PUBLIC_MANAGEMENT:
-                    body = await read_body(scope, receive, DEPLOY_BODY_LIMIT, "Request too large")
-                    self._authenticate(scope, body)
+                    body = await self._authenticated_body(
+                        scope, receive, DEPLOY_BODY_LIMIT, "Request too large"
+                    )
                 else:
                     body = b""
                 await self.management(scope, send, path[len(MANAGEMENT_PREFIX) :], body)
@@ -138,19 +142,27 @@ class Gateway:
     ) -> None:
         parts = rest.strip("/").split("/")
         if len(parts) == 2 and parts[1] == "invocations" and scope["method"] == "POST":
-            body = await read_body(
+            body = await self._authenticated_body(
                 scope, receive, SYNC_PAYLOAD_LIMIT, too_large_message(SYNC_PAYLOAD_LIMIT)
             )
-            self._authenticate(scope, body)
             await self.invoke_api(scope, send, parts[0], request_id, body)
             return
-        body = await read_body(scope, receive, CONTROL_BODY_LIMIT, "Request too large")
-        self._authenticate(scope, body)
+        body = await self._authenticated_body(
+            scope, receive, CONTROL_BODY_LIMIT, "Request too large"
+        )
         await self.control_plane(scope, send, [p for p in parts if p], request_id, body)
 
-    def _authenticate(self, scope: Scope, body: bytes) -> None:
-        if self.authenticator is not None:
-            self.authenticator.verify(scope, body)
+    async def _authenticated_body(
+        self, scope: Scope, receive: Receive, limit: int, too_large: str
+    ) -> bytes:
+        """The body of a request to a signed API; an unsigned or unknown caller is refused
+        before a byte of it is buffered."""
+        if self.authenticator is None:
+            return await read_body(scope, receive, limit, too_large)
+        checked = self.authenticator.precheck(scope)
+        body = await read_body(scope, receive, limit, too_large)
+        self.authenticator.verify_body(scope, checked, body)
+        return body
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -279,6 +279,17 @@ def _parse_credential(credential: str) -> tuple[str, str, str, str]:
     return access_key_id, date, region, service
 
 
+@dataclass(frozen=True)
+class Checked:
+    """A request whose signature's claim holds up, before its body is read."""
+
+    claim: _Claim
+    secret: str
+    headers: HeaderMap
+    query: str
+    lines: str
+
+
 class SigV4Authenticator:
     """The gateway's Authenticator: `verify` returns the caller's access key id or raises."""
 
@@ -294,6 +305,11 @@ class SigV4Authenticator:
         self._signing_keys: dict[tuple[str, str, str, str, str], bytes] = {}
 
     def verify(self, scope: Mapping[str, Any], body: bytes) -> str:
+        return self.verify_body(scope, self.precheck(scope), body)
+
+    def precheck(self, scope: Mapping[str, Any]) -> Checked:
+        """Everything that needs no body: run before reading one, so an unsigned or
+        unknown client never makes the server buffer a large body."""
         raw_headers: Iterable[tuple[bytes, bytes]] = scope["headers"]
         headers: HeaderMap = {}
         for k, v in raw_headers:
@@ -335,6 +351,17 @@ class SigV4Authenticator:
             raise InvalidSignature(
                 f"The request is missing the header(s) it says it signed: {', '.join(missing)}."
             )
+        return Checked(claim, secret, headers, query, lines)
+
+    def verify_body(self, scope: Mapping[str, Any], checked: Checked, body: bytes) -> str:
+        """The signature itself, over the body; returns the caller's access key id."""
+        claim, secret, headers, query, lines = (
+            checked.claim,
+            checked.secret,
+            checked.headers,
+            checked.query,
+            checked.lines,
+        )
         request = canonical_request(
             str(scope["method"]).upper(),
             self._uri(scope),
