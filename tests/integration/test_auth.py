@@ -489,3 +489,18 @@ def test_master_key_from_the_environment_is_not_written_to_disk(tmp_path: Path) 
     with pytest.raises(RuntimeError, match="FAASBOX_MASTER_KEY"):
         again.start()
     assert read_credentials_file(tmp_path / "credentials", "faasbox") == running.credentials
+
+
+def test_unsigned_large_upload_is_refused_before_its_body(server: RunningServer) -> None:
+    """The 403 comes back while the client has sent only the headers of a 60 MB upload."""
+    import socket
+
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            b"POST /2015-03-31/functions HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 60000000\r\n\r\n"
+        )
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 403")
+    assert b"MissingAuthenticationTokenException" in answer
