@@ -20,6 +20,15 @@ from tests.support import RunningServer
 BENCH = Path(__file__).resolve().parent
 FUNCTIONS = BENCH / "functions"
 
+# wrk's Lua: POST the file named by BENCH_BODY with the content type BENCH_CONTENT_TYPE.
+WRK_SCRIPT = """
+wrk.method = "POST"
+local f = assert(io.open(os.getenv("BENCH_BODY"), "rb"))
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = os.getenv("BENCH_CONTENT_TYPE")
+"""
+
 
 def free_port() -> int:
     with socket.socket() as s:

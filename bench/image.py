@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.common import WRK_SCRIPT
+
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE = ROOT / "examples" / "image-service"
 SAMPLE = SERVICE / "sample.jpg"
@@ -212,14 +214,6 @@ def bare_throughput(module: str, body: bytes, content_type: str, seconds: float)
 
 
 # End to end: wrk against a real server
-
-WRK_SCRIPT = """
-wrk.method = "POST"
-local f = assert(io.open(os.getenv("BENCH_BODY"), "rb"))
-wrk.body = f:read("*a")
-f:close()
-wrk.headers["Content-Type"] = os.getenv("BENCH_CONTENT_TYPE")
-"""
 
 
 def tree_cpu(pid: int) -> tuple[float, float]:

@@ -39,17 +39,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.common import WRK_SCRIPT
+
 ROOT = Path(__file__).resolve().parent.parent
 GRAYSCALE = ROOT / "examples" / "wasm-grayscale"
 COMMAND = ".venv/bin/python -m bench.wasm"
 
-WRK_SCRIPT = """
-wrk.method = "POST"
-local f = assert(io.open(os.getenv("BENCH_BODY"), "rb"))
-wrk.body = f:read("*a")
-f:close()
-wrk.headers["Content-Type"] = os.getenv("BENCH_CONTENT_TYPE")
-"""
 
 RUNNER = """
 import ctypes, os, sys, wasmtime
