@@ -12,6 +12,7 @@ import binascii
 import fnmatch
 import hashlib
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -267,6 +268,28 @@ def _status(result: dict[str, Any]) -> int:
     return status
 
 
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _header(name: Any, value: Any) -> tuple[str, str]:
+    """One response header, refused (502, as API Gateway would) when it cannot be sent."""
+    name, value = str(name), "" if value is None else str(value)
+    if not HEADER_NAME.fullmatch(name):
+        raise MalformedResponse(f"header name {name!r} is not a valid HTTP token")
+    if BAD_VALUE.search(value) or (not value.isascii() and not _latin1(value)):
+        raise MalformedResponse(f"header {name!r} has a control character in its value")
+    return name, value
+
+
+def _latin1(value: str) -> bool:
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _headers(result: dict[str, Any]) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     single = result.get("headers") or {}
@@ -277,11 +300,11 @@ def _headers(result: dict[str, Any]) -> list[tuple[str, str]]:
         if isinstance(value, dict | list):
             raise MalformedResponse(f"header {name!r} must be a string")
         if name not in multi:
-            out.append((str(name), "" if value is None else str(value)))
+            out.append(_header(name, value))
     for name, values in multi.items():
         if not isinstance(values, list):
             raise MalformedResponse(f"multiValueHeaders[{name!r}] must be a list")
-        out.extend((str(name), str(v)) for v in values)
+        out.extend(_header(name, v) for v in values)
     return out
 
 
@@ -324,7 +347,7 @@ def v2_response(payload: bytes) -> HttpResponse:
     cookies = result.get("cookies") or []
     if not isinstance(cookies, list):
         raise MalformedResponse("cookies must be a list of strings")
-    headers.extend(("Set-Cookie", str(c)) for c in cookies)
+    headers.extend(_header("Set-Cookie", c) for c in cookies)
     body = _decode_body(result)
     if not any(k.lower() == "content-type" for k, _ in headers):
         headers.append(("Content-Type", "application/json"))

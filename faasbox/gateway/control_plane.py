@@ -319,7 +319,7 @@ def _page(functions: list[DeployedFunction], query: dict[str, str]) -> tuple[lis
     raw_max = query.get("MaxItems")
     limit = LIST_PAGE
     if raw_max is not None:
-        if not raw_max.isdigit():
+        if not (raw_max.isascii() and raw_max.isdigit()):
             raise req.constraint(raw_max, "maxItems", "Member must be a number")
         limit = int(raw_max)
         req.check_range(limit, "maxItems", 1, 10000)
@@ -345,7 +345,7 @@ def _decode_marker(marker: str) -> tuple[str, int]:
         name, rank = json.loads(base64.urlsafe_b64decode(marker.encode()))
         if isinstance(name, str) and isinstance(rank, int):
             return name, rank
-    except (ValueError, TypeError, binascii.Error):
+    except (ValueError, TypeError, binascii.Error, RecursionError):
         pass
     raise InvalidParameterValue(
         f"Invalid Marker '{marker}': pass the NextMarker of a previous answer"

@@ -126,7 +126,7 @@ def _check_json(payload: bytes) -> None:
         return
     try:
         json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
         raise InvalidRequestContent(
             f"Could not parse request body into json: Could not parse payload into json: {e}"
         ) from None
@@ -137,7 +137,7 @@ def _client_context(value: str | None) -> dict[str, Any] | None:
         return None
     try:
         data = json.loads(base64.b64decode(value, validate=True))
-    except (binascii.Error, ValueError) as e:
+    except (binascii.Error, ValueError, RecursionError) as e:
         raise InvalidRequestContent(f"Client context must be base64-encoded JSON: {e}") from None
     if not isinstance(data, dict):
         raise InvalidRequestContent("Client context must be a JSON object")

@@ -21,9 +21,9 @@ from urllib.parse import parse_qs, unquote
 
 from faasbox.errors import DeployError, InvalidParameterValue, InvalidRequestContent
 from faasbox.gateway.http import Scope, Send, respond_json
-from faasbox.registry import DeployedFunction, FunctionConfig, Registry
+from faasbox.registry import DeployedFunction, Registry
 from faasbox.registry.api_keys import ApiKeyStore
-from faasbox.registry.models import ZIPPED_CODE_LIMIT
+from faasbox.registry.models import ZIPPED_CODE_LIMIT, checked_config
 from faasbox.runtime.invoker import Invoker
 
 DEPLOY_BODY_LIMIT = ZIPPED_CODE_LIMIT * 4 // 3 + (1 << 20)  # base64 of the zip, plus JSON
@@ -108,11 +108,15 @@ class ManagementApi:
     async def _deploy(self, send: Send, body: bytes) -> None:
         try:
             request = json.loads(body)
-            configs = [FunctionConfig.from_dict(c) for c in request["functions"]]
+            if not isinstance(request, dict) or not isinstance(request.get("functions"), list):
+                raise ValueError("expected an object with a 'functions' list")
+            configs = [checked_config(c) for c in request["functions"]]
             code_zip = base64.b64decode(request["code_zip"], validate=True)
             service = request.get("service")
+            if service is not None and not isinstance(service, str):
+                raise ValueError("'service' must be a string")
             api_keys = list(request.get("apiKeys") or [])
-        except (ValueError, KeyError, TypeError, binascii.Error) as e:
+        except (ValueError, KeyError, TypeError, binascii.Error, RecursionError) as e:
             raise InvalidRequestContent(f"Malformed deploy request: {e}") from None
         if not configs:
             raise InvalidParameterValue("A deploy needs at least one function")

@@ -239,40 +239,51 @@ def routes_of(fn: DeployedFunction) -> list[Route]:
     http_api_cors = _cors(api.get("httpApiCors"))
     routes: list[Route] = []
     for event in fn.config.events:
-        kind_key, body = next(iter(event.items()))
-        if kind_key == "http":
-            kind = REST
-            if isinstance(body, str):
-                method, path = _method_and_path(body)
-                cors, private = None, False
-            else:
-                method = str(body.get("method", "")).upper()
-                path = str(body.get("path", ""))
-                cors, private = _cors(body.get("cors")), bool(body.get("private", False))
-        elif kind_key == "httpApi":
-            kind = HTTP_API
-            private = False
-            cors = http_api_cors
-            if isinstance(body, str):
-                if body.strip() == "*":
-                    method, path = ANY, "$default"
-                else:
-                    method, path = _method_and_path(body)
-            else:
-                method = str(body.get("method", "*")).upper()
-                path = str(body.get("path", "*"))
-                if path == "*":
-                    path = "$default"
-            if method == "*":
-                method = ANY
-        else:
+        try:
+            route = _route(fn, event, http_api_cors)
+        except (AttributeError, TypeError, ValueError, StopIteration) as e:
+            log.warning("%s: event %r cannot be routed (%s); skipped", fn.name, event, e)
             continue
-        if path != "$default":
-            path = normalize_path(path)
-            if path.startswith(RESERVED_PREFIXES) or path.rstrip("/") in ("/ui", "/_faasbox"):
-                log.warning(
-                    "%s: route %s %s is under a reserved prefix; skipped", fn.name, method, path
-                )
-                continue
-        routes.append(Route(kind, method, path, fn.name, cors, private, fn.config.service))
+        if route is not None:
+            routes.append(route)
     return routes
+
+
+def _route(fn: DeployedFunction, event: dict[str, Any], http_api_cors: Cors | None) -> Route | None:
+    """The route of one event; None for events that are not HTTP routes."""
+    kind_key, body = next(iter(event.items()))
+    if kind_key == "http":
+        kind = REST
+        if isinstance(body, str):
+            method, path = _method_and_path(body)
+            cors, private = None, False
+        else:
+            method = str(body.get("method", "")).upper()
+            path = str(body.get("path", ""))
+            cors, private = _cors(body.get("cors")), bool(body.get("private", False))
+    elif kind_key == "httpApi":
+        kind = HTTP_API
+        private = False
+        cors = http_api_cors
+        if isinstance(body, str):
+            if body.strip() == "*":
+                method, path = ANY, "$default"
+            else:
+                method, path = _method_and_path(body)
+        else:
+            method = str(body.get("method", "*")).upper()
+            path = str(body.get("path", "*"))
+            if path == "*":
+                path = "$default"
+        if method == "*":
+            method = ANY
+    else:
+        return None
+    if path != "$default":
+        path = normalize_path(path)
+        if path.startswith(RESERVED_PREFIXES) or path.rstrip("/") in ("/ui", "/_faasbox"):
+            log.warning(
+                "%s: route %s %s is under a reserved prefix; skipped", fn.name, method, path
+            )
+            return None
+    return Route(kind, method, path, fn.name, cors, private, fn.config.service)

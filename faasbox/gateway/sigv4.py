@@ -247,7 +247,8 @@ def _parse_amz_date(value: str) -> float:
     ):
         year, month, day, hour, minute, second = map(int, fields)
         if (
-            1 <= month <= 12
+            year >= 1
+            and 1 <= month <= 12
             and 1 <= day <= calendar.monthrange(year, month)[1]
             and hour < 24
             and minute < 60
@@ -445,7 +446,9 @@ class SigV4Authenticator:
                 f"X-Amz-Algorithm must be {ALGORITHM}, not '{params['X-Amz-Algorithm']}'."
             )
         expires = params["X-Amz-Expires"]
-        if not expires.isdigit() or not 1 <= int(expires) <= MAX_PRESIGNED_EXPIRES_S:
+        if not (expires.isascii() and expires.isdigit()) or not (
+            1 <= int(expires) <= MAX_PRESIGNED_EXPIRES_S
+        ):
             raise IncompleteSignature(
                 f"X-Amz-Expires must be a number of seconds from 1 to {MAX_PRESIGNED_EXPIRES_S}."
             )

@@ -163,8 +163,11 @@ class CodeStore:
     @staticmethod
     def _write(staging: Path, rel: str, content: bytes, executable: bool) -> None:
         target = staging / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(content)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+        except OSError as e:  # a name too long, a file where a folder must be, ...
+            raise DeployError(f"Cannot store '{rel}': {e.strerror}") from None
         target.chmod(0o755 if executable else 0o644)
 
     def _commit(self, staging: Path, hasher: _TreeHasher) -> StoredCode:

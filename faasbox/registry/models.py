@@ -111,3 +111,58 @@ class DeployedFunction:
     @property
     def log_group(self) -> str:
         return f"/aws/lambda/{self.config.name}"
+
+
+DEPLOYED_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def checked_config(data: Any) -> FunctionConfig:
+    """A FunctionConfig from untrusted JSON (the management API's deploy), every member of
+    the type and range the runtime and the gateway rely on; ValueError says what is wrong."""
+    if not isinstance(data, dict):
+        raise ValueError(f"a function must be an object, got {type(data).__name__}")
+    config = FunctionConfig.from_dict(data)
+
+    def need(ok: bool, what: str) -> None:
+        if not ok:
+            raise ValueError(f"function {config.name!r}: {what}")
+
+    need(
+        isinstance(config.name, str) and bool(DEPLOYED_NAME.fullmatch(config.name)),
+        "name must be 1-64 letters, digits, '-' or '_'",
+    )
+    need(isinstance(config.handler, str) and bool(config.handler), "handler must be a string")
+    need(isinstance(config.runtime, str) and bool(config.runtime), "runtime must be a string")
+    need(
+        type(config.memory_size) is int and MIN_MEMORY_MB <= config.memory_size <= MAX_MEMORY_MB,
+        f"memory_size must be an integer from {MIN_MEMORY_MB} to {MAX_MEMORY_MB}",
+    )
+    need(
+        type(config.timeout) in (int, float) and 0 < config.timeout <= MAX_TIMEOUT_S,
+        f"timeout must be a number of seconds above 0, at most {MAX_TIMEOUT_S}",
+    )
+    need(
+        isinstance(config.environment, dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in config.environment.items()),
+        "environment must map strings to strings",
+    )
+    for key in ("reserved_concurrency", "provisioned_concurrency"):
+        value = getattr(config, key)
+        need(value is None or (type(value) is int and value >= 0), f"{key} must be an integer >= 0")
+    for key in ("description", "region"):
+        need(isinstance(getattr(config, key), str), f"{key} must be a string")
+    for key in ("service", "key", "stage"):
+        value = getattr(config, key)
+        need(value is None or isinstance(value, str), f"{key} must be a string")
+    need(
+        isinstance(config.events, list)
+        and all(isinstance(e, dict) and len(e) == 1 for e in config.events),
+        "events must be a list of one-key objects",
+    )
+    need(
+        isinstance(config.layers, list) and all(isinstance(x, str) for x in config.layers),
+        "layers must be a list of strings",
+    )
+    need(config.wasm is None or isinstance(config.wasm, dict), "wasm must be an object")
+    need(isinstance(config.api_gateway, dict), "api_gateway must be an object")
+    return config
