@@ -46,4 +46,5 @@ def update_section(title: str, body: str) -> None:
         text = pattern.sub(lambda _: section + "\n", text)
     else:
         text = text.rstrip() + "\n\n" + section
+    text = re.sub(r"\n+(?=^## )", "\n\n", text, flags=re.M)  # one blank line before each
     RESULTS.write_text(text.rstrip() + "\n")
