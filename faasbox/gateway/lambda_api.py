@@ -19,7 +19,7 @@ from faasbox.errors import (
 )
 from faasbox.gateway.http import Scope, Send, header, respond
 from faasbox.registry import Registry
-from faasbox.registry.models import ASYNC_PAYLOAD_LIMIT
+from faasbox.registry.models import ASYNC_PAYLOAD_LIMIT, split_function_name
 from faasbox.runtime.invoker import Invoker
 
 log = logging.getLogger("faasbox.gateway")
@@ -53,6 +53,8 @@ class InvokeApi:
             raise RequestTooLarge(too_large_message(ASYNC_PAYLOAD_LIMIT))
         _check_json(payload)
         client_context = _client_context(header(scope, b"x-amz-client-context"))
+        # As invoked: qualified when the caller named a version (Qualifier, or NAME:1).
+        qualifier = qualifier or split_function_name(name)[1]
         invoked_arn = fn.arn if qualifier is None else f"{fn.arn}:{qualifier}"
         base_headers = [(b"x-amzn-requestid", request_id.encode())]
 

@@ -224,3 +224,16 @@ def test_restart_keeps_deployed_functions(tmp_path: Path) -> None:
 def test_boto_errors_are_client_errors_not_crashes(aws: Any) -> None:
     with pytest.raises(botocore.exceptions.ClientError):
         aws.invoke(FunctionName="hello-dev-hello", Qualifier="42")
+
+
+def test_a_version_named_in_the_function_name_is_the_invoked_arn(aws: Any) -> None:
+    version = aws.publish_version(FunctionName="probe-dev-inspect")["Version"]
+    for kwargs in (
+        {"FunctionName": f"probe-dev-inspect:{version}"},
+        {"FunctionName": "probe-dev-inspect", "Qualifier": version},
+    ):
+        response = aws.invoke(**kwargs)
+        assert response["ExecutedVersion"] == version
+        seen = json.loads(response["Payload"].read())["context"]
+        assert seen["invoked_function_arn"].endswith(f":function:probe-dev-inspect:{version}")
+        assert seen["function_version"] == version
