@@ -74,8 +74,11 @@ class Engines:
     # -- epochs --------------------------------------------------------------------------
 
     def deadline_ticks(self, timeout_s: float) -> int:
-        """Ticks from now after which a store set now must trap."""
-        return math.ceil(timeout_s / TICK_S) + 1
+        """Ticks from now after which a store set now must trap. The engines' epoch may lag
+        the clock (the ticker thread waits for the GIL on a busy server) and then catch up at
+        once, so the lag is added: a deadline never falls before the timeout."""
+        lag = max(0, int((time.monotonic() - self._origin) / TICK_S) - self._epoch)
+        return lag + math.ceil(timeout_s / TICK_S) + 1
 
     def _tick(self) -> None:
         while not self._stop.wait(TICK_S):
