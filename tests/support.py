@@ -3,19 +3,24 @@ that sign their requests (SigV4, with botocore's own signer) with the server's c
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from faasbox.registry.access_keys import Credentials, read_credentials_file
+from faasbox.runtime.invoker import Invoker
+from faasbox.runtime.settings import RuntimeSettings
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -170,3 +175,16 @@ def signed_request(
     return httpx.request(
         method, url, content=content, headers=dict(request.headers.items()), timeout=timeout
     )
+
+
+def run_with_invoker(settings: RuntimeSettings, scenario: Callable[[Invoker], Awaitable[T]]) -> T:
+    """Run `scenario` against a fresh Invoker (real workers) and stop every worker after."""
+
+    async def main() -> T:
+        invoker = Invoker(settings)
+        try:
+            return await scenario(invoker)
+        finally:
+            await invoker.close()
+
+    return asyncio.run(main())

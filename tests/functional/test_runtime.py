@@ -18,7 +18,7 @@ from faasbox.registry import Registry
 from faasbox.registry.services import deploy_service
 from faasbox.runtime.invoker import InvocationResult, Invoker
 from faasbox.runtime.settings import RuntimeSettings
-from tests.support import EXAMPLES, ROOT, SERVICES
+from tests.support import EXAMPLES, ROOT, SERVICES, run_with_invoker
 
 T = TypeVar("T")
 
@@ -36,14 +36,7 @@ class Harness:
         self.settings = RuntimeSettings(data_dir=data_dir, **settings)
 
     def run(self, scenario: Callable[[Invoker], Awaitable[T]]) -> T:
-        async def main() -> T:
-            invoker = Invoker(self.settings)
-            try:
-                return await scenario(invoker)
-            finally:
-                await invoker.close()
-
-        return asyncio.run(main())
+        return run_with_invoker(self.settings, scenario)
 
     async def call(self, invoker: Invoker, name: str, event: Any = None) -> InvocationResult:
         payload = json.dumps(event if event is not None else {}).encode()
@@ -348,14 +341,7 @@ def test_redeploy_serves_new_code_to_new_invocations(data_dir: Path, tmp_path: P
         second = await invoker.invoke(registry.get("svc-dev-f"), b"{}")
         return [json.loads(first.payload), json.loads(second.payload)]
 
-    async def main() -> list[str]:
-        invoker = Invoker(RuntimeSettings(data_dir=data_dir))
-        try:
-            return await scenario(invoker)
-        finally:
-            await invoker.close()
-
-    assert asyncio.run(main()) == ["v1", "v2"]
+    assert run_with_invoker(RuntimeSettings(data_dir=data_dir), scenario) == ["v1", "v2"]
     # Unchanged code is stored once: two versions of the code, no more.
     assert len([p for p in (data_dir / "code").iterdir() if not p.name.startswith(".")]) == 2
 

@@ -23,6 +23,7 @@ from faasbox.registry import Registry
 from faasbox.registry.services import deploy_service
 from faasbox.runtime.invoker import InvocationResult, Invoker
 from faasbox.runtime.settings import RuntimeSettings
+from tests.support import run_with_invoker
 
 T = TypeVar("T")
 
@@ -237,14 +238,7 @@ class Harness:
         self.settings = RuntimeSettings(data_dir=data_dir, **settings)
 
     def run(self, scenario: Callable[[Invoker], Awaitable[T]]) -> T:
-        async def main() -> T:
-            invoker = Invoker(self.settings)
-            try:
-                return await scenario(invoker)
-            finally:
-                await invoker.close()
-
-        return asyncio.run(main())
+        return run_with_invoker(self.settings, scenario)
 
     def fn_name(self, key: str) -> str:
         return f"{self.service}-dev-{key}"

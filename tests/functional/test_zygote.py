@@ -17,7 +17,7 @@ from faasbox.registry import Registry
 from faasbox.registry.services import deploy_service
 from faasbox.runtime.invoker import InvocationResult, Invoker
 from faasbox.runtime.settings import RuntimeSettings
-from tests.support import EXAMPLES, SERVICES
+from tests.support import EXAMPLES, SERVICES, run_with_invoker
 
 ZYGOTE = SERVICES / "zygote"
 
@@ -185,14 +185,7 @@ def test_redeploy_under_load_fails_no_invocation(data_dir: Path, tmp_path: Path)
 
 
 def run(data_dir: Path, scenario: Any, **settings: Any) -> Any:
-    async def main() -> Any:
-        invoker = Invoker(RuntimeSettings(data_dir=data_dir, **settings))
-        try:
-            return await scenario(invoker)
-        finally:
-            await invoker.close()
-
-    return asyncio.run(main())
+    return run_with_invoker(RuntimeSettings(data_dir=data_dir, **settings), scenario)
 
 
 @pytest.fixture(autouse=True)
