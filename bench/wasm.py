@@ -205,10 +205,10 @@ class Row:
 
 def in_process(work: Path, rounds: int, requests: int) -> tuple[list[Row], Path]:
     from faasbox.config import load_service
+    from faasbox.execution.invoker import Invoker
+    from faasbox.execution.settings import RuntimeSettings
     from faasbox.registry import Registry
     from faasbox.registry.services import deploy_service
-    from faasbox.runtime.invoker import Invoker
-    from faasbox.runtime.settings import RuntimeSettings
 
     folder = service(work)
     data = work / "data"
@@ -286,10 +286,10 @@ def process_per_request(rows: list[Row], data: Path, rounds: int, requests: int)
 def threads_vs_cores(work: Path, seconds: float) -> list[tuple[int, float, float]]:
     """(requests in flight, requests/s, cores busy: this process's CPU time / wall time)."""
     from faasbox.config import load_service
+    from faasbox.execution.invoker import Invoker
+    from faasbox.execution.settings import RuntimeSettings
     from faasbox.registry import Registry
     from faasbox.registry.services import deploy_service
-    from faasbox.runtime.invoker import Invoker
-    from faasbox.runtime.settings import RuntimeSettings
 
     data = work / "data-threads"
     registry = Registry(data)

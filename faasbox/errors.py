@@ -28,7 +28,7 @@ Errors are raised with what went wrong in words a person can act on; they are ma
      └── AccessKeyError              the access key store or its master key cannot be used
 
 Failures *of a function* (its exceptions, timeouts, crashes) are not exceptions here: they are
-results of an invocation (faasbox.runtime.invocation.InvocationResult), as on Lambda, where a
+results of an invocation (faasbox.execution.invoker.InvocationResult), as on Lambda, where a
 handler error is a 200 with X-Amz-Function-Error.
 """
 

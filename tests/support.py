@@ -16,9 +16,9 @@ from typing import Any, TypeVar
 
 import httpx
 
+from faasbox.execution.invoker import Invoker
+from faasbox.execution.settings import RuntimeSettings
 from faasbox.registry.access_keys import Credentials, read_credentials_file
-from faasbox.runtime.invoker import Invoker
-from faasbox.runtime.settings import RuntimeSettings
 
 T = TypeVar("T")
 

@@ -197,9 +197,9 @@ def serve(
 ) -> None:
     """Deploy the services in DIRECTORIES (default: examples) and serve them."""
     from faasbox.cli import keys
+    from faasbox.execution.settings import RuntimeSettings
     from faasbox.gateway.server import bind_socket, build_server, run
     from faasbox.registry.services import deploy_service
-    from faasbox.runtime.settings import RuntimeSettings
 
     keys.refuse_unsafe_no_auth(host, no_auth, unsafe)
     options = {"stage": stage} if stage else {}
@@ -403,7 +403,7 @@ def invoke_local(
     stage: str | None,
 ) -> None:
     """Run a function from its source folder, without a server."""
-    from faasbox.runtime.local import invoke_local as run_local
+    from faasbox.execution.local import invoke_local as run_local
 
     try:
         spec = load_service(service_dir, {"stage": stage} if stage else {})

@@ -12,6 +12,7 @@ import json
 import logging
 
 from faasbox.errors import RequestTooLarge, TooManyRequests
+from faasbox.execution.invoker import Invoker
 from faasbox.gateway.apigw_events import (
     HttpResponse,
     MalformedResponse,
@@ -26,7 +27,6 @@ from faasbox.gateway.routes import REST, Cors, Match, RouteTable
 from faasbox.registry import Registry
 from faasbox.registry.api_keys import ApiKeyStore
 from faasbox.registry.models import SYNC_PAYLOAD_LIMIT
-from faasbox.runtime.invoker import Invoker
 
 log = logging.getLogger("faasbox.gateway")
 

@@ -16,6 +16,7 @@ import logging
 from typing import Any, Protocol
 
 from faasbox.errors import ServiceError
+from faasbox.execution.invoker import Invoker
 from faasbox.gateway.apigw import ApiGateway
 from faasbox.gateway.control_plane import ControlPlaneApi
 from faasbox.gateway.http import (
@@ -34,7 +35,6 @@ from faasbox.gateway.ui import StaticUi, redirect
 from faasbox.registry import DeployChange, Registry
 from faasbox.registry.api_keys import ApiKeyStore
 from faasbox.registry.models import SYNC_PAYLOAD_LIMIT
-from faasbox.runtime.invoker import Invoker
 
 log = logging.getLogger("faasbox.gateway")
 

@@ -43,12 +43,12 @@ from faasbox.errors import (
     ResourceNotFound,
     UnknownOperation,
 )
+from faasbox.execution.invoker import Invoker
 from faasbox.gateway import lambda_requests as req
 from faasbox.gateway.http import Headers, Scope, Send, header, respond, respond_json
 from faasbox.registry import DeployedFunction, FunctionConfig, Registry, StoredCode
 from faasbox.registry.code_store import UNZIP_FAILED, Package
 from faasbox.registry.models import ACCOUNT_ID, LATEST, split_function_name
-from faasbox.runtime.invoker import Invoker
 
 LIST_PAGE = 50
 CHUNK = 1 << 20

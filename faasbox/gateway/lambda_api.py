@@ -17,10 +17,10 @@ from faasbox.errors import (
     RequestTooLarge,
     ServiceError,
 )
+from faasbox.execution.invoker import Invoker
 from faasbox.gateway.http import Scope, Send, header, respond
 from faasbox.registry import Registry
 from faasbox.registry.models import ASYNC_PAYLOAD_LIMIT, split_function_name
-from faasbox.runtime.invoker import Invoker
 
 log = logging.getLogger("faasbox.gateway")
 

@@ -20,11 +20,11 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from faasbox.errors import DeployError, InvalidParameterValue, InvalidRequestContent
+from faasbox.execution.invoker import Invoker
 from faasbox.gateway.http import Scope, Send, respond_json
 from faasbox.registry import DeployedFunction, Registry
 from faasbox.registry.api_keys import ApiKeyStore
 from faasbox.registry.models import ZIPPED_CODE_LIMIT, checked_config
-from faasbox.runtime.invoker import Invoker
 
 DEPLOY_BODY_LIMIT = ZIPPED_CODE_LIMIT * 4 // 3 + (1 << 20)  # base64 of the zip, plus JSON
 

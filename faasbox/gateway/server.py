@@ -7,13 +7,13 @@ from dataclasses import dataclass
 
 import uvicorn
 
+from faasbox.execution.invoker import Invoker
+from faasbox.execution.settings import RuntimeSettings
 from faasbox.gateway.app import Gateway
 from faasbox.gateway.sigv4 import SigV4Authenticator
 from faasbox.registry import Registry
 from faasbox.registry.access_keys import AccessKeyStore
 from faasbox.registry.api_keys import ApiKeyStore
-from faasbox.runtime.invoker import Invoker
-from faasbox.runtime.settings import RuntimeSettings
 
 LISTEN_BACKLOG = 4096
 

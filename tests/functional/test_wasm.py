@@ -19,10 +19,10 @@ import wasmtime
 
 from faasbox.config import load_service
 from faasbox.errors import TooManyRequests
+from faasbox.execution.invoker import InvocationResult, Invoker
+from faasbox.execution.settings import RuntimeSettings
 from faasbox.registry import Registry
 from faasbox.registry.services import deploy_service
-from faasbox.runtime.invoker import InvocationResult, Invoker
-from faasbox.runtime.settings import RuntimeSettings
 from tests.support import run_with_invoker
 
 T = TypeVar("T")

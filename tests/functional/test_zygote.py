@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from faasbox.config import load_service
+from faasbox.execution.invoker import InvocationResult, Invoker
+from faasbox.execution.settings import RuntimeSettings
 from faasbox.registry import Registry
 from faasbox.registry.services import deploy_service
-from faasbox.runtime.invoker import InvocationResult, Invoker
-from faasbox.runtime.settings import RuntimeSettings
 from tests.support import EXAMPLES, SERVICES, run_with_invoker
 
 ZYGOTE = SERVICES / "zygote"

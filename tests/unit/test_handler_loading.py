@@ -1,4 +1,5 @@
-"""Unit tests of faasbox.runtime.handler_loading: `module.function` -> callable, Lambda's faults."""
+"""Unit tests of faasbox.execution.process.python.handler_loading: `module.function` ->
+callable, Lambda's faults."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from faasbox.runtime.handler_loading import (
+from faasbox.execution.process.python.handler_loading import (
     Fault,
     error_object,
     format_error_log,
@@ -221,4 +222,4 @@ def test_stack_trace_drops_faasbox_runtime_frames() -> None:
         load_handler("sys.f")
     except Fault as e:
         trace = stack_trace(e)
-    assert all("/faasbox/runtime/" not in frame for frame in trace)
+    assert all("/faasbox/execution/" not in frame for frame in trace)

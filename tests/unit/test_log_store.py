@@ -1,4 +1,4 @@
-"""Unit tests of faasbox.runtime.logs: per-function invocation records with bounded retention."""
+"""Unit tests of faasbox.execution.logs: per-function invocation records with bounded retention."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from faasbox.runtime.logs import InvocationRecord, LogStore
+from faasbox.execution.logs import InvocationRecord, LogStore
 
 T = TypeVar("T")
 

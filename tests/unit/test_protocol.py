@@ -1,4 +1,5 @@
-"""Unit tests of faasbox.runtime.protocol: the worker's length-prefixed frames, on bytes only."""
+"""Unit tests of faasbox.execution.process.protocol: the worker's length-prefixed frames, on
+bytes only."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from faasbox.runtime import protocol
-from faasbox.runtime.protocol import (
+from faasbox.execution.process import protocol
+from faasbox.execution.process.protocol import (
     INVOKE,
     MAX_HEADER,
     PREFIX,

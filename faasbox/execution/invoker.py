@@ -15,14 +15,14 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from faasbox.execution.logs import InvocationRecord, LogStore
+from faasbox.execution.process.pool import PoolManager
+from faasbox.execution.process.worker_process import WorkerDied, WorkerProcess, exit_error
+from faasbox.execution.settings import RuntimeSettings
 from faasbox.registry.models import SYNC_PAYLOAD_LIMIT, DeployedFunction
-from faasbox.runtime.logs import InvocationRecord, LogStore
-from faasbox.runtime.pool import PoolManager
-from faasbox.runtime.process import WorkerDied, WorkerProcess, exit_error
-from faasbox.runtime.settings import RuntimeSettings
 
 if TYPE_CHECKING:
-    from faasbox.runtime.wasm import WasmExecutor
+    from faasbox.execution.wasm.executor import WasmExecutor
 
 WASM_RUNTIME = "wasm"
 
@@ -79,7 +79,9 @@ class Invoker:
     def wasm(self) -> WasmExecutor:
         """The executor of `runtime: wasm` functions (in this process, on threads)."""
         if self._wasm is None:
-            from faasbox.runtime.wasm import WasmExecutor  # wasmtime loads only when used
+            from faasbox.execution.wasm.executor import (
+                WasmExecutor,  # wasmtime loads only when used
+            )
 
             self._wasm = WasmExecutor(self.settings)
         return self._wasm

@@ -10,8 +10,8 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 from faasbox.errors import TooManyRequests
+from faasbox.execution.settings import RuntimeSettings
 from faasbox.registry.models import DeployedFunction
-from faasbox.runtime.settings import RuntimeSettings
 
 
 class Slots:

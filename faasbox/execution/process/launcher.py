@@ -26,10 +26,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from faasbox.execution.process.limits import MemoryLimit, MemoryLimiter
 from faasbox.registry.models import DeployedFunction
-from faasbox.runtime.limits import MemoryLimit, MemoryLimiter
 
-log = logging.getLogger("faasbox.runtime")
+log = logging.getLogger("faasbox.execution")
 
 DEFAULT_PRELOAD = ("numpy", "PIL.Image", "cv2", "onnxruntime")
 PR_SET_CHILD_SUBREAPER = 36
@@ -57,11 +57,11 @@ def become_subreaper() -> bool:
 
 
 def spawn_worker(worker_fd: int, log_fd: int) -> int:
-    """A fresh interpreter running faasbox.runtime.worker; returns its pid."""
+    """A fresh interpreter running faasbox.execution.process.python.worker; returns its pid."""
     os.set_inheritable(worker_fd, True)
     return os.posix_spawn(
         sys.executable,
-        [sys.executable, "-m", "faasbox.runtime.worker", str(worker_fd)],
+        [sys.executable, "-m", "faasbox.execution.process.python.worker", str(worker_fd)],
         base_environment(),
         file_actions=[
             (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
@@ -97,7 +97,7 @@ class Zygote:
                 [
                     sys.executable,
                     "-m",
-                    "faasbox.runtime.zygote",
+                    "faasbox.execution.process.zygote",
                     str(theirs.fileno()),
                     ",".join(self.modules),
                 ],

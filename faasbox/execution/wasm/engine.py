@@ -30,9 +30,9 @@ from pathlib import Path
 
 import wasmtime
 
-from faasbox.runtime import wasm_poll
+from faasbox.execution.wasm import poll as wasm_poll
 
-log = logging.getLogger("faasbox.runtime")
+log = logging.getLogger("faasbox.execution")
 
 TICK_S = 0.005
 WASI = "wasi_snapshot_preview1"

@@ -6,9 +6,9 @@ import asyncio
 import tempfile
 from pathlib import Path
 
+from faasbox.execution.invoker import InvocationResult, Invoker
+from faasbox.execution.settings import RuntimeSettings
 from faasbox.registry.models import LATEST, DeployedFunction, FunctionConfig
-from faasbox.runtime.invoker import InvocationResult, Invoker
-from faasbox.runtime.settings import RuntimeSettings
 
 
 def invoke_local(config: FunctionConfig, code_dir: Path, payload: bytes) -> InvocationResult:

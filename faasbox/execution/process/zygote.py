@@ -4,9 +4,10 @@ As in SOCK (OpenLambda), forking a process that has imported numpy, Pillow, Open
 onnxruntime makes a worker in a few milliseconds instead of paying for interpreter start and
 imports on every cold start; the forked workers share those pages copy-on-write.
 
-Started by the server as `python -m faasbox.runtime.zygote CONTROL_FD MODULES`. The control
-socket is SOCK_SEQPACKET: each request is one message carrying two file descriptors (the new
-worker's control socket and its log pipe); each reply is one message with the worker's pid.
+Started by the server as `python -m faasbox.execution.process.zygote CONTROL_FD MODULES`.
+The control socket is SOCK_SEQPACKET: each request is one message carrying two file
+descriptors (the new worker's control socket and its log pipe); each reply is one message
+with the worker's pid.
 
 What forking breaks, and what is done about it:
 - threads do not survive a fork: the zygote starts none (BLAS/OpenMP pools are pinned to one
@@ -36,7 +37,8 @@ import socket  # noqa: E402
 import struct  # noqa: E402
 import sys  # noqa: E402
 
-from faasbox.runtime import isolation, worker  # noqa: E402  (what every worker runs)
+from faasbox.execution.process import isolation  # noqa: E402
+from faasbox.execution.process.python import worker  # noqa: E402  (what every worker runs)
 
 MAX_FD = 65536
 

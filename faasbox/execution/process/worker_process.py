@@ -1,10 +1,9 @@
 """The server's handle on one worker process: start it, send it invocations, capture its logs.
 
-A worker gets a control socket (frames, faasbox.runtime.protocol) and a log pipe on its fd 1
-and 2. The server reads the log pipe continuously, so a chatty function never blocks on a
-full pipe, and drains it when a result arrives: every write the worker made before sending
-its result is in the pipe by then, so the log of an invocation is complete.
-"""
+A worker gets a control socket (frames, faasbox.execution.process.protocol) and a log pipe on
+its fd 1 and 2. The server reads the log pipe continuously, so a chatty function never blocks
+on a full pipe, and drains it when a result arrives: every write the worker made before sending
+its result is in the pipe by then, so the log of an invocation is complete."""
 
 from __future__ import annotations
 
@@ -21,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from faasbox.execution.process import protocol
+from faasbox.execution.process.launcher import Launcher
+from faasbox.execution.process.limits import MemoryLimit
 from faasbox.registry.models import DeployedFunction
-from faasbox.runtime import protocol
-from faasbox.runtime.launcher import Launcher
-from faasbox.runtime.limits import MemoryLimit
 
 LOG_CAP = 1 << 20  # bytes kept per invocation; the rest is counted and dropped
 READ_CHUNK = 1 << 16

@@ -16,11 +16,11 @@ from collections import deque
 from dataclasses import dataclass
 
 from faasbox.errors import TooManyRequests
+from faasbox.execution.process.launcher import Launcher
+from faasbox.execution.process.limits import MemoryLimiter
+from faasbox.execution.process.worker_process import InitOutcome, WorkerProcess
+from faasbox.execution.settings import RuntimeSettings
 from faasbox.registry.models import DeployedFunction
-from faasbox.runtime.launcher import Launcher
-from faasbox.runtime.limits import MemoryLimiter
-from faasbox.runtime.process import InitOutcome, WorkerProcess
-from faasbox.runtime.settings import RuntimeSettings
 
 
 @dataclass

@@ -22,10 +22,10 @@ from typing import Any
 
 import wasmtime
 
+from faasbox.execution.process.worker_process import LOG_CAP
+from faasbox.execution.wasm.http import proxy_response
+from faasbox.execution.wasm.options import WasmOptions
 from faasbox.registry.models import SYNC_PAYLOAD_LIMIT, DeployedFunction
-from faasbox.runtime.process import LOG_CAP
-from faasbox.runtime.wasm_http import proxy_response
-from faasbox.runtime.wasm_options import WasmOptions
 
 MIB = 1 << 20
 STDERR_TAIL_LINES = 10

@@ -1,20 +1,20 @@
 """Running `runtime: wasm` functions: WASI preview1 commands, in the server process, on threads.
 
 Where and how: each invocation is a new wasmtime Store and instance of the function's module,
-compiled once per code version (`faasbox.runtime.wasm_engine`), run on a thread of the
+compiled once per code version (`faasbox.execution.wasm.engine`), run on a thread of the
 function's own thread pool. wasmtime releases the GIL while WebAssembly runs, so instances
 run in parallel on the machine's cores while the event loop keeps serving. Never in a zygote
 or any forked process: wasmtime's WASI runs on tokio threads, and a process forked after a
 WASI call hangs at its first stdio operation.
 
 The program's world is what its configuration gives it and nothing else: stdin (the payload,
-or the HTTP request body), stdout and stderr (captured, `faasbox.runtime.wasm_output`), argv
+or the HTTP request body), stdout and stderr (captured, `faasbox.execution.wasm.output`), argv
 and environment variables, and the preopened folders of `wasm.dirs`. No network, no other
 file, none of the server's environment.
 
 Limits: `memorySize` caps linear memory (memory.grow fails past it); `timeout` is enforced
 by epoch interruption (the store traps within a tick, 5 ms, of its deadline; a sleeping
-program is woken at the deadline, `faasbox.runtime.wasm_poll`); `wasm.fuel` adds an
+program is woken at the deadline, `faasbox.execution.wasm.poll`); `wasm.fuel` adds an
 instruction budget. A trap, an exit or a limit ends only its own store.
 
 Concurrency is as for Python functions: `reservedConcurrency`, else the runtime's global cap
@@ -35,14 +35,13 @@ from pathlib import Path
 import wasmtime
 from wasmtime import _ffi as wasmtime_ffi
 
-from faasbox.registry.models import MAX_TIMEOUT_S, SYNC_PAYLOAD_LIMIT, DeployedFunction
-from faasbox.runtime import wasm_poll
-from faasbox.runtime.process import LOG_CAP
-from faasbox.runtime.settings import RuntimeSettings
-from faasbox.runtime.wasm_engine import Engines, InvalidModule, Program
-from faasbox.runtime.wasm_http import request_from_event
-from faasbox.runtime.wasm_options import WasmConfigError, WasmOptions, inside
-from faasbox.runtime.wasm_outcome import (
+from faasbox.execution.process.worker_process import LOG_CAP
+from faasbox.execution.settings import RuntimeSettings
+from faasbox.execution.wasm import poll as wasm_poll
+from faasbox.execution.wasm.engine import Engines, InvalidModule, Program
+from faasbox.execution.wasm.http import request_from_event
+from faasbox.execution.wasm.options import WasmConfigError, WasmOptions, inside
+from faasbox.execution.wasm.outcome import (
     MIB,
     Run,
     WasmOutcome,
@@ -52,10 +51,11 @@ from faasbox.runtime.wasm_outcome import (
     reason,
     timed_out,
 )
-from faasbox.runtime.wasm_output import Capture
-from faasbox.runtime.wasm_slots import Slots
+from faasbox.execution.wasm.output import Capture
+from faasbox.execution.wasm.slots import Slots
+from faasbox.registry.models import MAX_TIMEOUT_S, SYNC_PAYLOAD_LIMIT, DeployedFunction
 
-log = logging.getLogger("faasbox.runtime")
+log = logging.getLogger("faasbox.execution")
 
 TABLE_ELEMENTS_LIMIT = 1 << 20  # 8 MB of table entries
 CLOSE_TIMEOUT_S = 5.0  # at shutdown, for interrupted instances to return

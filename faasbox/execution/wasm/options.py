@@ -8,7 +8,7 @@ wasm:
                                    # application/octet-stream
   dirs:                            # preopened folders of the code, read-only unless rw
     - data                         # seen by the program as /data
-    - {path: cache, mode: rw}      # a writable copy (see faasbox.runtime.wasm)
+    - {path: cache, mode: rw}      # a writable copy (see faasbox.execution.wasm.executor)
   fuel: 100000000                  # an instruction budget per invocation
 ```
 """

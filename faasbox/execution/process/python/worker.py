@@ -1,8 +1,9 @@
 """The worker: one execution environment, running one invocation at a time.
 
-Started as `python -m faasbox.runtime.worker CONTROL_FD` with fd 1 and 2 on the server's log
-pipe. It reads a BOOT frame (who it is, what to import), does INIT once (imports the handler
-module) and then serves INVOKE frames until the server closes the socket or kills it.
+Started as `python -m faasbox.execution.process.python.worker CONTROL_FD` with fd 1 and 2 on
+the server's log pipe. It reads a BOOT frame (who it is, what to import), does INIT once
+(imports the handler module) and then serves INVOKE frames until the server closes the socket
+or kills it.
 
 Imports only the stdlib and faasbox's stdlib-only runtime modules, so nothing of the server's
 dependencies is loaded into a function's process.
@@ -23,16 +24,16 @@ import sys
 import time
 from typing import Any
 
-from faasbox.runtime import protocol
-from faasbox.runtime.context import LambdaContext
-from faasbox.runtime.handler_loading import (
+from faasbox.execution.process import protocol
+from faasbox.execution.process.isolation import private_tmp
+from faasbox.execution.process.python.context import LambdaContext
+from faasbox.execution.process.python.handler_loading import (
     Fault,
     Handler,
     error_object,
     format_error_log,
     load_handler,
 )
-from faasbox.runtime.isolation import private_tmp
 
 _current_request_id = ""
 

@@ -76,7 +76,7 @@ def stack_trace(exc: BaseException) -> list[str]:
     """The frames of the user's code, formatted as awslambdaric formats stackTrace."""
     frames = traceback.extract_tb(exc.__traceback__)
     # Drop the frames of faasbox's own worker loop, as Lambda drops its bootstrap's.
-    user_frames = [f for f in frames if "/faasbox/runtime/" not in f.filename]
+    user_frames = [f for f in frames if "/faasbox/execution/" not in f.filename]
     return traceback.format_list(user_frames)
 
 

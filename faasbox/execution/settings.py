@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from faasbox.runtime.launcher import DEFAULT_PRELOAD
+from faasbox.execution.process.launcher import DEFAULT_PRELOAD
 
 
 def default_max_workers() -> int:
