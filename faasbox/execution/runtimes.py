@@ -23,6 +23,8 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from faasbox.errors import InvalidRuntime
+
 # Executor kinds, and the class implementing each (module:attribute, imported on first use:
 # wasmtime loads only when a WebAssembly function runs).
 PROCESS = "process"
@@ -144,7 +146,7 @@ def of(name: str) -> Runtime:
     """The runtime of a deployed function (its name was checked when it was deployed)."""
     runtime = lookup(name)
     if runtime is None:
-        raise LookupError(
+        raise InvalidRuntime(
             f"runtime {name!r} is not supported by faasbox; supported: {supported_runtimes()}"
         )
     return runtime

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from faasbox.errors import InvalidRuntime
 from faasbox.execution import runtimes
 from faasbox.execution.api import Executor
 from faasbox.execution.runtimes import PROCESS, WASM, WorkerStart
@@ -32,7 +33,7 @@ def test_known_runtimes_map_to_their_executor(name: str, kind: str) -> None:
 )
 def test_unknown_runtimes_are_none_and_of_says_what_is_supported(name: str) -> None:
     assert runtimes.lookup(name) is None
-    with pytest.raises(LookupError, match=r"supported: python3\.x .* and wasm"):
+    with pytest.raises(InvalidRuntime, match=r"supported: python3\.x .* and wasm"):
         runtimes.of(name)
 
 
