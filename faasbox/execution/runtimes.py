@@ -42,8 +42,10 @@ class WorkerStart:
 
     `module`: a Python module of faasbox run by the server's interpreter; such workers can be
     forked from a zygote (`forkable`). `command`: a program spawned for each worker (runtimes
-    whose interpreter cannot fork, such as Node.js). Either gets its control socket's file
-    descriptor number as its last argument; fds 1 and 2 are its log pipe.
+    whose interpreter cannot fork, such as Node.js), its first item an absolute path (it is
+    not looked up on PATH). Either gets its control socket's file descriptor number as its
+    last argument, fds 1 and 2 are its log pipe, and it speaks the worker protocol over the
+    socket (faasbox.execution.process.protocol: BOOT, INIT's READY or error, INVOKE/RESULT).
     """
 
     module: str | None = None
