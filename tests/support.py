@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import httpx
 
 from faasbox.execution.invoker import Invoker
+from faasbox.execution.process import jail
 from faasbox.execution.settings import RuntimeSettings
 from faasbox.registry.access_keys import Credentials, read_credentials_file
 
@@ -26,6 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 SERVICES = ROOT / "tests" / "services"
 SERVING = re.compile(r"serving on (http://\S+)")
+# Whether this machine jails workers (root, namespaces): what a worker sees depends on it.
+JAILED = not jail.missing()
 # Variables of the person running the tests that would change what a server or client uses.
 PERSONAL_ENV = (
     "AWS_ACCESS_KEY_ID",

@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 # Lambda's limits, and the Serverless Framework's defaults where they differ from Lambda's.
 MIN_MEMORY_MB = 128
 MAX_MEMORY_MB = 10240
+MIN_TMP_MB = 512  # Lambda's ephemeral storage: 512 MB to 10 GB
+MAX_TMP_MB = 10240
 DEFAULT_MEMORY_MB = 1024
 MAX_TIMEOUT_S = 900.0
 DEFAULT_TIMEOUT_S = 6.0
@@ -54,6 +56,10 @@ class FunctionSpec(_Frozen):
     """The function's ``wasm:`` options, kept as written (runtime wasm only)."""
     package: dict[str, Any]
     """The function's ``package:`` (patterns, individually, artifact), kept as written."""
+    ephemeral_storage: int = Field(default=MIN_TMP_MB, ge=MIN_TMP_MB, le=MAX_TMP_MB)
+    """The size of the function's private /tmp, in MB (Lambda's ephemeral storage)."""
+    network: str = Field(default="default", pattern="^(default|none)$")
+    """``none``: no network but loopback for the function's workers."""
 
 
 class LayerSpec(_Frozen):

@@ -10,17 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
+import shutil
 import time
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 
 from faasbox.errors import TooManyRequests
-from faasbox.execution.process.launcher import Launcher
-from faasbox.execution.process.limits import MemoryLimiter
+from faasbox.execution.process import jail
+from faasbox.execution.process.launcher import Jail, Launcher
+from faasbox.execution.process.limits import MemoryLimiter, clean_stale_groups
 from faasbox.execution.process.worker_process import InitOutcome, WorkerProcess
 from faasbox.execution.settings import RuntimeSettings
 from faasbox.registry.models import DeployedFunction
+
+log = logging.getLogger("faasbox.execution")
 
 
 @dataclass
@@ -178,6 +184,18 @@ class FunctionPool:
         return evicted
 
 
+def clean_run_dir(run_dir: Path) -> None:
+    """Remove what a crashed server left in the run dir: unjailed workers' temp folders and
+    the mount points of servers that are gone."""
+    for entry in run_dir.iterdir():
+        owner = entry.name.removeprefix("root-")
+        if entry.name.startswith("tmp-"):
+            shutil.rmtree(entry, ignore_errors=True)
+        elif owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            with contextlib.suppress(OSError):
+                entry.rmdir()
+
+
 class PoolManager:
     """All pools, the global worker cap, the idle reaper and the memory watchdog."""
 
@@ -191,10 +209,30 @@ class PoolManager:
         self.limiter = MemoryLimiter(
             f"faasbox-{os.getpid()}-{id(self):x}", use_cgroups=settings.memory_cgroups
         )
-        self.launcher = Launcher(self.limiter, settings.use_zygote, settings.preload)
+        clean_stale_groups(self.limiter.bases())
+        clean_run_dir(self.run_dir)
+        # What is missing to jail workers here (empty: they are jailed).
+        self.jail_missing = jail.missing() if settings.jail else ["jail turned off"]
+        self.launcher = Launcher(
+            self.limiter,
+            settings.use_zygote,
+            settings.preload,
+            jail=self._jail() if not self.jail_missing else None,
+        )
         self._background: set[asyncio.Task[None]] = set()
         self.closing = False
         self._ticker: asyncio.Task[None] | None = None
+
+    def _jail(self) -> Jail:
+        root = self.run_dir / f"root-{os.getpid()}"
+        root.mkdir(mode=0o755, exist_ok=True)
+        return Jail(
+            root,
+            self.settings.data_dir,
+            self.settings.uid_base,
+            self.settings.uid_count,
+            pids_cgroup=self.limiter.pids_base is not None,
+        )
 
     def pool_for(self, fn: DeployedFunction) -> FunctionPool:
         key = pool_key(fn)
@@ -298,3 +336,6 @@ class PoolManager:
             self._ticker.cancel()
         self.limiter.close()
         self.launcher.close()
+        if self.launcher.jail is not None:
+            with contextlib.suppress(OSError):
+                self.launcher.jail.root.rmdir()
