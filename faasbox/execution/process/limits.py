@@ -208,9 +208,10 @@ class MemoryLimiter:
         return result, procs
 
     def close(self) -> None:
+        """Remove the server's groups, killing any straggler (a worker whose fork was
+        under way when the server stopped)."""
         for base in self.bases():
-            with contextlib.suppress(OSError):
-                base.rmdir()
+            remove_group(base)
 
 
 def _probe(base: Path, limit_file: str, value: str) -> bool:

@@ -334,8 +334,8 @@ class PoolManager:
             await asyncio.gather(*self._background, return_exceptions=True)
         if self._ticker is not None:
             self._ticker.cancel()
-        self.limiter.close()
         self.launcher.close()
+        self.limiter.close()  # after the spares: their cgroups are in the server's
         if self.launcher.jail is not None:
             with contextlib.suppress(OSError):
                 self.launcher.jail.root.rmdir()
