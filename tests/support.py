@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,6 +44,21 @@ PERSONAL_ENV = (
 )
 
 
+def processes_of(uid: int) -> list[int]:
+    """The host's processes running as `uid` (a jailed function's workers, and what they
+    started: each function has a uid of its own)."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            lines = status.read_text().splitlines()
+        except OSError:
+            continue
+        uids = next((line.split()[1:] for line in lines if line.startswith("Uid:")), [])
+        if uids and int(uids[0]) == uid:
+            found.append(int(status.parent.name))
+    return found
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """os.environ without the tester's own credentials and faasbox settings, plus `extra`."""
     env = {k: v for k, v in os.environ.items() if k not in PERSONAL_ENV}
@@ -54,10 +69,13 @@ def clean_env(**extra: str) -> dict[str, str]:
 class RunningServer:
     """`faasbox serve` as a user runs it, on a port the OS picks."""
 
-    def __init__(self, dirs: list[Path], data_dir: Path, *args: str) -> None:
+    def __init__(
+        self, dirs: list[Path], data_dir: Path, *args: str, wrapper: Sequence[str] = ()
+    ) -> None:
         self.dirs = dirs
         self.data_dir = data_dir
         self.args = args
+        self.wrapper = list(wrapper)  # a command the server runs under (setpriv, ...)
         self.url = ""
         self.proc: subprocess.Popen[str] | None = None
         self.output: list[str] = []
@@ -68,6 +86,7 @@ class RunningServer:
         env = clean_env(**(env or {}))
         self.proc = subprocess.Popen(
             [
+                *self.wrapper,
                 sys.executable,
                 "-m",
                 "faasbox",

@@ -15,26 +15,12 @@ from typing import Any
 
 import pytest
 
-from tests.support import JAILED, SERVICES, RunningServer, lambda_client
+from tests.support import JAILED, SERVICES, RunningServer, lambda_client, processes_of
 
 pytestmark = pytest.mark.skipif(not JAILED, reason="jailing workers needs root and namespaces")
 
 ATTACKER = SERVICES / "attacker"
 VICTIM = SERVICES / "victim"
-
-
-def processes_of(uid: int) -> list[int]:
-    """The host's processes running as `uid`."""
-    found = []
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            lines = status.read_text().splitlines()
-        except OSError:
-            continue
-        uids = next((line.split()[1:] for line in lines if line.startswith("Uid:")), [])
-        if uids and int(uids[0]) == uid:
-            found.append(int(status.parent.name))
-    return found
 
 
 def wait_until_gone(uid: int, timeout: float = 10.0) -> list[int]:
@@ -73,7 +59,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     from tests.support import ROOT
 
     data_dir = ROOT / "build" / "test-data" / f"jail-{time.monotonic_ns()}"
-    running = RunningServer([ATTACKER, VICTIM], data_dir).start()
+    # --require-isolation: a machine that can jail starts, and says nothing is missing.
+    running = RunningServer([ATTACKER, VICTIM], data_dir, "--require-isolation").start()
+    assert "NOT isolated" not in "".join(running.output)
     try:
         yield running
     finally:

@@ -164,6 +164,21 @@ def vendored_names(code_dir: Path) -> set[str]:
     return names
 
 
+def _children() -> list[int]:
+    pids: list[int] = []
+    for task in Path("/proc/self/task").glob("*/children"):
+        with contextlib.suppress(OSError, ValueError):
+            pids += [int(p) for p in task.read_text().split()]
+    return pids
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return ""
+
+
 @dataclass(frozen=True)
 class Jail:
     """How this server jails its workers (see faasbox.execution.process.jail)."""
@@ -352,6 +367,19 @@ class Launcher:
                 spares.append(made)
         finally:
             self._filling.discard(zygote.name)
+
+    def reap_strays(self, workers: set[int]) -> int:
+        """Reap exited children the server does not know: without a jail, what a worker left
+        running is re-parented to the server (a subreaper) when the worker ends."""
+        known = workers | {self.base.pid, self.preloaded.pid}
+        known |= {s.pid for spares in self._spares.values() for s in spares}
+        reaped = 0
+        for pid in _children():
+            if pid not in known and _state(pid) == "Z":
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)
+                    reaped += 1
+        return reaped
 
     def close(self) -> None:
         for task in self._tasks:

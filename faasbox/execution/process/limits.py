@@ -79,9 +79,11 @@ class MemoryLimit:
         return False
 
     def release(self) -> None:
+        """Remove the worker's cgroups once it has exited. A jailed worker's are empty by
+        then (its init's exit killed the rest); an unjailed worker's may hold what it left
+        running, which is killed here."""
         for path in self.groups:
-            with contextlib.suppress(OSError):
-                path.rmdir()
+            remove_group(path, timeout=1.0)
 
 
 class CgroupLimit(MemoryLimit):

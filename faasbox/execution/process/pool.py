@@ -304,6 +304,8 @@ class PoolManager:
             if now - last_reap >= 1.0:
                 last_reap = now
                 self.reap(now - self.settings.idle_timeout_s)
+                if self.launcher.jail is None:
+                    self.launcher.reap_strays({w.pid for w in self.workers})
 
     def reap(self, idle_since: float) -> None:
         for key, pool in list(self.pools.items()):
