@@ -6,14 +6,16 @@ What a jailed worker is, and who does which step (docs/security.md has the threa
   cgroups (memory, pids), then unshares a mount and a pid namespace;
 - its child, pid 1 of the new pid namespace, is the worker's *init*: it builds a skeleton
   root on a tmpfs (the system's libraries, the Python installation, the virtualenv and
-  faasbox's own package, all read-only; a fresh /proc, a minimal /dev), forks the worker,
-  reaps every orphan, and when the worker ends writes its wait status to the server and
-  exits, which makes the kernel kill whatever else still runs in the namespace;
+  faasbox's own package, all read-only; a fresh /proc, a minimal /dev) and pivots into it,
+  the old root kept at /.host for BOOT (unmounting it would wait for an RCU grace period,
+  milliseconds: BOOT covers it with an empty mount instead), forks the worker, reaps every
+  orphan, and when the worker ends writes its wait status to the server and exits, which
+  makes the kernel kill whatever else still runs in the namespace;
 - the worker, at BOOT (the only jail work on the cold-start path, what depends on the
-  function): its code read-only at /var/task, a tmpfs /tmp of the function's ephemeral
-  storage, a network namespace with only loopback for `network: none`, pivot_root into the
-  skeleton, the limits, then the function's own uid/gid with no capability, no new
-  privileges and not dumpable.
+  function): its code read-only at /var/task (from /.host), an empty read-only tmpfs over
+  /.host, a tmpfs /tmp of the function's ephemeral storage, a network namespace with only
+  loopback for `network: none`, the limits, then the function's own uid/gid with no
+  capability, no new privileges and not dumpable.
 
 Stdlib only: the zygote and the worker import this module.
 """
@@ -43,7 +45,6 @@ MS_REMOUNT = 32
 MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
-MNT_DETACH = 2
 PR_SET_DUMPABLE = 4
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
@@ -64,7 +65,8 @@ SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", 
 
 _libc: ctypes.CDLL | None = None
 _own_namespace = False
-_skeleton = ""  # where this process's init mounted the skeleton root (before pivot_root)
+HOST = "/.host"  # where the old root stays, in a jail, until BOOT covers it
+_jailed = False  # this process's init pivoted into a skeleton root
 
 
 class JailError(OSError):
@@ -202,8 +204,9 @@ def _visible_paths() -> list[str]:
 
 
 def build_root(root: str, hidden: list[str]) -> None:
-    """Mount the skeleton root at `root` (in this process's own mount namespace)."""
-    global _skeleton
+    """Mount the skeleton root at `root` (in this process's own mount namespace) and pivot
+    into it, keeping the host's root at /.host to bind a function's code from at BOOT."""
+    global _jailed
     _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing propagates back to the host
     _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
     for path in SYSTEM_PATHS:
@@ -219,7 +222,7 @@ def build_root(root: str, hidden: list[str]) -> None:
         real = os.path.realpath(path)
         if os.path.isdir(root + real):
             _mount("tmpfs", root + real, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k")
-    for sub in ("proc", "dev", "tmp", "var/task"):
+    for sub in ("proc", "dev", "tmp", "var/task", HOST[1:]):
         _mkdirs(f"{root}/{sub}")
     # This process is pid 1 of the new namespace: its /proc shows that namespace only, and
     # hidepid keeps the processes of other users (the init itself) out of the worker's view.
@@ -245,7 +248,10 @@ def build_root(root: str, hidden: list[str]) -> None:
         f"size={SHM_MB}m,mode=1777",
     )
     _mount(None, root, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
-    _skeleton = root
+    os.chdir(root)
+    _check(_c().syscall(SYS_PIVOT_ROOT, b".", HOST[1:].encode()), "pivot_root")
+    os.chdir("/")
+    _jailed = True
 
 
 def run_init(worker_pid: int, status_fd: int) -> None:
@@ -286,24 +292,15 @@ LAST_CAP = _last_capability() if sys.platform == "linux" else 0
 def enter(spec: dict[str, Any]) -> None:
     """Become the function's jailed environment; raises JailError if any step fails (the
     worker then exits rather than run the function unjailed)."""
-    root = _skeleton
-    if not root:
-        raise JailError(0, "this worker has no skeleton root")
+    if not _jailed:
+        raise JailError(0, "this worker has no jail root")
     if spec.get("network") == "none":
         unshare(CLONE_NEWNET)
         _loopback_up()
-    _bind_read_only(spec["code"], f"{root}/var/task")
-    _mount(
-        "tmpfs",
-        f"{root}/tmp",
-        "tmpfs",
-        MS_NOSUID | MS_NODEV,
-        f"size={int(spec['tmp_mb'])}m,mode=1777",
-    )
-    os.chdir(root)
-    _check(_c().syscall(SYS_PIVOT_ROOT, b".", b"."), "pivot_root")
-    _check(_c().umount2(b".", MNT_DETACH), "umount the old root")
-    os.chdir("/")
+    _bind_read_only(HOST + os.path.abspath(spec["code"]), "/var/task")
+    # Out of sight for good: under a mount the function has no capability to remove.
+    _mount("tmpfs", HOST, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k")
+    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={int(spec['tmp_mb'])}m,mode=1777")
     resource.setrlimit(resource.RLIMIT_NOFILE, (MAX_OPEN_FILES, MAX_OPEN_FILES))
     if not spec.get("pids_cgroup"):
         resource.setrlimit(resource.RLIMIT_NPROC, (MAX_PROCESSES, MAX_PROCESSES))

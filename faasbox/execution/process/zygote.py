@@ -62,7 +62,7 @@ def preload(modules: list[str]) -> list[str]:
 
 
 def _close_fds_but(*fds: int) -> None:
-    keep = sorted({0, 1, 2, *fds})
+    keep = sorted({0, 1, 2, *(fd for fd in fds if fd >= 0)})
     for low, high in zip(keep, [*keep[1:], MAX_FD], strict=True):
         if high > low + 1:
             os.closerange(low + 1, high)

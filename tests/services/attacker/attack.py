@@ -30,6 +30,14 @@ def _first(results):
     return next((r for r in results if r), None)
 
 
+def _listing(path):
+    try:
+        names = os.listdir(path)
+    except OSError:
+        return None
+    return f"listed {path}: {names[:5]}" if names else None
+
+
 def _signal(pid):
     try:
         os.kill(pid, 0)  # the permission check of any signal, without harming the target
@@ -167,6 +175,10 @@ def attack(event, context):
         "master_key": _read(os.path.join(data_dir, "master.key")),
         "registry": _read(os.path.join(data_dir, "registry.sqlite3")),
         "data_dir_visible": f"{data_dir} exists" if os.path.exists(data_dir) else None,
+        # Where the jail's init kept the host's root until BOOT covered it.
+        "host_root": _first(
+            [_read(f"/.host{data_dir}/credentials"), _listing("/.host"), _listing("/.host/etc")]
+        ),
         "other_code": _first(
             [_read(victim_code), _read(f"/proc/{victim}/root/var/task/victim.py")]
             + [_read(p) for p in glob.glob(os.path.join(data_dir, "code", "*", "victim.py"))]
