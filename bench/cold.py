@@ -74,8 +74,10 @@ def row(times: list[float]) -> str:
 
 
 def main() -> None:
+    load_before = os.getloadavg()[0]
     fresh = fresh_interpreter()
     times = faasbox_cold_starts()
+    load_after = os.getloadavg()[0]
     cold, warm = times["jail"]
     unjailed, _ = times["no jail"]
     cost = median(cold) - median(unjailed)
@@ -93,7 +95,8 @@ Cold start is **{median(fresh) / median(cold):.0f}x** faster than a fresh interp
 the jail costs **{cost:+.1f} ms** at p50 (its BOOT steps: the code bound at /var/task, a
 tmpfs /tmp, pivot_root, the uid and capabilities; the namespaces, cgroups and skeleton root
 are made in the spare, before the request). The two servers run side by side and take
-turns, sample by sample.
+turns, sample by sample. The machine's other load: average {load_before:.1f} at the start,
+{load_after:.1f} at the end.
 {SAMPLES} samples each, sequential, timed by a keep-alive `http.client` connection on
 loopback (one request at a time; it adds about 0.1 ms). "Warm" is the request right after the
 cold start, while the zygote forks the next spare worker in the background.

@@ -59,6 +59,19 @@ def processes_of(uid: int) -> list[int]:
     return found
 
 
+def zombie_children(pid: int) -> list[int]:
+    """The children of `pid` that have exited and are not reaped yet."""
+    zombies = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if fields[0] == "Z" and int(fields[1]) == pid:
+            zombies.append(int(stat.parent.name))
+    return zombies
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """os.environ without the tester's own credentials and faasbox settings, plus `extra`."""
     env = {k: v for k, v in os.environ.items() if k not in PERSONAL_ENV}

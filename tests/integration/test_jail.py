@@ -15,7 +15,14 @@ from typing import Any
 
 import pytest
 
-from tests.support import JAILED, SERVICES, RunningServer, lambda_client, processes_of
+from tests.support import (
+    JAILED,
+    SERVICES,
+    RunningServer,
+    lambda_client,
+    processes_of,
+    zombie_children,
+)
 
 pytestmark = pytest.mark.skipif(not JAILED, reason="jailing workers needs root and namespaces")
 
@@ -29,18 +36,6 @@ def wait_until_gone(uid: int, timeout: float = 10.0) -> list[int]:
     while (left := processes_of(uid)) and time.monotonic() < deadline:
         time.sleep(0.05)
     return left
-
-
-def zombie_children(pid: int) -> list[int]:
-    zombies = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        if fields[0] == "Z" and int(fields[1]) == pid:
-            zombies.append(int(stat.parent.name))
-    return zombies
 
 
 def cgroups_of(server_pid: int) -> list[Path]:
@@ -199,3 +194,31 @@ def test_nothing_outlives_the_server_and_no_cgroup_is_left(tmp_path: Path) -> No
         shutil.rmtree(data_dir, ignore_errors=True)
     assert wait_until_gone(seen["uid"]) == []
     assert cgroups_of(server_pid) == []
+
+
+def test_a_new_server_cleans_what_a_crashed_one_left() -> None:
+    from tests.support import ROOT
+
+    data_dir = ROOT / "build" / "test-data" / f"jail-crash-{time.monotonic_ns()}"
+    crashed = RunningServer([ATTACKER], data_dir).start()
+    try:
+        assert crashed.proc is not None
+        crashed_pid = crashed.proc.pid
+        error, seen, _ = invoke(crashed, "attacker-dev-linger-normal")
+        assert error is None, seen
+        crashed.proc.kill()  # SIGKILL: no shutdown, nothing cleaned
+        crashed.proc.wait()
+        # Its workers see their socket close and end, and their daemons with them.
+        assert wait_until_gone(seen["uid"]) == []
+        assert cgroups_of(crashed_pid), "a crash leaves the server's cgroups"
+        assert (data_dir / "run" / f"root-{crashed_pid}").exists()
+        restarted = RunningServer([ATTACKER], data_dir).start()
+        try:
+            assert cgroups_of(crashed_pid) == []
+            assert not (data_dir / "run" / f"root-{crashed_pid}").exists()
+        finally:
+            restarted.stop()
+    finally:
+        import shutil
+
+        shutil.rmtree(data_dir, ignore_errors=True)

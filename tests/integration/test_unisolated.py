@@ -7,13 +7,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import ROOT, SERVICES, RunningServer, lambda_client
+from tests.support import ROOT, SERVICES, RunningServer, lambda_client, zombie_children
 
 WRAPPER = (
     ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--ambient-caps=-all"]
@@ -42,6 +43,22 @@ def test_serve_says_what_is_missing_and_serves_anyway(data_dir: Path) -> None:
         response = aws.invoke(FunctionName="probe-dev-counter", Payload=b"{}")
         assert "FunctionError" not in response
         assert json.loads(response["Payload"].read())["calls"] == 1
+    finally:
+        assert server.stop() == 0
+
+
+def test_without_a_jail_the_server_still_reaps_what_workers_leave(data_dir: Path) -> None:
+    server = RunningServer([SERVICES / "attacker"], data_dir, wrapper=WRAPPER).start()
+    try:
+        aws = lambda_client(server.url, server.credentials)
+        for _ in range(20):  # each forks a child and kills itself: the child is orphaned
+            response = aws.invoke(FunctionName="attacker-dev-crash", Payload=b"{}")
+            assert response.get("FunctionError") == "Unhandled"
+        assert server.proc is not None
+        deadline = time.monotonic() + 10
+        while zombie_children(server.proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert zombie_children(server.proc.pid) == []
     finally:
         assert server.stop() == 0
 
