@@ -102,6 +102,16 @@ def test_context_environment_cwd_and_tmp(harness: Harness) -> None:
     assert seen["init_pid"] == seen["pid"]
 
 
+def test_spawned_workers_get_the_same_environment(data_dir: Path) -> None:
+    harness = Harness(data_dir, use_zygote=False)  # `serve --no-zygote`: a fresh interpreter
+    result = harness.run(lambda inv: harness.call(inv, "probe-dev-inspect"))
+    assert result.status == "success", result.log
+    seen = body(result)
+    if JAILED:
+        assert (seen["cwd"], seen["tmpdir"]) == ("/var/task", "/tmp")
+    assert seen["env"]["AWS_LAMBDA_FUNCTION_NAME"] == "probe-dev-inspect"
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="a private /tmp needs root")
 @pytest.mark.skipif(
     str(ROOT).startswith("/tmp/"),

@@ -297,7 +297,7 @@ def enter(spec: dict[str, Any]) -> None:
     if spec.get("network") == "none":
         unshare(CLONE_NEWNET)
         _loopback_up()
-    _bind_read_only(HOST + os.path.abspath(spec["code"]), "/var/task")
+    _bind_read_only(HOST + spec["code"], "/var/task")  # an absolute, resolved path
     # Out of sight for good: under a mount the function has no capability to remove.
     _mount("tmpfs", HOST, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k")
     _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={int(spec['tmp_mb'])}m,mode=1777")

@@ -188,7 +188,8 @@ class WorkerProcess:
             assert settings is not None
             uid = self._launcher.identity(self.fn)
             jail = {
-                "code": str(self.fn.code_dir),
+                # Absolute and without symlinks: the worker finds it under the host's root.
+                "code": os.path.realpath(self.fn.code_dir),
                 "uid": uid,
                 "gid": uid,
                 "tmp_mb": self.fn.config.ephemeral_storage,
