@@ -165,7 +165,7 @@ def missing() -> list[str]:
     ]
 
 
-# --- in the zygote's first child: the spare's namespaces ---
+# --- in the zygote's children: the spare's cgroups and namespaces ---
 
 
 def join_cgroups(procs_files: list[str]) -> None:
@@ -173,7 +173,7 @@ def join_cgroups(procs_files: list[str]) -> None:
     every process the worker starts is counted and limited with it."""
     for path in procs_files:
         with open(path, "w") as f:
-            f.write(str(os.getpid()))
+            f.write("0")  # this process (its pid in its own namespace would be 1)
 
 
 def enter_namespaces() -> None:

@@ -188,7 +188,7 @@ def clean_run_dir(run_dir: Path) -> None:
     """Remove what a crashed server left in the run dir: unjailed workers' temp folders and
     the mount points of servers that are gone."""
     for entry in run_dir.iterdir():
-        owner = entry.name.removeprefix("root-")
+        owner = entry.name.removeprefix("root-").partition("-")[0]
         if entry.name.startswith("tmp-"):
             shutil.rmtree(entry, ignore_errors=True)
         elif owner.isdigit() and not Path(f"/proc/{owner}").exists():
@@ -224,7 +224,7 @@ class PoolManager:
         self._ticker: asyncio.Task[None] | None = None
 
     def _jail(self) -> Jail:
-        root = self.run_dir / f"root-{os.getpid()}"
+        root = self.run_dir / f"root-{os.getpid()}-{id(self):x}"
         root.mkdir(mode=0o755, exist_ok=True)
         return Jail(
             root,

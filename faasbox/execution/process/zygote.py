@@ -105,15 +105,14 @@ def fork_worker(request: dict[str, Any], worker_fd: int, log_fd: int, status_fd:
     """Fork a worker (twice, so the server adopts it); returns the pid the server watches
     (the worker's, or in a jail its init's), or -1.
 
-    The first child joins the worker's cgroups and, for a jail, unshares the namespaces; its
-    child is then pid 1 of the new pid namespace (the init), which forks the worker."""
+    The first child, for a jail, unshares the namespaces; its child (then pid 1 of the new
+    pid namespace: the init, which forks the worker) joins the worker's cgroups first."""
     pid_r, pid_w = os.pipe()
     first = os.fork()
     if first == 0:
         try:
             os.close(pid_r)
             os.setsid()
-            jail.join_cgroups(request.get("cgroups", []))
             jailed = bool(request.get("root"))
             if jailed:
                 jail.enter_namespaces()
@@ -122,6 +121,9 @@ def fork_worker(request: dict[str, Any], worker_fd: int, log_fd: int, status_fd:
                 os.write(pid_w, struct.pack("!i", second))
                 os._exit(0)
             os.close(pid_w)
+            # Here, not in the first child, so the zygote is free for the next fork while
+            # this waits on the cgroups; BOOT waits in the socket meanwhile.
+            jail.join_cgroups(request.get("cgroups", []))
             if jailed:
                 _init(request, worker_fd, log_fd, status_fd)
             os.close(status_fd)  # the server reads the worker's own exit status
