@@ -102,7 +102,23 @@ def assert_every_attack_failed(report: dict[str, Any], victim_uid: int) -> None:
     assert report["visible_pids"] == [2]
 
 
-def test_a_deployed_function_cannot_reach_outside_its_jail(server: RunningServer) -> None:
+@pytest.fixture
+def host_shared_memory() -> Iterator[int]:
+    """A System V shared memory segment of the host's, open to all (mode 0666)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    segment = libc.shmget(0, 4096, 0o1666)  # IPC_PRIVATE, IPC_CREAT | 0666
+    assert segment >= 0
+    try:
+        yield segment
+    finally:
+        libc.shmctl(segment, 0, None)  # IPC_RMID
+
+
+def test_a_deployed_function_cannot_reach_outside_its_jail(
+    server: RunningServer, host_shared_memory: int
+) -> None:
     where = targets(server)
     error, report, _ = invoke(server, "attacker-dev-attack", where)
     assert error is None, report

@@ -35,6 +35,8 @@ import sys
 from typing import Any
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 MS_RDONLY = 1
@@ -138,6 +140,10 @@ def missing() -> list[str]:
             unshare(CLONE_NEWPID)
         except OSError:
             code |= 2
+        try:
+            unshare(CLONE_NEWIPC | CLONE_NEWUTS)
+        except OSError:
+            code |= 16
         if not code & 1:
             try:
                 _mount(None, "/", None, MS_REC | MS_PRIVATE)
@@ -160,6 +166,7 @@ def missing() -> list[str]:
             (2, "pid namespaces (unshare CLONE_NEWPID)"),
             (4, "mounting (CAP_SYS_ADMIN)"),
             (8, "changing uid/gid (CAP_SETUID, CAP_SETGID)"),
+            (16, "IPC and UTS namespaces (unshare CLONE_NEWIPC, CLONE_NEWUTS)"),
         )
         if code & bit
     ]
@@ -176,9 +183,13 @@ def join_cgroups(procs_files: list[str]) -> None:
             f.write("0")  # this process (its pid in its own namespace would be 1)
 
 
+SPARE_NAMESPACES = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
+
+
 def enter_namespaces() -> None:
-    """A mount and a pid namespace: this process's next child is the namespace's init."""
-    unshare(CLONE_NEWNS | CLONE_NEWPID)
+    """Mount, pid, IPC (System V shared memory, semaphores, queues; POSIX message queues)
+    and UTS namespaces: this process's next child is the pid namespace's init."""
+    unshare(SPARE_NAMESPACES)
 
 
 # --- in the init (pid 1): the skeleton root ---
