@@ -10,13 +10,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 
 from faasbox.execution.invoker import Invoker
+from faasbox.execution.process import jail
 from faasbox.execution.process.executor import ProcessExecutor
 from faasbox.execution.process.pool import PoolManager
 from faasbox.execution.runtimes import PROCESS
@@ -29,6 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 SERVICES = ROOT / "tests" / "services"
 SERVING = re.compile(r"serving on (http://\S+)")
+# Whether this machine jails workers (root, namespaces): what a worker sees depends on it.
+JAILED = not jail.missing()
 # Variables of the person running the tests that would change what a server or client uses.
 PERSONAL_ENV = (
     "AWS_ACCESS_KEY_ID",
@@ -44,6 +47,34 @@ PERSONAL_ENV = (
 )
 
 
+def processes_of(uid: int) -> list[int]:
+    """The host's processes running as `uid` (a jailed function's workers, and what they
+    started: each function has a uid of its own)."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            lines = status.read_text().splitlines()
+        except OSError:
+            continue
+        uids = next((line.split()[1:] for line in lines if line.startswith("Uid:")), [])
+        if uids and int(uids[0]) == uid:
+            found.append(int(status.parent.name))
+    return found
+
+
+def zombie_children(pid: int) -> list[int]:
+    """The children of `pid` that have exited and are not reaped yet."""
+    zombies = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if fields[0] == "Z" and int(fields[1]) == pid:
+            zombies.append(int(stat.parent.name))
+    return zombies
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """os.environ without the tester's own credentials and faasbox settings, plus `extra`."""
     env = {k: v for k, v in os.environ.items() if k not in PERSONAL_ENV}
@@ -54,10 +85,13 @@ def clean_env(**extra: str) -> dict[str, str]:
 class RunningServer:
     """`faasbox serve` as a user runs it, on a port the OS picks."""
 
-    def __init__(self, dirs: list[Path], data_dir: Path, *args: str) -> None:
+    def __init__(
+        self, dirs: list[Path], data_dir: Path, *args: str, wrapper: Sequence[str] = ()
+    ) -> None:
         self.dirs = dirs
         self.data_dir = data_dir
         self.args = args
+        self.wrapper = list(wrapper)  # a command the server runs under (setpriv, ...)
         self.url = ""
         self.proc: subprocess.Popen[str] | None = None
         self.output: list[str] = []
@@ -68,6 +102,7 @@ class RunningServer:
         env = clean_env(**(env or {}))
         self.proc = subprocess.Popen(
             [
+                *self.wrapper,
                 sys.executable,
                 "-m",
                 "faasbox",

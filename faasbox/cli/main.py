@@ -176,6 +176,17 @@ def cli() -> None:
     help="Fork workers from preloaded zygotes (fast cold starts), or spawn each one.",
 )
 @click.option(
+    "--jail/--no-jail",
+    default=True,
+    hidden=True,  # benchmarks only: the cold-start bench compares both, side by side
+    help="Jail each function's workers (own uid, namespaces, root); on by default.",
+)
+@click.option(
+    "--require-isolation",
+    is_flag=True,
+    help="Refuse to start unless every function can run in its own jail (root, namespaces).",
+)
+@click.option(
     "--i-know-this-is-unsafe",
     "unsafe",
     is_flag=True,
@@ -194,6 +205,8 @@ def serve(
     unsafe: bool,
     watch: bool,
     zygote: bool,
+    jail: bool,
+    require_isolation: bool,
 ) -> None:
     """Deploy the services in DIRECTORIES (default: examples) and serve them."""
     from faasbox.cli import keys
@@ -214,11 +227,13 @@ def serve(
             "idle_timeout_s": idle_timeout,
             "queue_timeout_s": queue_timeout,
             "use_zygote": zygote,
+            "jail": jail,
         }
         if max_workers:
             settings_kwargs["max_workers"] = max_workers
         settings = RuntimeSettings(**settings_kwargs)
         server = build_server(settings, auth=not no_auth)
+        _check_isolation(server.invoker.isolation_missing(), require_isolation)
         if server.access_keys is not None:
             keys.prepare_access_keys(server.access_keys)
         for spec in specs:
@@ -259,6 +274,26 @@ def serve(
     with contextlib.suppress(KeyboardInterrupt):
         run(server, sock)
     out.print("faasbox stopped.")
+
+
+def _check_isolation(missing: list[str], required: bool) -> None:
+    """Say loudly what keeps functions out of their jails; with --require-isolation, stop."""
+    if not missing:
+        return
+    lines = "\n".join(f"  - {what}" for what in missing)
+    if required:
+        err.print(
+            "[bold red]Error:[/] --require-isolation: functions cannot be isolated from each "
+            f"other and from the server here; missing:\n{lines}"
+        )
+        sys.exit(1)
+    err.print(
+        "[bold yellow]WARNING: functions are NOT isolated[/]: they run with the server's "
+        "identity and can read its data dir (keys, every function's code), signal and trace "
+        f"its processes. Missing here:\n{lines}\n"
+        "Run faasbox serve as root on Linux to jail each function; "
+        "--require-isolation refuses to start without it."
+    )
 
 
 @cli.command()

@@ -22,12 +22,19 @@ from faasbox.config.keypath import KeyPath, format_path
 from faasbox.config.spec import FUNCTION_NAME_PATTERN, FunctionSpec
 from faasbox.execution import runtimes
 from faasbox.execution.runtimes import Runtime
-from faasbox.lambda_.limits import MAX_MEMORY_MB, MAX_TIMEOUT_S, MIN_MEMORY_MB
+from faasbox.lambda_.limits import (
+    MAX_EPHEMERAL_STORAGE_MB,
+    MAX_MEMORY_MB,
+    MAX_TIMEOUT_S,
+    MIN_EPHEMERAL_STORAGE_MB,
+    MIN_MEMORY_MB,
+)
 
 MODELED_KEYS = frozenset(
     {
         "handler", "name", "description", "runtime", "memorySize", "timeout", "environment",
         "events", "layers", "reservedConcurrency", "provisionedConcurrency", "package",
+        "ephemeralStorage", "ephemeralStorageSize", "network",
     }
 ) | runtimes.OPTIONS_KEYS  # fmt: skip
 # Settings of the AWS deployment that change nothing about how a function runs or is reached.
@@ -35,7 +42,7 @@ DEPLOY_ONLY_KEYS = frozenset(
     {
         "role", "tags", "vpc", "tracing", "architecture", "kmsKeyArn", "disableLogs",
         "logRetentionInDays", "logDataProtectionPolicy", "runtimeManagement", "condition",
-        "dependsOn", "ephemeralStorageSize", "snapStart", "logs", "versionFunction",
+        "dependsOn", "snapStart", "logs", "versionFunction",
     }
 )  # fmt: skip
 
@@ -99,7 +106,53 @@ def build_function(
         description=_description(ctx, doc.get("description"), (*path, "description")),
         wasm=wasm,
         package=mapping(ctx, doc.get("package") or {}, (*path, "package"), "a mapping"),
+        ephemeral_storage=_ephemeral_storage(ctx, doc, path),
+        network=_network(ctx, doc, path),
     )
+
+
+def _ephemeral_storage(ctx: Context, doc: dict[str, Any], path: KeyPath) -> int:
+    """The size of /tmp in MB: Lambda's ``ephemeralStorage: {size: MB}``, or the Serverless
+    Framework's ``ephemeralStorageSize: MB``."""
+    if "ephemeralStorage" in doc:
+        where = (*path, "ephemeralStorage")
+        storage = mapping(ctx, doc["ephemeralStorage"], where, "a mapping such as {size: 1024}")
+        for unknown in [k for k in storage if k != "size"]:
+            ctx.warn((*where, unknown), f"faasbox does not support {unknown!r} and ignores it")
+        if "size" not in storage:
+            raise ctx.error((*where, "size"), "expected the size of /tmp in MB, e.g. size: 1024")
+        return integer(
+            ctx,
+            storage["size"],
+            (*where, "size"),
+            MIN_EPHEMERAL_STORAGE_MB,
+            MAX_EPHEMERAL_STORAGE_MB,
+            "MB",
+        )
+    if "ephemeralStorageSize" in doc:
+        where = (*path, "ephemeralStorageSize")
+        return integer(
+            ctx,
+            doc["ephemeralStorageSize"],
+            where,
+            MIN_EPHEMERAL_STORAGE_MB,
+            MAX_EPHEMERAL_STORAGE_MB,
+            "MB",
+        )
+    return MIN_EPHEMERAL_STORAGE_MB
+
+
+def _network(ctx: Context, doc: dict[str, Any], path: KeyPath) -> str:
+    """``network: none``: the function's workers get a network namespace with only loopback."""
+    if "network" not in doc:
+        return "default"
+    value = doc["network"]
+    if value not in ("none", "default"):
+        raise ctx.error(
+            (*path, "network"),
+            f"expected none (no network but loopback) or default, got {show(value)}",
+        )
+    return str(value)
 
 
 def _runtime(

@@ -15,8 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from faasbox.lambda_.limits import (
     FRAMEWORK_MEMORY_MB,
     FRAMEWORK_TIMEOUT_S,
+    MAX_EPHEMERAL_STORAGE_MB,
     MAX_MEMORY_MB,
     MAX_TIMEOUT_S,
+    MIN_EPHEMERAL_STORAGE_MB,
     MIN_MEMORY_MB,
 )
 
@@ -59,6 +61,12 @@ class FunctionSpec(_Frozen):
     """The function's ``wasm:`` options, kept as written (runtime wasm only)."""
     package: dict[str, Any]
     """The function's ``package:`` (patterns, individually, artifact), kept as written."""
+    ephemeral_storage: int = Field(
+        default=MIN_EPHEMERAL_STORAGE_MB, ge=MIN_EPHEMERAL_STORAGE_MB, le=MAX_EPHEMERAL_STORAGE_MB
+    )
+    """The size of the function's private /tmp, in MB (Lambda's ephemeral storage)."""
+    network: str = Field(default="default", pattern="^(default|none)$")
+    """``none``: no network but loopback for the function's workers."""
 
 
 class LayerSpec(_Frozen):

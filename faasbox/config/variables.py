@@ -220,6 +220,14 @@ class Resolver:
             )
         if not target.is_file():
             return _Missing(f"file {params[0]} does not exist")
+        data_dir = _data_dir_holding(target)
+        if data_dir is not None:
+            raise self._error(
+                path,
+                f"{source.text} is inside faasbox's data dir ({data_dir}), which holds the "
+                "server's keys and every function's code; faasbox does not read it into a "
+                "service",
+            )
         if target in self._reading:
             raise self._error(path, f"circular variable reference: {params[0]} includes itself")
         if target not in self._files:
@@ -266,3 +274,14 @@ def _walk(node: Any, segments: list[str], resolve: Callable[[Any, KeyPath], Any]
             return None
         path = (*path, key)
     return node if resolved else resolve(node, path)
+
+
+DATA_DIR_MARKERS = ("registry.sqlite3", "master.key")
+
+
+def _data_dir_holding(target: Path) -> Path | None:
+    """The faasbox data dir `target` lies in (a folder with a registry or master key)."""
+    for folder in target.parents:
+        if any((folder / marker).exists() for marker in DATA_DIR_MARKERS):
+            return folder
+    return None

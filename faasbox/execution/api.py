@@ -112,6 +112,11 @@ class Executor(Protocol):
         """Counters for /health: at least `workers` (live) and `busy`."""
         ...
 
+    def isolation_missing(self) -> list[str]:
+        """What keeps this executor's environments from their full isolation on this
+        machine (empty: none); `serve` says it loudly and `--require-isolation` refuses."""
+        ...
+
     async def close(self) -> None:
         """Stop every environment; nothing of the executor outlives it."""
         ...

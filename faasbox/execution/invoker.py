@@ -183,6 +183,13 @@ class Invoker:
     def workers(self, name: str | None = None) -> list[WorkerInfo]:
         return [w for executor in self._executors.values() for w in executor.workers(name)]
 
+    def isolation_missing(self) -> list[str]:
+        """What keeps functions from their isolation here (the eager executors', whose
+        environments are processes), for `serve`'s warning and --require-isolation."""
+        return [
+            m for kind in runtimes.EAGER_EXECUTORS for m in self.executor(kind).isolation_missing()
+        ]
+
     def stats(self) -> dict[str, Any]:
         """For /health: live and busy environments of every executor, against the budget."""
         executors = {kind: e.stats() for kind, e in self._executors.items()}

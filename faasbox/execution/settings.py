@@ -38,3 +38,9 @@ class RuntimeSettings:
     # Cold starts fork from zygotes; False spawns a fresh interpreter per worker.
     use_zygote: bool = True
     preload: tuple[str, ...] = DEFAULT_PRELOAD
+    # Jail every process-based worker (own uid, namespaces, root, limits) where the machine
+    # allows; False runs workers as the server does (a private /tmp at most): benches only.
+    jail: bool = True
+    # The uids (and gids) functions run as: [uid_base, uid_base + uid_count).
+    uid_base: int = 100000
+    uid_count: int = 1 << 20

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from faasbox.errors import AccessKeyError
+from faasbox.registry.private import private_dir, private_file
 
 log = logging.getLogger("faasbox.auth")
 
@@ -174,7 +175,8 @@ class AccessKeyStore:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         try:
-            data_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(data_dir)
+            private_file(data_dir / DB_FILE)
             self._db = sqlite3.connect(
                 data_dir / DB_FILE, check_same_thread=False, isolation_level=None, timeout=10
             )

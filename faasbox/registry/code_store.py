@@ -178,6 +178,10 @@ class CodeStore:
         else:
             with open(staging / COMMIT_MARKER, "w"):
                 pass
+            # A function runs as a uid of its own and reads its code through a bind mount
+            # (the data dir above stays 0700): its folders must be world-readable.
+            for folder in [staging, *(p for p in staging.rglob("*") if p.is_dir())]:
+                folder.chmod(0o755)
             try:
                 os.rename(staging, final)
             except OSError:  # a concurrent deploy of the same code got there first

@@ -70,7 +70,8 @@ class FunctionConfig:
     api_gateway: dict[str, Any] = field(default_factory=dict)
     # Lambda API settings (CreateFunction/UpdateFunctionConfiguration): kept and reported back.
     role: str = ""  # the execution role's ARN; faasbox assumes no role
-    ephemeral_storage: int = 512  # MB of /tmp Lambda would give; reported, not enforced
+    ephemeral_storage: int = 512  # MB of the worker's private /tmp (a tmpfs of that size)
+    network: str = "default"  # "none": a network namespace with only loopback
     tracing_mode: str = "PassThrough"  # reported only: faasbox does no X-Ray tracing
 
     def to_dict(self) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from faasbox.registry.models import (
     FunctionConfig,
     split_function_name,
 )
+from faasbox.registry.private import private_dir, private_file
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS functions (
@@ -112,10 +113,11 @@ class DeployChange:
 class Registry:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
-        data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(data_dir)
         self.code = CodeStore(data_dir / "code")
         self.packages = PackageStore(data_dir / "packages")
         self.db_path = data_dir / "registry.sqlite3"
+        private_file(self.db_path)
         self._db = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA foreign_keys=ON")

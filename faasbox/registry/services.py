@@ -47,6 +47,8 @@ def function_configs(spec: ServiceSpec) -> list[FunctionConfig]:
             layers=list(f.layers),
             wasm=dict(f.wasm) if f.wasm is not None else None,
             api_gateway=api_gateway_settings(spec),
+            ephemeral_storage=f.ephemeral_storage,
+            network=f.network,
         )
         for f in spec.functions.values()
     ]

@@ -18,7 +18,7 @@ from faasbox.execution.invoker import InvocationResult, Invoker
 from faasbox.execution.settings import RuntimeSettings
 from faasbox.registry import Registry
 from faasbox.registry.services import deploy_service
-from tests.support import EXAMPLES, ROOT, SERVICES, process_pools, run_with_invoker
+from tests.support import EXAMPLES, JAILED, ROOT, SERVICES, process_pools, run_with_invoker
 
 T = TypeVar("T")
 
@@ -58,7 +58,7 @@ def test_warm_worker_serves_many_invocations_after_one_init(harness: Harness) ->
 
     results = harness.run(scenario)
     assert [body(r)["calls"] for r in results] == [1, 2, 3]
-    assert len({body(r)["pid"] for r in results}) == 1
+    assert len({body(r)["instance"] for r in results}) == 1
     assert [r.cold for r in results] == [True, False, False]
     assert results[0].init_ms is not None and results[1].init_ms is None
     assert "Init Duration:" in results[0].log and "Init Duration:" not in results[1].log
@@ -87,7 +87,9 @@ def test_context_environment_cwd_and_tmp(harness: Harness) -> None:
     assert env["AWS_LAMBDA_LOG_GROUP_NAME"] == "/aws/lambda/probe-dev-inspect"
     assert env["AWS_LAMBDA_LOG_STREAM_NAME"] == ctx["log_stream_name"]
     assert env["AWS_REGION"] == "us-east-1"
-    assert env["LAMBDA_TASK_ROOT"] == str(fn.code_dir)
+    # Jailed (as root), the code is at /var/task and /tmp is the worker's own, as on Lambda.
+    task_root, tmp = ("/var/task", "/tmp") if JAILED else (str(fn.code_dir), env["TMPDIR"])
+    assert env["LAMBDA_TASK_ROOT"] == task_root
     assert env["_HANDLER"] == "probe.inspect"
     assert env["TZ"] == ":UTC"
     assert env["OWN_SETTING"] == "own-value" and env["SHARED"] == "from-provider"
@@ -95,9 +97,19 @@ def test_context_environment_cwd_and_tmp(harness: Harness) -> None:
     for key in os.environ:
         if key not in ("PATH", "LANG", "TZ", "TMPDIR"):
             assert key not in env, key
-    assert seen["cwd"] == str(fn.code_dir)
-    assert seen["tmpdir"] == env["TMPDIR"] and Path(seen["tmpdir"]).name.startswith("tmp-")
+    assert seen["cwd"] == task_root
+    assert seen["tmpdir"] == env["TMPDIR"] == tmp
     assert seen["init_pid"] == seen["pid"]
+
+
+def test_spawned_workers_get_the_same_environment(data_dir: Path) -> None:
+    harness = Harness(data_dir, use_zygote=False)  # `serve --no-zygote`: a fresh interpreter
+    result = harness.run(lambda inv: harness.call(inv, "probe-dev-inspect"))
+    assert result.status == "success", result.log
+    seen = body(result)
+    if JAILED:
+        assert (seen["cwd"], seen["tmpdir"]) == ("/var/task", "/tmp")
+    assert seen["env"]["AWS_LAMBDA_FUNCTION_NAME"] == "probe-dev-inspect"
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="a private /tmp needs root")
@@ -246,7 +258,9 @@ def test_crash_fails_only_its_own_invocation(harness: Harness, name: str, descri
 def test_worker_killed_from_outside_fails_its_invocation_only(harness: Harness) -> None:
     async def scenario(invoker: Invoker) -> tuple[InvocationResult, InvocationResult]:
         warm = await harness.call(invoker, "probe-dev-slow", {"seconds": 0})
-        pid = body(warm)
+        assert warm.status == "success"
+        # The pid the server knows (a jailed worker's own pid is that of its namespace).
+        pid = next(iter(process_pools(invoker).workers)).pid
         task = asyncio.create_task(harness.call(invoker, "probe-dev-slow", {"seconds": 3}))
         await asyncio.sleep(0.3)
         os.kill(pid, signal.SIGKILL)
@@ -299,7 +313,7 @@ def test_parallel_invocations_use_several_workers(harness: Harness) -> None:
         return results
 
     results = harness.run(scenario)
-    assert len({body(r)["pid"] for r in results}) >= 2
+    assert len({body(r)["instance"] for r in results}) >= 2
 
 
 def test_idle_workers_are_reaped(data_dir: Path) -> None:
@@ -313,7 +327,7 @@ def test_idle_workers_are_reaped(data_dir: Path) -> None:
         return (
             live,
             len(process_pools(invoker).workers),
-            second.cold and body(second)["pid"] != body(first)["pid"],
+            second.cold and body(second)["instance"] != body(first)["instance"],
         )
 
     live_before, _, fresh = harness.run(scenario)

@@ -17,7 +17,7 @@ from faasbox.execution.invoker import InvocationResult, Invoker
 from faasbox.execution.settings import RuntimeSettings
 from faasbox.registry import Registry
 from faasbox.registry.services import deploy_service
-from tests.support import EXAMPLES, SERVICES, process_pools, run_with_invoker
+from tests.support import EXAMPLES, JAILED, SERVICES, process_pools, run_with_invoker
 
 ZYGOTE = SERVICES / "zygote"
 
@@ -49,7 +49,11 @@ def test_workers_fork_from_zygotes_with_their_own_world(data_dir: Path) -> None:
         reap_all(invoker)
         await settle(invoker)
         second = await invoker.invoke(fn, b"{}")
-        second_by = next(w for w in process_pools(invoker).workers).started_by
+        second_worker = next(w for w in process_pools(invoker).workers)
+        second_by = second_worker.started_by
+        # The process the server watches: the worker, or in a jail the worker's init.
+        stat = Path(f"/proc/{second_worker.pid}/stat").read_text()
+        watched_parent = int(stat.rpartition(")")[2].split()[1])
         hog = await invoker.invoke(registry.get("limits-dev-hungry"), b"{}")
         hog_by = [w.started_by for w in process_pools(invoker).workers]
         return {
@@ -57,6 +61,7 @@ def test_workers_fork_from_zygotes_with_their_own_world(data_dir: Path) -> None:
             "second": (second, second_by),
             "hog": hog,
             "hog_by": hog_by,
+            "watched_parent": watched_parent,
         }
 
     out = run(data_dir, scenario)
@@ -69,8 +74,10 @@ def test_workers_fork_from_zygotes_with_their_own_world(data_dir: Path) -> None:
     assert second.init_ms is not None and first.init_ms is not None
     seen = body(second)
     assert seen["name"] == "zyg-dev-heavy"
-    assert seen["cwd"] == str(registry.get("zyg-dev-heavy").code_dir)
-    assert seen["ppid"] == os.getpid(), "the server adopts forked workers"
+    assert seen["cwd"] == ("/var/task" if JAILED else str(registry.get("zyg-dev-heavy").code_dir))
+    assert out["watched_parent"] == os.getpid(), "the server adopts forked workers"
+    # A jailed worker's parent is its namespace's init (pid 1), which the server adopts.
+    assert seen["ppid"] == (1 if JAILED else os.getpid())
     assert seen["os_threads"] == 1, "a forked worker must not inherit dead thread pools"
     assert out["hog"].status == "crash"  # the memory limit holds for forked workers too
 
@@ -89,7 +96,7 @@ def test_random_state_differs_between_forked_workers(data_dir: Path) -> None:
         return results
 
     seen = run(data_dir, scenario)
-    assert len({s["pid"] for s in seen}) == 3
+    assert len({s["instance"] for s in seen}) == 3
     assert len({s["random"] for s in seen}) == 3
     assert len({s["numpy"] for s in seen}) == 3
 

@@ -24,7 +24,15 @@ from botocore.config import Config
 
 from faasbox.config import load_service
 from faasbox.registry.services import package_zip
-from tests.support import EXAMPLES, ROOT, RunningServer, lambda_client, signed_request
+from tests.support import (
+    EXAMPLES,
+    JAILED,
+    ROOT,
+    RunningServer,
+    lambda_client,
+    processes_of,
+    signed_request,
+)
 
 ROLE = "arn:aws:iam::123456789012:role/lambda-role"
 # Functions run on the server's own machine, and say so.
@@ -35,6 +43,7 @@ HANDLER = """\
 import os
 
 VERSION = {version!r}
+INSTANCE = os.urandom(8).hex()  # which worker answered
 
 
 def handler(event, context):
@@ -45,6 +54,8 @@ def handler(event, context):
         "memory": context.memory_limit_in_mb,
         "function_version": context.function_version,
         "pid": os.getpid(),
+        "uid": os.getuid(),
+        "instance": INSTANCE,
     }}
 """
 
@@ -69,9 +80,17 @@ def code(version: str) -> bytes:
     return make_zip({"handler.py": HANDLER.format(version=version)})
 
 
-def wait_until_stopped(pid: int, timeout: float = 10.0) -> None:
-    """Wait for a worker process to end (gone, or a zombie its parent has yet to reap)."""
+def wait_until_stopped(seen: dict[str, Any], others: int = 0, timeout: float = 10.0) -> None:
+    """Wait for the worker that answered `seen` to end. A jailed worker's pid is that of its
+    own namespace: then wait until only `others` processes run as its function's uid."""
     deadline = time.monotonic() + timeout
+    if JAILED:
+        while len(processes_of(seen["uid"])) > others:
+            if time.monotonic() > deadline:
+                pytest.fail(f"a worker of uid {seen['uid']} still runs after its function changed")
+            time.sleep(0.05)
+        return
+    pid = seen["pid"]
     while time.monotonic() < deadline:
         try:
             state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -332,8 +351,8 @@ def test_update_code_serves_the_new_code_on_the_next_invoke(aws: Any) -> None:
     assert updated["LastUpdateStatus"] == "Successful"
     after = invoke(aws, "cp-update-code")[0]
     assert after["version"] == "v2"
-    assert after["pid"] != before["pid"]
-    wait_until_stopped(before["pid"])  # the worker of the old code is retired
+    assert after["instance"] != before["instance"]
+    wait_until_stopped(before, others=1)  # the worker of the old code is retired
     # an update naming the revision it read before the last update is refused
     assert error_of(
         aws.update_function_code,
@@ -464,14 +483,14 @@ def test_published_versions_keep_their_code_and_qualifier_selects_them(aws: Any)
 def test_delete_removes_the_function_and_its_versions(aws: Any) -> None:
     create(aws, "cp-delete")
     aws.publish_version(FunctionName="cp-delete")
-    latest_pid = invoke(aws, "cp-delete")[0]["pid"]  # warm workers, to be retired
-    version_pid = invoke(aws, "cp-delete", "1")[0]["pid"]
+    latest = invoke(aws, "cp-delete")[0]  # warm workers, to be retired
+    version = invoke(aws, "cp-delete", "1")[0]
 
     deleted = aws.delete_function(FunctionName="cp-delete")
 
     assert deleted["ResponseMetadata"]["HTTPStatusCode"] == 204
-    wait_until_stopped(latest_pid)
-    wait_until_stopped(version_pid)
+    wait_until_stopped(latest)
+    wait_until_stopped(version)
     missing = "Function not found: arn:aws:lambda:us-east-1:000000000000:function:cp-delete"
     assert error_of(aws.get_function, FunctionName="cp-delete") == (
         "ResourceNotFoundException",

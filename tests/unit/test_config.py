@@ -1057,3 +1057,30 @@ def test_wasm_options_on_a_python_function_warn(tmp_path: Path) -> None:
     spec = load(tmp_path, with_function("handler: h.h\nwasm: {aot: true}"))
     assert len(spec.warnings) == 1
     assert "functions.hello.wasm: only used by runtime wasm" in spec.warnings[0]
+
+
+def test_a_file_variable_into_the_data_dir_is_refused(tmp_path: Path) -> None:
+    from faasbox.registry import Registry
+
+    data_dir = tmp_path / ".faasbox"
+    registry = Registry(data_dir)
+    (data_dir / "code" / "notes.yml").write_text("secret: s3cr3t\n")
+    for target in ("./.faasbox/registry.sqlite3", "./.faasbox/code/notes.yml"):
+        error = fails(tmp_path, with_function(f"handler: h.h\ndescription: ${{file({target})}}"))
+        assert error.key_path == "functions.hello.description"
+        assert f"inside faasbox's data dir ({data_dir.resolve()})" in error.message
+    registry.close()
+
+
+def test_ephemeral_storage_and_network_none(tmp_path: Path) -> None:
+    text = with_function("handler: h.h\nephemeralStorage: {size: 2048}\nnetwork: none")
+    fn = hello(load(tmp_path, text))
+    assert (fn.ephemeral_storage, fn.network) == (2048, "none")
+    fn = hello(load(tmp_path, with_function("handler: h.h\nephemeralStorageSize: 1024")))
+    assert (fn.ephemeral_storage, fn.network) == (1024, "default")
+    assert hello(load(tmp_path, with_function("handler: h.h"))).ephemeral_storage == 512
+    error = fails(tmp_path, with_function("handler: h.h\nephemeralStorage: {size: 100}"))
+    assert error.key_path == "functions.hello.ephemeralStorage.size"
+    error = fails(tmp_path, with_function("handler: h.h\nnetwork: vpc"))
+    assert error.key_path == "functions.hello.network"
+    assert "expected none" in error.message

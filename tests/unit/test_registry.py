@@ -396,3 +396,24 @@ def test_listeners_hear_each_deploy(registry: Registry, code: StoredCode) -> Non
     assert heard[0].changed == ["svc-dev-hello"]
     assert heard[0].deployed[0] == registry.get("svc-dev-hello")
     assert heard[1].changed == []
+
+
+def test_the_data_dir_and_its_database_are_private(tmp_path: Path) -> None:
+    import stat
+
+    from faasbox.registry.access_keys import AccessKeyStore
+
+    data_dir = tmp_path / "home" / ".faasbox"
+    registry = Registry(data_dir)
+    keys = AccessKeyStore(data_dir)
+    registry.code.put_directory(Path(__file__).parent)  # some code, stored
+    try:
+        assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+        for name in ("registry.sqlite3", "registry.sqlite3-wal", "registry.sqlite3-shm"):
+            assert stat.S_IMODE((data_dir / name).stat().st_mode) == 0o600, name
+        # Code folders are readable by the function's own uid, through its jail's bind mount.
+        for folder in (data_dir / "code").iterdir():
+            assert stat.S_IMODE(folder.stat().st_mode) == 0o755
+    finally:
+        registry.close()
+        del keys

@@ -124,6 +124,9 @@ class ProcessExecutor:
             "memoryLimits": self.pools.limiter.kind,
         }
 
+    def isolation_missing(self) -> list[str]:
+        return list(self.pools.jail_missing)
+
     async def close(self) -> None:
         await self.pools.close()
 

@@ -9,7 +9,14 @@ for a function that needs nothing heavy) and a *preloaded* one (numpy, Pillow, O
 onnxruntime, when installed). A function starts from the base zygote; once its INIT shows
 that it imports a preloaded package, its later cold starts fork from the preloaded zygote.
 A function whose own code ships a package the preloaded zygote has imported (a vendored
-numpy, say) must get its own copy, so it never forks from that zygote.
+numpy, say) must get its own copy, so it forks from the base zygote.
+
+With the jail (faasbox.execution.process.jail), the pid the server watches is the worker's
+init (pid 1 of its pid namespace): killing it kills everything the worker started, and the
+init writes the worker's own wait status to a pipe the server reads when the init exits.
+Each function runs as a uid/gid of its own, picked from a range by a hash of the data dir and
+the function's name (so two servers on one machine rarely share one), probing past a uid
+another function of this server already has.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import hashlib
 import json
 import logging
 import os
@@ -25,6 +33,7 @@ import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from faasbox.execution import runtimes
 from faasbox.execution.process.limits import MemoryLimit, MemoryLimiter
@@ -127,14 +136,15 @@ class Zygote:
         assert self._ready is not None
         return await asyncio.shield(self._ready)
 
-    async def fork(self, worker_fd: int, log_fd: int) -> int:
-        """A new worker's pid, or -1 if this zygote cannot make one now."""
+    async def fork(self, request: dict[str, Any], fds: list[int]) -> int:
+        """A new worker's pid (its init's, in a jail), or -1 if this zygote cannot make one
+        now. `fds`: the worker's control socket, its log pipe and the init's status pipe."""
         if not await self.ready() or self._sock is None:
             return -1
         loop = asyncio.get_running_loop()
         async with self._lock:
             try:
-                socket.send_fds(self._sock, [b"{}"], [worker_fd, log_fd])
+                socket.send_fds(self._sock, [json.dumps(request).encode()], fds)
                 reply = await loop.sock_recv(self._sock, 4096)
             except OSError:
                 reply = b""
@@ -172,16 +182,44 @@ def vendored_names(code_dir: Path) -> set[str]:
     return names
 
 
+def _children() -> list[int]:
+    pids: list[int] = []
+    for task in Path("/proc/self/task").glob("*/children"):
+        with contextlib.suppress(OSError, ValueError):
+            pids += [int(p) for p in task.read_text().split()]
+    return pids
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return ""
+
+
+@dataclass(frozen=True)
+class Jail:
+    """How this server jails its workers (see faasbox.execution.process.jail)."""
+
+    root: Path  # an empty folder each worker's init mounts its skeleton root on
+    data_dir: Path  # never visible in a jail
+    uid_base: int
+    uid_count: int
+    pids_cgroup: bool  # processes are capped by a pids cgroup (else RLIMIT_NPROC per uid)
+
+
 @dataclass
 class Started:
     """A worker process that runs but has not been told who it is yet (no BOOT)."""
 
-    pid: int
+    pid: int  # the process the server watches and kills: the worker, or its jail's init
     sock: socket.socket  # the server's end of its control socket
     log_fd: int  # the read end of its log pipe
+    status_fd: int  # the read end of the init's status pipe (nothing written without a jail)
     started_by: str  # the zygote's name, or "spawn"
     worker_id: str
     memory: MemoryLimit
+    jailed: bool
 
     def alive(self) -> bool:
         try:
@@ -196,6 +234,7 @@ class Started:
             os.waitpid(self.pid, 0)
         self.sock.close()
         os.close(self.log_fd)
+        os.close(self.status_fd)
         self.memory.release()
 
 
@@ -221,13 +260,17 @@ class Launcher:
         use_zygote: bool = True,
         preload: tuple[str, ...] = DEFAULT_PRELOAD,
         spares: int = 1,
+        jail: Jail | None = None,
     ):
         self.limiter = limiter
+        self.jail = jail
+        self._uids: dict[str, int] = {}
         self.spares_per_zygote = spares
         self._spares: dict[str, list[Started]] = {"base": [], "preloaded": []}
         self._filling: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        self.use_zygote = use_zygote and sys.platform == "linux" and become_subreaper()
+        subreaper = sys.platform == "linux" and become_subreaper()
+        self.use_zygote = use_zygote and subreaper
         self.base = Zygote("base", ())
         self.preloaded = Zygote("preloaded", preload)
         # Per code version: does the function import something the preloaded zygote has?
@@ -255,11 +298,28 @@ class Launcher:
             vendors = self._vendors_preloaded[fn.code_sha256] = bool(clash)
             if clash:
                 log.info(
-                    "%s ships its own %s: its workers are spawned, not forked",
+                    "%s ships its own %s: its workers fork from the base zygote",
                     fn.name,
                     ", ".join(sorted(clash)),
                 )
-        return None if vendors else self.preloaded
+        return self.base if vendors else self.preloaded
+
+    def identity(self, fn: DeployedFunction) -> int:
+        """The function's own uid (and gid): stable for this server, never another's."""
+        known = self._uids.get(fn.name)
+        if known is not None:
+            return known
+        assert self.jail is not None
+        taken = set(self._uids.values())
+        digest = hashlib.sha256(f"{self.jail.data_dir}\0{fn.name}".encode()).digest()
+        start = int.from_bytes(digest[:8], "big")
+        uid = self.jail.uid_base
+        for probe in range(self.jail.uid_count):
+            uid = self.jail.uid_base + (start + probe) % self.jail.uid_count
+            if uid not in taken:
+                break
+        self._uids[fn.name] = uid
+        return uid
 
     async def start_process(self, fn: DeployedFunction) -> Started:
         """A worker process for `fn`: a spare if one is ready, else a new one."""
@@ -277,32 +337,51 @@ class Launcher:
             if made is not None:
                 return made
         started = await self._make(None, worker_start(fn))
-        assert started is not None  # a spawn does not fail short of an OSError
+        if started is None:
+            raise OSError("a worker process could not be started")
         return started
 
     async def _make(
         self, zygote: Zygote | None, spawn: WorkerStart | None = None
     ) -> Started | None:
+        """A worker from `zygote`, or (None) one started for it alone: a forkable worker
+        from a zygote of its own (a fresh interpreter, as when zygotes are off), any other
+        worker program spawned by its command."""
+        worker_id = secrets.token_hex(8)
+        memory, procs = self.limiter.prepare(SPARE_LIMIT_MB, worker_id)
+        request: dict[str, Any] = {"cgroups": procs}
+        if self.jail is not None:
+            request.update(root=str(self.jail.root), hidden=[str(self.jail.data_dir)])
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         log_r, log_w = os.pipe()
+        status_r, status_w = os.pipe()
+        own = None
         try:
+            fds = [theirs.fileno(), log_w, status_w]
             if zygote is not None:
-                pid, how = await zygote.fork(theirs.fileno(), log_w), zygote.name
-            else:
-                assert spawn is not None
+                pid, how = await zygote.fork(request, fds), zygote.name
+            elif spawn is not None and not spawn.forkable:
+                # TODO(jail): command workers are not jailed yet.
                 argv = spawn.argv(theirs.fileno())
                 pid, how = spawn_worker(theirs.fileno(), log_w, argv), "spawn"
+            else:
+                own = Zygote("spawn", ())
+                pid, how = await own.fork(request, fds), "spawn"
         finally:
             theirs.close()
             os.close(log_w)
+            os.close(status_w)
+            if own is not None:
+                own.close()  # the worker is the server's child now, not the zygote's
         if pid <= 0:
             ours.close()
             os.close(log_r)
+            os.close(status_r)
+            memory.release()
             return None
-        worker_id = secrets.token_hex(8)
-        # Off the event loop: moving a process into a cgroup can take milliseconds.
-        memory = await asyncio.to_thread(self.limiter.attach, pid, SPARE_LIMIT_MB, worker_id)
-        return Started(pid, ours, log_r, how, worker_id, memory)
+        memory.pid = pid
+        jailed = self.jail is not None and (spawn is None or spawn.forkable)
+        return Started(pid, ours, log_r, status_r, how, worker_id, memory, jailed)
 
     def _refill(self, zygote: Zygote) -> None:
         if zygote.name in self._filling or self.spares_per_zygote <= 0:
@@ -322,6 +401,19 @@ class Launcher:
                 spares.append(made)
         finally:
             self._filling.discard(zygote.name)
+
+    def reap_strays(self, workers: set[int]) -> int:
+        """Reap exited children the server does not know: without a jail, what a worker left
+        running is re-parented to the server (a subreaper) when the worker ends."""
+        known = workers | {self.base.pid, self.preloaded.pid}
+        known |= {s.pid for spares in self._spares.values() for s in spares}
+        reaped = 0
+        for pid in _children():
+            if pid not in known and _state(pid) == "Z":
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)
+                    reaped += 1
+        return reaped
 
     def close(self) -> None:
         for task in self._tasks:

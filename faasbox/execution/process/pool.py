@@ -11,17 +11,24 @@ after `idle_timeout_s`; a redeploy drains the old version's pool.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
+import shutil
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from faasbox.execution.admission import Budget, Queue
 from faasbox.execution.api import WorkerInfo
-from faasbox.execution.process.launcher import Launcher
-from faasbox.execution.process.limits import MemoryLimiter
+from faasbox.execution.process import jail
+from faasbox.execution.process.launcher import Jail, Launcher
+from faasbox.execution.process.limits import MemoryLimiter, clean_stale_groups
 from faasbox.execution.process.worker_process import InitOutcome, WorkerProcess
 from faasbox.execution.settings import RuntimeSettings
 from faasbox.registry.models import DeployedFunction
+
+log = logging.getLogger("faasbox.execution")
 
 
 @dataclass
@@ -159,6 +166,18 @@ class FunctionPool:
         return evicted
 
 
+def clean_run_dir(run_dir: Path) -> None:
+    """Remove what a crashed server left in the run dir: unjailed workers' temp folders and
+    the mount points of servers that are gone."""
+    for entry in run_dir.iterdir():
+        owner = entry.name.removeprefix("root-").partition("-")[0]
+        if entry.name.startswith("tmp-"):
+            shutil.rmtree(entry, ignore_errors=True)
+        elif owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            with contextlib.suppress(OSError):
+                entry.rmdir()
+
+
 class PoolManager:
     """All pools, the idle reaper and the memory watchdog; the pools share `budget`, the
     invoker's global one."""
@@ -173,9 +192,29 @@ class PoolManager:
         self.limiter = MemoryLimiter(
             f"faasbox-{os.getpid()}-{id(self):x}", use_cgroups=settings.memory_cgroups
         )
-        self.launcher = Launcher(self.limiter, settings.use_zygote, settings.preload)
+        clean_stale_groups(self.limiter.bases())
+        clean_run_dir(self.run_dir)
+        # What is missing to jail workers here (empty: they are jailed).
+        self.jail_missing = jail.missing() if settings.jail else ["jail turned off"]
+        self.launcher = Launcher(
+            self.limiter,
+            settings.use_zygote,
+            settings.preload,
+            jail=self._jail() if not self.jail_missing else None,
+        )
         self._background: set[asyncio.Task[None]] = set()
         self._ticker: asyncio.Task[None] | None = None
+
+    def _jail(self) -> Jail:
+        root = self.run_dir / f"root-{os.getpid()}-{id(self):x}"
+        root.mkdir(mode=0o755, exist_ok=True)
+        return Jail(
+            root,
+            self.settings.data_dir,
+            self.settings.uid_base,
+            self.settings.uid_count,
+            pids_cgroup=self.limiter.pids_base is not None,
+        )
 
     def pool_for(self, fn: DeployedFunction) -> FunctionPool:
         key = pool_key(fn)
@@ -253,6 +292,8 @@ class PoolManager:
             if now - last_reap >= 1.0:
                 last_reap = now
                 self.reap(now - self.settings.idle_timeout_s)
+                if self.launcher.jail is None:
+                    self.launcher.reap_strays({w.pid for w in self.workers})
 
     def reap(self, idle_since: float) -> None:
         for key, pool in list(self.pools.items()):
@@ -283,5 +324,8 @@ class PoolManager:
             await asyncio.gather(*self._background, return_exceptions=True)
         if self._ticker is not None:
             self._ticker.cancel()
-        self.limiter.close()
         self.launcher.close()
+        self.limiter.close()  # after the spares: their cgroups are in the server's
+        if self.launcher.jail is not None:
+            with contextlib.suppress(OSError):
+                self.launcher.jail.root.rmdir()

@@ -28,6 +28,7 @@ from faasbox.lambda_ import faults
 from faasbox.registry.models import DeployedFunction
 
 READ_CHUNK = 1 << 16
+EXIT_GRACE_S = 1.0  # how long a worker that closed its socket has to exit by itself
 
 
 class Channel(asyncio.Protocol):
@@ -107,7 +108,12 @@ class InitOutcome:
     error: dict[str, Any] | None  # the INIT error object, when the handler could not load
 
 
-def lambda_environment(fn: DeployedFunction, log_stream: str, tmp_dir: Path) -> dict[str, str]:
+TASK_ROOT = "/var/task"  # where a jailed worker sees its code, as on Lambda
+
+
+def lambda_environment(
+    fn: DeployedFunction, log_stream: str, tmp_dir: Path, task_root: str
+) -> dict[str, str]:
     """The variables Lambda sets, then the function's own; nothing of the server's."""
     cfg = fn.config
     env = dict(cfg.environment)
@@ -117,7 +123,7 @@ def lambda_environment(fn: DeployedFunction, log_stream: str, tmp_dir: Path) -> 
             "LANG": "C.UTF-8",
             "TZ": ":UTC",
             "TMPDIR": str(tmp_dir),
-            "LAMBDA_TASK_ROOT": str(fn.code_dir),
+            "LAMBDA_TASK_ROOT": task_root,
             "LAMBDA_RUNTIME_DIR": str(Path(__file__).parent),
             "_HANDLER": cfg.handler,
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{cfg.runtime}",
@@ -154,6 +160,7 @@ class WorkerProcess:
         self._pid = -1
         self._channel: Channel | None = None
         self._log_fd = -1
+        self._status_fd = -1
         self._log = bytearray()
         self._log_dropped = 0
         self._pidfd = -1
@@ -173,10 +180,31 @@ class WorkerProcess:
         started = time.perf_counter()
         process = await self._launcher.start_process(self.fn)
         self.id = process.worker_id
-        self.tmp_dir = self._run_dir / f"tmp-{self.id}"
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        env = lambda_environment(self.fn, self.log_stream, self.tmp_dir)
+        jail: dict[str, Any] | None = None
+        if process.jailed:
+            # Its own tmpfs /tmp, in its own mount namespace: nothing on the host's disk.
+            self.tmp_dir = Path("/tmp")
+            task_root = TASK_ROOT
+            settings = self._launcher.jail
+            assert settings is not None
+            uid = self._launcher.identity(self.fn)
+            jail = {
+                # Absolute and without symlinks: the worker finds it under the host's root.
+                "code": os.path.realpath(self.fn.code_dir),
+                "uid": uid,
+                "gid": uid,
+                "tmp_mb": self.fn.config.ephemeral_storage,
+                "network": self.fn.config.network,
+                "pids_cgroup": settings.pids_cgroup,
+            }
+        else:
+            self.tmp_dir = self._run_dir / f"tmp-{self.id}"
+            self.tmp_dir.mkdir(parents=True, exist_ok=True)
+            task_root = str(self.fn.code_dir)
+        env = lambda_environment(self.fn, self.log_stream, self.tmp_dir, task_root)
         self._pid, self.started_by = process.pid, process.started_by
+        self._status_fd = process.status_fd
+        os.set_blocking(process.status_fd, False)
         self.memory = process.memory
         self.memory.set_limit(self.fn.config.memory_size)
         os.set_blocking(process.log_fd, False)
@@ -185,12 +213,13 @@ class WorkerProcess:
         self._pidfd = os.pidfd_open(self._pid)
         loop.add_reader(self._pidfd, self._on_exit)
         _, self._channel = await loop.create_unix_connection(Channel, sock=process.sock)
-        boot = {
+        boot: dict[str, Any] = {
             "handler": self.fn.config.handler,
-            "task_root": str(self.fn.code_dir),
+            "task_root": task_root,
             "paths": [],
             "env": env,
-            "tmp_dir": str(self.tmp_dir),
+            "tmp_dir": "" if jail else str(self.tmp_dir),
+            "jail": jail,
             "function_name": self.fn.config.name,
             "version": self.fn.version,
             "arn": self.fn.arn,
@@ -232,7 +261,15 @@ class WorkerProcess:
         assert self._channel is not None
         try:
             return await self._channel.next_frame()
-        except (ConnectionError, protocol.ProtocolError, ValueError):
+        except ConnectionError:
+            # The worker closed its socket: it is exiting. Wait a moment for its own status
+            # (a jail's init reports it), then make sure.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(EXIT_GRACE_S):
+                    await asyncio.shield(self.exited)
+            self.kill()
+            raise WorkerDied(await self.exited) from None
+        except (protocol.ProtocolError, ValueError):
             self.kill()  # a worker speaking garbage is as good as dead
             raise WorkerDied(await self.exited) from None
 
@@ -273,6 +310,12 @@ class WorkerProcess:
             returncode = os.waitstatus_to_exitcode(status)
         except ChildProcessError:  # reaped elsewhere: the status is lost, not the worker
             returncode = -signal.SIGKILL
+        # A jail's init exits 0 after writing the worker's own status; killed (a timeout, a
+        # memory kill, a stop) it writes nothing and its own status is the worker's.
+        with contextlib.suppress(OSError):
+            reported = os.read(self._status_fd, 4)
+            if len(reported) == 4:
+                returncode = os.waitstatus_to_exitcode(int.from_bytes(reported, "big"))
         if self._log_fd >= 0:
             self._read_log()
         if not self.exited.done():
@@ -316,6 +359,10 @@ class WorkerProcess:
                 asyncio.get_running_loop().remove_reader(self._log_fd)
             os.close(self._log_fd)
             self._log_fd = -1
+        if self._status_fd >= 0:
+            os.close(self._status_fd)
+            self._status_fd = -1
         if self.memory is not None:
             self.memory.release()
-        shutil.rmtree(self.tmp_dir, ignore_errors=True)
+        if self.tmp_dir != Path("/tmp"):
+            shutil.rmtree(self.tmp_dir, ignore_errors=True)

@@ -28,6 +28,7 @@ import os
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
+import contextlib  # noqa: E402
 import gc  # noqa: E402
 import importlib  # noqa: E402
 import json  # noqa: E402
@@ -36,8 +37,9 @@ import signal  # noqa: E402
 import socket  # noqa: E402
 import struct  # noqa: E402
 import sys  # noqa: E402
+from typing import Any  # noqa: E402
 
-from faasbox.execution.process import isolation  # noqa: E402
+from faasbox.execution.process import jail  # noqa: E402
 from faasbox.execution.process.python import worker  # noqa: E402  (what every worker runs)
 
 MAX_FD = 65536
@@ -59,15 +61,18 @@ def preload(modules: list[str]) -> list[str]:
     return failed
 
 
-def _become_worker(control_fd: int, worker_fd: int, log_fd: int) -> None:
-    """In the forked worker: clean up what the zygote was, then serve."""
-    os.dup2(log_fd, 1)
-    os.dup2(log_fd, 2)
-    keep = sorted((0, 1, 2, worker_fd))
+def _close_fds_but(*fds: int) -> None:
+    keep = sorted({0, 1, 2, *(fd for fd in fds if fd >= 0)})
     for low, high in zip(keep, [*keep[1:], MAX_FD], strict=True):
         if high > low + 1:
             os.closerange(low + 1, high)
-    del control_fd, log_fd
+
+
+def _become_worker(worker_fd: int, log_fd: int, jailed: bool) -> None:
+    """In the forked worker: clean up what the zygote was, then serve."""
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    _close_fds_but(worker_fd)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -75,31 +80,64 @@ def _become_worker(control_fd: int, worker_fd: int, log_fd: int) -> None:
     if numpy is not None:
         numpy.random.seed()
     random.seed()
-    isolation.prepare_namespace()
+    if not jailed:
+        jail.prepare_namespace()
     worker.serve(socket.socket(fileno=worker_fd))
 
 
-def fork_worker(control_fd: int, worker_fd: int, log_fd: int) -> int:
-    """Fork a worker (twice, so the server adopts it); returns its pid, or -1."""
+def _init(request: dict[str, Any], worker_fd: int, log_fd: int, status_fd: int) -> None:
+    """pid 1 of the worker's pid namespace: the skeleton root, the worker, then reaping."""
+    jail.build_root(request["root"], request.get("hidden", []))
+    pid = os.fork()
+    if pid == 0:
+        os.close(status_fd)
+        _become_worker(worker_fd, log_fd, jailed=True)
+        worker.flush_output()
+        os._exit(0)
+    os.close(worker_fd)
+    os.close(log_fd)
+    _close_fds_but(status_fd)
+    os.closerange(0, 3)
+    jail.run_init(pid, status_fd)
+
+
+def fork_worker(request: dict[str, Any], worker_fd: int, log_fd: int, status_fd: int) -> int:
+    """Fork a worker (twice, so the server adopts it); returns the pid the server watches
+    (the worker's, or in a jail its init's), or -1.
+
+    The first child, for a jail, unshares the namespaces; its child (then pid 1 of the new
+    pid namespace: the init, which forks the worker) joins the worker's cgroups first."""
     pid_r, pid_w = os.pipe()
     first = os.fork()
     if first == 0:
         try:
             os.close(pid_r)
             os.setsid()
+            jailed = bool(request.get("root"))
+            if jailed:
+                jail.enter_namespaces()
             second = os.fork()
             if second != 0:
                 os.write(pid_w, struct.pack("!i", second))
                 os._exit(0)
             os.close(pid_w)
-            _become_worker(control_fd, worker_fd, log_fd)
+            # Here, not in the first child, so the zygote is free for the next fork while
+            # this waits on the cgroups; BOOT waits in the socket meanwhile.
+            jail.join_cgroups(request.get("cgroups", []))
+            if jailed:
+                _init(request, worker_fd, log_fd, status_fd)
+            os.close(status_fd)  # the server reads the worker's own exit status
+            _become_worker(worker_fd, log_fd, jailed=False)
             worker.flush_output()
             os._exit(0)
-        except BaseException:
+        except BaseException as e:
+            with contextlib.suppress(OSError):
+                os.write(2, f"faasbox zygote: cannot start a worker: {e}\n".encode())
             os._exit(70)
     os.close(pid_w)
     os.close(worker_fd)
     os.close(log_fd)
+    os.close(status_fd)
     data = b""
     while len(data) < 4:
         chunk = os.read(pid_r, 4 - len(data))
@@ -126,17 +164,17 @@ def main() -> None:
     )
     while True:
         try:
-            message, fds, _, _ = socket.recv_fds(control, 4096, 2)
+            message, fds, _, _ = socket.recv_fds(control, 1 << 16, 3)
         except OSError:
             return
         if not message:
             return  # the server closed the socket
-        if len(fds) != 2:
+        if len(fds) != 3:
             for fd in fds:
                 os.close(fd)
-            control.send(json.dumps({"pid": -1, "error": "expected 2 fds"}).encode())
+            control.send(json.dumps({"pid": -1, "error": "expected 3 fds"}).encode())
             continue
-        pid = fork_worker(control_fd, fds[0], fds[1])
+        pid = fork_worker(json.loads(message), fds[0], fds[1], fds[2])
         control.send(json.dumps({"pid": pid}).encode())
 
 

@@ -154,6 +154,9 @@ class WasmExecutor:
             for _ in range(slots.active)
         ]
 
+    def isolation_missing(self) -> list[str]:
+        return []  # each instance is wasmtime's sandbox, in this process, on any machine
+
     def stats(self) -> dict[str, Any]:
         running = sum(s.active for s in (*self._slots.values(), *self._retired))
         return {

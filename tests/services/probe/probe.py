@@ -8,6 +8,8 @@ import tempfile
 import time
 
 INIT_PID = os.getpid()
+# Which worker answered: a jailed worker's pid is that of its own namespace (2 in each).
+INSTANCE = os.urandom(8).hex()
 _calls = 0
 
 
@@ -62,7 +64,7 @@ def slow(event, context):
 def counter(event, context):
     global _calls
     _calls += 1
-    return {"calls": _calls, "pid": os.getpid()}
+    return {"calls": _calls, "pid": os.getpid(), "instance": INSTANCE}
 
 
 def segfault(event, context):

@@ -24,8 +24,7 @@ import sys
 import time
 from typing import Any
 
-from faasbox.execution.process import protocol
-from faasbox.execution.process.isolation import private_tmp
+from faasbox.execution.process import jail, protocol
 from faasbox.execution.process.python.context import LambdaContext
 from faasbox.execution.process.python.handler_loading import (
     Fault,
@@ -116,8 +115,14 @@ def boot(ctrl: socket.socket, header: dict[str, Any]) -> None:
     time.tzset()
     task_root = header["task_root"]
     extra_paths: list[str] = header.get("paths", [])
-    if header.get("tmp_dir"):
-        private_tmp(header["tmp_dir"], [task_root, *extra_paths, sys.prefix, __file__])
+    if header.get("jail"):
+        try:
+            jail.enter(header["jail"])
+        except OSError as e:  # never run a function outside the jail it was promised
+            sys.stderr.write(f"faasbox: cannot enter the jail: {e}\n")
+            os._exit(71)
+    elif header.get("tmp_dir"):
+        jail.private_tmp(header["tmp_dir"], [task_root, *extra_paths, sys.prefix, __file__])
     os.chdir(task_root)
     sys.path[:0] = [task_root, *extra_paths]
     sys.argv = [header["handler"]]

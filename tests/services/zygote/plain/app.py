@@ -9,6 +9,7 @@ import numpy
 INIT_RANDOM = random.random()
 INIT_NUMPY_RANDOM = float(numpy.random.random())
 VERSION = "v1"
+INSTANCE = os.urandom(8).hex()  # which worker answered (jailed pids repeat)
 
 
 def heavy(event, context):
@@ -26,7 +27,12 @@ def heavy(event, context):
 
 
 def seeds(event, context):
-    return {"random": INIT_RANDOM, "numpy": INIT_NUMPY_RANDOM, "pid": os.getpid()}
+    return {
+        "random": INIT_RANDOM,
+        "numpy": INIT_NUMPY_RANDOM,
+        "pid": os.getpid(),
+        "instance": INSTANCE,
+    }
 
 
 def slow(event, context):
