@@ -220,6 +220,7 @@ class Started:
     worker_id: str
     memory: MemoryLimit
     jailed: bool
+    refill: str = ""  # the zygote to make a new spare from once this one has run INIT
 
     def alive(self) -> bool:
         try:
@@ -329,7 +330,9 @@ class Launcher:
             while spares:
                 spare = spares.pop()
                 if spare.alive():
-                    self._refill(zygote)
+                    # The next spare is made after this one's INIT (`after_init`): making a
+                    # jail's root meanwhile would take CPU from the cold start.
+                    spare.refill = zygote.name
                     return spare
                 spare.discard()
             made = await self._make(zygote)
@@ -382,6 +385,12 @@ class Launcher:
         memory.pid = pid
         jailed = self.jail is not None and (spawn is None or spawn.forkable)
         return Started(pid, ours, log_r, status_r, how, worker_id, memory, jailed)
+
+    def after_init(self, started: Started) -> None:
+        """A cold start from a spare has run INIT (or failed): make the next spare."""
+        if started.refill:
+            self._refill(self.base if started.refill == "base" else self.preloaded)
+            started.refill = ""
 
     def _refill(self, zygote: Zygote) -> None:
         if zygote.name in self._filling or self.spares_per_zygote <= 0:

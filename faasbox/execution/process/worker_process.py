@@ -200,7 +200,7 @@ class WorkerProcess:
         else:
             self.tmp_dir = self._run_dir / f"tmp-{self.id}"
             self.tmp_dir.mkdir(parents=True, exist_ok=True)
-            task_root = str(self.fn.code_dir)
+            task_root = os.path.realpath(self.fn.code_dir)
         env = lambda_environment(self.fn, self.log_stream, self.tmp_dir, task_root)
         self._pid, self.started_by = process.pid, process.started_by
         self._status_fd = process.status_fd
@@ -228,6 +228,13 @@ class WorkerProcess:
             "log_stream": self.log_stream,
         }
         self._channel.send(protocol.encode(protocol.BOOT, boot))
+        try:
+            return await self._init(started, init_timeout)
+        finally:
+            self._launcher.after_init(process)
+
+    async def _init(self, started: float, init_timeout: float) -> InitOutcome:
+        """Wait for READY (or INIT's error) after BOOT."""
         try:
             async with asyncio.timeout(init_timeout):
                 kind, header, _ = await self._read_frame()
