@@ -15,6 +15,7 @@ import json
 import time
 from typing import Any
 
+from faasbox.execution import runtimes
 from faasbox.execution.admission import Budget
 from faasbox.execution.api import Invocation, Outcome, WorkerInfo
 from faasbox.execution.process.pool import PoolManager
@@ -48,8 +49,10 @@ class ProcessExecutor:
         if init is not None and init.error is not None:
             output = worker.take_log()
             pool.release(worker, healthy=False)
-            error = {**init.error, "requestId": request_id}
-            error.setdefault("stackTrace", [])
+            error = dict(init.error)
+            if names_request(fn):
+                error["requestId"] = request_id
+                error.setdefault("stackTrace", [])
             return Outcome(
                 "error", json.dumps(error).encode(), output, 0.0, memory_mb(worker), True, init_ms
             )
@@ -126,6 +129,12 @@ class ProcessExecutor:
 
     async def close(self) -> None:
         await self.pools.close()
+
+
+def names_request(fn: DeployedFunction) -> bool:
+    """Whether Lambda adds the request id to this runtime's INIT errors (the registry says)."""
+    start = runtimes.of(fn.config.runtime).worker
+    return start is None or start.init_error_names_request
 
 
 def memory_mb(worker: WorkerProcess) -> int:

@@ -10,6 +10,10 @@ onnxruntime, when installed). A function starts from the base zygote; once its I
 that it imports a preloaded package, its later cold starts fork from the preloaded zygote.
 A function whose own code ships a package the preloaded zygote has imported (a vendored
 numpy, say) must get its own copy, so it never forks from that zygote.
+
+Runtimes whose worker cannot fork (Node.js) are spawned, and their spares with them: one
+process per start command (the command carries the function's memory size, which V8 needs
+at start) is kept started ahead of need, waiting for its BOOT.
 """
 
 from __future__ import annotations
@@ -212,7 +216,8 @@ class Launcher:
 
     Each zygote keeps `spares` forked workers ready (already in their own memory cgroup, which
     is the slow part: moving a process into a cgroup waits for an RCU grace period), so a cold
-    start only sets the limit, sends BOOT and runs INIT.
+    start only sets the limit, sends BOOT and runs INIT. Spawned runtimes keep `spares`
+    started processes per start command the same way, from their first cold start on.
     """
 
     def __init__(
@@ -226,6 +231,9 @@ class Launcher:
         self.spares_per_zygote = spares
         self._spares: dict[str, list[Started]] = {"base": [], "preloaded": []}
         self._filling: set[str] = set()
+        # Spares of the runtimes that cannot fork, by the command they were started with.
+        self._spawn_spares: dict[tuple[str, ...], list[Started]] = {}
+        self._filling_spawned: set[tuple[str, ...]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self.use_zygote = use_zygote and sys.platform == "linux" and become_subreaper()
         self.base = Zygote("base", ())
@@ -276,21 +284,56 @@ class Launcher:
             self._refill(zygote)
             if made is not None:
                 return made
-        started = await self._make(None, worker_start(fn))
+        start = worker_start(fn)
+        command = start.spawn_command(fn.config.memory_size)
+        if not start.forkable:
+            return await self._spawned(command)
+        started = await self._make(None, command)
         assert started is not None  # a spawn does not fail short of an OSError
         return started
 
-    async def _make(
-        self, zygote: Zygote | None, spawn: WorkerStart | None = None
-    ) -> Started | None:
+    async def _spawned(self, command: tuple[str, ...]) -> Started:
+        """A worker of a program that cannot fork (Node.js): the spare already started with
+        `command` (it waits for its BOOT), else a new one; a spare is started for the next."""
+        spares = self._spawn_spares.setdefault(command, [])
+        while spares:
+            spare = spares.pop()
+            if spare.alive():
+                self._refill_spawned(command)
+                return spare
+            spare.discard()
+        started = await self._make(None, command)
+        assert started is not None  # a spawn does not fail short of an OSError
+        self._refill_spawned(command)
+        return started
+
+    def _refill_spawned(self, command: tuple[str, ...]) -> None:
+        if command in self._filling_spawned or self.spares_per_zygote <= 0:
+            return
+        self._filling_spawned.add(command)
+        task = asyncio.get_running_loop().create_task(self._fill_spawned(command))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _fill_spawned(self, command: tuple[str, ...]) -> None:
+        try:
+            spares = self._spawn_spares[command]
+            while len(spares) < self.spares_per_zygote:
+                made = await self._make(None, command)
+                if made is None:
+                    return
+                spares.append(made)
+        finally:
+            self._filling_spawned.discard(command)
+
+    async def _make(self, zygote: Zygote | None, command: tuple[str, ...] = ()) -> Started | None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         log_r, log_w = os.pipe()
         try:
             if zygote is not None:
                 pid, how = await zygote.fork(theirs.fileno(), log_w), zygote.name
             else:
-                assert spawn is not None
-                argv = spawn.argv(theirs.fileno())
+                argv = [*command, str(theirs.fileno())]
                 pid, how = spawn_worker(theirs.fileno(), log_w, argv), "spawn"
         finally:
             theirs.close()
@@ -326,7 +369,7 @@ class Launcher:
     def close(self) -> None:
         for task in self._tasks:
             task.cancel()
-        for spares in self._spares.values():
+        for spares in [*self._spares.values(), *self._spawn_spares.values()]:
             for spare in spares:
                 spare.discard()
             spares.clear()

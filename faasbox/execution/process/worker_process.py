@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from faasbox.execution import runtimes
 from faasbox.execution.logs import LOG_CAP
 from faasbox.execution.process import protocol
 from faasbox.execution.process.launcher import Launcher
@@ -110,15 +111,18 @@ class InitOutcome:
 def lambda_environment(fn: DeployedFunction, log_stream: str, tmp_dir: Path) -> dict[str, str]:
     """The variables Lambda sets, then the function's own; nothing of the server's."""
     cfg = fn.config
+    start = runtimes.of(cfg.runtime).worker
+    bin_dir = (start.bin_dir() if start and start.bin_dir else None) or Path(sys.executable).parent
+    runtime_dir = (start.runtime_dir if start else None) or Path(__file__).parent
     env = dict(cfg.environment)
     env.update(
         {
-            "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+            "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin",
             "LANG": "C.UTF-8",
             "TZ": ":UTC",
             "TMPDIR": str(tmp_dir),
             "LAMBDA_TASK_ROOT": str(fn.code_dir),
-            "LAMBDA_RUNTIME_DIR": str(Path(__file__).parent),
+            "LAMBDA_RUNTIME_DIR": str(runtime_dir),
             "_HANDLER": cfg.handler,
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{cfg.runtime}",
             "AWS_LAMBDA_FUNCTION_NAME": cfg.name,
