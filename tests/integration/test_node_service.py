@@ -188,3 +188,21 @@ def test_invoke_local_runs_node_functions() -> None:
     assert json.loads(json.loads(done.stdout)["body"])["id"] == "7"
     assert re.search(r"\sINFO\s+legacy POST 7$", done.stderr, re.M)  # the CLI expands tabs
     assert "REPORT RequestId:" in done.stderr
+
+
+def test_without_node_installed_the_error_says_so(tmp_path: Any) -> None:
+    python_only = tmp_path / "bin"
+    python_only.mkdir()
+    (python_only / "python3").symlink_to(sys.executable)
+    done = subprocess.run(
+        [sys.executable, "-m", "faasbox", "invoke", "local", "-f", "hello", "-c", str(NODE_API)],
+        capture_output=True,
+        text=True,
+        env=clean_env(FAASBOX_URL="http://127.0.0.1:9", PATH=str(python_only)),
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "nodejs20.x needs Node.js, which is not installed on this machine" in done.stderr
+    assert "Runtime.InvalidEntrypoint" in done.stdout + done.stderr
+    assert "node is not installed" in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr

@@ -103,6 +103,7 @@ class ProcessExecutor:
         return Outcome(status, body, output, duration_ms, max_memory_mb, init is not None, init_ms)
 
     def provision(self, fn: DeployedFunction) -> None:
+        self.pools.launcher.prepare(fn)
         self.pools.provision(fn)
 
     def drain(self, name: str, keep: DeployedFunction | None = None) -> None:

@@ -292,6 +292,18 @@ class Launcher:
         assert started is not None  # a spawn does not fail short of an OSError
         return started
 
+    def prepare(self, fn: DeployedFunction) -> None:
+        """`fn` may be invoked soon: a runtime that is spawned gets its spare started now,
+        so that even its first cold start is INIT only."""
+        start = worker_start(fn)
+        if start.forkable or self.spares_per_zygote <= 0:
+            return
+        try:
+            command = start.spawn_command(fn.config.memory_size)
+        except FileNotFoundError:
+            return  # its invocations say so (Runtime.InvalidEntrypoint)
+        self._refill_spawned(command)
+
     async def _spawned(self, command: tuple[str, ...]) -> Started:
         """A worker of a program that cannot fork (Node.js): the spare already started with
         `command` (it waits for its BOOT), else a new one; a spare is started for the next."""
@@ -335,6 +347,10 @@ class Launcher:
             else:
                 argv = [*command, str(theirs.fileno())]
                 pid, how = spawn_worker(theirs.fileno(), log_w, argv), "spawn"
+        except OSError:
+            ours.close()
+            os.close(log_r)
+            raise
         finally:
             theirs.close()
             os.close(log_w)

@@ -175,7 +175,13 @@ class WorkerProcess:
         """Spawn the worker and run INIT; the outcome says whether the handler loaded."""
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
-        process = await self._launcher.start_process(self.fn)
+        try:
+            process = await self._launcher.start_process(self.fn)
+        except FileNotFoundError as e:  # the runtime's program is not installed here
+            self.exited.set_result(-1)
+            return InitOutcome(
+                (time.perf_counter() - started) * 1000, faults.invalid_entrypoint(str(e))
+            )
         self.id = process.worker_id
         self.tmp_dir = self._run_dir / f"tmp-{self.id}"
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
