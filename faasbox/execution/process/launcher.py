@@ -304,6 +304,14 @@ class Launcher:
             return  # its invocations say so (Runtime.InvalidEntrypoint)
         self._refill_spawned(command)
 
+    def spares_for(self, fn: DeployedFunction) -> list[int]:
+        """The pids of the spares a cold start of `fn` would take (spawned runtimes)."""
+        start = worker_start(fn)
+        if start.forkable:
+            return []
+        command = start.spawn_command(fn.config.memory_size)
+        return [spare.pid for spare in self._spawn_spares.get(command, ()) if spare.alive()]
+
     async def _spawned(self, command: tuple[str, ...]) -> Started:
         """A worker of a program that cannot fork (Node.js): the spare already started with
         `command` (it waits for its BOOT), else a new one; a spare is started for the next."""
@@ -329,7 +337,7 @@ class Launcher:
 
     async def _fill_spawned(self, command: tuple[str, ...]) -> None:
         try:
-            spares = self._spawn_spares[command]
+            spares = self._spawn_spares.setdefault(command, [])
             while len(spares) < self.spares_per_zygote:
                 made = await self._make(None, command)
                 if made is None:

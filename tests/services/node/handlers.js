@@ -165,3 +165,10 @@ exports.fromLayer = async () => ({
   where: require('layer-lib').where,
   nodePath: process.env.NODE_PATH,
 });
+
+// What V8 was started with: its heap is sized for the function's memory.
+exports.heap = async () => ({
+  heapLimitMb: Math.round(require('v8').getHeapStatistics().heap_size_limit / 1048576),
+  gc: typeof global.gc,
+  pid: process.pid,
+});

@@ -1,0 +1,94 @@
+"""Node.js workers through the Invoker: spares started ahead of need, per memory size, with
+V8 sized for the function."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from faasbox.config import load_service
+from faasbox.execution.invoker import InvocationResult, Invoker
+from faasbox.execution.process.launcher import Launcher
+from faasbox.execution.settings import RuntimeSettings
+from faasbox.registry import Registry
+from faasbox.registry.models import DeployedFunction
+from faasbox.registry.services import deploy_service
+from tests.support import SERVICES, process_pools, run_with_invoker
+
+pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+
+
+def body(result: InvocationResult) -> Any:
+    assert result.status == "success", result.payload
+    return json.loads(result.payload)
+
+
+async def spare_of(launcher: Launcher, fn: DeployedFunction) -> int:
+    """The pid of the spare started for `fn`, once it is there (a poll with a deadline)."""
+    deadline = time.monotonic() + 30
+    while not launcher.spares_for(fn):
+        assert time.monotonic() < deadline, "no spare was started"
+        await asyncio.sleep(0.02)
+    return launcher.spares_for(fn)[0]
+
+
+def test_cold_starts_take_the_spare_started_for_their_memory_size(data_dir: Path) -> None:
+    registry = Registry(data_dir)
+    deploy_service(registry, load_service(SERVICES / "node"))
+    small, big = registry.get("node-probe-dev-heap"), registry.get("node-probe-dev-big-heap")
+
+    async def scenario(invoker: Invoker) -> dict[str, Any]:
+        invoker.start([small, big])  # as the server starts: each gets its spare
+        launcher = process_pools(invoker).launcher
+        small_spare, big_spare = await spare_of(launcher, small), await spare_of(launcher, big)
+        assert small_spare != big_spare
+        first = await invoker.invoke(small, b"{}")
+        warm = await invoker.invoke(small, b"{}")
+        next_spare = await spare_of(launcher, small)  # refilled for the next cold start
+        for pool in process_pools(invoker).pools.values():
+            pool.evict_idle()
+        second = await invoker.invoke(small, b"{}")
+        large = await invoker.invoke(big, b"{}")
+        return {
+            "spares": (small_spare, next_spare, big_spare),
+            "results": (first, warm, second, large),
+        }
+
+    out = run_with_invoker(RuntimeSettings(data_dir=data_dir), scenario)
+    small_spare, next_spare, big_spare = out["spares"]
+    first, warm, second, large = out["results"]
+    assert first.cold and body(first)["pid"] == small_spare
+    assert not warm.cold and body(warm)["pid"] == small_spare
+    assert second.cold and body(second)["pid"] == next_spare != small_spare
+    assert large.cold and body(large)["pid"] == big_spare
+    # V8's heap is the function's (90% of its memory for the old space, as on Lambda), not
+    # whatever the spare's start left it; global.gc is there, as on Lambda.
+    assert 200 <= body(first)["heapLimitMb"] <= 320
+    assert 850 <= body(large)["heapLimitMb"] <= 1200
+    assert body(first)["gc"] == "function"
+
+
+def test_the_worker_sees_lambdas_node_environment(data_dir: Path) -> None:
+    registry = Registry(data_dir)
+    deploy_service(registry, load_service(SERVICES / "node"))
+    fn = registry.get("node-probe-dev-inspect")
+    result = run_with_invoker(
+        RuntimeSettings(data_dir=data_dir), lambda invoker: invoker.invoke(fn, b"{}")
+    )
+    seen = body(result)
+    env = seen["env"]
+    assert env["AWS_EXECUTION_ENV"] == "AWS_Lambda_nodejs20.x"
+    assert env["LAMBDA_TASK_ROOT"] == str(fn.code_dir) == seen["cwd"]
+    assert Path(env["LAMBDA_RUNTIME_DIR"], "bootstrap.js").is_file()
+    node_dir = str(Path(shutil.which("node") or "").parent)
+    assert env["PATH"].split(":")[0] == node_dir
+    assert env["NODE_PATH"].split(":")[-1] == str(fn.code_dir)
+    assert seen["context"]["functionName"] == "node-probe-dev-inspect"
+    assert seen["context"]["memoryLimitInMB"] == "256"
+    assert seen["tmpdir"] == env["TMPDIR"]
