@@ -167,3 +167,26 @@ def test_no_module_but_the_registry_compares_runtime_names() -> None:
         if pattern.search(line)
     ]
     assert offenders == []
+
+
+def test_the_gateway_and_the_cli_import_no_executor() -> None:
+    """They talk to the Invoker only (issue 10): no import of execution/process or wasm."""
+    import ast
+
+    offenders = []
+    for package in ("gateway", "cli"):
+        for path in (FAASBOX / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = (
+                    [a.name for a in node.names]
+                    if isinstance(node, ast.Import)
+                    else [node.module or ""]
+                    if isinstance(node, ast.ImportFrom)
+                    else []
+                )
+                offenders += [
+                    f"{package}/{path.name}: {name}"
+                    for name in names
+                    if name.startswith(("faasbox.execution.process", "faasbox.execution.wasm"))
+                ]
+    assert offenders == []
