@@ -61,6 +61,7 @@ def main() -> None:
         print("node is not installed; bench.node skipped")
         return
     version = subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip()
+    load_before = os.getloadavg()[0]
     fresh_node = fresh([node, "-e", FRESH_NODE.format(app=str(FUNCTIONS / "nodehello" / "app.js"))])
     fresh_python = fresh([sys.executable, "-c", FRESH_PYTHON.format(dir=str(FUNCTIONS / "hello"))])
     server = faasbox_server([FUNCTIONS / "hello", FUNCTIONS / "nodehello"])
@@ -83,6 +84,7 @@ def main() -> None:
     finally:
         client.close()
         server.stop()
+    load = f"{load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
     body = f"""Node.js ({version}) against Python, same server, same run.
 
 {WARM_HEADER}
@@ -100,7 +102,8 @@ warm-up, `-t1 -c1` and `-t2 -c8`, one after the other. Cold: {SAMPLES} samples e
 sequential, a keep-alive `http.client` connection; a Python cold start forks a worker from the
 base zygote, a Node.js one takes the spare `node` process already started for its memory size
 (waiting for BOOT) and runs INIT only. The functions: `bench/functions/hello` and
-`bench/functions/nodehello` (128 MB). Machine: {machine()}.
+`bench/functions/nodehello` (128 MB). The machine's other load (1-minute average): {load}.
+Machine: {machine()}.
 Command: `.venv/bin/python -m bench.node`"""
     update_section("Node.js", body)
     print(body)
