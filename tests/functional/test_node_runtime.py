@@ -92,3 +92,25 @@ def test_the_worker_sees_lambdas_node_environment(data_dir: Path) -> None:
     assert seen["context"]["functionName"] == "node-probe-dev-inspect"
     assert seen["context"]["memoryLimitInMB"] == "256"
     assert seen["tmpdir"] == env["TMPDIR"]
+
+
+def test_after_an_uncaught_exception_the_next_invocation_gets_a_new_environment(
+    data_dir: Path,
+) -> None:
+    registry = Registry(data_dir)
+    deploy_service(registry, load_service(SERVICES / "node"))
+    fn = registry.get("node-probe-dev-uncaught")
+
+    async def scenario(invoker: Invoker) -> list[InvocationResult]:
+        first = await invoker.invoke(fn, b"{}")
+        failed = await invoker.invoke(fn, b'{"throwInTimer": true}')
+        after = await invoker.invoke(fn, b"{}")  # at once: the dying worker is not reused
+        return [first, failed, after]
+
+    first, failed, after = run_with_invoker(RuntimeSettings(data_dir=data_dir), scenario)
+    assert failed.status == "error"
+    error = json.loads(failed.payload)
+    assert (error["errorType"], error["errorMessage"]) == ("Error", "thrown from a timer")
+    assert "Uncaught Exception" in failed.log
+    assert after.status == "success" and after.cold
+    assert body(after)["pid"] != body(first)["pid"]

@@ -511,6 +511,7 @@ def test_an_uncaught_exception_fails_the_invocation_and_ends_the_environment(
     failed = worker.invoke()
     error = error_of(failed)
     assert error["errorType"] == "Error" and error["errorMessage"] == "thrown from a timer"
+    assert failed.header["exiting"] is True  # the server must not reuse it
     assert any(
         x[2].startswith("Uncaught Exception \t") for x in log_lines(failed.log) if x[1] == "ERROR"
     )
@@ -522,7 +523,9 @@ def test_an_unhandled_rejection_fails_the_invocation_and_ends_the_environment(
     booted: Any,
 ) -> None:
     worker = booted("handlers.unhandled")
-    error = error_of(worker.invoke())
+    failed = worker.invoke()
+    error = error_of(failed)
+    assert failed.header["exiting"] is True
     assert error["errorType"] == "Runtime.UnhandledPromiseRejection"
     assert error["errorMessage"] == "Error: nobody catches me"
     code, _ = worker.wait_exit()
@@ -533,6 +536,7 @@ def test_an_uncaught_exception_after_the_answer_ends_the_environment(booted: Any
     worker = booted("handlers.uncaughtAfter")
     result = worker.invoke()
     assert result.header["ok"] is True and result.json() == "answered"
+    assert "exiting" not in result.header  # it did not know yet
     code, late = worker.wait_exit()  # no second frame: the server sees the exit
     assert code == 129
     assert "Uncaught Exception" in late and "after the answer" in late

@@ -11,7 +11,7 @@ import pytest
 from faasbox.errors import InvalidRuntime
 from faasbox.execution import runtimes
 from faasbox.execution.api import Executor
-from faasbox.execution.process import node
+from faasbox.execution.process import node as node_worker
 from faasbox.execution.runtimes import PROCESS, WASM, WorkerStart
 
 RUNNING = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -81,10 +81,10 @@ def test_node_handlers_are_file_dot_export() -> None:
         assert problem is not None and problem.startswith("expected 'file.export'"), bad
 
 
-@pytest.mark.skipif(not node.installed_major(), reason="node is not installed")
+@pytest.mark.skipif(not node_worker.installed_major(), reason="node is not installed")
 def test_other_node_versions_warn_that_the_installed_node_runs_them() -> None:
     nodejs = runtimes.of("nodejs18.x")
-    installed = node.installed_major()
+    installed = node_worker.installed_major()
     other = "18" if installed != "18" else "22"
     assert nodejs.version_warning(f"nodejs{other}.x", "provider.runtime") == (
         f"provider.runtime: nodejs{other}.x is not installed; "
@@ -97,14 +97,14 @@ def test_node_workers_start_with_v8_sized_for_their_memory() -> None:
     start = runtimes.of("nodejs20.x").worker
     assert start is not None and not start.forkable
     assert not start.init_error_names_request  # Lambda's Node runtime: the error as it is
-    assert node.v8_flags(1024) == [
+    assert node_worker.v8_flags(1024) == [
         "--expose-gc",
         "--max-semi-space-size=51",
         "--max-old-space-size=921",
     ]
-    if node.node_binary() is not None:
+    if node_worker.node_binary() is not None:
         argv = start.argv(9, 256)
-        assert argv[-2:] == [str(node.BOOTSTRAP), "9"]
+        assert argv[-2:] == [str(node_worker.BOOTSTRAP), "9"]
         assert "--max-old-space-size=230" in argv
 
 

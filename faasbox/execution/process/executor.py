@@ -73,6 +73,7 @@ class ProcessExecutor:
                 result_header, body = await worker.invoke(header, invocation.payload)
             duration_ms = float(result_header.get("duration_ms", 0.0))
             status = "success" if result_header.get("ok") else "error"
+            healthy = not result_header.get("exiting")  # it ends now: never reuse it
             worker.reported_memory_kb = int(result_header.get("max_memory_kb", 0))
             if status == "success" and len(body) > SYNC_PAYLOAD_LIMIT:
                 status = "error"

@@ -172,3 +172,14 @@ exports.heap = async () => ({
   gc: typeof global.gc,
   pid: process.pid,
 });
+
+// Throws from a timer while the invocation runs, when asked to; else answers its pid.
+exports.maybeUncaught = async (event) => {
+  if (event.throwInTimer) {
+    setTimeout(() => {
+      throw new Error('thrown from a timer');
+    }, 5);
+    await new Promise((resolve) => setTimeout(resolve, 60000));
+  }
+  return { pid: process.pid };
+};

@@ -687,16 +687,15 @@ class Runtime {
     }
     this.current = null;
     this.onLoopEmpty = NO_OP;
-    this.channel.send(
-      RESULT,
-      {
-        ok,
-        duration_ms: performance.now() - invocation.started,
-        max_memory_kb: maxMemoryKb(),
-      },
-      payload,
-      done,
-    );
+    const header = {
+      ok,
+      duration_ms: performance.now() - invocation.started,
+      max_memory_kb: maxMemoryKb(),
+    };
+    if (this.state === 'gone') {
+      header.exiting = true; // this environment ends after this result: not to be reused
+    }
+    this.channel.send(RESULT, header, payload, done);
   }
 
   /** An error the function did not handle: it fails INIT or the current invocation, then
