@@ -4,11 +4,13 @@ checked as its users would: curl-like HTTP against its routes, boto3 against the
 from __future__ import annotations
 
 import base64
+import io
 import json
 import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -206,3 +208,41 @@ def test_without_node_installed_the_error_says_so(tmp_path: Any) -> None:
     assert "Runtime.InvalidEntrypoint" in done.stdout + done.stderr
     assert "node is not installed" in done.stdout + done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_boto3_creates_and_updates_a_node_function_from_a_zip(aws: Any) -> None:
+    def package(greeting: str) -> bytes:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as archive:
+            archive.writestr(
+                "index.mjs",
+                f"export const handler = async (event) => ({{ said: '{greeting}', ...event }});\n",
+            )
+        return buf.getvalue()
+
+    created = aws.create_function(
+        FunctionName="zipped-node",
+        Runtime="nodejs20.x",
+        Role="arn:aws:iam::000000000000:role/lambda",
+        Handler="index.handler",
+        Code={"ZipFile": package("v1")},
+    )
+    assert created["Runtime"] == "nodejs20.x" and created["Handler"] == "index.handler"
+    aws.get_waiter("function_active_v2").wait(FunctionName="zipped-node")
+    first = aws.invoke(FunctionName="zipped-node", Payload=b'{"n": 1}')
+    assert json.loads(first["Payload"].read()) == {"said": "v1", "n": 1}
+    aws.update_function_code(FunctionName="zipped-node", ZipFile=package("v2"))
+    aws.get_waiter("function_updated_v2").wait(FunctionName="zipped-node")
+    second = aws.invoke(FunctionName="zipped-node", Payload=b"{}")
+    assert json.loads(second["Payload"].read()) == {"said": "v2"}
+    # Lambda takes any handler here; its runtime says what is wrong with it.
+    aws.update_function_configuration(FunctionName="zipped-node", Handler="index")
+    aws.get_waiter("function_updated_v2").wait(FunctionName="zipped-node")
+    bad = aws.invoke(FunctionName="zipped-node", Payload=b"{}")
+    assert bad["FunctionError"] == "Unhandled"
+    error = json.loads(bad["Payload"].read())
+    assert (error["errorType"], error["errorMessage"]) == (
+        "Runtime.MalformedHandlerName",
+        "Bad handler",
+    )
+    aws.delete_function(FunctionName="zipped-node")
