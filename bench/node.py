@@ -10,7 +10,10 @@ import subprocess
 import sys
 import time
 
+import httpx
+
 from bench.common import FUNCTIONS, Client, faasbox_server, median, percentile, wrk
+from bench.density import pss_mb, rss_mb
 from bench.results import machine, update_section
 
 SECONDS = 5
@@ -51,6 +54,13 @@ def cold_starts(client: Client, name: str, path: str) -> tuple[list[float], list
     return cold, warm
 
 
+def idle_memory(url: str, name: str) -> str:
+    """PSS / RSS in MB of the function's idle warm worker."""
+    workers = httpx.get(f"{url}/_faasbox/functions/{name}", timeout=30).json()["workers"]
+    pid = next(w["pid"] for w in workers if not w["busy"])
+    return f"{pss_mb(pid):.1f} / {rss_mb(pid):.1f}"
+
+
 def ms(times: list[float]) -> str:
     return f"{median(times):.1f} / {percentile(times, 99):.1f}"
 
@@ -81,6 +91,8 @@ def main() -> None:
             )
         py_cold, py_warm = cold_starts(client, *PYTHON_FN)
         js_cold, js_warm = cold_starts(client, *NODE_FN)
+        time.sleep(1)  # idle, as bench.density measures
+        memory = {name: idle_memory(server.url, name) for name, _ in (PYTHON_FN, NODE_FN)}
     finally:
         client.close()
         server.stop()
@@ -95,6 +107,7 @@ def main() -> None:
 | fresh process per call (`python -c` / `node -e`) | {ms(fresh_python)} | {ms(fresh_node)} |
 | faasbox cold start (`GET` after its workers were stopped) | {ms(py_cold)} | {ms(js_cold)} |
 | faasbox warm: the next `GET` | {ms(py_warm)} | {ms(js_warm)} |
+| idle warm worker, PSS / RSS MB | {memory[PYTHON_FN[0]]} | {memory[NODE_FN[0]]} |
 
 Warm: `GET /hello` and `GET /node/hello` (`httpApi` routes: route match, payload 2.0 event, a
 warm worker over its Unix socket, response mapping), wrk {SECONDS} s per row after a 1 s
@@ -102,7 +115,9 @@ warm-up, `-t1 -c1` and `-t2 -c8`, one after the other. Cold: {SAMPLES} samples e
 sequential, a keep-alive `http.client` connection; a Python cold start forks a worker from the
 base zygote, a Node.js one takes the spare `node` process already started for its memory size
 (waiting for BOOT) and runs INIT only. The functions: `bench/functions/hello` and
-`bench/functions/nodehello` (128 MB). The machine's other load (1-minute average): {load}.
+`bench/functions/nodehello` (128 MB). Idle memory: `/proc/PID/smaps_rollup` of the
+function's warm worker a second after its last invocation (a Python worker shares the
+zygote's pages; a Node.js worker is a process of its own, V8 and all). The machine's other load (1-minute average): {load}.
 Machine: {machine()}.
 Command: `.venv/bin/python -m bench.node`"""
     update_section("Node.js", body)
