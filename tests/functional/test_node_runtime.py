@@ -114,3 +114,14 @@ def test_after_an_uncaught_exception_the_next_invocation_gets_a_new_environment(
     assert "Uncaught Exception" in failed.log
     assert after.status == "success" and after.cold
     assert body(after)["pid"] != body(first)["pid"]
+
+
+def test_a_streaming_handler_is_a_buffered_invocation(data_dir: Path) -> None:
+    registry = Registry(data_dir)
+    deploy_service(registry, load_service(SERVICES / "node"))
+    fn = registry.get("node-probe-dev-stream")
+    result = run_with_invoker(
+        RuntimeSettings(data_dir=data_dir), lambda invoker: invoker.invoke(fn, b'{"name": "x"}')
+    )
+    assert result.status == "success"
+    assert result.payload == b"hello x"  # the bytes written, not JSON

@@ -605,3 +605,45 @@ def test_a_chatty_function_never_blocks_and_its_log_is_complete(booted: Any) -> 
     result = worker.invoke({"lines": 2000})  # 2 MB: far more than a pipe holds
     assert result.json() == 2000
     assert sum(1 for x in log_lines(result.log) if x[1] == "INFO") == 2000
+
+
+# --- response streaming (a buffered invocation) -------------------------------------------
+
+
+def test_a_streaming_handler_answers_what_it_wrote(booted: Any) -> None:
+    worker = booted("streaming.text")
+    result = worker.invoke({"name": "there"})
+    assert result.header["ok"] is True
+    assert result.body == b"hello there"
+    assert result.header["content_type"] == "text/plain"
+
+
+def test_an_http_response_stream_starts_with_its_prelude(booted: Any) -> None:
+    result = booted("streaming.http").invoke()
+    prelude, _, rest = result.body.partition(b"\0" * 8)
+    assert json.loads(prelude) == {"statusCode": 201, "headers": {"x-kind": "streamed"}}
+    assert rest == b"body"
+    assert result.header["content_type"] == "application/vnd.awslambda.http-integration-response"
+
+
+@pytest.mark.parametrize(
+    ("handler", "error_type", "message"),
+    [
+        ("streaming.unfinished", "string", "Response stream is not finished."),
+        ("streaming.throws", "TypeError", "stream broke"),
+        ("streaming.notAsync", "string", "Streaming does not support non-async handlers."),
+    ],
+)
+def test_streaming_failures(booted: Any, handler: str, error_type: str, message: str) -> None:
+    worker = booted(handler)
+    error = error_of(worker.invoke())
+    assert (error["errorType"], error["errorMessage"]) == (error_type, message)
+    assert worker.proc.poll() is None
+
+
+def test_without_the_global_awslambda_a_streaming_module_fails_to_load(spawn: Any) -> None:
+    worker = spawn()
+    frame = worker.boot("streaming.text", env={"AWS_LAMBDA_NODEJS_NO_GLOBAL_AWSLAMBDA": "1"})
+    assert frame.kind == protocol.INIT_ERROR
+    assert frame.header["error"]["errorType"] == "ReferenceError"
+    assert frame.header["error"]["errorMessage"] == "awslambda is not defined"

@@ -220,6 +220,7 @@ const ImportModuleError = runtimeError('ImportModuleError');
 const HandlerNotFound = runtimeError('HandlerNotFound');
 const MalformedHandlerName = runtimeError('MalformedHandlerName');
 const UserCodeSyntaxError = runtimeError('UserCodeSyntaxError');
+const MalformedStreamingHandler = runtimeError('MalformedStreamingHandler');
 
 class NodeJsExit extends RuntimeError {
   constructor() {
@@ -472,6 +473,75 @@ function isAsyncFunction(fn) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Response streaming: the `awslambda` global of Lambda's Node.js runtime. A streaming
+// handler's stream is collected and sent as one result (a buffered invocation).
+
+const STREAMING = Symbol.for('aws.lambda.runtime.handler.streaming');
+const HTTP_INTEGRATION = 'application/vnd.awslambda.http-integration-response';
+
+class HttpResponseStream {
+  /** A status and headers ahead of the body: their JSON, then 8 NUL bytes, as Lambda's. */
+  static from(stream, prelude) {
+    stream.setContentType(HTTP_INTEGRATION);
+    const metadata = JSON.stringify(prelude);
+    stream._onBeforeFirstWrite = (write) => {
+      write(metadata);
+      write(new Uint8Array(8));
+    };
+    return stream;
+  }
+}
+
+function defineAwsLambdaGlobal(env) {
+  const off = env.AWS_LAMBDA_NODEJS_NO_GLOBAL_AWSLAMBDA;
+  if (off === '1' || off === 'true') {
+    return;
+  }
+  globalThis.awslambda = {
+    streamifyResponse: (handler) => {
+      handler[STREAMING] = 'response';
+      return handler;
+    },
+    HttpResponseStream,
+  };
+}
+
+/** The stream a streaming handler writes to; `chunks` collects what it wrote. */
+function collectingStream() {
+  const chunks = [];
+  const stream = new Writable({
+    write(chunk, _encoding, callback) {
+      chunks.push(chunk);
+      callback();
+    },
+  });
+  stream.contentType = 'application/octet-stream';
+  stream.setContentType = (type) => {
+    stream.contentType = type;
+  };
+  let written = false;
+  const write = stream.write.bind(stream);
+  const end = stream.end.bind(stream);
+  const beforeFirst = () => {
+    if (!written) {
+      written = true;
+      stream._onBeforeFirstWrite?.((chunk) => write(chunk));
+    }
+  };
+  stream.write = (chunk, ...rest) => {
+    beforeFirst();
+    return write(chunk, ...rest);
+  };
+  stream.end = (chunk, ...rest) => {
+    if (chunk !== undefined && chunk !== null && typeof chunk !== 'function') {
+      beforeFirst();
+    }
+    return end(chunk, ...rest);
+  };
+  return { stream, chunks };
+}
+
+// ---------------------------------------------------------------------------------------
 // The worker.
 
 const NO_OP = () => {};
@@ -482,6 +552,7 @@ class Runtime {
     this.boot = null;
     this.handler = null;
     this.handlerIsAsync = false;
+    this.streaming = false; // awslambda.streamifyResponse(handler)
     this.current = null; // the invocation not yet answered
     this.onLoopEmpty = NO_OP; // what an empty event loop means for the current invocation
     this.channel = new Channel(
@@ -519,6 +590,7 @@ class Runtime {
     process.chdir(boot.task_root);
     process.argv.length = 2;
     patchConsole(process.env);
+    defineAwsLambdaGlobal(process.env);
   }
 
   async init(boot) {
@@ -530,6 +602,13 @@ class Runtime {
     let handler;
     try {
       handler = await loadHandler(boot.task_root, boot.handler);
+      const streaming = handler[STREAMING];
+      if (streaming !== undefined && streaming !== null && streaming !== false) {
+        if (streaming !== 'response') {
+          throw new MalformedStreamingHandler('Only response streaming is supported.');
+        }
+        this.streaming = true;
+      }
     } catch (err) {
       logFailure('Uncaught Exception', err);
       this.fail(err, EXIT_UNCAUGHT);
@@ -575,6 +654,10 @@ class Runtime {
       awsRequestId: requestId,
       getRemainingTimeInMillis: () => header.deadline_ms - Date.now(),
     });
+    if (this.streaming) {
+      this.invokeStreaming(invocation, context, body);
+      return;
+    }
     const { succeed, fail } = context;
     try {
       // A handler that never calls back and returns nothing answers null when the loop
@@ -595,6 +678,45 @@ class Runtime {
       }
     } catch (err) {
       callback(err);
+    }
+  }
+
+  /** A streaming handler, `(event, responseStream, context)`: what it writes until it ends
+   * the stream is the result, once its promise settles. */
+  invokeStreaming(invocation, context, body) {
+    const fail = (err) => {
+      logFailure('Invoke Error', err);
+      this.respondError(invocation, err);
+    };
+    const { stream, chunks } = collectingStream();
+    this.onLoopEmpty = () => fail(new NodeJsExit());
+    try {
+      const event = body.length ? JSON.parse(body.toString('utf8')) : {};
+      const result = this.handler(event, stream, context);
+      if (!isPromise(result)) {
+        fail('Streaming does not support non-async handlers.');
+        return;
+      }
+      result.then((value) => {
+        if (value !== undefined) {
+          console.warn('Streaming handlers ignore return values.');
+        }
+        if (!stream.writableEnded) {
+          fail('Response stream is not finished.');
+          return;
+        }
+        const send = () =>
+          this.sendResult(invocation, true, Buffer.concat(chunks), undefined, {
+            content_type: stream.contentType,
+          });
+        if (stream.writableFinished) {
+          send();
+        } else {
+          stream.once('finish', send); // end() was called; its last write is a tick away
+        }
+      }, fail);
+    } catch (err) {
+      fail(err);
     }
   }
 
@@ -681,7 +803,7 @@ class Runtime {
     this.sendResult(invocation, false, Buffer.from(JSON.stringify(error), 'utf8'), done);
   }
 
-  sendResult(invocation, ok, payload, done) {
+  sendResult(invocation, ok, payload, done, extra = undefined) {
     if (this.current !== invocation) {
       return;
     }
@@ -691,6 +813,7 @@ class Runtime {
       ok,
       duration_ms: performance.now() - invocation.started,
       max_memory_kb: maxMemoryKb(),
+      ...extra,
     };
     if (this.state === 'gone') {
       header.exiting = true; // this environment ends after this result: not to be reused
