@@ -125,3 +125,29 @@ def test_a_streaming_handler_is_a_buffered_invocation(data_dir: Path) -> None:
     )
     assert result.status == "success"
     assert result.payload == b"hello x"  # the bytes written, not JSON
+
+
+def test_spares_are_kept_for_the_most_recently_used_memory_sizes(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    sizes = [128, 192, 256, 320, 384]  # one more than the launcher keeps spares for
+    shutil.copy(SERVICES / "node" / "handlers.js", tmp_path / "handlers.js")
+    functions = "".join(
+        f"  m{mb}:\n    handler: handlers.heap\n    memorySize: {mb}\n" for mb in sizes
+    )
+    (tmp_path / "serverless.yml").write_text(
+        f"service: sizes\nprovider:\n  name: aws\n  runtime: nodejs20.x\nfunctions:\n{functions}"
+    )
+    registry = Registry(data_dir)
+    deploy_service(registry, load_service(tmp_path))
+    fns = [registry.get(f"sizes-dev-m{mb}") for mb in sizes]
+
+    async def scenario(invoker: Invoker) -> tuple[list[int], list[int]]:
+        invoker.start(fns)
+        launcher = process_pools(invoker).launcher
+        kept = [await spare_of(launcher, fn) for fn in fns[1:]]
+        return launcher.spares_for(fns[0]), kept
+
+    oldest, kept = run_with_invoker(RuntimeSettings(data_dir=data_dir), scenario)
+    assert oldest == []  # its spare was stopped (or never kept) for the newer sizes'
+    assert len(set(kept)) == 4

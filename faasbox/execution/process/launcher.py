@@ -40,6 +40,9 @@ log = logging.getLogger("faasbox.execution")
 
 PR_SET_CHILD_SUBREAPER = 36
 SPARE_LIMIT_MB = 128  # a spare's limit until it becomes some function's worker
+# Start commands of spawned runtimes (one per memory size) that keep a spare: the most
+# recently used; an idle node is tens of MB.
+SPARE_COMMANDS = 4
 
 
 def base_environment() -> dict[str, str]:
@@ -234,6 +237,7 @@ class Launcher:
         # Spares of the runtimes that cannot fork, by the command they were started with.
         self._spawn_spares: dict[tuple[str, ...], list[Started]] = {}
         self._filling_spawned: set[tuple[str, ...]] = set()
+        self._spare_commands: dict[tuple[str, ...], None] = {}  # least recently used first
         self._tasks: set[asyncio.Task[None]] = set()
         self.use_zygote = use_zygote and sys.platform == "linux" and become_subreaper()
         self.base = Zygote("base", ())
@@ -328,7 +332,16 @@ class Launcher:
         return started
 
     def _refill_spawned(self, command: tuple[str, ...]) -> None:
-        if command in self._filling_spawned or self.spares_per_zygote <= 0:
+        if self.spares_per_zygote <= 0:
+            return
+        self._spare_commands.pop(command, None)
+        self._spare_commands[command] = None  # the most recently used, last
+        while len(self._spare_commands) > SPARE_COMMANDS:
+            oldest = next(iter(self._spare_commands))
+            del self._spare_commands[oldest]
+            for spare in self._spawn_spares.pop(oldest, []):
+                spare.discard()
+        if command in self._filling_spawned:
             return
         self._filling_spawned.add(command)
         task = asyncio.get_running_loop().create_task(self._fill_spawned(command))
@@ -341,6 +354,9 @@ class Launcher:
             while len(spares) < self.spares_per_zygote:
                 made = await self._make(None, command)
                 if made is None:
+                    return
+                if command not in self._spare_commands:  # evicted meanwhile
+                    made.discard()
                     return
                 spares.append(made)
         finally:
