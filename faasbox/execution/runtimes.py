@@ -23,9 +23,13 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from faasbox.errors import InvalidRuntime
 from faasbox.execution.process import node
+
+if TYPE_CHECKING:
+    from faasbox.registry.models import FunctionConfig
 
 # Executor kinds, and the class implementing each (module:attribute, imported on first use:
 # wasmtime loads only when a WebAssembly function runs).
@@ -53,25 +57,25 @@ class WorkerStart:
     module: str | None = None
     command: tuple[str, ...] = ()
     forkable: bool = False
-    # A command that depends on the function's memory size (V8 sizes its heap once, when
-    # node starts): spares of such a runtime are kept per memory size.
-    command_for_memory: Callable[[int], list[str]] | None = None
+    # A command that depends on the function (node: V8 sizes its heap once, when it starts,
+    # and reads NODE_OPTIONS then): spares of such a runtime are kept per command.
+    command_for: Callable[[FunctionConfig], list[str]] | None = None
     runtime_dir: Path | None = None  # LAMBDA_RUNTIME_DIR; the Python worker's by default
     bin_dir: Callable[[], Path | None] | None = None  # first on PATH; Python's by default
     # Lambda answers an INIT error of this runtime with the invocation's requestId added
     # (awslambdaric does; Lambda's Node.js runtime sends its error object as it is).
     init_error_names_request: bool = True
 
-    def spawn_command(self, memory_mb: int) -> tuple[str, ...]:
-        """The program and arguments of a spawned worker, but for its control fd."""
+    def spawn_command(self, config: FunctionConfig | None = None) -> tuple[str, ...]:
+        """The program and arguments of a spawned worker of `config`, but its control fd."""
         if self.module is not None:
             return (sys.executable, "-m", self.module)
-        if self.command_for_memory is not None:
-            return tuple(self.command_for_memory(memory_mb))
+        if self.command_for is not None and config is not None:
+            return tuple(self.command_for(config))
         return self.command
 
-    def argv(self, control_fd: int, memory_mb: int = 128) -> list[str]:
-        return [*self.spawn_command(memory_mb), str(control_fd)]
+    def argv(self, control_fd: int, config: FunctionConfig | None = None) -> list[str]:
+        return [*self.spawn_command(config), str(control_fd)]
 
 
 @dataclass(frozen=True)
@@ -163,7 +167,7 @@ NODE = Runtime(
     language="Node.js",
     installed=node.installed_major,
     worker=WorkerStart(
-        command_for_memory=node.worker_command,
+        command_for=node.worker_command,
         runtime_dir=node.RUNTIME_DIR,
         bin_dir=node.bin_dir,
         init_error_names_request=False,

@@ -151,3 +151,17 @@ def test_spares_are_kept_for_the_most_recently_used_memory_sizes(
     oldest, kept = run_with_invoker(RuntimeSettings(data_dir=data_dir), scenario)
     assert oldest == []  # its spare was stopped (or never kept) for the newer sizes'
     assert len(set(kept)) == 4
+
+
+def test_the_functions_node_options_apply(data_dir: Path) -> None:
+    registry = Registry(data_dir)
+    deploy_service(registry, load_service(SERVICES / "node"))
+    fn = registry.get("node-probe-dev-options")
+    seen = body(
+        run_with_invoker(
+            RuntimeSettings(data_dir=data_dir), lambda invoker: invoker.invoke(fn, b"{}")
+        )
+    )
+    assert "--enable-source-maps" in seen["execArgv"] and seen["sourceMaps"] is True
+    assert "--max-http-header-size=16384" in seen["execArgv"]
+    assert seen["nodeOptions"] == "--enable-source-maps --max-http-header-size=16384"

@@ -13,6 +13,7 @@ from faasbox.execution import runtimes
 from faasbox.execution.api import Executor
 from faasbox.execution.process import node as node_worker
 from faasbox.execution.runtimes import PROCESS, WASM, WorkerStart
+from faasbox.registry.models import FunctionConfig
 
 RUNNING = f"{sys.version_info.major}.{sys.version_info.minor}"
 FAASBOX = Path(runtimes.__file__).resolve().parent.parent
@@ -103,9 +104,19 @@ def test_node_workers_start_with_v8_sized_for_their_memory() -> None:
         "--max-old-space-size=921",
     ]
     if node_worker.node_binary() is not None:
-        argv = start.argv(9, 256)
+        argv = start.argv(9, FunctionConfig(name="f", handler="i.h", memory_size=256))
         assert argv[-2:] == [str(node_worker.BOOTSTRAP), "9"]
         assert "--max-old-space-size=230" in argv
+
+
+def test_node_options_become_node_arguments() -> None:
+    assert node_worker.options_flags("") == []
+    assert node_worker.options_flags("--enable-source-maps  --stack-trace-limit=50") == [
+        "--enable-source-maps",
+        "--stack-trace-limit=50",
+    ]
+    assert node_worker.options_flags("--title 'my fn'") == ["--title", "my fn"]
+    assert node_worker.options_flags("--title 'unbalanced") == ["--title", "'unbalanced"]
 
 
 def test_other_python_versions_warn_that_this_python_runs_them() -> None:

@@ -289,7 +289,7 @@ class Launcher:
             if made is not None:
                 return made
         start = worker_start(fn)
-        command = start.spawn_command(fn.config.memory_size)
+        command = start.spawn_command(fn.config)
         if not start.forkable:
             return await self._spawned(command)
         started = await self._make(None, command)
@@ -303,7 +303,7 @@ class Launcher:
         if start.forkable or self.spares_per_zygote <= 0:
             return
         try:
-            command = start.spawn_command(fn.config.memory_size)
+            command = start.spawn_command(fn.config)
         except FileNotFoundError:
             return  # its invocations say so (Runtime.InvalidEntrypoint)
         self._refill_spawned(command)
@@ -313,7 +313,7 @@ class Launcher:
         start = worker_start(fn)
         if start.forkable:
             return []
-        command = start.spawn_command(fn.config.memory_size)
+        command = start.spawn_command(fn.config)
         return [spare.pid for spare in self._spawn_spares.get(command, ()) if spare.alive()]
 
     async def _spawned(self, command: tuple[str, ...]) -> Started:

@@ -183,3 +183,10 @@ exports.maybeUncaught = async (event) => {
   }
   return { pid: process.pid };
 };
+
+// How node was started: NODE_OPTIONS of the function apply, as on Lambda.
+exports.options = async () => ({
+  execArgv: process.execArgv,
+  sourceMaps: process.sourceMapsEnabled,
+  nodeOptions: process.env.NODE_OPTIONS,
+});

@@ -7,15 +7,22 @@ for its BOOT), and a cold start is INIT only.
 V8 sizes its heap once, at start, so the spare is started for a memory size: like Lambda's
 Node.js runtime, the old space gets 90% of the function's memory and each semi-space 5%, and
 `global.gc` is exposed. Without these flags Node sizes its heap from the memory cgroup it
-happens to be in when it starts, which for a spare is not the function's.
+happens to be in when it starts, which for a spare is not the function's. The function's
+NODE_OPTIONS (`--enable-source-maps`, say) are read at start too: they are part of the
+command, so a spare is started per memory size and NODE_OPTIONS.
 """
 
 from __future__ import annotations
 
 import functools
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from faasbox.registry.models import FunctionConfig
 
 BOOTSTRAP = Path(__file__).resolve().parent / "bootstrap.js"
 RUNTIME_DIR = BOOTSTRAP.parent
@@ -62,9 +69,19 @@ def v8_flags(memory_mb: int) -> list[str]:
     ]
 
 
-def worker_command(memory_mb: int) -> list[str]:
+def options_flags(node_options: str) -> list[str]:
+    """The function's NODE_OPTIONS as node's own arguments (node reads the variable when it
+    starts, and a spare starts before it knows its function)."""
+    try:
+        return shlex.split(node_options)
+    except ValueError:  # unbalanced quotes: as the words they are
+        return node_options.split()
+
+
+def worker_command(config: FunctionConfig) -> list[str]:
     """The worker's argv but for its control fd, which the launcher appends."""
     node = node_binary()
     if node is None:
         raise FileNotFoundError("node is not installed on this machine (not found on PATH)")
-    return [node, *v8_flags(memory_mb), str(BOOTSTRAP)]
+    options = options_flags(config.environment.get("NODE_OPTIONS", ""))
+    return [node, *v8_flags(config.memory_size), *options, str(BOOTSTRAP)]
