@@ -2,7 +2,8 @@
 /*
  * The Node.js worker: one execution environment, running one invocation at a time.
  *
- * Started as `node bootstrap.js CONTROL_FD`, with fd 1 and 2 on the server's log pipe. It
+ * Started as `node [flags] bootstrap.js CONTROL_FD` (faasbox/execution/process/node/
+ * __init__.py says which flags), with fd 1 and 2 on the server's log pipe. It
  * speaks the frames of faasbox/execution/process/protocol.py (a 9-byte prefix: kind, header
  * length, body length, big-endian; a JSON header; a raw body). It waits for BOOT (a spare is
  * started ahead of need: Node cannot fork, so a cold start is INIT only), becomes the function
