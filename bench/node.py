@@ -44,7 +44,7 @@ def cold_starts(client: Client, name: str, path: str) -> tuple[list[float], list
     cold, warm = [], []
     for _ in range(SAMPLES):
         client.request("DELETE", recycle)
-        time.sleep(0.5)  # let the stopped worker exit and the next spare start
+        time.sleep(1.0)  # let the stopped worker exit and the next spare start (node: ~0.1 s)
         started = time.perf_counter()
         client.request("GET", path)
         cold.append((time.perf_counter() - started) * 1000)
@@ -117,7 +117,8 @@ base zygote, a Node.js one takes the spare `node` process already started for it
 (waiting for BOOT) and runs INIT only. The functions: `bench/functions/hello` and
 `bench/functions/nodehello` (128 MB). Idle memory: `/proc/PID/smaps_rollup` of the
 function's warm worker a second after its last invocation (a Python worker shares the
-zygote's pages; a Node.js worker is a process of its own, V8 and all). The machine's other load (1-minute average): {load}.
+zygote's pages; a Node.js worker is a process of its own, V8 and all). The machine's other
+load (1-minute average): {load}.
 Machine: {machine()}.
 Command: `.venv/bin/python -m bench.node`"""
     update_section("Node.js", body)
