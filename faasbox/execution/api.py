@@ -86,7 +86,8 @@ class Executor(Protocol):
         ...
 
     def provision(self, fn: DeployedFunction) -> None:
-        """Keep `fn`'s provisionedConcurrency environments warm, starting them now."""
+        """Keep `fn`'s provisionedConcurrency environments warm, starting them now, and get
+        ready for its cold starts (what that means is the executor's: a spare process)."""
         ...
 
     def drain(self, name: str, keep: DeployedFunction | None = None) -> None:

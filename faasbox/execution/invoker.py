@@ -164,7 +164,11 @@ class Invoker:
             self.provision(fn)
 
     def provision(self, fn: DeployedFunction) -> None:
-        if fn.config.provisioned_concurrency:
+        """`fn` was deployed: its provisioned environments start, and an executor already
+        running gets ready for its cold starts (a spare Node.js process, say); none is
+        created for it (wasmtime loads at the first WebAssembly invocation)."""
+        kind = runtimes.executor_kind(fn.config.runtime)
+        if fn.config.provisioned_concurrency or kind in self._executors:
             self.executor_for(fn).provision(fn)
 
     def drain(self, name: str, keep: DeployedFunction | None = None) -> None:

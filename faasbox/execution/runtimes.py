@@ -22,8 +22,14 @@ import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from faasbox.errors import InvalidRuntime
+from faasbox.execution.process import node
+
+if TYPE_CHECKING:
+    from faasbox.registry.models import FunctionConfig
 
 # Executor kinds, and the class implementing each (module:attribute, imported on first use:
 # wasmtime loads only when a WebAssembly function runs).
@@ -51,11 +57,25 @@ class WorkerStart:
     module: str | None = None
     command: tuple[str, ...] = ()
     forkable: bool = False
+    # A command that depends on the function (node: V8 sizes its heap once, when it starts,
+    # and reads NODE_OPTIONS then): spares of such a runtime are kept per command.
+    command_for: Callable[[FunctionConfig], list[str]] | None = None
+    runtime_dir: Path | None = None  # LAMBDA_RUNTIME_DIR; the Python worker's by default
+    bin_dir: Callable[[], Path | None] | None = None  # first on PATH; Python's by default
+    # Lambda answers an INIT error of this runtime with the invocation's requestId added
+    # (awslambdaric does; Lambda's Node.js runtime sends its error object as it is).
+    init_error_names_request: bool = True
 
-    def argv(self, control_fd: int) -> list[str]:
+    def spawn_command(self, config: FunctionConfig | None = None) -> tuple[str, ...]:
+        """The program and arguments of a spawned worker of `config`, but its control fd."""
         if self.module is not None:
-            return [sys.executable, "-m", self.module, str(control_fd)]
-        return [*self.command, str(control_fd)]
+            return (sys.executable, "-m", self.module)
+        if self.command_for is not None and config is not None:
+            return tuple(self.command_for(config))
+        return self.command
+
+    def argv(self, control_fd: int, config: FunctionConfig | None = None) -> list[str]:
+        return [*self.spawn_command(config), str(control_fd)]
 
 
 @dataclass(frozen=True)
@@ -88,6 +108,11 @@ class Runtime:
         if self.installed is None or match is None or "version" not in match.groupdict():
             return None
         installed = self.installed()
+        if not installed:
+            return (
+                f"{key_path}: {runtime} needs {self.language}, which is not installed on this "
+                "machine; its functions will fail to start"
+            )
         if match["version"] == installed:
             return None
         return (
@@ -126,7 +151,29 @@ WEBASSEMBLY = Runtime(
     described="WebAssembly (wasm)",
     options_key="wasm",
 )
-RUNTIMES: tuple[Runtime, ...] = (PYTHON, WEBASSEMBLY)
+NODE = Runtime(
+    listed_as="nodejs2x.x",
+    # nodejs18.x, nodejs20.x, nodejs22.x...: any runs on the installed Node.js (a warning
+    # says so when its major version differs), as python3.x runs on this Python.
+    pattern=re.compile(r"nodejs(?P<version>[1-9][0-9]*)\.x"),
+    executor=PROCESS,
+    handler=re.compile(r"[^\s]*[^\s/.]\.[^\s/]*[^\s/.]"),
+    handler_hint=(
+        "expected 'file.export' for a Node.js function (e.g. index.handler or src/app.main)"
+    ),
+    missing_hint="expected 'file.export', e.g. index.handler for exports.handler in index.js",
+    supported_as="nodejs2x.x (run on this server's Node.js)",
+    described="Node.js functions (nodejs2x.x, on this server's Node.js)",
+    language="Node.js",
+    installed=node.installed_major,
+    worker=WorkerStart(
+        command_for=node.worker_command,
+        runtime_dir=node.RUNTIME_DIR,
+        bin_dir=node.bin_dir,
+        init_error_names_request=False,
+    ),
+)
+RUNTIMES: tuple[Runtime, ...] = (PYTHON, NODE, WEBASSEMBLY)
 
 DEFAULT_RUNTIME = "python3.11"
 OPTIONS_KEYS = frozenset(r.options_key for r in RUNTIMES if r.options_key)

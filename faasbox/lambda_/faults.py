@@ -6,6 +6,7 @@
 | `Function.ResponseSizeTooLarge` | a result over the sync payload limit |
 | `Runtime.ExitError` | the runtime exited ("exit status N", "signal: killed") |
 | `Runtime.InitTimeout` | INIT did not finish in time |
+| `Runtime.InvalidEntrypoint` | the runtime's program cannot be started (`node` not installed) |
 | `TooManyRequestsException` (429) | throttling: the global limit, or the function's reserved one |
 """
 
@@ -23,6 +24,7 @@ TIMED_OUT = "Sandbox.Timedout"
 RESPONSE_TOO_LARGE = "Function.ResponseSizeTooLarge"
 EXIT_ERROR = "Runtime.ExitError"
 INIT_TIMEOUT = "Runtime.InitTimeout"
+INVALID_ENTRYPOINT = "Runtime.InvalidEntrypoint"
 RESERVED_LIMIT_EXCEEDED = "ReservedFunctionConcurrentInvocationLimitExceeded"
 
 # Go's names for signals, which Lambda's runtime API uses in "signal: killed".
@@ -88,6 +90,10 @@ def init_timeout(timeout_s: float) -> dict[str, Any]:
         "errorMessage": f"INIT did not finish within {timeout_s:.2f} seconds",
         "stackTrace": [],
     }
+
+
+def invalid_entrypoint(reason: str) -> dict[str, Any]:
+    return {"errorType": INVALID_ENTRYPOINT, "errorMessage": reason}
 
 
 def throttled(reserved: bool) -> TooManyRequests:

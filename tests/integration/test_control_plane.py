@@ -681,9 +681,9 @@ def validation(field: str, value: object, rule: str) -> str:
             id="timeout-too-long",
         ),
         pytest.param(
-            {"Runtime": "nodejs20.x"},
+            {"Runtime": "java21"},
             "InvalidParameterValueException",
-            "Value nodejs20.x at 'runtime' failed to satisfy constraint",
+            "Value java21 at 'runtime' failed to satisfy constraint",
             id="runtime-unsupported",
         ),
         pytest.param(

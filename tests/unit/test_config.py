@@ -13,6 +13,7 @@ import pytest
 
 from faasbox.config import FunctionSpec, ServiceSpec, load_service
 from faasbox.errors import ConfigError
+from faasbox.execution.process import node
 
 RUNNING = f"{sys.version_info.major}.{sys.version_info.minor}"
 
@@ -916,7 +917,7 @@ def test_event_errors(tmp_path: Path, events: str, key_path: str, expected: str)
     assert expected in error.message
 
 
-@pytest.mark.parametrize("runtime", ["nodejs20.x", "provided.al2023", "python2.7", "java21"])
+@pytest.mark.parametrize("runtime", ["ruby3.3", "provided.al2023", "python2.7", "java21"])
 def test_unsupported_runtimes_are_errors(tmp_path: Path, runtime: str) -> None:
     error = fails(tmp_path, with_function(f"handler: h.h\nruntime: {runtime}"))
     assert error.key_path == "functions.hello.runtime"
@@ -926,7 +927,7 @@ def test_unsupported_runtimes_are_errors(tmp_path: Path, runtime: str) -> None:
 
 
 def test_an_unsupported_provider_runtime_names_the_provider(tmp_path: Path) -> None:
-    error = fails(tmp_path, MINIMAL.replace("name: aws", "name: aws\n  runtime: nodejs20.x"))
+    error = fails(tmp_path, MINIMAL.replace("name: aws", "name: aws\n  runtime: java21"))
     assert error.key_path == "provider.runtime"
 
 
@@ -940,6 +941,23 @@ def test_other_python_versions_run_on_this_python_with_a_warning(tmp_path: Path)
         f"{tmp_path / 'serverless.yml'}: functions.hello.runtime: python3.6 is not installed; "
         f"running on Python {RUNNING} instead"
     ]
+
+
+def test_node_functions_load_and_other_node_versions_warn(tmp_path: Path) -> None:
+    installed = node.installed_major()
+    if not installed:
+        pytest.skip("node is not installed")
+    spec = load(tmp_path, with_function(f"handler: src/app.main\nruntime: nodejs{installed}.x"))
+    assert hello(spec).runtime == f"nodejs{installed}.x" and spec.warnings == []
+    other = "18" if installed != "18" else "22"
+    spec = load(tmp_path, with_function(f"handler: index.handler\nruntime: nodejs{other}.x"))
+    assert spec.warnings == [
+        f"{tmp_path / 'serverless.yml'}: functions.hello.runtime: nodejs{other}.x is not "
+        f"installed; running on Node.js {installed} instead"
+    ]
+    error = fails(tmp_path, with_function("handler: index\nruntime: nodejs20.x"))
+    assert error.key_path == "functions.hello.handler"
+    assert "expected 'file.export' for a Node.js function" in error.message
 
 
 def test_a_provider_runtime_warning_is_given_once(tmp_path: Path) -> None:

@@ -11,7 +11,9 @@ import pytest
 from faasbox.errors import InvalidRuntime
 from faasbox.execution import runtimes
 from faasbox.execution.api import Executor
+from faasbox.execution.process import node as node_worker
 from faasbox.execution.runtimes import PROCESS, WASM, WorkerStart
+from faasbox.registry.models import FunctionConfig
 
 RUNNING = f"{sys.version_info.major}.{sys.version_info.minor}"
 FAASBOX = Path(runtimes.__file__).resolve().parent.parent
@@ -19,7 +21,15 @@ FAASBOX = Path(runtimes.__file__).resolve().parent.parent
 
 @pytest.mark.parametrize(
     ("name", "kind"),
-    [("python3.11", PROCESS), ("python3.6", PROCESS), ("python3.13", PROCESS), ("wasm", WASM)],
+    [
+        ("python3.11", PROCESS),
+        ("python3.6", PROCESS),
+        ("python3.13", PROCESS),
+        ("nodejs18.x", PROCESS),
+        ("nodejs20.x", PROCESS),
+        ("nodejs22.x", PROCESS),
+        ("wasm", WASM),
+    ],
 )
 def test_known_runtimes_map_to_their_executor(name: str, kind: str) -> None:
     runtime = runtimes.lookup(name)
@@ -29,7 +39,18 @@ def test_known_runtimes_map_to_their_executor(name: str, kind: str) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["nodejs20.x", "provided.al2023", "java21", "python2.7", "python3", "Python3.11", "wasm32", ""],
+    [
+        "nodejs20",
+        "nodejs",
+        "nodejs0.x",
+        "provided.al2023",
+        "java21",
+        "python2.7",
+        "python3",
+        "Python3.11",
+        "wasm32",
+        "",
+    ],
 )
 def test_unknown_runtimes_are_none_and_of_says_what_is_supported(name: str) -> None:
     assert runtimes.lookup(name) is None
@@ -52,6 +73,52 @@ def test_handler_checks_per_runtime() -> None:
     )
 
 
+def test_node_handlers_are_file_dot_export() -> None:
+    nodejs = runtimes.of("nodejs20.x")
+    for good in ("index.handler", "src/app.main", "index.nested.fn", "lib/v1.2/app.handler"):
+        assert nodejs.handler_problem(good) is None, good
+    for bad in ("index", "index.", ".handler", "src/", "a b.c"):
+        problem = nodejs.handler_problem(bad)
+        assert problem is not None and problem.startswith("expected 'file.export'"), bad
+
+
+@pytest.mark.skipif(not node_worker.installed_major(), reason="node is not installed")
+def test_other_node_versions_warn_that_the_installed_node_runs_them() -> None:
+    nodejs = runtimes.of("nodejs18.x")
+    installed = node_worker.installed_major()
+    other = "18" if installed != "18" else "22"
+    assert nodejs.version_warning(f"nodejs{other}.x", "provider.runtime") == (
+        f"provider.runtime: nodejs{other}.x is not installed; "
+        f"running on Node.js {installed} instead"
+    )
+    assert nodejs.version_warning(f"nodejs{installed}.x", "provider.runtime") is None
+
+
+def test_node_workers_start_with_v8_sized_for_their_memory() -> None:
+    start = runtimes.of("nodejs20.x").worker
+    assert start is not None and not start.forkable
+    assert not start.init_error_names_request  # Lambda's Node runtime: the error as it is
+    assert node_worker.v8_flags(1024) == [
+        "--expose-gc",
+        "--max-semi-space-size=51",
+        "--max-old-space-size=921",
+    ]
+    if node_worker.node_binary() is not None:
+        argv = start.argv(9, FunctionConfig(name="f", handler="i.h", memory_size=256))
+        assert argv[-2:] == [str(node_worker.BOOTSTRAP), "9"]
+        assert "--max-old-space-size=230" in argv
+
+
+def test_node_options_become_node_arguments() -> None:
+    assert node_worker.options_flags("") == []
+    assert node_worker.options_flags("--enable-source-maps  --stack-trace-limit=50") == [
+        "--enable-source-maps",
+        "--stack-trace-limit=50",
+    ]
+    assert node_worker.options_flags("--title 'my fn'") == ["--title", "my fn"]
+    assert node_worker.options_flags("--title 'unbalanced") == ["--title", "'unbalanced"]
+
+
 def test_other_python_versions_warn_that_this_python_runs_them() -> None:
     python = runtimes.of("python3.6")
     assert python.version_warning("python3.6", "functions.x.runtime") == (
@@ -62,9 +129,10 @@ def test_other_python_versions_warn_that_this_python_runs_them() -> None:
 
 
 def test_messages_list_every_runtime() -> None:
-    assert runtimes.enum_names() == "python3.x, wasm"
+    assert runtimes.enum_names() == "python3.x, nodejs2x.x, wasm"
     assert runtimes.supported_runtimes() == (
-        f"python3.x (run on this server's Python {RUNNING}) and wasm"
+        f"python3.x (run on this server's Python {RUNNING}), "
+        "nodejs2x.x (run on this server's Node.js) and wasm"
     )
     assert "WebAssembly (wasm)" in runtimes.described()
     assert runtimes.lookup(runtimes.DEFAULT_RUNTIME) is not None

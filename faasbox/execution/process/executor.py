@@ -15,6 +15,7 @@ import json
 import time
 from typing import Any
 
+from faasbox.execution import runtimes
 from faasbox.execution.admission import Budget
 from faasbox.execution.api import Invocation, Outcome, WorkerInfo
 from faasbox.execution.process.pool import PoolManager
@@ -48,8 +49,10 @@ class ProcessExecutor:
         if init is not None and init.error is not None:
             output = worker.take_log()
             pool.release(worker, healthy=False)
-            error = {**init.error, "requestId": request_id}
-            error.setdefault("stackTrace", [])
+            error = dict(init.error)
+            if names_request(fn):
+                error["requestId"] = request_id
+                error.setdefault("stackTrace", [])
             return Outcome(
                 "error", json.dumps(error).encode(), output, 0.0, memory_mb(worker), True, init_ms
             )
@@ -70,6 +73,7 @@ class ProcessExecutor:
                 result_header, body = await worker.invoke(header, invocation.payload)
             duration_ms = float(result_header.get("duration_ms", 0.0))
             status = "success" if result_header.get("ok") else "error"
+            healthy = not result_header.get("exiting")  # it ends now: never reuse it
             worker.reported_memory_kb = int(result_header.get("max_memory_kb", 0))
             if status == "success" and len(body) > SYNC_PAYLOAD_LIMIT:
                 status = "error"
@@ -100,6 +104,7 @@ class ProcessExecutor:
         return Outcome(status, body, output, duration_ms, max_memory_mb, init is not None, init_ms)
 
     def provision(self, fn: DeployedFunction) -> None:
+        self.pools.launcher.prepare(fn)
         self.pools.provision(fn)
 
     def drain(self, name: str, keep: DeployedFunction | None = None) -> None:
@@ -129,6 +134,12 @@ class ProcessExecutor:
 
     async def close(self) -> None:
         await self.pools.close()
+
+
+def names_request(fn: DeployedFunction) -> bool:
+    """Whether Lambda adds the request id to this runtime's INIT errors (the registry says)."""
+    start = runtimes.of(fn.config.runtime).worker
+    return start is None or start.init_error_names_request
 
 
 def memory_mb(worker: WorkerProcess) -> int:

@@ -11,6 +11,10 @@ that it imports a preloaded package, its later cold starts fork from the preload
 A function whose own code ships a package the preloaded zygote has imported (a vendored
 numpy, say) must get its own copy, so it forks from the base zygote.
 
+Runtimes whose worker cannot fork (Node.js) are spawned, and their spares with them: one
+process per start command (the command carries the function's memory size, which V8 needs
+at start) is kept started ahead of need, waiting for its BOOT.
+
 With the jail (faasbox.execution.process.jail), the pid the server watches is the worker's
 init (pid 1 of its pid namespace): killing it kills everything the worker started, and the
 init writes the worker's own wait status to a pipe the server reads when the init exits.
@@ -45,6 +49,9 @@ log = logging.getLogger("faasbox.execution")
 
 PR_SET_CHILD_SUBREAPER = 36
 SPARE_LIMIT_MB = 128  # a spare's limit until it becomes some function's worker
+# Start commands of spawned runtimes (one per memory size) that keep a spare: the most
+# recently used; an idle node is tens of MB.
+SPARE_COMMANDS = 4
 
 
 def base_environment() -> dict[str, str]:
@@ -81,6 +88,13 @@ def spawn_worker(worker_fd: int, log_fd: int, argv: list[str]) -> int:
         ],
         setsid=True,
     )
+
+
+def _join_cgroups(pid: int, procs_files: list[str]) -> None:
+    for path in procs_files:
+        # It exited already: its start fails as such.
+        with contextlib.suppress(OSError), open(path, "w") as f:
+            f.write(str(pid))
 
 
 class Zygote:
@@ -252,7 +266,8 @@ class Launcher:
 
     Each zygote keeps `spares` forked workers ready (already in their own memory cgroup, which
     is the slow part: moving a process into a cgroup waits for an RCU grace period), so a cold
-    start only sets the limit, sends BOOT and runs INIT.
+    start only sets the limit, sends BOOT and runs INIT. Spawned runtimes keep `spares`
+    started processes per start command the same way, from their first cold start on.
     """
 
     def __init__(
@@ -269,6 +284,10 @@ class Launcher:
         self.spares_per_zygote = spares
         self._spares: dict[str, list[Started]] = {"base": [], "preloaded": []}
         self._filling: set[str] = set()
+        # Spares of the runtimes that cannot fork, by the command they were started with.
+        self._spawn_spares: dict[tuple[str, ...], list[Started]] = {}
+        self._filling_spawned: set[tuple[str, ...]] = set()
+        self._spare_commands: dict[tuple[str, ...], None] = {}  # least recently used first
         self._tasks: set[asyncio.Task[None]] = set()
         subreaper = sys.platform == "linux" and become_subreaper()
         self.use_zygote = use_zygote and subreaper
@@ -339,17 +358,85 @@ class Launcher:
             self._refill(zygote)
             if made is not None:
                 return made
-        started = await self._make(None, worker_start(fn))
+        start = worker_start(fn)
+        command = start.spawn_command(fn.config)
+        if not start.forkable:
+            return await self._spawned(command)
+        started = await self._make(None)
         if started is None:
             raise OSError("a worker process could not be started")
         return started
 
-    async def _make(
-        self, zygote: Zygote | None, spawn: WorkerStart | None = None
-    ) -> Started | None:
-        """A worker from `zygote`, or (None) one started for it alone: a forkable worker
-        from a zygote of its own (a fresh interpreter, as when zygotes are off), any other
-        worker program spawned by its command."""
+    def prepare(self, fn: DeployedFunction) -> None:
+        """`fn` may be invoked soon: a runtime that is spawned gets its spare started now,
+        so that even its first cold start is INIT only."""
+        start = worker_start(fn)
+        if start.forkable or self.spares_per_zygote <= 0:
+            return
+        try:
+            command = start.spawn_command(fn.config)
+        except FileNotFoundError:
+            return  # its invocations say so (Runtime.InvalidEntrypoint)
+        self._refill_spawned(command)
+
+    def spares_for(self, fn: DeployedFunction) -> list[int]:
+        """The pids of the spares a cold start of `fn` would take (spawned runtimes)."""
+        start = worker_start(fn)
+        if start.forkable:
+            return []
+        command = start.spawn_command(fn.config)
+        return [spare.pid for spare in self._spawn_spares.get(command, ()) if spare.alive()]
+
+    async def _spawned(self, command: tuple[str, ...]) -> Started:
+        """A worker of a program that cannot fork (Node.js): the spare already started with
+        `command` (it waits for its BOOT), else a new one; a spare is started for the next."""
+        spares = self._spawn_spares.setdefault(command, [])
+        while spares:
+            spare = spares.pop()
+            if spare.alive():
+                self._refill_spawned(command)
+                return spare
+            spare.discard()
+        started = await self._make(None, command)
+        assert started is not None  # a spawn does not fail short of an OSError
+        self._refill_spawned(command)
+        return started
+
+    def _refill_spawned(self, command: tuple[str, ...]) -> None:
+        if self.spares_per_zygote <= 0:
+            return
+        self._spare_commands.pop(command, None)
+        self._spare_commands[command] = None  # the most recently used, last
+        while len(self._spare_commands) > SPARE_COMMANDS:
+            oldest = next(iter(self._spare_commands))
+            del self._spare_commands[oldest]
+            for spare in self._spawn_spares.pop(oldest, []):
+                spare.discard()
+        if command in self._filling_spawned:
+            return
+        self._filling_spawned.add(command)
+        task = asyncio.get_running_loop().create_task(self._fill_spawned(command))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _fill_spawned(self, command: tuple[str, ...]) -> None:
+        try:
+            spares = self._spawn_spares.setdefault(command, [])
+            while len(spares) < self.spares_per_zygote:
+                made = await self._make(None, command)
+                if made is None:
+                    return
+                if command not in self._spare_commands:  # evicted meanwhile
+                    made.discard()
+                    return
+                spares.append(made)
+        finally:
+            self._filling_spawned.discard(command)
+
+    async def _make(self, zygote: Zygote | None, command: tuple[str, ...] = ()) -> Started | None:
+        """A worker from `zygote`; or (None) one started for it alone: spawned by `command`
+        (a runtime whose worker cannot fork), else forked from a zygote of its own (a fresh
+        interpreter, as when zygotes are off)."""
         worker_id = secrets.token_hex(8)
         memory, procs = self.limiter.prepare(SPARE_LIMIT_MB, worker_id)
         request: dict[str, Any] = {"cgroups": procs}
@@ -363,13 +450,21 @@ class Launcher:
             fds = [theirs.fileno(), log_w, status_w]
             if zygote is not None:
                 pid, how = await zygote.fork(request, fds), zygote.name
-            elif spawn is not None and not spawn.forkable:
-                # TODO(jail): command workers are not jailed yet.
-                argv = spawn.argv(theirs.fileno())
+            elif command:
+                # TODO(jail): spawned workers are not jailed yet.
+                argv = [*command, str(theirs.fileno())]
                 pid, how = spawn_worker(theirs.fileno(), log_w, argv), "spawn"
+                # It cannot join its cgroups itself: moved there from here, off the loop.
+                await asyncio.to_thread(_join_cgroups, pid, procs)
             else:
                 own = Zygote("spawn", ())
                 pid, how = await own.fork(request, fds), "spawn"
+        except OSError:  # the runtime's program is missing, say
+            ours.close()
+            os.close(log_r)
+            os.close(status_r)
+            memory.release()
+            raise
         finally:
             theirs.close()
             os.close(log_w)
@@ -383,7 +478,7 @@ class Launcher:
             memory.release()
             return None
         memory.pid = pid
-        jailed = self.jail is not None and (spawn is None or spawn.forkable)
+        jailed = self.jail is not None and not command
         return Started(pid, ours, log_r, status_r, how, worker_id, memory, jailed)
 
     def after_init(self, started: Started) -> None:
@@ -427,7 +522,7 @@ class Launcher:
     def close(self) -> None:
         for task in self._tasks:
             task.cancel()
-        for spares in self._spares.values():
+        for spares in [*self._spares.values(), *self._spawn_spares.values()]:
             for spare in spares:
                 spare.discard()
             spares.clear()

@@ -23,7 +23,10 @@ INVOKE = 2  # header: request id, deadline, context fields; body: the event JSON
 # worker -> server
 READY = 10  # header: init duration; the handler is imported
 INIT_ERROR = 11  # header: the error object; the worker exits after sending it
-RESULT = 12  # header: ok flag, duration, max memory; body: result JSON or error JSON
+RESULT = 12  # header: ok flag, duration, max memory (and `exiting`: the worker ends after
+#              it, e.g. after an uncaught exception in Node.js; `content_type` of a result a
+#              Node.js streaming handler wrote); body: the result (JSON, or those bytes) or
+#              the error JSON
 
 MAX_HEADER = 1 << 20
 

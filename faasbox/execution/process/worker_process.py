@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from faasbox.execution import runtimes
 from faasbox.execution.logs import LOG_CAP
 from faasbox.execution.process import protocol
 from faasbox.execution.process.launcher import Launcher
@@ -116,15 +117,18 @@ def lambda_environment(
 ) -> dict[str, str]:
     """The variables Lambda sets, then the function's own; nothing of the server's."""
     cfg = fn.config
+    start = runtimes.of(cfg.runtime).worker
+    bin_dir = (start.bin_dir() if start and start.bin_dir else None) or Path(sys.executable).parent
+    runtime_dir = (start.runtime_dir if start else None) or Path(__file__).parent
     env = dict(cfg.environment)
     env.update(
         {
-            "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+            "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin",
             "LANG": "C.UTF-8",
             "TZ": ":UTC",
             "TMPDIR": str(tmp_dir),
             "LAMBDA_TASK_ROOT": task_root,
-            "LAMBDA_RUNTIME_DIR": str(Path(__file__).parent),
+            "LAMBDA_RUNTIME_DIR": str(runtime_dir),
             "_HANDLER": cfg.handler,
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{cfg.runtime}",
             "AWS_LAMBDA_FUNCTION_NAME": cfg.name,
@@ -178,7 +182,13 @@ class WorkerProcess:
         """Spawn the worker and run INIT; the outcome says whether the handler loaded."""
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
-        process = await self._launcher.start_process(self.fn)
+        try:
+            process = await self._launcher.start_process(self.fn)
+        except FileNotFoundError as e:  # the runtime's program is not installed here
+            self.exited.set_result(-1)
+            return InitOutcome(
+                (time.perf_counter() - started) * 1000, faults.invalid_entrypoint(str(e))
+            )
         self.id = process.worker_id
         jail: dict[str, Any] | None = None
         if process.jailed:

@@ -1,0 +1,3 @@
+// Imports a package that is not installed.
+import 'not-installed-anywhere';
+export const handler = async () => 'unreachable';

@@ -1,0 +1,3 @@
+// A top-level await that never settles.
+await new Promise(() => {});
+export const handler = async () => 'unreachable';

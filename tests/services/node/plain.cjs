@@ -1,0 +1,2 @@
+// A .cjs handler.
+exports.handler = async () => 'cjs';

@@ -1,0 +1,4 @@
+// A syntax error, on purpose.
+exports.handler = async () => {
+  return 1 +;
+};
