@@ -1,0 +1,17 @@
+"""A handler run by awslambdaric (vendored), through faasbox's Runtime API."""
+
+import awslambdaric
+
+
+def handler(event, context):
+    if event.get("fail"):
+        raise ValueError("the event asked to fail")
+    print("handling", context.aws_request_id)
+    return {
+        "echo": event,
+        "request_id": context.aws_request_id,
+        "arn": context.invoked_function_arn,
+        "remaining_ms_positive": context.get_remaining_time_in_millis() > 0,
+        "ric": awslambdaric.__file__,
+        "runtime": "awslambdaric",
+    }
