@@ -60,24 +60,28 @@ class Bootstrap:
         self.pid = self._proc.pid
         self.pidfd = os.pidfd_open(self.pid)
         self.returncode: int | None = None
+        self._status_fd = -1
 
     def reap(self) -> int:
         """The exit status once the pidfd is readable: the code, or -signal."""
         if self.returncode is None:
             self.returncode = self._proc.wait()
             os.close(self.pidfd)
+            if self._status_fd >= 0:
+                os.close(self._status_fd)
+                self._status_fd = -1
         return self.returncode
 
     def peak_memory_kb(self) -> int:
         """The bootstrap's peak resident set (its children are not counted)."""
         try:
-            with open(f"/proc/{self.pid}/status", "rb") as f:
-                for line in f:
-                    if line.startswith(b"VmHWM:"):
-                        return int(line.split()[1])
-        except (OSError, ValueError, IndexError):
-            pass
-        return 0
+            if self._status_fd < 0:
+                self._status_fd = os.open(f"/proc/{self.pid}/status", os.O_RDONLY)
+            status = os.pread(self._status_fd, 4096, 0)  # regenerated at each read from 0
+            start = status.index(b"VmHWM:") + 6
+            return int(status[start : status.index(b"kB", start)])
+        except (OSError, ValueError):
+            return 0
 
     def kill(self) -> None:
         """SIGKILL to the bootstrap's whole process group, then reap it."""

@@ -14,6 +14,7 @@ jail, so it imports only the stdlib.
 from __future__ import annotations
 
 import json
+import re
 import socket
 from dataclasses import dataclass, field
 
@@ -79,8 +80,7 @@ class End:
 Event = Request | Data | End
 
 
-def _is_token(name: str) -> bool:
-    return bool(name) and all(33 <= ord(c) < 127 and c not in '"(),/:;<=>?@[\\]{}' for c in name)
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 def _parse_fields(lines: list[str], what: str) -> dict[str, str]:
@@ -89,7 +89,7 @@ def _parse_fields(lines: list[str], what: str) -> dict[str, str]:
         if line[:1] in (" ", "\t"):
             raise HttpError(400, "InvalidRequest", f"obsolete line folding in {what}")
         name, sep, value = line.partition(":")
-        if not sep or not _is_token(name):
+        if not sep or not _TOKEN.fullmatch(name):
             raise HttpError(400, "InvalidRequest", f"malformed {what} line {line[:80]!r}")
         key = name.lower()
         value = value.strip(" \t")
@@ -152,6 +152,8 @@ class Connection:
 
     def __init__(self, sock: socket.socket) -> None:
         sock.setblocking(False)
+        # A 100 Continue and its final response are two writes; do not let Nagle hold one.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock = sock
         self.request: Request | None = None
         self.max_body = 0  # set by the caller once it has seen the head

@@ -10,6 +10,7 @@
  * With FAIL_INIT set in its environment, it posts /init/error and exits. */
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,8 @@ static void api_connect(void) {
     addr.sin_port = htons(port);
     inet_pton(AF_INET, host, &addr.sin_addr);
     if (connect(api, (struct sockaddr *)&addr, sizeof addr) != 0) die("connect");
+    int one = 1; /* a head and a body are two writes: no Nagle delay between them (as curl) */
+    setsockopt(api, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
 static void send_all(const char *buf, size_t len) {
