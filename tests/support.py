@@ -17,6 +17,9 @@ from typing import Any, TypeVar
 import httpx
 
 from faasbox.execution.invoker import Invoker
+from faasbox.execution.process.executor import ProcessExecutor
+from faasbox.execution.process.pool import PoolManager
+from faasbox.execution.runtimes import PROCESS
 from faasbox.execution.settings import RuntimeSettings
 from faasbox.registry.access_keys import Credentials, read_credentials_file
 
@@ -188,3 +191,10 @@ def run_with_invoker(settings: RuntimeSettings, scenario: Callable[[Invoker], Aw
             await invoker.close()
 
     return asyncio.run(main())
+
+
+def process_pools(invoker: Invoker) -> PoolManager:
+    """The process executor's pools, for the functional tests of worker processes."""
+    executor = invoker.executor(PROCESS)
+    assert isinstance(executor, ProcessExecutor)
+    return executor.pools

@@ -77,7 +77,7 @@ def _print_new_api_keys(keys: list[tuple[str, str]]) -> None:
 def _print_image_try_line(functions: list[DeployedFunction], url: str) -> None:
     """The curl line for the image service's grayscale route, when it is deployed."""
     for fn in functions:
-        if fn.config.key != "grayscale" or fn.config.runtime == "wasm":
+        if fn.config.key != "grayscale":  # the image service's (wasm-grayscale's is another key)
             continue
         for event in fn.config.events:
             route = event.get("http")

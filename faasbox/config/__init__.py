@@ -9,29 +9,20 @@ reading the YAML (and files it includes).
 """
 
 from faasbox.config.loader import SERVICE_FILES, load_service
-from faasbox.config.runtimes import (
-    DEFAULT_RUNTIME,
-    python_runtime_warning,
-    runtime_kind,
-    supported_runtimes,
-)
 from faasbox.config.spec import (
     DEFAULT_MEMORY_MB,
     DEFAULT_REGION,
     DEFAULT_STAGE,
     DEFAULT_TIMEOUT_S,
-    MAX_MEMORY_MB,
-    MAX_TIMEOUT_S,
-    MIN_MEMORY_MB,
     FunctionSpec,
     LayerSpec,
     ServiceSpec,
 )
+from faasbox.lambda_.limits import MAX_MEMORY_MB, MAX_TIMEOUT_S, MIN_MEMORY_MB
 
 __all__ = [
     "DEFAULT_MEMORY_MB",
     "DEFAULT_REGION",
-    "DEFAULT_RUNTIME",
     "DEFAULT_STAGE",
     "DEFAULT_TIMEOUT_S",
     "MAX_MEMORY_MB",
@@ -42,7 +33,4 @@ __all__ = [
     "LayerSpec",
     "ServiceSpec",
     "load_service",
-    "python_runtime_warning",
-    "runtime_kind",
-    "supported_runtimes",
 ]

@@ -19,27 +19,17 @@ from faasbox.config.fields import (
     string,
 )
 from faasbox.config.keypath import KeyPath, format_path
-from faasbox.config.runtimes import (
-    RuntimeKind,
-    handler_problem,
-    python_runtime_warning,
-    runtime_kind,
-    supported_runtimes,
-)
-from faasbox.config.spec import (
-    FUNCTION_NAME_PATTERN,
-    MAX_MEMORY_MB,
-    MAX_TIMEOUT_S,
-    MIN_MEMORY_MB,
-    FunctionSpec,
-)
+from faasbox.config.spec import FUNCTION_NAME_PATTERN, FunctionSpec
+from faasbox.execution import runtimes
+from faasbox.execution.runtimes import Runtime
+from faasbox.lambda_.limits import MAX_MEMORY_MB, MAX_TIMEOUT_S, MIN_MEMORY_MB
 
 MODELED_KEYS = frozenset(
     {
         "handler", "name", "description", "runtime", "memorySize", "timeout", "environment",
-        "events", "layers", "reservedConcurrency", "provisionedConcurrency", "package", "wasm",
+        "events", "layers", "reservedConcurrency", "provisionedConcurrency", "package",
     }
-)  # fmt: skip
+) | runtimes.OPTIONS_KEYS  # fmt: skip
 # Settings of the AWS deployment that change nothing about how a function runs or is reached.
 DEPLOY_ONLY_KEYS = frozenset(
     {
@@ -75,8 +65,12 @@ def build_function(
         ctx.warn((*path, unknown), f"faasbox does not support {unknown!r} and ignores it")
     runtime, kind = _runtime(ctx, doc, path, defaults)
     handler = _handler(ctx, doc, path, kind)
-    if "wasm" in doc and kind != "wasm":
-        ctx.warn((*path, "wasm"), f"only used by runtime wasm; ignored for runtime {runtime}")
+    for other in runtimes.RUNTIMES:
+        if other.options_key in doc and other is not kind:
+            ctx.warn(
+                (*path, other.options_key),
+                f"only used by runtime {other.listed_as}; ignored for runtime {runtime}",
+            )
     wasm = mapping(ctx, doc["wasm"], (*path, "wasm"), "a mapping") if doc.get("wasm") else None
 
     return construct(
@@ -110,7 +104,7 @@ def build_function(
 
 def _runtime(
     ctx: Context, doc: dict[str, Any], path: KeyPath, defaults: Defaults
-) -> tuple[str, RuntimeKind]:
+) -> tuple[str, Runtime]:
     """The function's runtime (its own, else the provider's); errors and warnings name where
     it was set."""
     if "runtime" in doc:
@@ -119,26 +113,27 @@ def _runtime(
     else:
         runtime_path, value = defaults.runtime_path, defaults.runtime
     where = runtime_path or path
-    runtime = string(ctx, value, where, "a runtime such as python3.11 or wasm")
-    kind = runtime_kind(runtime)
+    runtime = string(ctx, value, where, f"a runtime such as {runtimes.example_names()}")
+    kind = runtimes.lookup(runtime)
     if kind is None:
         raise ctx.error(
             where,
-            f"runtime {runtime!r} is not supported by faasbox; supported: {supported_runtimes()}",
+            f"runtime {runtime!r} is not supported by faasbox; "
+            f"supported: {runtimes.supported_runtimes()}",
         )
     # faasbox's own default is never "not installed": it is whatever runs faasbox.
-    warning = python_runtime_warning(runtime, format_path(where)) if runtime_path else None
+    warning = kind.version_warning(runtime, format_path(where)) if runtime_path else None
     if warning:
         ctx.note(warning)
     return runtime, kind
 
 
-def _handler(ctx: Context, doc: dict[str, Any], path: KeyPath, kind: RuntimeKind) -> str:
+def _handler(ctx: Context, doc: dict[str, Any], path: KeyPath, kind: Runtime) -> str:
     where = (*path, "handler")
     if doc.get("handler") is None:
-        raise ctx.error(where, "is missing; " + _handler_hint(kind))
-    handler = string(ctx, doc["handler"], where, _handler_hint(kind))
-    problem = handler_problem(kind, handler)
+        raise ctx.error(where, "is missing; " + kind.missing_hint)
+    handler = string(ctx, doc["handler"], where, kind.missing_hint)
+    problem = kind.handler_problem(handler)
     if problem:
         raise ctx.error(where, problem)
     return handler
@@ -219,9 +214,3 @@ def _description(ctx: Context, value: object, path: KeyPath) -> str | None:
     if value is None or isinstance(value, str):
         return value
     raise ctx.error(path, f"expected text, got {show(value)}")
-
-
-def _handler_hint(kind: RuntimeKind) -> str:
-    if kind == "wasm":
-        return "expected the path of the function's .wasm file"
-    return "expected 'module.function', e.g. handler.hello for def hello() in handler.py"

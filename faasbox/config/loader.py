@@ -31,7 +31,6 @@ from faasbox.config.functions import (
     timeout_setting,
 )
 from faasbox.config.keypath import KeyPath
-from faasbox.config.runtimes import DEFAULT_RUNTIME
 from faasbox.config.spec import (
     DEFAULT_MEMORY_MB,
     DEFAULT_REGION,
@@ -43,6 +42,7 @@ from faasbox.config.spec import (
 from faasbox.config.variables import Resolver
 from faasbox.config.yamlfile import parse_yaml, read_text
 from faasbox.errors import ConfigError
+from faasbox.execution.runtimes import DEFAULT_RUNTIME
 
 SERVICE_FILES = ("serverless.yml", "serverless.yaml")
 

@@ -12,12 +12,17 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from faasbox.lambda_.limits import (
+    FRAMEWORK_MEMORY_MB,
+    FRAMEWORK_TIMEOUT_S,
+    MAX_MEMORY_MB,
+    MAX_TIMEOUT_S,
+    MIN_MEMORY_MB,
+)
+
 # Lambda's limits, and the Serverless Framework's defaults where they differ from Lambda's.
-MIN_MEMORY_MB = 128
-MAX_MEMORY_MB = 10240
-DEFAULT_MEMORY_MB = 1024
-MAX_TIMEOUT_S = 900.0
-DEFAULT_TIMEOUT_S = 6.0
+DEFAULT_MEMORY_MB = FRAMEWORK_MEMORY_MB
+DEFAULT_TIMEOUT_S = FRAMEWORK_TIMEOUT_S
 DEFAULT_STAGE = "dev"
 DEFAULT_REGION = "us-east-1"
 FUNCTION_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"

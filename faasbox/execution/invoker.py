@@ -1,4 +1,10 @@
-"""Running one invocation: take a worker, send the event, enforce the timeout, write the log.
+"""The invoker: one invocation of any function, and everything the gateway asks of the executors.
+
+It holds one executor per kind (faasbox.execution.api.Executor; the runtime registry says which
+kind runs a function, and each is created at its first use), the one global worker budget they
+all take environments from (faasbox.execution.admission), and the log store: it writes each
+invocation's START/END/REPORT record. It knows no runtime: the gateway, the management API and
+the CLI talk to it, never to an executor or a pool.
 
 Everything a function can do wrong (raise, time out, exceed its memory, crash) ends here as an
 `InvocationResult` with Lambda's error object, never as an exception: on Lambda these are
@@ -7,24 +13,21 @@ Everything a function can do wrong (raise, time out, exceed its memory, crash) e
 
 from __future__ import annotations
 
-import asyncio
+import importlib
 import json
-import math
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from faasbox.execution import runtimes
+from faasbox.execution.admission import Budget
+from faasbox.execution.api import Executor, ExecutorFactory, Invocation, Outcome, WorkerInfo
 from faasbox.execution.logs import InvocationRecord, LogStore
-from faasbox.execution.process.pool import PoolManager
-from faasbox.execution.process.worker_process import WorkerDied, WorkerProcess, exit_error
 from faasbox.execution.settings import RuntimeSettings
-from faasbox.registry.models import SYNC_PAYLOAD_LIMIT, DeployedFunction
-
-if TYPE_CHECKING:
-    from faasbox.execution.wasm.executor import WasmExecutor
-
-WASM_RUNTIME = "wasm"
+from faasbox.lambda_.report import invocation_log
+from faasbox.registry.models import DeployedFunction
 
 
 @dataclass(frozen=True)
@@ -50,41 +53,33 @@ class InvocationResult:
             return None
 
 
-def report_line(
-    request_id: str,
-    duration_ms: float,
-    memory_mb: int,
-    max_memory_mb: int,
-    init_ms: float | None,
-) -> str:
-    billed = max(1, math.ceil(duration_ms))
-    line = (
-        f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
-        f"Billed Duration: {billed} ms\tMemory Size: {memory_mb} MB\t"
-        f"Max Memory Used: {max_memory_mb} MB\t"
-    )
-    if init_ms is not None:
-        line += f"Init Duration: {init_ms:.2f} ms\t"
-    return line + "\n"
-
-
 class Invoker:
     def __init__(self, settings: RuntimeSettings) -> None:
         self.settings = settings
-        self.pools = PoolManager(settings)
+        self.budget = Budget(settings.max_workers)
         self.logs = LogStore(settings.log_records_per_function, settings.log_bytes_per_function)
-        self._wasm: WasmExecutor | None = None  # started by the first wasm invocation
+        self._executors: dict[str, Executor] = {}
+        self._by_runtime: dict[str, Executor] = {}  # runtime name -> its kind's executor
+        self._started = False
 
-    @property
-    def wasm(self) -> WasmExecutor:
-        """The executor of `runtime: wasm` functions (in this process, on threads)."""
-        if self._wasm is None:
-            from faasbox.execution.wasm.executor import (
-                WasmExecutor,  # wasmtime loads only when used
-            )
+    def executor(self, kind: str) -> Executor:
+        """The executor of `kind` (a key of runtimes.EXECUTORS), created at its first use:
+        wasmtime, say, loads only when a WebAssembly function is invoked."""
+        executor = self._executors.get(kind)
+        if executor is None:
+            module, _, name = runtimes.EXECUTORS[kind].rpartition(":")
+            factory: ExecutorFactory = getattr(importlib.import_module(module), name)
+            executor = self._executors[kind] = factory(self.settings, self.budget)
+            if self._started:
+                executor.start()
+        return executor
 
-            self._wasm = WasmExecutor(self.settings)
-        return self._wasm
+    def executor_for(self, fn: DeployedFunction) -> Executor:
+        executor = self._by_runtime.get(fn.config.runtime)
+        if executor is None:
+            executor = self.executor(runtimes.executor_kind(fn.config.runtime))
+            self._by_runtime[fn.config.runtime] = executor
+        return executor
 
     async def invoke(
         self,
@@ -101,135 +96,31 @@ class Invoker:
         routes (a wasm function then reads the request body and answers a proxy response)."""
         request_id = request_id or str(uuid.uuid4())
         started_at = time.time()
-        if fn.config.runtime == WASM_RUNTIME:
-            outcome = await self.wasm.invoke(fn, payload, request_id, http_event)
-            return self._finish(
+        executor = self._by_runtime.get(fn.config.runtime) or self.executor_for(fn)
+        outcome = await executor.invoke(
+            Invocation(
                 fn,
+                payload,
                 request_id,
-                started_at,
-                outcome.cold,
-                outcome.init_ms,
-                outcome.status,
-                outcome.payload,
-                outcome.output,
-                outcome.duration_ms,
-                None,
-                outcome.max_memory_mb,
+                invoked_arn or fn.arn,
+                client_context,
+                identity,
+                http_event,
             )
-        pool = self.pools.pool_for(fn)
-        lease = await pool.acquire()  # raises TooManyRequests
-        worker = lease.worker
-        init_ms = lease.init.init_ms if lease.init else None
-        if lease.init is not None and lease.init.error is not None:
-            output = worker.take_log()
-            pool.release(worker, healthy=False)
-            error = {**lease.init.error, "requestId": request_id}
-            error.setdefault("stackTrace", [])
-            return self._finish(
-                fn,
-                request_id,
-                started_at,
-                lease.cold,
-                init_ms,
-                "error",
-                json.dumps(error).encode(),
-                output,
-                0.0,
-                worker,
-            )
-
-        timeout = fn.config.timeout
-        header = {
-            "request_id": request_id,
-            "deadline_ms": int((time.time() + timeout) * 1000),
-            "invoked_arn": invoked_arn or fn.arn,
-            "client_context": client_context,
-            "identity": identity,
-        }
-        t0 = time.perf_counter()
-        healthy = True
-        extra_log = ""
-        try:
-            async with asyncio.timeout(timeout):
-                result_header, body = await worker.invoke(header, payload)
-            duration_ms = float(result_header.get("duration_ms", 0.0))
-            status = "success" if result_header.get("ok") else "error"
-            worker.reported_memory_kb = int(result_header.get("max_memory_kb", 0))
-            if status == "success" and len(body) > SYNC_PAYLOAD_LIMIT:
-                status = "error"
-                body = json.dumps(
-                    {
-                        "errorMessage": "Response payload size exceeded maximum allowed "
-                        f"payload size ({SYNC_PAYLOAD_LIMIT} bytes).",
-                        "errorType": "Function.ResponseSizeTooLarge",
-                    }
-                ).encode()
-        except TimeoutError:
-            healthy = False
-            worker.kill()
-            await worker.exited
-            duration_ms = (time.perf_counter() - t0) * 1000
-            status = "timeout"
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
-            message = f"Task timed out after {timeout:.2f} seconds"
-            extra_log = f"{stamp}Z {request_id} {message}\n"
-            body = json.dumps(
-                {
-                    "errorType": "Sandbox.Timedout",
-                    "errorMessage": f"RequestId: {request_id} Error: {message}",
-                }
-            ).encode()
-        except WorkerDied as died:
-            healthy = False
-            duration_ms = (time.perf_counter() - t0) * 1000
-            status = "crash"
-            error = exit_error(died, request_id)
-            body = json.dumps(error).encode()
-            extra_log = f"{error['errorMessage']}\n{error['errorType']}\n"
-        except BaseException:
-            worker.kill()  # cancelled mid-invocation: its state is unknown
-            pool.release(worker, healthy=False)
-            raise
-        output = worker.take_log() + extra_log
-        pool.release(worker, healthy=healthy)
-        return self._finish(
-            fn,
-            request_id,
-            started_at,
-            lease.cold,
-            init_ms,
-            status,
-            body,
-            output,
-            duration_ms,
-            worker,
         )
+        return self._finish(fn, request_id, started_at, outcome)
 
     def _finish(
-        self,
-        fn: DeployedFunction,
-        request_id: str,
-        started_at: float,
-        cold: bool,
-        init_ms: float | None,
-        status: str,
-        body: bytes,
-        output: str,
-        duration_ms: float,
-        worker: WorkerProcess | None,
-        max_memory_mb: int = 0,  # when no worker ran it (wasm)
+        self, fn: DeployedFunction, request_id: str, started_at: float, outcome: Outcome
     ) -> InvocationResult:
-        if worker is not None:
-            max_memory_mb = -(-worker.reported_memory_kb // 1024)
-        if worker is not None and status in ("crash", "timeout"):  # it could not report its peak
-            max_memory_mb = max(max_memory_mb, worker.peak_memory_mb())
-        if output and not output.endswith("\n"):
-            output += "\n"
-        log = (
-            f"START RequestId: {request_id} Version: {fn.version}\n"
-            f"{output}"
-            f"END RequestId: {request_id}\n"
-            + report_line(request_id, duration_ms, fn.config.memory_size, max_memory_mb, init_ms)
+        log = invocation_log(
+            request_id,
+            fn.version,
+            outcome.output,
+            outcome.duration_ms,
+            fn.config.memory_size,
+            outcome.max_memory_mb,
+            outcome.init_ms,
         )
         self.logs.add(
             InvocationRecord(
@@ -238,28 +129,70 @@ class Invoker:
                 version=fn.version,
                 request_id=request_id,
                 started_at=started_at,
-                status=status,
-                cold=cold,
-                duration_ms=duration_ms,
-                init_ms=init_ms,
-                max_memory_mb=max_memory_mb,
+                status=outcome.status,
+                cold=outcome.cold,
+                duration_ms=outcome.duration_ms,
+                init_ms=outcome.init_ms,
+                max_memory_mb=outcome.max_memory_mb,
                 log=log,
             )
         )
         return InvocationResult(
             request_id=request_id,
             version=fn.version,
-            payload=body,
-            function_error=None if status == "success" else "Unhandled",
-            status=status,
+            payload=outcome.payload,
+            function_error=None if outcome.status == "success" else "Unhandled",
+            status=outcome.status,
             log=log,
-            duration_ms=duration_ms,
-            max_memory_mb=max_memory_mb,
-            cold=cold,
-            init_ms=init_ms,
+            duration_ms=outcome.duration_ms,
+            max_memory_mb=outcome.max_memory_mb,
+            cold=outcome.cold,
+            init_ms=outcome.init_ms,
         )
 
+    # -- what the gateway asks of the executors ------------------------------------------------
+
+    def start(self, functions: Iterable[DeployedFunction] = ()) -> None:
+        """At server start: the executors that prepare ahead (zygotes) start, and `functions`
+        get their provisioned environments."""
+        self._started = True
+        for kind in runtimes.EAGER_EXECUTORS:
+            self.executor(kind)
+        for executor in list(self._executors.values()):
+            executor.start()
+        for fn in functions:
+            self.provision(fn)
+
+    def provision(self, fn: DeployedFunction) -> None:
+        if fn.config.provisioned_concurrency:
+            self.executor_for(fn).provision(fn)
+
+    def drain(self, name: str, keep: DeployedFunction | None = None) -> None:
+        """`name` was redeployed (`keep` runs now) or removed: see Executor.drain."""
+        for executor in self._executors.values():
+            executor.drain(name, keep)
+
+    def retire(self, fn: DeployedFunction) -> None:
+        for executor in self._executors.values():
+            executor.retire(fn)
+
+    def stop_idle(self, name: str) -> int:
+        return sum(executor.stop_idle(name) for executor in self._executors.values())
+
+    def workers(self, name: str | None = None) -> list[WorkerInfo]:
+        return [w for executor in self._executors.values() for w in executor.workers(name)]
+
+    def stats(self) -> dict[str, Any]:
+        """For /health: live and busy environments of every executor, against the budget."""
+        executors = {kind: e.stats() for kind, e in self._executors.items()}
+        return {
+            "workers": sum(s["workers"] for s in executors.values()),
+            "busy": sum(s["busy"] for s in executors.values()),
+            "maxWorkers": self.budget.limit,
+            "executors": executors,
+        }
+
     async def close(self) -> None:
-        if self._wasm is not None:
-            await self._wasm.close()
-        await self.pools.close()
+        self.budget.closing = True
+        for executor in reversed(list(self._executors.values())):
+            await executor.close()

@@ -16,6 +16,8 @@ from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
+LOG_CAP = 1 << 20  # bytes of output kept per invocation; the rest is counted and dropped
+
 
 @dataclass(frozen=True)
 class InvocationRecord:

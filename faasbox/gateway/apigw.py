@@ -24,9 +24,9 @@ from faasbox.gateway.apigw_events import (
 )
 from faasbox.gateway.http import Receive, Scope, Send, header, read_body, respond_json
 from faasbox.gateway.routes import REST, Cors, Match, RouteTable
+from faasbox.lambda_.limits import SYNC_PAYLOAD_LIMIT
 from faasbox.registry import Registry
 from faasbox.registry.api_keys import ApiKeyStore
-from faasbox.registry.models import SYNC_PAYLOAD_LIMIT
 
 log = logging.getLogger("faasbox.gateway")
 

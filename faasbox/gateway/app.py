@@ -32,9 +32,9 @@ from faasbox.gateway.lambda_api import InvokeApi, new_request_id, too_large_mess
 from faasbox.gateway.management import DEPLOY_BODY_LIMIT, ManagementApi
 from faasbox.gateway.ui import PREFIX as UI_PREFIX
 from faasbox.gateway.ui import StaticUi, redirect
+from faasbox.lambda_.limits import SYNC_PAYLOAD_LIMIT
 from faasbox.registry import DeployChange, Registry
 from faasbox.registry.api_keys import ApiKeyStore
-from faasbox.registry.models import SYNC_PAYLOAD_LIMIT
 
 log = logging.getLogger("faasbox.gateway")
 
@@ -88,14 +88,13 @@ class Gateway:
         self.api_gateway.recompile()
         # New invocations get the new code at once; workers of the old code finish what
         # they are running and are then retired.
-        pools = self.invoker.pools
         by_name = {f.name: f for f in change.deployed}
         for name in change.changed:
-            pools.drain(name, keep=by_name.get(name))
+            self.invoker.drain(name, keep=by_name.get(name))
             if name in by_name and self._loop is not None:  # before startup: at startup
-                pools.provision(by_name[name])
+                self.invoker.provision(by_name[name])
         for name in change.removed:
-            pools.drain(name)
+            self.invoker.drain(name)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -169,9 +168,7 @@ class Gateway:
             message: dict[str, Any] = dict(await receive())
             if message["type"] == "lifespan.startup":
                 self._loop = asyncio.get_running_loop()
-                self.invoker.pools.launcher.start()  # zygotes preload while we wait
-                for fn in self.registry.all():
-                    self.invoker.pools.provision(fn)
+                self.invoker.start(self.registry.all())  # zygotes preload while we wait
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.invoke_api.close()

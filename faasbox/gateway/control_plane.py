@@ -46,6 +46,7 @@ from faasbox.errors import (
 from faasbox.execution.invoker import Invoker
 from faasbox.gateway import lambda_requests as req
 from faasbox.gateway.http import Headers, Scope, Send, header, respond, respond_json
+from faasbox.lambda_.limits import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
 from faasbox.registry import DeployedFunction, FunctionConfig, Registry, StoredCode
 from faasbox.registry.code_store import UNZIP_FAILED, Package
 from faasbox.registry.models import ACCOUNT_ID, LATEST, split_function_name
@@ -120,8 +121,8 @@ class ControlPlaneApi:
                 name=name,
                 handler=handler,
                 runtime=runtime,
-                memory_size=req.DEFAULT_MEMORY_MB,
-                timeout=float(req.DEFAULT_TIMEOUT_S),
+                memory_size=DEFAULT_MEMORY_MB,
+                timeout=float(DEFAULT_TIMEOUT_S),
                 region=_region(scope),
                 role=role,
             ),

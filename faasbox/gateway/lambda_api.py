@@ -19,8 +19,9 @@ from faasbox.errors import (
 )
 from faasbox.execution.invoker import Invoker
 from faasbox.gateway.http import Scope, Send, header, respond
+from faasbox.lambda_.limits import ASYNC_PAYLOAD_LIMIT
 from faasbox.registry import Registry
-from faasbox.registry.models import ASYNC_PAYLOAD_LIMIT, split_function_name
+from faasbox.registry.models import split_function_name
 
 log = logging.getLogger("faasbox.gateway")
 

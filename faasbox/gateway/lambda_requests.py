@@ -18,29 +18,28 @@ import platform
 import re
 from typing import Any
 
-from faasbox.config.runtimes import WASM, running_python, runtime_kind
 from faasbox.errors import (
     InvalidParameterValue,
     InvalidRequestContent,
     RequestEntityTooLarge,
     ValidationFailed,
 )
-from faasbox.registry import FunctionConfig
-from faasbox.registry.models import (
-    FUNCTION_NAME,
+from faasbox.execution import runtimes
+from faasbox.lambda_.limits import (
+    ENVIRONMENT_LIMIT,
+    MAX_EPHEMERAL_STORAGE_MB,
     MAX_MEMORY_MB,
     MAX_TIMEOUT_S,
+    MIN_EPHEMERAL_STORAGE_MB,
     MIN_MEMORY_MB,
     ZIPPED_CODE_LIMIT,
-    split_function_name,
 )
+from faasbox.registry import FunctionConfig
+from faasbox.registry.models import FUNCTION_NAME, split_function_name
 
 Body = dict[str, Any]
 
-DEFAULT_TIMEOUT_S = 3  # Lambda's (serverless.yml's default, 6 s, is the Framework's)
-DEFAULT_MEMORY_MB = 128
 MAX_NAME_LENGTH = 64
-ENVIRONMENT_LIMIT = 4096  # bytes of the variables as JSON, as Lambda counts them
 # A request carrying a 50 MB zip in base64 is this long; Lambda refuses longer ones.
 REQUEST_LIMIT = math.ceil(ZIPPED_CODE_LIMIT * 4 / 3)
 
@@ -86,7 +85,7 @@ def configure(config: FunctionConfig, request: Body) -> FunctionConfig:
         changes["memory_size"] = memory
     timeout = get(request, "Timeout", int)
     if timeout is not None:
-        check_range(timeout, "timeout", 1, int(MAX_TIMEOUT_S))
+        check_range(timeout, "timeout", 1, MAX_TIMEOUT_S)
         changes["timeout"] = float(timeout)
     description = get(request, "Description", str)
     if description is not None:
@@ -97,12 +96,11 @@ def configure(config: FunctionConfig, request: Body) -> FunctionConfig:
         changes["role"] = checked_role(role)
     runtime = get(request, "Runtime", str)
     if runtime is not None:
-        if runtime_kind(runtime) is None:
+        if runtimes.lookup(runtime) is None:
             raise InvalidParameterValue(
                 f"Value {runtime} at 'runtime' failed to satisfy constraint: Member must "
-                f"satisfy enum value set: [python3.x, {WASM}]. faasbox runs Python functions "
-                f"(python3.x, on this server's Python {running_python()}) and WebAssembly "
-                f"({WASM})"
+                f"satisfy enum value set: [{runtimes.enum_names()}]. faasbox runs "
+                f"{runtimes.described()}"
             )
         changes["runtime"] = runtime
     handler = get(request, "Handler", str)
@@ -131,7 +129,9 @@ def configure(config: FunctionConfig, request: Body) -> FunctionConfig:
         size = storage.get("Size")
         if isinstance(size, bool) or not isinstance(size, int):
             raise constraint(size, "ephemeralStorage.size", "Member must not be null")
-        check_range(size, "ephemeralStorage.size", 512, 10240)
+        check_range(
+            size, "ephemeralStorage.size", MIN_EPHEMERAL_STORAGE_MB, MAX_EPHEMERAL_STORAGE_MB
+        )
         changes["ephemeral_storage"] = size
     layers = get(request, "Layers", list)
     if layers:

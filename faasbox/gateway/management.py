@@ -15,16 +15,16 @@ import asyncio
 import base64
 import binascii
 import json
-import time
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from faasbox.errors import DeployError, InvalidParameterValue, InvalidRequestContent
 from faasbox.execution.invoker import Invoker
 from faasbox.gateway.http import Scope, Send, respond_json
+from faasbox.lambda_.limits import ZIPPED_CODE_LIMIT
 from faasbox.registry import DeployedFunction, Registry
 from faasbox.registry.api_keys import ApiKeyStore
-from faasbox.registry.models import ZIPPED_CODE_LIMIT, checked_config
+from faasbox.registry.models import checked_config
 
 DEPLOY_BODY_LIMIT = ZIPPED_CODE_LIMIT * 4 // 3 + (1 << 20)  # base64 of the zip, plus JSON
 
@@ -56,12 +56,7 @@ class ManagementApi:
             await respond_json(
                 send,
                 200,
-                {
-                    "status": "ok",
-                    "functions": len(self.registry.all()),
-                    "workers": len(self.invoker.pools.workers),
-                    "memoryLimits": self.invoker.pools.limiter.kind,
-                },
+                {"status": "ok", "functions": len(self.registry.all()), **self.invoker.stats()},
             )
         elif parts == ["functions"] and method == "GET":
             await respond_json(send, 200, {"functions": [describe(f) for f in self.registry.all()]})
@@ -69,14 +64,11 @@ class ManagementApi:
             await self._deploy(send, body)
         elif len(parts) == 2 and parts[0] == "functions" and method == "GET":
             fn = self.registry.get(parts[1])
-            await respond_json(send, 200, {**describe(fn), "workers": self._workers(fn.name)})
+            workers = [w.to_dict() for w in self.invoker.workers(fn.name)]
+            await respond_json(send, 200, {**describe(fn), "workers": workers})
         elif parts[2:] == ["workers"] and parts[0] == "functions" and method == "DELETE":
             fn = self.registry.get(parts[1])
-            stopped = sum(
-                pool.evict_idle()
-                for key, pool in self.invoker.pools.pools.items()
-                if key[0] == fn.name
-            )
+            stopped = self.invoker.stop_idle(fn.name)
             await respond_json(send, 200, {"function": fn.name, "stopped": stopped})
         elif len(parts) == 2 and parts[0] == "functions" and method == "DELETE":
             await asyncio.to_thread(self.registry.delete, parts[1])
@@ -85,25 +77,6 @@ class ManagementApi:
             await self._logs(scope, send, parts[1])
         else:
             await respond_json(send, 404, {"message": f"No management route {method} /{path}"})
-
-    def _workers(self, name: str) -> list[dict[str, Any]]:
-        now = time.monotonic()
-        found = []
-        for key, pool in self.invoker.pools.pools.items():
-            if key[0] != name:
-                continue
-            for worker in [*pool.idle, *pool.busy]:
-                found.append(
-                    {
-                        "pid": worker.pid,
-                        "version": key[1],
-                        "startedBy": worker.started_by,
-                        "busy": worker in pool.busy,
-                        "invocations": worker.invocations,
-                        "idleSeconds": round(now - worker.last_used, 3),
-                    }
-                )
-        return found
 
     async def _deploy(self, send: Send, body: bytes) -> None:
         try:

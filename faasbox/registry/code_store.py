@@ -34,7 +34,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO
 
 from faasbox.errors import CodeTooLarge, DeployError, InvalidZip
-from faasbox.registry.models import UNZIPPED_CODE_LIMIT, ZIPPED_CODE_LIMIT
+from faasbox.lambda_.limits import UNZIPPED_CODE_LIMIT, ZIPPED_CODE_LIMIT
 
 # Never part of a package: tooling state that Serverless would not ship either.
 ALWAYS_EXCLUDED = {

@@ -13,17 +13,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from faasbox.execution import runtimes
+from faasbox.execution.runtimes import DEFAULT_RUNTIME
+from faasbox.lambda_.limits import (
+    DEFAULT_MEMORY_MB,
+    DEFAULT_TIMEOUT_S,
+    MAX_MEMORY_MB,
+    MAX_TIMEOUT_S,
+    MIN_MEMORY_MB,
+)
+
 LATEST = "$LATEST"
 ACCOUNT_ID = "000000000000"
-
-# Lambda's limits (DESIGN.md), the defaults of every configurable bound.
-MIN_MEMORY_MB = 128
-MAX_MEMORY_MB = 10240
-MAX_TIMEOUT_S = 900
-SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
-ASYNC_PAYLOAD_LIMIT = 256 * 1024
-ZIPPED_CODE_LIMIT = 50 * 1024 * 1024
-UNZIPPED_CODE_LIMIT = 250 * 1024 * 1024
 
 # How the Lambda API names a function: its name, its ARN or a partial ARN
 # (123456789012:function:NAME), each optionally qualified (NAME:1, ARN:$LATEST).
@@ -50,9 +51,9 @@ class FunctionConfig:
 
     name: str
     handler: str
-    runtime: str = "python3.11"
-    memory_size: int = 128
-    timeout: float = 3.0
+    runtime: str = DEFAULT_RUNTIME
+    memory_size: int = DEFAULT_MEMORY_MB
+    timeout: float = float(DEFAULT_TIMEOUT_S)
     environment: dict[str, str] = field(default_factory=dict)
     reserved_concurrency: int | None = None
     provisioned_concurrency: int | None = None
@@ -132,7 +133,10 @@ def checked_config(data: Any) -> FunctionConfig:
         "name must be 1-64 letters, digits, '-' or '_'",
     )
     need(isinstance(config.handler, str) and bool(config.handler), "handler must be a string")
-    need(isinstance(config.runtime, str) and bool(config.runtime), "runtime must be a string")
+    need(
+        isinstance(config.runtime, str) and runtimes.lookup(config.runtime) is not None,
+        f"runtime must be one of {runtimes.enum_names()}",
+    )
     need(
         type(config.memory_size) is int and MIN_MEMORY_MB <= config.memory_size <= MAX_MEMORY_MB,
         f"memory_size must be an integer from {MIN_MEMORY_MB} to {MAX_MEMORY_MB}",

@@ -18,7 +18,7 @@ from faasbox.execution.invoker import InvocationResult, Invoker
 from faasbox.execution.settings import RuntimeSettings
 from faasbox.registry import Registry
 from faasbox.registry.services import deploy_service
-from tests.support import EXAMPLES, ROOT, SERVICES, run_with_invoker
+from tests.support import EXAMPLES, ROOT, SERVICES, process_pools, run_with_invoker
 
 T = TypeVar("T")
 
@@ -295,7 +295,7 @@ def test_parallel_invocations_use_several_workers(harness: Harness) -> None:
     async def scenario(invoker: Invoker) -> list[InvocationResult]:
         calls = [harness.call(invoker, "probe-dev-counter") for _ in range(4)]
         results = list(await asyncio.gather(*calls))
-        assert len(invoker.pools.workers) >= 2
+        assert len(process_pools(invoker).workers) >= 2
         return results
 
     results = harness.run(scenario)
@@ -307,12 +307,12 @@ def test_idle_workers_are_reaped(data_dir: Path) -> None:
 
     async def scenario(invoker: Invoker) -> tuple[int, int, bool]:
         first = await harness.call(invoker, "probe-dev-counter")
-        live = len(invoker.pools.workers)
+        live = len(process_pools(invoker).workers)
         await asyncio.sleep(2.5)
         second = await harness.call(invoker, "probe-dev-counter")
         return (
             live,
-            len(invoker.pools.workers),
+            len(process_pools(invoker).workers),
             second.cold and body(second)["pid"] != body(first)["pid"],
         )
 
@@ -333,7 +333,7 @@ def test_redeploy_serves_new_code_to_new_invocations(data_dir: Path, tmp_path: P
 
     async def scenario(invoker: Invoker) -> list[str]:
         registry.on_change(
-            lambda change: [invoker.pools.drain(n, registry.get(n)) for n in change.changed]
+            lambda change: [invoker.drain(n, registry.get(n)) for n in change.changed]
         )
         first = await invoker.invoke(registry.get("svc-dev-f"), b"{}")
         (service / "h.py").write_text("def handler(e, c):\n    return 'v2'\n")
@@ -352,7 +352,7 @@ def test_rss_watchdog_kills_a_memory_hog_where_there_are_no_cgroups(data_dir: Pa
     async def scenario(invoker: Invoker) -> tuple[str, InvocationResult, InvocationResult]:
         hog = await harness.call(invoker, "limits-dev-hungry")
         after = await harness.call(invoker, "limits-dev-hungry", {"behave": True})
-        return invoker.pools.limiter.kind, hog, after
+        return process_pools(invoker).limiter.kind, hog, after
 
     kind, hog, after = harness.run(scenario)
     assert kind == "watchdog"

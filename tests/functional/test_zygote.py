@@ -17,7 +17,7 @@ from faasbox.execution.invoker import InvocationResult, Invoker
 from faasbox.execution.settings import RuntimeSettings
 from faasbox.registry import Registry
 from faasbox.registry.services import deploy_service
-from tests.support import EXAMPLES, SERVICES, run_with_invoker
+from tests.support import EXAMPLES, SERVICES, process_pools, run_with_invoker
 
 ZYGOTE = SERVICES / "zygote"
 
@@ -29,7 +29,7 @@ def body(result: InvocationResult) -> Any:
 
 def reap_all(invoker: Invoker) -> None:
     """Stop every idle worker, so the next invocation is a cold start."""
-    for pool in invoker.pools.pools.values():
+    for pool in process_pools(invoker).pools.values():
         pool.evict_idle()
 
 
@@ -45,13 +45,13 @@ def test_workers_fork_from_zygotes_with_their_own_world(data_dir: Path) -> None:
     async def scenario(invoker: Invoker) -> dict[str, Any]:
         fn = registry.get("zyg-dev-heavy")
         first = await invoker.invoke(fn, b"{}")
-        first_by = next(iter(invoker.pools.workers)).started_by
+        first_by = next(iter(process_pools(invoker).workers)).started_by
         reap_all(invoker)
         await settle(invoker)
         second = await invoker.invoke(fn, b"{}")
-        second_by = next(w for w in invoker.pools.workers).started_by
+        second_by = next(w for w in process_pools(invoker).workers).started_by
         hog = await invoker.invoke(registry.get("limits-dev-hungry"), b"{}")
-        hog_by = [w.started_by for w in invoker.pools.workers]
+        hog_by = [w.started_by for w in process_pools(invoker).workers]
         return {
             "first": (first, first_by),
             "second": (second, second_by),
@@ -99,12 +99,12 @@ def test_vendored_package_is_never_the_preloaded_one(data_dir: Path) -> None:
     deploy_service(registry, load_service(ZYGOTE / "vendored"))
 
     async def scenario(invoker: Invoker) -> list[tuple[Any, str]]:
-        await invoker.pools.launcher.preloaded.ready()
+        await process_pools(invoker).launcher.preloaded.ready()
         fn = registry.get("vendored-dev-which")
         results = []
         for _ in range(3):
             result = await invoker.invoke(fn, b"{}")
-            results.append((body(result), next(iter(invoker.pools.workers)).started_by))
+            results.append((body(result), next(iter(process_pools(invoker).workers)).started_by))
             reap_all(invoker)
             await settle(invoker)
         return results
@@ -123,7 +123,7 @@ def test_server_survives_its_zygote_dying(data_dir: Path) -> None:
         first = await invoker.invoke(fn, b"{}")
         reap_all(invoker)
         await settle(invoker)
-        launcher = invoker.pools.launcher
+        launcher = process_pools(invoker).launcher
         for spare in launcher._spares["base"]:
             spare.discard()
         launcher._spares["base"].clear()
@@ -143,14 +143,18 @@ def test_provisioned_workers_are_warm_from_deploy(data_dir: Path) -> None:
 
     async def scenario(invoker: Invoker) -> tuple[int, bool, int]:
         fn = registry.get("zyg-dev-warm")
-        invoker.pools.provision(fn)
+        invoker.provision(fn)
         for _ in range(100):
-            if len(invoker.pools.pool_for(fn).idle) == 2:
+            if len(process_pools(invoker).pool_for(fn).idle) == 2:
                 break
             await asyncio.sleep(0.05)
         result = await invoker.invoke(fn, b"{}")
-        invoker.pools.reap(idle_since=float("inf"))  # reaping keeps the provisioned ones
-        return len(invoker.pools.pool_for(fn).idle), result.cold, len(invoker.pools.workers)
+        process_pools(invoker).reap(idle_since=float("inf"))  # reaping keeps the provisioned ones
+        return (
+            len(process_pools(invoker).pool_for(fn).idle),
+            result.cold,
+            len(process_pools(invoker).workers),
+        )
 
     idle, cold, live = run(data_dir, scenario)
     assert cold is False
@@ -165,7 +169,7 @@ def test_redeploy_under_load_fails_no_invocation(data_dir: Path, tmp_path: Path)
 
     async def scenario(invoker: Invoker) -> list[InvocationResult]:
         registry.on_change(
-            lambda change: [invoker.pools.drain(n, registry.get(n)) for n in change.changed]
+            lambda change: [invoker.drain(n, registry.get(n)) for n in change.changed]
         )
 
         async def call() -> InvocationResult:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from faasbox.config import FunctionSpec, ServiceSpec, load_service, python_runtime_warning
+from faasbox.config import FunctionSpec, ServiceSpec, load_service
 from faasbox.errors import ConfigError
 
 RUNNING = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -960,14 +960,6 @@ def test_a_provider_runtime_warning_is_given_once(tmp_path: Path) -> None:
 def test_the_running_python_version_gives_no_warning(tmp_path: Path) -> None:
     spec = load(tmp_path, with_function(f"handler: h.h\nruntime: python{RUNNING}"))
     assert spec.warnings == []
-
-
-def test_python_runtime_warning() -> None:
-    assert python_runtime_warning("python3.6", "functions.x.runtime") == (
-        f"functions.x.runtime: python3.6 is not installed; running on Python {RUNNING} instead"
-    )
-    assert python_runtime_warning(f"python{RUNNING}", "functions.x.runtime") is None
-    assert python_runtime_warning("wasm", "functions.x.runtime") is None
 
 
 def test_unknown_and_ignored_top_level_keys_warn_and_are_kept(tmp_path: Path) -> None:

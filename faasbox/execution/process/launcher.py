@@ -26,7 +26,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from faasbox.execution import runtimes
 from faasbox.execution.process.limits import MemoryLimit, MemoryLimiter
+from faasbox.execution.runtimes import WorkerStart
 from faasbox.registry.models import DeployedFunction
 
 log = logging.getLogger("faasbox.execution")
@@ -56,12 +58,12 @@ def become_subreaper() -> bool:
         return False
 
 
-def spawn_worker(worker_fd: int, log_fd: int) -> int:
-    """A fresh interpreter running faasbox.execution.process.python.worker; returns its pid."""
+def spawn_worker(worker_fd: int, log_fd: int, argv: list[str]) -> int:
+    """A fresh worker program (the runtime registry's `WorkerStart.argv`); returns its pid."""
     os.set_inheritable(worker_fd, True)
     return os.posix_spawn(
-        sys.executable,
-        [sys.executable, "-m", "faasbox.execution.process.python.worker", str(worker_fd)],
+        argv[0],
+        argv,
         base_environment(),
         file_actions=[
             (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
@@ -197,6 +199,14 @@ class Started:
         self.memory.release()
 
 
+def worker_start(fn: DeployedFunction) -> WorkerStart:
+    """How a worker of `fn`'s runtime starts (the runtime registry knows)."""
+    start = runtimes.of(fn.config.runtime).worker
+    if start is None:
+        raise LookupError(f"runtime {fn.config.runtime!r} is not run by worker processes")
+    return start
+
+
 class Launcher:
     """Chooses how each worker starts, and starts it.
 
@@ -235,7 +245,7 @@ class Launcher:
         self._wants_preload[fn.code_sha256] = bool(set(packages) & preloaded)
 
     def _zygote_for(self, fn: DeployedFunction) -> Zygote | None:
-        if not self.use_zygote or not fn.config.runtime.startswith("python"):
+        if not self.use_zygote or not worker_start(fn).forkable:
             return None
         if not self._wants_preload.get(fn.code_sha256, False):
             return self.base
@@ -266,18 +276,22 @@ class Launcher:
             self._refill(zygote)
             if made is not None:
                 return made
-        started = await self._make(None)
+        started = await self._make(None, worker_start(fn))
         assert started is not None  # a spawn does not fail short of an OSError
         return started
 
-    async def _make(self, zygote: Zygote | None) -> Started | None:
+    async def _make(
+        self, zygote: Zygote | None, spawn: WorkerStart | None = None
+    ) -> Started | None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         log_r, log_w = os.pipe()
         try:
             if zygote is not None:
                 pid, how = await zygote.fork(theirs.fileno(), log_w), zygote.name
             else:
-                pid, how = spawn_worker(theirs.fileno(), log_w), "spawn"
+                assert spawn is not None
+                argv = spawn.argv(theirs.fileno())
+                pid, how = spawn_worker(theirs.fileno(), log_w, argv), "spawn"
         finally:
             theirs.close()
             os.close(log_w)

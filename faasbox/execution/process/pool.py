@@ -1,21 +1,22 @@
-"""Warm pools: the workers of each deployed function version, and the global cap on workers.
+"""Warm pools: the workers of each deployed function version.
 
 A pool hands out an idle warm worker when it has one, starts a new one (a cold start) while
-the function is under its concurrency limit and the machine under its global cap, and
-otherwise queues the request for a short time before answering 429, as Lambda throttles.
-Idle workers are reaped after `idle_timeout_s`; a redeploy drains the old version's pool.
+the function is under its concurrency limit and the invoker's global budget has a slot
+(faasbox.execution.admission: at the cap, the least recently used idle worker of another
+function, or environment of another executor, gives up its slot), and otherwise queues the
+request for a short time before answering 429, as Lambda throttles. Idle workers are reaped
+after `idle_timeout_s`; a redeploy drains the old version's pool.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import time
-from collections import deque
 from dataclasses import dataclass
 
-from faasbox.errors import TooManyRequests
+from faasbox.execution.admission import Budget, Queue
+from faasbox.execution.api import WorkerInfo
 from faasbox.execution.process.launcher import Launcher
 from faasbox.execution.process.limits import MemoryLimiter
 from faasbox.execution.process.worker_process import InitOutcome, WorkerProcess
@@ -44,7 +45,7 @@ class FunctionPool:
         self.idle: list[WorkerProcess] = []
         self.busy: set[WorkerProcess] = set()
         self.starting = 0
-        self.waiters: deque[asyncio.Future[WorkerProcess | None]] = deque()
+        self.queue: Queue[WorkerProcess] = Queue(fn, manager.settings)
         self.draining = False
         reserved = fn.config.reserved_concurrency
         self.limit = manager.settings.max_workers if reserved is None else reserved
@@ -53,7 +54,8 @@ class FunctionPool:
     def size(self) -> int:
         return len(self.idle) + len(self.busy) + self.starting
 
-    def _pop_idle(self) -> WorkerProcess | None:
+    def take_idle(self) -> WorkerProcess | None:
+        """An idle warm worker, now busy; None if there is none (then `acquire`)."""
         while self.idle:
             worker = self.idle.pop()  # the most recently used: its caches are warmest
             if worker.alive:
@@ -63,43 +65,20 @@ class FunctionPool:
         return None
 
     async def acquire(self) -> Lease:
-        loop = asyncio.get_running_loop()
-        settings = self.manager.settings
-        deadline = loop.time() + settings.queue_timeout_s
+        """A worker: idle, new (a cold start), or handed over after a wait; else a 429."""
+        deadline = self.queue.deadline()
         while True:
-            worker = self._pop_idle()
+            worker = self.take_idle()
             if worker is not None:
                 return Lease(worker, cold=False)
-            if self.size < self.limit and self.manager.reserve_slot(self):
+            if self.size < self.limit and self.manager.budget.reserve(self):
                 return await self._start_worker()
-            remaining = deadline - loop.time()
-            if self.limit == 0 or len(self.waiters) >= settings.queue_limit or remaining <= 0:
-                raise self._throttled()
-            waiter: asyncio.Future[WorkerProcess | None] = loop.create_future()
-            self.waiters.append(waiter)
-            try:
-                await asyncio.wait({waiter}, timeout=remaining)
-            except asyncio.CancelledError:
-                if waiter.done() and (handed := waiter.result()) is not None:
-                    self.release(handed)
-                waiter.cancel()
-                raise
-            if not waiter.done():
-                waiter.cancel()
-                with contextlib.suppress(ValueError):
-                    self.waiters.remove(waiter)
-                raise self._throttled()
-            handed = waiter.result()
+            if self.limit == 0:
+                raise self.queue.throttled()
+            handed = await self.queue.wait(deadline, self.release)
             if handed is not None:
                 return Lease(handed, cold=False)
             # None: a slot was freed somewhere; go round and try to take it.
-
-    def _throttled(self) -> TooManyRequests:
-        if self.fn.config.reserved_concurrency is not None:
-            return TooManyRequests(
-                "Rate Exceeded.", "ReservedFunctionConcurrentInvocationLimitExceeded"
-            )
-        return TooManyRequests("Rate Exceeded.")
 
     async def _start_worker(self) -> Lease:
         self.starting += 1
@@ -110,7 +89,7 @@ class FunctionPool:
             self.starting -= 1
             worker.kill()
             worker.cleanup()
-            self.manager.free_slot()
+            self.manager.budget.free()
             raise
         self.starting -= 1
         self.busy.add(worker)
@@ -119,32 +98,34 @@ class FunctionPool:
 
     def release(self, worker: WorkerProcess, healthy: bool = True) -> None:
         """Give a worker back after an invocation; an unhealthy one is killed, not reused."""
-        self.busy.discard(worker)
         if not healthy or not worker.alive or self.draining:
+            self.busy.discard(worker)
             self._discard(worker)
             return
-        while self.waiters:
-            waiter = self.waiters.popleft()
-            if not waiter.done():
-                self.busy.add(worker)
-                waiter.set_result(worker)
-                return
+        if self.queue.waiters and self.queue.hand(worker):
+            return  # still busy: the waiter's now
+        self.busy.discard(worker)
         worker.last_used = time.monotonic()
         self.idle.append(worker)
 
+    # -- its share of the budget (faasbox.execution.admission.Lane) -------------------------
+
     def wake_one(self) -> bool:
-        """Tell one waiting request that a slot is free; False if none is waiting."""
-        while self.waiters:
-            waiter = self.waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return True
-        return False
+        return self.queue.wake_one()
+
+    def oldest_idle(self) -> float | None:
+        return min((w.last_used for w in self.idle), default=None)
+
+    def evict_oldest_idle(self) -> None:
+        worker = min(self.idle, key=lambda w: w.last_used)
+        self.idle.remove(worker)
+        self.manager.workers.discard(worker)
+        self.manager.retire_worker(worker)
 
     def _discard(self, worker: WorkerProcess) -> None:
         self.manager.workers.discard(worker)
         self.manager.retire_worker(worker)
-        self.manager.free_slot()
+        self.manager.budget.free()
 
     @property
     def provisioned(self) -> int:
@@ -155,7 +136,7 @@ class FunctionPool:
 
     async def provision(self) -> None:
         """Start workers until `provisioned` are live; each runs INIT and waits idle."""
-        while self.size < self.provisioned and self.manager.reserve_slot(self):
+        while self.size < self.provisioned and self.manager.budget.reserve(self):
             lease = await self._start_worker()
             if lease.init is not None and lease.init.error is not None:
                 self.release(lease.worker, healthy=False)
@@ -179,13 +160,14 @@ class FunctionPool:
 
 
 class PoolManager:
-    """All pools, the global worker cap, the idle reaper and the memory watchdog."""
+    """All pools, the idle reaper and the memory watchdog; the pools share `budget`, the
+    invoker's global one."""
 
-    def __init__(self, settings: RuntimeSettings) -> None:
+    def __init__(self, settings: RuntimeSettings, budget: Budget) -> None:
         self.settings = settings
+        self.budget = budget
         self.pools: dict[PoolKey, FunctionPool] = {}
         self.workers: set[WorkerProcess] = set()
-        self.live_slots = 0
         self.run_dir = settings.data_dir / "run"
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.limiter = MemoryLimiter(
@@ -193,7 +175,6 @@ class PoolManager:
         )
         self.launcher = Launcher(self.limiter, settings.use_zygote, settings.preload)
         self._background: set[asyncio.Task[None]] = set()
-        self.closing = False
         self._ticker: asyncio.Task[None] | None = None
 
     def pool_for(self, fn: DeployedFunction) -> FunctionPool:
@@ -201,35 +182,12 @@ class PoolManager:
         pool = self.pools.get(key)
         if pool is None:
             pool = self.pools[key] = FunctionPool(fn, self)
+            self.budget.join(pool)
             self._ensure_ticker()
         return pool
 
-    def reserve_slot(self, requester: FunctionPool) -> bool:
-        if self.closing:
-            return False
-        if self.live_slots < self.settings.max_workers:
-            self.live_slots += 1
-            return True
-        # At the cap: take the slot of the least recently used idle worker of another pool.
-        candidates = [
-            (w.last_used, pool, w)
-            for pool in self.pools.values()
-            if pool is not requester
-            for w in pool.idle
-        ]
-        if not candidates:
-            return False
-        _, pool, worker = min(candidates, key=lambda c: c[0])
-        pool.idle.remove(worker)
-        self.workers.discard(worker)
-        self.retire_worker(worker)
-        return True  # the evicted worker's slot passes to the requester
-
-    def free_slot(self) -> None:
-        self.live_slots -= 1
-        for pool in self.pools.values():
-            if pool.wake_one():
-                return
+    def _remove(self, key: PoolKey) -> None:
+        self.budget.leave(self.pools.pop(key))
 
     def retire_worker(self, worker: WorkerProcess) -> None:
         task = asyncio.get_running_loop().create_task(worker.stop())
@@ -240,14 +198,43 @@ class PoolManager:
         """Retire the pools of `name` (of `keep`'s version only, but `keep`'s own): idle
         workers now, busy ones after. Published versions are immutable, so an update of
         $LATEST leaves their warm workers alone."""
-        for key, pool in list(self.pools.items()):
+        for key in list(self.pools):
             if key[0] != name:
                 continue
             if keep is None or (key[1] == keep.version and key != pool_key(keep)):
-                pool.draining = True
-                pool.evict_idle()
-                if not pool.busy and not pool.starting:
-                    del self.pools[key]
+                self._retire(key)
+
+    def retire(self, fn: DeployedFunction) -> None:
+        if pool_key(fn) in self.pools:
+            self._retire(pool_key(fn))
+
+    def _retire(self, key: PoolKey) -> None:
+        pool = self.pools[key]
+        pool.draining = True
+        pool.evict_idle()
+        if not pool.busy and not pool.starting:
+            self._remove(key)
+
+    def stop_idle(self, name: str) -> int:
+        return sum(pool.evict_idle() for key, pool in self.pools.items() if key[0] == name)
+
+    def describe(self, name: str | None = None) -> list[WorkerInfo]:
+        now = time.monotonic()
+        return [
+            WorkerInfo(
+                kind="process",
+                function=key[0],
+                version=key[1],
+                busy=worker in pool.busy,
+                pid=worker.pid,
+                started_by=worker.started_by,
+                invocations=worker.invocations,
+                idle_seconds=now - worker.last_used,
+            )
+            for key, pool in self.pools.items()
+            if name is None or key[0] == name
+            for worker in [*pool.idle, *pool.busy]
+        ]
 
     def _ensure_ticker(self) -> None:
         if self._ticker is None or self._ticker.done():
@@ -270,20 +257,20 @@ class PoolManager:
     def reap(self, idle_since: float) -> None:
         for key, pool in list(self.pools.items()):
             pool.evict_idle(older_than=idle_since)
-            if pool.size == 0 and not pool.waiters and not pool.provisioned:
-                del self.pools[key]
+            if pool.size == 0 and not pool.queue and not pool.provisioned:
+                self._remove(key)
 
     def provision(self, fn: DeployedFunction) -> None:
         """Keep `provisionedConcurrency` workers of `fn` warm, starting them now."""
-        if not fn.config.provisioned_concurrency or not fn.config.runtime.startswith("python"):
-            return  # WebAssembly instances are made per request; nothing to keep warm
+        if not fn.config.provisioned_concurrency:
+            return
         pool = self.pool_for(fn)
         task = asyncio.get_running_loop().create_task(pool.provision())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
     async def close(self) -> None:
-        self.closing = True
+        self.budget.closing = True
         for pool in self.pools.values():
             pool.draining = True
             pool.evict_idle()

@@ -20,12 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from faasbox.execution.logs import LOG_CAP
 from faasbox.execution.process import protocol
 from faasbox.execution.process.launcher import Launcher
 from faasbox.execution.process.limits import MemoryLimit
+from faasbox.lambda_ import faults
 from faasbox.registry.models import DeployedFunction
 
-LOG_CAP = 1 << 20  # bytes kept per invocation; the rest is counted and dropped
 READ_CHUNK = 1 << 16
 
 
@@ -205,15 +206,11 @@ class WorkerProcess:
             self.kill()
             await self.exited
             return InitOutcome(
-                (time.perf_counter() - started) * 1000,
-                {
-                    "errorType": "Runtime.InitTimeout",
-                    "errorMessage": f"INIT did not finish within {init_timeout:.2f} seconds",
-                    "stackTrace": [],
-                },
+                (time.perf_counter() - started) * 1000, faults.init_timeout(init_timeout)
             )
         except WorkerDied as died:
-            return InitOutcome((time.perf_counter() - started) * 1000, exit_error(died))
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            return InitOutcome(elapsed_ms, faults.exit_error(died.returncode))
         init_ms = (time.perf_counter() - started) * 1000
         self.reported_memory_kb = int(header.get("max_memory_kb", 0))
         self.ready_info = {k: header.get(k) for k in ("boot_ms", "import_ms")}
@@ -322,37 +319,3 @@ class WorkerProcess:
         if self.memory is not None:
             self.memory.release()
         shutil.rmtree(self.tmp_dir, ignore_errors=True)
-
-
-# Go's names for signals, which Lambda's runtime API uses in "signal: killed".
-SIGNAL_NAMES = {
-    signal.SIGKILL: "killed",
-    signal.SIGSEGV: "segmentation fault",
-    signal.SIGABRT: "aborted",
-    signal.SIGTERM: "terminated",
-    signal.SIGBUS: "bus error",
-    signal.SIGFPE: "floating point exception",
-    signal.SIGILL: "illegal instruction",
-    signal.SIGINT: "interrupt",
-    signal.SIGHUP: "hangup",
-    signal.SIGPIPE: "broken pipe",
-}
-
-
-def exit_description(returncode: int) -> str:
-    if returncode < 0:
-        sig = -returncode
-        try:
-            name = SIGNAL_NAMES.get(signal.Signals(sig), f"signal {sig}")
-        except ValueError:
-            name = f"signal {sig}"
-        return f"signal: {name}"
-    return f"exit status {returncode}"
-
-
-def exit_error(died: WorkerDied, request_id: str | None = None) -> dict[str, Any]:
-    prefix = f"RequestId: {request_id} Error: " if request_id else ""
-    return {
-        "errorType": "Runtime.ExitError",
-        "errorMessage": f"{prefix}Runtime exited with error: {exit_description(died.returncode)}",
-    }

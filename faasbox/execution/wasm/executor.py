@@ -17,8 +17,9 @@ by epoch interruption (the store traps within a tick, 5 ms, of its deadline; a s
 program is woken at the deadline, `faasbox.execution.wasm.poll`); `wasm.fuel` adds an
 instruction budget. A trap, an exit or a limit ends only its own store.
 
-Concurrency is as for Python functions: `reservedConcurrency`, else the runtime's global cap
-(`max_workers`), instances at once per function, then a bounded wait and 429.
+Concurrency is as for process functions: `reservedConcurrency`, else the global cap
+(`max_workers`), instances at once per function, then a bounded wait and 429; and each running
+instance holds a slot of the invoker's global budget, shared with the worker processes.
 """
 
 from __future__ import annotations
@@ -31,29 +32,24 @@ import shutil
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import wasmtime
 from wasmtime import _ffi as wasmtime_ffi
 
-from faasbox.execution.process.worker_process import LOG_CAP
+from faasbox.execution.admission import Budget
+from faasbox.execution.api import Invocation, Outcome, WorkerInfo
+from faasbox.execution.logs import LOG_CAP
 from faasbox.execution.settings import RuntimeSettings
 from faasbox.execution.wasm import poll as wasm_poll
 from faasbox.execution.wasm.engine import Engines, InvalidModule, Program
 from faasbox.execution.wasm.http import request_from_event
 from faasbox.execution.wasm.options import WasmConfigError, WasmOptions, inside
-from faasbox.execution.wasm.outcome import (
-    MIB,
-    Run,
-    WasmOutcome,
-    fault,
-    frames,
-    outcome,
-    reason,
-    timed_out,
-)
+from faasbox.execution.wasm.outcome import MIB, Run, fault, frames, outcome, reason, timed_out
 from faasbox.execution.wasm.output import Capture
 from faasbox.execution.wasm.slots import Slots
-from faasbox.registry.models import MAX_TIMEOUT_S, SYNC_PAYLOAD_LIMIT, DeployedFunction
+from faasbox.lambda_.limits import MAX_TIMEOUT_S, SYNC_PAYLOAD_LIMIT
+from faasbox.registry.models import DeployedFunction
 
 log = logging.getLogger("faasbox.execution")
 
@@ -62,8 +58,11 @@ CLOSE_TIMEOUT_S = 5.0  # at shutdown, for interrupted instances to return
 
 
 class WasmExecutor:
-    def __init__(self, settings: RuntimeSettings) -> None:
+    kind = "wasm"
+
+    def __init__(self, settings: RuntimeSettings, budget: Budget) -> None:
         self.settings = settings
+        self.budget = budget
         self.run_dir = settings.data_dir / "run"
         self.dirs_root = settings.data_dir / "wasm-dirs"
         self._slots: dict[tuple[str, str], Slots] = {}
@@ -78,9 +77,12 @@ class WasmExecutor:
 
     # -- the invoker's side ----------------------------------------------------------------
 
-    async def invoke(
-        self, fn: DeployedFunction, payload: bytes, request_id: str, http_event: bool
-    ) -> WasmOutcome:
+    def start(self) -> None:
+        return  # modules compile on first use (or load from the on-disk cache)
+
+    async def invoke(self, invocation: Invocation) -> Outcome:
+        fn, payload, request_id = invocation.fn, invocation.payload, invocation.request_id
+        http_event = invocation.http_event
         slots = self._slots_for(fn)
         await slots.acquire()  # raises TooManyRequests
         try:
@@ -109,14 +111,63 @@ class WasmExecutor:
             return slots
         if slots is not None:  # redeployed: the old version's threads end after their work
             self._retire(slots)
-        slots = self._slots[key] = Slots(fn, self.settings)
+        slots = self._slots[key] = Slots(fn, self.settings, self.budget)
         self._reap()
         return slots
+
+    def provision(self, fn: DeployedFunction) -> None:
+        return  # an instance is made per request: nothing to keep warm
+
+    def drain(self, name: str, keep: DeployedFunction | None = None) -> None:
+        for (fn_name, version), slots in list(self._slots.items()):
+            if fn_name != name:
+                continue
+            if keep is None or (
+                version == keep.version and slots.fn.revision_id != keep.revision_id
+            ):
+                del self._slots[(fn_name, version)]
+                self._retire(slots)
+
+    def retire(self, fn: DeployedFunction) -> None:
+        slots = self._slots.get((fn.name, fn.version))
+        if slots is not None and slots.fn.revision_id == fn.revision_id:
+            del self._slots[(fn.name, fn.version)]
+            self._retire(slots)
+
+    def stop_idle(self, name: str) -> int:
+        return 0  # nothing idle: instances end with their invocation
+
+    def workers(self, name: str | None = None) -> list[WorkerInfo]:
+        """A running instance is a busy worker without a process of its own."""
+        return [
+            WorkerInfo(
+                kind=self.kind,
+                function=slots.fn.name,
+                version=slots.fn.version,
+                busy=True,
+                pid=None,
+                started_by="wasm",
+                invocations=1,
+                idle_seconds=0.0,
+            )
+            for slots in (*self._slots.values(), *self._retired)
+            if name is None or slots.fn.name == name
+            for _ in range(slots.active)
+        ]
+
+    def stats(self) -> dict[str, Any]:
+        running = sum(s.active for s in (*self._slots.values(), *self._retired))
+        return {
+            "workers": running,
+            "busy": running,
+            "waiting": sum(len(s.queue) for s in self._slots.values()),
+            "functions": len(self._slots),
+        }
 
     def _reap(self) -> None:
         idle_since = time.monotonic() - self.settings.idle_timeout_s
         for key, slots in list(self._slots.items()):
-            if slots.active == 0 and not slots.waiters and slots.last_used < idle_since:
+            if slots.active == 0 and not slots.queue and slots.last_used < idle_since:
                 del self._slots[key]
                 self._retire(slots)
 
@@ -151,7 +202,7 @@ class WasmExecutor:
 
     def _invoke_blocking(
         self, fn: DeployedFunction, payload: bytes, request_id: str, http_event: bool
-    ) -> WasmOutcome:
+    ) -> Outcome:
         try:
             options = WasmOptions.of(fn.config)
             program, loaded = self.engines.program(self._module(fn), options.fuel is not None)

@@ -16,32 +16,20 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import wasmtime
 
-from faasbox.execution.process.worker_process import LOG_CAP
+from faasbox.execution.api import Outcome
+from faasbox.execution.logs import LOG_CAP
 from faasbox.execution.wasm.http import proxy_response
 from faasbox.execution.wasm.options import WasmOptions
-from faasbox.registry.models import SYNC_PAYLOAD_LIMIT, DeployedFunction
+from faasbox.lambda_ import faults
+from faasbox.registry.models import DeployedFunction
 
 MIB = 1 << 20
 STDERR_TAIL_LINES = 10
-
-
-@dataclass(frozen=True)
-class WasmOutcome:
-    """One invocation, as the invoker turns it into a result and a log record."""
-
-    status: str  # success | error | timeout | crash
-    payload: bytes  # stdout (or the proxy response); Lambda's error object otherwise
-    output: str  # the program's stderr and faasbox's error lines, between START and END
-    duration_ms: float
-    max_memory_mb: int
-    cold: bool
-    init_ms: float | None
 
 
 @dataclass
@@ -77,35 +65,28 @@ def frames(trap: wasmtime.Trap) -> list[str]:
     return frames
 
 
-def fault(request_id: str, error_type: str, message: str) -> WasmOutcome:
+def fault(request_id: str, error_type: str, message: str) -> Outcome:
     body = {"errorType": error_type, "errorMessage": message, "requestId": request_id}
-    return WasmOutcome(
+    return Outcome(
         status="error",
         payload=json.dumps({**body, "stackTrace": []}).encode(),
         output=f"[ERROR] {error_type}: {message}\n",
         duration_ms=0.0,
         max_memory_mb=0,
-        cold=False,
-        init_ms=None,
     )
 
 
-def timed_out(fn: DeployedFunction, request_id: str, duration_ms: float, log: str) -> WasmOutcome:
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
-    message = f"Task timed out after {fn.config.timeout:.2f} seconds"
-    return WasmOutcome(
-        status="timeout",
-        payload=json.dumps(
-            {
-                "errorType": "Sandbox.Timedout",
-                "errorMessage": f"RequestId: {request_id} Error: {message}",
-            }
-        ).encode(),
-        output=f"{log}{stamp}Z {request_id} {message}\n",
-        duration_ms=duration_ms,
-        max_memory_mb=0,
-        cold=False,
-        init_ms=None,
+def timed_out(
+    fn: DeployedFunction,
+    request_id: str,
+    duration_ms: float,
+    log: str,
+    memory_mb: int = 0,
+    init_ms: float | None = None,
+) -> Outcome:
+    payload, line = faults.timed_out(request_id, fn.config.timeout)
+    return Outcome(
+        "timeout", payload, log + line, duration_ms, memory_mb, init_ms is not None, init_ms
     )
 
 
@@ -116,7 +97,7 @@ def outcome(
     run: Run,
     http_event: bool,
     init_ms: float | None,
-) -> WasmOutcome:
+) -> Outcome:
     log = run.stderr.decode("utf-8", "replace")
     if log and not log.endswith("\n"):
         log += "\n"
@@ -125,10 +106,10 @@ def outcome(
     memory_mb = max(1, math.ceil(run.memory_bytes / MIB)) if run.memory_bytes else 0
     cold = init_ms is not None
 
-    def done(status: str, payload: bytes, extra: str = "") -> WasmOutcome:
-        return WasmOutcome(status, payload, log + extra, run.duration_ms, memory_mb, cold, init_ms)
+    def done(status: str, payload: bytes, extra: str = "") -> Outcome:
+        return Outcome(status, payload, log + extra, run.duration_ms, memory_mb, cold, init_ms)
 
-    def error(status: str, error_type: str, message: str, trace: list[str]) -> WasmOutcome:
+    def error(status: str, error_type: str, message: str, trace: list[str]) -> Outcome:
         body: dict[str, Any] = {
             "errorType": error_type,
             "errorMessage": message,
@@ -138,10 +119,7 @@ def outcome(
         return done(status, json.dumps(body).encode(), f"{message}\n{error_type}\n")
 
     if run.timed_out:
-        timed = timed_out(fn, request_id, run.duration_ms, log)
-        return WasmOutcome(
-            timed.status, timed.payload, timed.output, run.duration_ms, memory_mb, cold, init_ms
-        )
+        return timed_out(fn, request_id, run.duration_ms, log, memory_mb, init_ms)
     prefix = f"RequestId: {request_id} Error: "
     if run.instantiate_error is not None:
         if "memory" in run.instantiate_error and "limit" in run.instantiate_error.lower():
@@ -168,20 +146,12 @@ def outcome(
         )
     if run.exit_code:
         tail = run.stderr.decode("utf-8", "replace").rstrip("\n").splitlines()
+        exited = faults.exit_error(run.exit_code, request_id)
         return error(
-            "crash",
-            "Runtime.ExitError",
-            f"{prefix}Runtime exited with error: exit status {run.exit_code}",
-            tail[-STDERR_TAIL_LINES:],
+            "crash", exited["errorType"], exited["errorMessage"], tail[-STDERR_TAIL_LINES:]
         )
     if run.stdout_over:
-        return error(
-            "error",
-            "Function.ResponseSizeTooLarge",
-            "Response payload size exceeded maximum allowed payload size "
-            f"({SYNC_PAYLOAD_LIMIT} bytes).",
-            [],
-        )
+        return error("error", faults.RESPONSE_TOO_LARGE, faults.response_too_large_message(), [])
     if http_event:
         return done("success", proxy_response(run.stdout, options.content_type))
     return done("success", run.stdout)

@@ -1,79 +1,75 @@
-"""Admission of one wasm function version: at most its concurrency running, then a bounded
-wait, then 429, as for Python functions' pools; and the thread pool its instances run on."""
+"""Admission of one wasm function version: at most its concurrency running, each instance
+holding a slot of the invoker's global budget, then a bounded wait and 429
+(faasbox.execution.admission), as for process pools; and the thread pool its instances run on."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
-from faasbox.errors import TooManyRequests
+from faasbox.execution.admission import Budget, Queue
 from faasbox.execution.settings import RuntimeSettings
 from faasbox.registry.models import DeployedFunction
 
 
 class Slots:
-    """One function version's admission: at most `limit` running, a bounded queue, 429."""
+    """One function version's running instances: at most `limit`, each a budget slot."""
 
-    def __init__(self, fn: DeployedFunction, settings: RuntimeSettings) -> None:
+    def __init__(self, fn: DeployedFunction, settings: RuntimeSettings, budget: Budget) -> None:
         self.fn = fn
-        self.settings = settings
+        self.budget = budget
         reserved = fn.config.reserved_concurrency
         self.limit = settings.max_workers if reserved is None else reserved
         self.active = 0
-        self.waiters: deque[asyncio.Future[None]] = deque()
+        self.invocations = 0
+        self.queue: Queue[bool] = Queue(fn, settings)  # handed True: a running slot passes on
         self.threads = ThreadPoolExecutor(
             max_workers=max(1, self.limit), thread_name_prefix=f"wasm-{fn.name}"
         )
         self.last_used = time.monotonic()
         self.retired = False
+        budget.join(self)
 
     async def acquire(self) -> None:
-        if self.active < self.limit:
-            self.active += 1
-            return
-        if self.limit == 0 or len(self.waiters) >= self.settings.queue_limit:
-            raise self._throttled()
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.waiters.append(waiter)
-        try:
-            await asyncio.wait_for(asyncio.shield(waiter), self.settings.queue_timeout_s)
-        except TimeoutError:
-            with contextlib.suppress(ValueError):
-                self.waiters.remove(waiter)
-            if waiter.done():  # handed a slot just as the wait ended
-                self.release()
-            raise self._throttled() from None
-        except asyncio.CancelledError:
-            with contextlib.suppress(ValueError):
-                self.waiters.remove(waiter)
-            if waiter.done() and not waiter.cancelled():
-                self.release()
-            raise
+        deadline = self.queue.deadline()
+        while True:
+            if self.active < self.limit and self.budget.reserve(self):
+                self.active += 1
+                break
+            if self.limit == 0:
+                raise self.queue.throttled()
+            if await self.queue.wait(deadline, lambda _: self.release()):
+                break  # handed a running slot: `active` is unchanged
+            # None: a slot was freed somewhere; go round and try to take it.
+        self.invocations += 1
 
     def release(self) -> None:
         self.last_used = time.monotonic()
-        while self.waiters:
-            waiter = self.waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)  # the slot passes on: `active` is unchanged
-                return
+        if self.queue.hand(True):
+            return  # the slot passes on
         self.active -= 1
+        self.budget.free()
         if self.retired and self.active == 0:
-            self.threads.shutdown(wait=False)
+            self._stop()
 
     def retire(self) -> None:
         """No new callers (a redeploy replaced this version): the threads stop once the
         invocations running or queued here are done."""
         self.retired = True
-        if self.active == 0 and not self.waiters:
-            self.threads.shutdown(wait=False)
+        if self.active == 0 and not self.queue:
+            self._stop()
 
-    def _throttled(self) -> TooManyRequests:
-        if self.fn.config.reserved_concurrency is not None:
-            return TooManyRequests(
-                "Rate Exceeded.", "ReservedFunctionConcurrentInvocationLimitExceeded"
-            )
-        return TooManyRequests("Rate Exceeded.")
+    def _stop(self) -> None:
+        self.budget.leave(self)
+        self.threads.shutdown(wait=False)
+
+    # -- its share of the budget (faasbox.execution.admission.Lane) -------------------------
+
+    def wake_one(self) -> bool:
+        return self.queue.wake_one()
+
+    def oldest_idle(self) -> float | None:
+        return None  # an instance lives for one invocation: nothing idle to give up
+
+    def evict_oldest_idle(self) -> None:
+        raise AssertionError("wasm slots keep no idle instances")

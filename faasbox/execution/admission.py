@@ -1,0 +1,145 @@
+"""Admission, once for every executor: the global worker budget, and the queue of requests
+waiting for one function version, with its 429.
+
+`Budget` counts live execution environments: a worker process, idle or busy or starting, and
+a WebAssembly instance while it runs, each hold one of `max_workers` slots. A request that
+needs a new environment when none is left takes the slot of the least recently used idle
+environment of another function (LRU eviction at the cap), or waits. The invoker makes one
+budget and hands it to every executor.
+
+`Queue` is one function version's waiting requests: FIFO, at most `queue_limit` of them, each
+for at most `queue_timeout_s`; one that cannot wait gets Lambda's 429 (TooManyRequests, with
+the reserved-concurrency reason when the function has a reserved concurrency). An executor's
+per-function lane (a process pool, a wasm function's slots) hands what frees up to its queue's
+first waiter, or wakes it to try again when a slot frees somewhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Callable
+from typing import Generic, Protocol, TypeVar
+
+from faasbox.errors import TooManyRequests
+from faasbox.execution.settings import RuntimeSettings
+from faasbox.lambda_.faults import throttled
+from faasbox.registry.models import DeployedFunction
+
+T = TypeVar("T")
+
+
+class Lane(Protocol):
+    """One function version's share of the budget, as an executor keeps it."""
+
+    def wake_one(self) -> bool:
+        """Tell one waiting request that a slot is free; False if none is waiting."""
+        ...
+
+    def oldest_idle(self) -> float | None:
+        """When its least recently used idle environment was last used; None if none is."""
+        ...
+
+    def evict_oldest_idle(self) -> None:
+        """Stop that environment, giving its slot to the caller (not back to the budget)."""
+        ...
+
+
+class Budget:
+    """The global cap on live execution environments, shared by every executor."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self.closing = False
+        self._lanes: dict[Lane, None] = {}  # an ordered set
+
+    def join(self, lane: Lane) -> None:
+        self._lanes[lane] = None
+
+    def leave(self, lane: Lane) -> None:
+        self._lanes.pop(lane, None)
+
+    def reserve(self, requester: Lane) -> bool:
+        """A slot for a new environment of `requester`, evicting another lane's LRU idle
+        environment at the cap; False if every slot is in use."""
+        if self.closing:
+            return False
+        if self.used < self.limit:
+            self.used += 1
+            return True
+        oldest: Lane | None = None
+        since = 0.0
+        for lane in self._lanes:
+            if lane is not requester:
+                used = lane.oldest_idle()
+                if used is not None and (oldest is None or used < since):
+                    oldest, since = lane, used
+        if oldest is None:
+            return False
+        oldest.evict_oldest_idle()
+        return True  # the evicted environment's slot passes to the requester
+
+    def free(self) -> None:
+        """An environment is gone: its slot goes to a request waiting anywhere, if any."""
+        self.used -= 1
+        for lane in self._lanes:
+            if lane.wake_one():
+                return
+
+
+class Queue(Generic[T]):
+    """The requests waiting for one function version: handed a `T` (a warm worker, a slot)
+    by `hand`, or None by `wake_one` (a slot freed elsewhere: try again)."""
+
+    def __init__(self, fn: DeployedFunction, settings: RuntimeSettings) -> None:
+        self.waiters: deque[asyncio.Future[T | None]] = deque()
+        self.max_waiting = settings.queue_limit
+        self.timeout_s = settings.queue_timeout_s
+        self.reserved = fn.config.reserved_concurrency is not None
+
+    def __len__(self) -> int:
+        return len(self.waiters)
+
+    def throttled(self) -> TooManyRequests:
+        return throttled(self.reserved)
+
+    def deadline(self) -> float:
+        return asyncio.get_running_loop().time() + self.timeout_s
+
+    async def wait(self, deadline: float, give_back: Callable[[T], None]) -> T | None:
+        """Wait until handed something or woken, until `deadline` (the loop's clock); a 429
+        when the queue is full or the deadline passes. `give_back` returns what was handed
+        to a caller cancelled at that very moment."""
+        loop = asyncio.get_running_loop()
+        remaining = deadline - loop.time()
+        if len(self.waiters) >= self.max_waiting or remaining <= 0:
+            raise self.throttled()
+        waiter: asyncio.Future[T | None] = loop.create_future()
+        self.waiters.append(waiter)
+        try:
+            await asyncio.wait({waiter}, timeout=remaining)
+        except asyncio.CancelledError:
+            if waiter.done() and (handed := waiter.result()) is not None:
+                give_back(handed)
+            waiter.cancel()
+            raise
+        if not waiter.done():
+            waiter.cancel()
+            with contextlib.suppress(ValueError):
+                self.waiters.remove(waiter)
+            raise self.throttled()
+        return waiter.result()
+
+    def hand(self, item: T | None) -> bool:
+        """Give `item` to the first request still waiting; False if none is."""
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(item)
+                return True
+        return False
+
+    def wake_one(self) -> bool:
+        return self.hand(None)

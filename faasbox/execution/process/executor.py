@@ -1,0 +1,133 @@
+"""The process executor: invocations run in worker processes (faasbox.execution.api.Executor).
+
+Every runtime whose registry entry has a `WorkerStart` runs here, in the same jail, limits,
+zygote/spare machinery, pools and log capture: a worker is taken from the function's pool
+(faasbox.execution.process.pool), the INVOKE frame goes over its control socket, and the
+RESULT frame is awaited under `asyncio.timeout(function timeout)`. A timeout kills the
+worker (`Sandbox.Timedout`), a worker that exits mid-invocation is `Runtime.ExitError`, a
+result over the sync payload limit `Function.ResponseSizeTooLarge`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from faasbox.execution.admission import Budget
+from faasbox.execution.api import Invocation, Outcome, WorkerInfo
+from faasbox.execution.process.pool import PoolManager
+from faasbox.execution.process.worker_process import WorkerDied, WorkerProcess
+from faasbox.execution.settings import RuntimeSettings
+from faasbox.lambda_ import faults
+from faasbox.lambda_.limits import SYNC_PAYLOAD_LIMIT
+from faasbox.registry.models import DeployedFunction
+
+
+class ProcessExecutor:
+    kind = "process"
+
+    def __init__(self, settings: RuntimeSettings, budget: Budget) -> None:
+        self.settings = settings
+        self.pools = PoolManager(settings, budget)
+
+    def start(self) -> None:
+        self.pools.launcher.start()  # the zygotes preload while the server starts
+
+    async def invoke(self, invocation: Invocation) -> Outcome:
+        fn = invocation.fn
+        pool = self.pools.pool_for(fn)
+        worker = pool.take_idle()  # the warm path: no await before the worker has the event
+        init = None
+        if worker is None:
+            lease = await pool.acquire()  # raises TooManyRequests
+            worker, init = lease.worker, lease.init
+        init_ms = init.init_ms if init is not None else None
+        request_id = invocation.request_id
+        if init is not None and init.error is not None:
+            output = worker.take_log()
+            pool.release(worker, healthy=False)
+            error = {**init.error, "requestId": request_id}
+            error.setdefault("stackTrace", [])
+            return Outcome(
+                "error", json.dumps(error).encode(), output, 0.0, memory_mb(worker), True, init_ms
+            )
+
+        timeout = fn.config.timeout
+        header = {
+            "request_id": request_id,
+            "deadline_ms": int((time.time() + timeout) * 1000),
+            "invoked_arn": invocation.invoked_arn,
+            "client_context": invocation.client_context,
+            "identity": invocation.identity,
+        }
+        t0 = time.perf_counter()
+        healthy = True
+        extra_log = ""
+        try:
+            async with asyncio.timeout(timeout):
+                result_header, body = await worker.invoke(header, invocation.payload)
+            duration_ms = float(result_header.get("duration_ms", 0.0))
+            status = "success" if result_header.get("ok") else "error"
+            worker.reported_memory_kb = int(result_header.get("max_memory_kb", 0))
+            if status == "success" and len(body) > SYNC_PAYLOAD_LIMIT:
+                status = "error"
+                body = faults.response_too_large()
+        except TimeoutError:
+            healthy = False
+            worker.kill()
+            await worker.exited
+            duration_ms = (time.perf_counter() - t0) * 1000
+            status = "timeout"
+            body, extra_log = faults.timed_out(request_id, timeout)
+        except WorkerDied as died:
+            healthy = False
+            duration_ms = (time.perf_counter() - t0) * 1000
+            status = "crash"
+            error = faults.exit_error(died.returncode, request_id)
+            body = json.dumps(error).encode()
+            extra_log = f"{error['errorMessage']}\n{error['errorType']}\n"
+        except BaseException:
+            worker.kill()  # cancelled mid-invocation: its state is unknown
+            pool.release(worker, healthy=False)
+            raise
+        output = worker.take_log() + extra_log
+        pool.release(worker, healthy=healthy)
+        max_memory_mb = memory_mb(worker)
+        if not healthy:  # it could not report its peak
+            max_memory_mb = max(max_memory_mb, worker.peak_memory_mb())
+        return Outcome(status, body, output, duration_ms, max_memory_mb, init is not None, init_ms)
+
+    def provision(self, fn: DeployedFunction) -> None:
+        self.pools.provision(fn)
+
+    def drain(self, name: str, keep: DeployedFunction | None = None) -> None:
+        self.pools.drain(name, keep)
+
+    def retire(self, fn: DeployedFunction) -> None:
+        self.pools.retire(fn)
+
+    def stop_idle(self, name: str) -> int:
+        return self.pools.stop_idle(name)
+
+    def workers(self, name: str | None = None) -> list[WorkerInfo]:
+        return self.pools.describe(name)
+
+    def stats(self) -> dict[str, Any]:
+        pools = self.pools.pools.values()
+        return {
+            "workers": len(self.pools.workers),
+            "busy": sum(len(p.busy) for p in pools),
+            "starting": sum(p.starting for p in pools),
+            "waiting": sum(len(p.queue) for p in pools),
+            "memoryLimits": self.pools.limiter.kind,
+        }
+
+    async def close(self) -> None:
+        await self.pools.close()
+
+
+def memory_mb(worker: WorkerProcess) -> int:
+    """The peak the worker reported with its last result, in MB rounded up."""
+    return -(-worker.reported_memory_kb // 1024)

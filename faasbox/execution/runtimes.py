@@ -1,0 +1,176 @@
+"""The runtime registry: the one place that knows runtime names.
+
+Each entry maps a pattern of runtime names (`python3.11`, `wasm`) to the executor kind that
+runs them, how a handler of that runtime is written, what a serverless.yml key only it reads
+is called, and, for the runtimes of the process executor, how their worker program starts.
+Config validation, the Lambda API, the CLI, the invoker and the process launcher ask this
+module; none of them compares runtime names itself.
+
+Adding a runtime run by worker processes (Node.js, a `provided` bootstrap) is one `Runtime`
+entry in `RUNTIMES`, with a `WorkerStart` naming its worker program, plus that program.
+A new executor kind is an entry in `EXECUTORS` too (the class that implements
+faasbox.execution.api.Executor; imported only when a function of that kind is first used).
+
+Python functions all run on the server's own Python 3 interpreter, whatever `pythonX.Y` the
+serverless.yml asks for; asking for another version is a warning, not an error, so existing
+services load unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# Executor kinds, and the class implementing each (module:attribute, imported on first use:
+# wasmtime loads only when a WebAssembly function runs).
+PROCESS = "process"
+WASM = "wasm"
+EXECUTORS = {
+    PROCESS: "faasbox.execution.process.executor:ProcessExecutor",
+    WASM: "faasbox.execution.wasm.executor:WasmExecutor",
+}
+EAGER_EXECUTORS = (PROCESS,)  # started with the server: its zygotes preload meanwhile
+
+
+@dataclass(frozen=True)
+class WorkerStart:
+    """How the process executor starts a worker of one runtime.
+
+    `module`: a Python module of faasbox run by the server's interpreter; such workers can be
+    forked from a zygote (`forkable`). `command`: a program spawned for each worker (runtimes
+    whose interpreter cannot fork, such as Node.js). Either gets its control socket's file
+    descriptor number as its last argument; fds 1 and 2 are its log pipe.
+    """
+
+    module: str | None = None
+    command: tuple[str, ...] = ()
+    forkable: bool = False
+
+    def argv(self, control_fd: int) -> list[str]:
+        if self.module is not None:
+            return [sys.executable, "-m", self.module, str(control_fd)]
+        return [*self.command, str(control_fd)]
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """One family of runtime names and how faasbox runs it."""
+
+    listed_as: str  # as error messages list it: "python3.x"
+    pattern: re.Pattern[str]  # the names; a `version` group, if any, is the language version
+    executor: str  # a key of EXECUTORS
+    handler: re.Pattern[str]  # what a well-formed handler matches
+    handler_hint: str  # how to write one, for "got <handler>" messages
+    missing_hint: str  # the same, for "handler is missing" messages
+    supported_as: str  # in "supported: ..." lists: "python3.x (run on this server's ...)"
+    described: str  # what it runs, for error messages: "Python functions (python3.x, ...)"
+    language: str = ""  # "Python", for "running on Python 3.11 instead"
+    installed: Callable[[], str] | None = None  # the version that runs, when one does
+    options_key: str | None = None  # a function key of serverless.yml only this runtime reads
+    worker: WorkerStart | None = None  # runtimes of the process executor only
+
+    def handler_problem(self, handler: str) -> str | None:
+        """What is wrong with `handler`, or None if it is well formed."""
+        if self.handler.fullmatch(handler):
+            return None
+        return f"{self.handler_hint}, got {handler!r}"
+
+    def version_warning(self, runtime: str, key_path: str) -> str | None:
+        """A warning when `runtime` asks for a version other than the installed one, e.g.
+        ``functions.hello.runtime: python3.6 is not installed; running on Python 3.11 instead``."""
+        match = self.pattern.fullmatch(runtime)
+        if self.installed is None or match is None or "version" not in match.groupdict():
+            return None
+        installed = self.installed()
+        if match["version"] == installed:
+            return None
+        return (
+            f"{key_path}: {runtime} is not installed; "
+            f"running on {self.language} {installed} instead"
+        )
+
+
+def running_python() -> str:
+    return f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+PYTHON = Runtime(
+    listed_as="python3.x",
+    pattern=re.compile(r"python(?P<version>3\.\d+)"),
+    executor=PROCESS,
+    handler=re.compile(r"[^\s]*[^\s/.]\.[A-Za-z_][A-Za-z0-9_]*"),
+    handler_hint=(
+        "expected 'module.function' for a Python function (e.g. handler.hello or src/handler.hello)"
+    ),
+    missing_hint="expected 'module.function', e.g. handler.hello for def hello() in handler.py",
+    supported_as=f"python3.x (run on this server's Python {running_python()})",
+    described=f"Python functions (python3.x, on this server's Python {running_python()})",
+    language="Python",
+    installed=running_python,
+    worker=WorkerStart(module="faasbox.execution.process.python.worker", forkable=True),
+)
+WEBASSEMBLY = Runtime(
+    listed_as="wasm",
+    pattern=re.compile(r"wasm"),
+    executor=WASM,
+    handler=re.compile(r".+\.wasm", re.DOTALL),
+    handler_hint="expected the path of a .wasm file for runtime wasm",
+    missing_hint="expected the path of the function's .wasm file",
+    supported_as="wasm",
+    described="WebAssembly (wasm)",
+    options_key="wasm",
+)
+RUNTIMES: tuple[Runtime, ...] = (PYTHON, WEBASSEMBLY)
+
+DEFAULT_RUNTIME = "python3.11"
+OPTIONS_KEYS = frozenset(r.options_key for r in RUNTIMES if r.options_key)
+
+_found: dict[str, Runtime] = {}
+
+
+def lookup(name: str) -> Runtime | None:
+    """The runtime of `name`, or None for a runtime faasbox does not run (java21...)."""
+    runtime = _found.get(name)
+    if runtime is None:
+        runtime = next((r for r in RUNTIMES if r.pattern.fullmatch(name)), None)
+        if runtime is not None:  # only known names are kept: the cache stays small
+            _found[name] = runtime
+    return runtime
+
+
+def of(name: str) -> Runtime:
+    """The runtime of a deployed function (its name was checked when it was deployed)."""
+    runtime = lookup(name)
+    if runtime is None:
+        raise LookupError(
+            f"runtime {name!r} is not supported by faasbox; supported: {supported_runtimes()}"
+        )
+    return runtime
+
+
+def executor_kind(name: str) -> str:
+    return of(name).executor
+
+
+def supported_runtimes() -> str:
+    """The runtimes faasbox accepts, for error messages: `python3.x (...) and wasm`."""
+    listed = [r.supported_as for r in RUNTIMES]
+    return ", ".join(listed[:-1]) + f" and {listed[-1]}"
+
+
+def enum_names() -> str:
+    """The runtimes as the Lambda API's enum constraint lists them: `python3.x, wasm`."""
+    return ", ".join(r.listed_as for r in RUNTIMES)
+
+
+def described() -> str:
+    """`Python functions (...) and WebAssembly (wasm)`."""
+    parts = [r.described for r in RUNTIMES]
+    return ", ".join(parts[:-1]) + f" and {parts[-1]}"
+
+
+def example_names() -> str:
+    """`python3.11 or wasm`, for "expected a runtime such as ..."."""
+    return f"{DEFAULT_RUNTIME} or {' or '.join(r.listed_as for r in RUNTIMES[1:])}"

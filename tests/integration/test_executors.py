@@ -1,0 +1,196 @@
+"""One invoker over every executor, on a real server: WebAssembly instances and Python workers
+share one global worker budget, show in /health and the management API alike, and a redeployed
+WebAssembly function is drained as a Python one is."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import threading
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import wasmtime
+
+from tests.functional.test_wasm import ECHO_WAT, sleep_wat, write_service
+from tests.support import RunningServer, lambda_client, signed_request
+
+PYTHON_CODE = """
+import time
+
+
+def hello(event, context):
+    return {"hello": event.get("name", "world")}
+
+
+def nap(event, context):
+    time.sleep(event["seconds"])
+    return "rested"
+"""
+SLEEP_S = 5.0  # a wasm invocation kept in flight; well over the queue timeout of 1 s
+
+
+def service(folder: Path) -> Path:
+    write_service(
+        folder,
+        {
+            "sleepy": {"handler": "sleepy.wasm", "timeout": 30},
+            "echo": {"handler": "echo.wasm"},
+            "hello": {"handler": "py.hello", "runtime": "python3.11"},
+            "nap": {"handler": "py.nap", "runtime": "python3.11", "timeout": 30},
+        },
+        {"sleepy.wasm": sleep_wat(SLEEP_S), "echo.wasm": ECHO_WAT},
+    )
+    (folder / "py.py").write_text(PYTHON_CODE)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def capped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A server with room for one live worker in all."""
+    folder = service(tmp_path_factory.mktemp("services") / "mixed")
+    running = RunningServer(
+        [folder], tmp_path_factory.mktemp("data"), "--max-workers", "1", "--queue-timeout", "1"
+    ).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def roomy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    folder = service(tmp_path_factory.mktemp("services") / "mixed")
+    running = RunningServer([folder], tmp_path_factory.mktemp("data"), "--max-workers", "4")
+    yield running.start()
+    running.stop()
+
+
+def health(server: RunningServer) -> dict[str, Any]:
+    response = httpx.get(f"{server.url}/_faasbox/health", timeout=10)
+    response.raise_for_status()
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def workers_of(server: RunningServer, name: str) -> list[dict[str, Any]]:
+    response = signed_request("GET", f"{server.url}/_faasbox/functions/{name}", server.credentials)
+    response.raise_for_status()
+    found: list[dict[str, Any]] = response.json()["workers"]
+    return found
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def in_background(call: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]:
+    box: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: box.update(result=call()))
+    thread.start()
+    return thread, box
+
+
+def invoke(aws: Any, name: str, payload: Any) -> tuple[int, Any, str]:
+    """(status code, payload, log) of a RequestResponse Invoke: the payload JSON-decoded
+    when it is JSON (a wasm program may answer any bytes); for a 429, its error code."""
+    try:
+        response = aws.invoke(FunctionName=name, Payload=json.dumps(payload), LogType="Tail")
+    except aws.exceptions.TooManyRequestsException as e:
+        return 429, e.response["Error"]["Code"], ""
+    log = base64.b64decode(response.get("LogResult", "")).decode()
+    body = response["Payload"].read()
+    try:
+        return response["StatusCode"], json.loads(body), log
+    except ValueError:
+        return response["StatusCode"], body, log
+
+
+def test_a_running_wasm_instance_holds_the_only_slot_and_shows_in_health(
+    capped: RunningServer,
+) -> None:
+    aws = lambda_client(capped.url, capped.credentials)
+    assert health(capped)["maxWorkers"] == 1
+    thread, box = in_background(lambda: invoke(aws, "mixed-dev-sleepy", ""))
+    wait_for(lambda: health(capped)["workers"] == 1, "the wasm instance to show in /health")
+    shown = health(capped)
+    assert shown["busy"] == 1
+    assert shown["executors"]["wasm"]["workers"] == 1
+    [instance] = workers_of(capped, "mixed-dev-sleepy")
+    assert instance["kind"] == "wasm" and instance["busy"] and instance["pid"] is None
+
+    # The budget is full: a Python invocation waits its queue timeout, then is throttled,
+    # as it would be behind another Python invocation.
+    assert invoke(aws, "mixed-dev-hello", {"name": "x"}) == (429, "TooManyRequestsException", "")
+    assert thread.is_alive(), "the wasm instance ended before the throttling was seen"
+
+    thread.join()
+    assert box["result"][:2] == (200, b"woke")
+    wait_for(lambda: health(capped)["workers"] == 0, "the wasm slot to be given back")
+    status, payload, _ = invoke(aws, "mixed-dev-hello", {"name": "x"})
+    assert (status, payload) == (200, {"hello": "x"})
+
+
+def test_a_busy_python_worker_throttles_a_wasm_invocation_at_the_cap(
+    capped: RunningServer,
+) -> None:
+    aws = lambda_client(capped.url, capped.credentials)
+    thread, box = in_background(lambda: invoke(aws, "mixed-dev-nap", {"seconds": SLEEP_S}))
+    wait_for(
+        lambda: any(w["busy"] for w in workers_of(capped, "mixed-dev-nap")),
+        "the Python worker to be busy",
+    )
+    assert invoke(aws, "mixed-dev-echo", "x") == (429, "TooManyRequestsException", "")
+    thread.join()
+    assert box["result"][:2] == (200, "rested")
+
+
+def test_at_the_cap_wasm_takes_the_slot_of_an_idle_python_worker(capped: RunningServer) -> None:
+    aws = lambda_client(capped.url, capped.credentials)
+    assert invoke(aws, "mixed-dev-hello", {"name": "a"})[:2] == (200, {"hello": "a"})
+    assert [w["busy"] for w in workers_of(capped, "mixed-dev-hello")] == [False]
+    # The only slot is the idle Python worker's: the wasm invocation evicts it (LRU).
+    status, payload, _ = invoke(aws, "mixed-dev-echo", "hi")
+    assert (status, payload) == (200, "hi")
+    wait_for(lambda: workers_of(capped, "mixed-dev-hello") == [], "the idle worker to stop")
+    status, payload, log = invoke(aws, "mixed-dev-hello", {"name": "b"})
+    assert (status, payload) == (200, {"hello": "b"})
+    assert "Init Duration" in log  # a cold start: its warm worker was given up
+
+
+def wasm_zip(wat: str, name: str) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr(name, wasmtime.wat2wasm(wat))
+    return out.getvalue()
+
+
+def test_a_redeployed_wasm_function_runs_its_new_code_at_once_and_old_calls_finish(
+    roomy: RunningServer,
+) -> None:
+    aws = lambda_client(roomy.url, roomy.credentials)
+    name = "mixed-dev-sleepy"
+    thread, box = in_background(lambda: invoke(aws, name, ""))
+    wait_for(lambda: len(workers_of(roomy, name)) == 1, "the old code to be running")
+
+    aws.update_function_code(FunctionName=name, ZipFile=wasm_zip(ECHO_WAT, "sleepy.wasm"))
+    t0 = time.monotonic()
+    status, payload, _ = invoke(aws, name, "new code")
+    assert (status, payload) == (200, "new code")
+    assert time.monotonic() - t0 < SLEEP_S / 2  # it did not wait for the old instance
+    assert thread.is_alive(), "the old invocation ended before the new code was seen"
+
+    thread.join()
+    assert box["result"][:2] == (200, b"woke")  # the old code, to its end
+    # The old code's instance is gone, its slot given back, and nothing of it lingers.
+    wait_for(lambda: health(roomy)["executors"]["wasm"]["workers"] == 0, "old slots to go")
+    assert workers_of(roomy, name) == []
+    assert invoke(aws, name, "again")[:2] == (200, "again")

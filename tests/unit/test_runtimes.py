@@ -1,0 +1,111 @@
+"""The runtime registry: which names faasbox runs, on which executor, with which handlers."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from faasbox.execution import runtimes
+from faasbox.execution.api import Executor
+from faasbox.execution.runtimes import PROCESS, WASM, WorkerStart
+
+RUNNING = f"{sys.version_info.major}.{sys.version_info.minor}"
+FAASBOX = Path(runtimes.__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [("python3.11", PROCESS), ("python3.6", PROCESS), ("python3.13", PROCESS), ("wasm", WASM)],
+)
+def test_known_runtimes_map_to_their_executor(name: str, kind: str) -> None:
+    runtime = runtimes.lookup(name)
+    assert runtime is not None
+    assert runtime.executor == kind == runtimes.executor_kind(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["nodejs20.x", "provided.al2023", "java21", "python2.7", "python3", "Python3.11", "wasm32", ""],
+)
+def test_unknown_runtimes_are_none_and_of_says_what_is_supported(name: str) -> None:
+    assert runtimes.lookup(name) is None
+    with pytest.raises(LookupError, match=r"supported: python3\.x .* and wasm"):
+        runtimes.of(name)
+
+
+def test_handler_checks_per_runtime() -> None:
+    python, wasm = runtimes.of("python3.11"), runtimes.of("wasm")
+    assert python.handler_problem("handler.hello") is None
+    assert python.handler_problem("src/handler.hello") is None
+    problem = python.handler_problem("hello")
+    assert problem is not None and problem.startswith("expected 'module.function'")
+    assert problem.endswith("got 'hello'")
+    assert python.handler_problem("handler.") is not None
+    assert wasm.handler_problem("bin/grayscale.wasm") is None
+    assert wasm.handler_problem(".wasm") is not None
+    assert wasm.handler_problem("grey.py") == (
+        "expected the path of a .wasm file for runtime wasm, got 'grey.py'"
+    )
+
+
+def test_other_python_versions_warn_that_this_python_runs_them() -> None:
+    python = runtimes.of("python3.6")
+    assert python.version_warning("python3.6", "functions.x.runtime") == (
+        f"functions.x.runtime: python3.6 is not installed; running on Python {RUNNING} instead"
+    )
+    assert python.version_warning(f"python{RUNNING}", "functions.x.runtime") is None
+    assert runtimes.of("wasm").version_warning("wasm", "functions.x.runtime") is None
+
+
+def test_messages_list_every_runtime() -> None:
+    assert runtimes.enum_names() == "python3.x, wasm"
+    assert runtimes.supported_runtimes() == (
+        f"python3.x (run on this server's Python {RUNNING}) and wasm"
+    )
+    assert "WebAssembly (wasm)" in runtimes.described()
+    assert runtimes.lookup(runtimes.DEFAULT_RUNTIME) is not None
+
+
+def test_process_runtimes_say_how_their_worker_starts() -> None:
+    for runtime in runtimes.RUNTIMES:
+        assert runtime.executor in runtimes.EXECUTORS
+        assert (runtime.worker is not None) == (runtime.executor == PROCESS)
+    python = runtimes.of("python3.11").worker
+    assert python is not None and python.forkable
+    assert python.argv(7) == [
+        sys.executable,
+        "-m",
+        "faasbox.execution.process.python.worker",
+        "7",
+    ]
+    spawned = WorkerStart(command=("/usr/bin/node", "/opt/bootstrap.js"))
+    assert not spawned.forkable
+    assert spawned.argv(5) == ["/usr/bin/node", "/opt/bootstrap.js", "5"]
+
+
+def test_every_executor_kind_names_a_class_with_the_executor_methods() -> None:
+    import importlib
+
+    for kind, where in runtimes.EXECUTORS.items():
+        module, _, name = where.rpartition(":")
+        cls = getattr(importlib.import_module(module), name)
+        assert cls.kind == kind
+        for method in [m for m in dir(Executor) if not m.startswith("_")]:
+            assert callable(getattr(cls, method, None)) or method == "kind", (kind, method)
+    assert set(runtimes.EAGER_EXECUTORS) <= set(runtimes.EXECUTORS)
+
+
+def test_no_module_but_the_registry_compares_runtime_names() -> None:
+    """The registry is the only place that knows runtime names (issue 10's check)."""
+    pattern = re.compile(r'WASM_RUNTIME|startswith\("python|startswith\("node|runtime == "')
+    offenders = [
+        f"{path.relative_to(FAASBOX)}:{number}"
+        for path in FAASBOX.rglob("*.py")
+        if path.name != "runtimes.py"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert offenders == []
