@@ -18,7 +18,14 @@ FAASBOX = Path(runtimes.__file__).resolve().parent.parent
 
 @pytest.mark.parametrize(
     ("name", "kind"),
-    [("python3.11", PROCESS), ("python3.6", PROCESS), ("python3.13", PROCESS), ("wasm", WASM)],
+    [
+        ("python3.11", PROCESS),
+        ("python3.6", PROCESS),
+        ("python3.13", PROCESS),
+        ("provided.al2023", PROCESS),
+        ("provided.al2", PROCESS),
+        ("wasm", WASM),
+    ],
 )
 def test_known_runtimes_map_to_their_executor(name: str, kind: str) -> None:
     runtime = runtimes.lookup(name)
@@ -28,7 +35,7 @@ def test_known_runtimes_map_to_their_executor(name: str, kind: str) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["nodejs20.x", "provided.al2023", "java21", "python2.7", "python3", "Python3.11", "wasm32", ""],
+    ["nodejs20.x", "provided", "java21", "python2.7", "python3", "Python3.11", "wasm32", ""],
 )
 def test_unknown_runtimes_are_none_and_of_says_what_is_supported(name: str) -> None:
     assert runtimes.lookup(name) is None
@@ -49,6 +56,10 @@ def test_handler_checks_per_runtime() -> None:
     assert wasm.handler_problem("grey.py") == (
         "expected the path of a .wasm file for runtime wasm, got 'grey.py'"
     )
+    provided = runtimes.of("provided.al2023")
+    assert provided.handler_problem("function.handler") is None
+    assert provided.handler_problem("anything") is None
+    assert provided.handler_problem("two words") is not None
 
 
 def test_other_python_versions_warn_that_this_python_runs_them() -> None:
@@ -61,9 +72,10 @@ def test_other_python_versions_warn_that_this_python_runs_them() -> None:
 
 
 def test_messages_list_every_runtime() -> None:
-    assert runtimes.enum_names() == "python3.x, wasm"
+    assert runtimes.enum_names() == "python3.x, provided.al2023, provided.al2, wasm"
     assert runtimes.supported_runtimes() == (
-        f"python3.x (run on this server's Python {RUNNING}) and wasm"
+        f"python3.x (run on this server's Python {RUNNING}), "
+        "provided.al2023/provided.al2 (a `bootstrap` speaking Lambda's Runtime API) and wasm"
     )
     assert "WebAssembly (wasm)" in runtimes.described()
     assert runtimes.lookup(runtimes.DEFAULT_RUNTIME) is not None

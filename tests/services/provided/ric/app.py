@@ -4,7 +4,8 @@ import awslambdaric
 
 
 def handler(event, context):
-    if event.get("fail"):
+    query = event.get("queryStringParameters") or {}
+    if event.get("fail") or query.get("mode") == "fail":
         raise ValueError("the event asked to fail")
     print("handling", context.aws_request_id)
     return {
