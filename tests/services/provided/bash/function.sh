@@ -7,3 +7,8 @@ handler () {
   esac
   echo "{\"echo\": $EVENT_DATA, \"runtime\": \"bash\"}"
 }
+
+# The benchmarks' hello.
+hello () {
+  echo '{"message": "Hello"}'
+}

@@ -7,6 +7,7 @@
  *               the FIFO named by $STREAM_GATE after the first chunk; with "stream_error",
  *               it ends the stream with error trailers
  *   anything else -> {"echo": EVENT, "request_id": ID, "runtime": "c"}
+ * With _HANDLER=hello it answers {"message":"Hello"} to everything (the benchmarks' hello).
  * With FAIL_INIT set in its environment, it posts /init/error and exits. */
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -179,6 +180,8 @@ int main(void) {
              "{\"errorMessage\":\"init failed on purpose\",\"errorType\":\"Custom.InitFailed\"}");
         return 1;
     }
+    const char *handler = getenv("_HANDLER");
+    int hello = handler && !strcmp(handler, "hello");
     for (;;) {
         struct response next;
         char head[512], path[256];
@@ -199,6 +202,10 @@ int main(void) {
             snprintf(path, sizeof path, "/2018-06-01/runtime/invocation/%s/error", next.request_id);
             post(path, "Lambda-Runtime-Function-Error-Type: Custom.Failure\r\n",
                  "{\"errorMessage\":\"asked to fail\",\"errorType\":\"Custom.Failure\"}");
+        } else if (hello) {
+            snprintf(path, sizeof path, "/2018-06-01/runtime/invocation/%s/response",
+                     next.request_id);
+            if (post(path, "", "{\"message\":\"Hello\"}") != 202) die("response not accepted");
         } else {
             size_t size = next.len + 256;
             char *out = malloc(size);

@@ -16,3 +16,8 @@ def handler(event, context):
         "ric": awslambdaric.__file__,
         "runtime": "awslambdaric",
     }
+
+
+def hello(event, context):
+    """The benchmarks' hello."""
+    return {"message": "Hello"}
