@@ -131,9 +131,13 @@ class RuntimeApiWorker:
     # --- start and the loop ---
 
     def start(self, boot_ms: float) -> None:
+        task_root = self.boot["task_root"]
         env = dict(self.boot["env"])
         env["AWS_LAMBDA_RUNTIME_API"] = self.address
-        task_root = self.boot["task_root"]
+        # What Lambda's provided runtimes add: layers' programs and libraries, the code's lib/.
+        path = env.get("PATH", "/usr/local/bin:/usr/bin:/bin")
+        env["PATH"] = path if "/opt/bin" in path.split(":") else f"{path}:/opt/bin"
+        env.setdefault("LD_LIBRARY_PATH", f"{task_root}:{task_root}/lib:/opt/lib")
         self.boot_ms = boot_ms
         self.started = time.perf_counter()
         try:
