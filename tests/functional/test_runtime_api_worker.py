@@ -355,6 +355,20 @@ def test_a_bootstrap_that_exits_mid_invocation_takes_the_worker_with_its_status(
     assert worker.exited() == 5  # the server reports it as Runtime.ExitError
 
 
+@pytest.mark.parametrize(("signal_name", "number"), [("KILL", 9), ("SEGV", 11)])
+def test_a_bootstrap_killed_by_a_signal_is_mirrored_by_the_worker(
+    tmp_path: Path, signal_name: str, number: int
+) -> None:
+    code = write_bootstrap(tmp_path / "fn", f"kill -{signal_name} $$\n")
+    worker = Worker(code, "x")
+    try:
+        with pytest.raises(protocol.ProtocolError):
+            worker.boot()
+        assert worker.exited() == -number  # the server says "signal: killed" / "segmentation fault"
+    finally:
+        worker.close()
+
+
 def write_bootstrap(code: Path, script: str) -> Path:
     code.mkdir(exist_ok=True)
     path = code / "bootstrap"

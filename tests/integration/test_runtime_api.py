@@ -38,6 +38,17 @@ def provided_service(folder: Path, client: str) -> Path:
     _, handler, failing_handler, failing_env = CLIENTS[client]
     runtime = "provided.al2" if client == "c" else "provided.al2023"
     env = "".join(f"\n      {k}: '{v}'" for k, v in failing_env.items())
+    limits = (
+        f"""
+  slow:
+    handler: {handler}
+    timeout: 1
+  hog:
+    handler: {handler}
+    memorySize: 128"""
+        if client == "c"
+        else ""
+    )
     (folder / "serverless.yml").write_text(
         f"""service: rapi-{client}
 provider:
@@ -52,7 +63,7 @@ functions:
   initfail:
     handler: {failing_handler}
     environment:
-      UNUSED: 'x'{env}
+      UNUSED: 'x'{env}{limits}
 """
     )
     return folder
@@ -126,6 +137,29 @@ def test_a_bootstrap_that_exits_fails_only_that_invocation(lam: Any) -> None:
     assert error["errorMessage"].endswith("Runtime exited with error: exit status 5")
     _, result = invoke(lam, "rapi-c-dev-echo", {"after": "crash"})
     assert result.get("echo") == {"after": "crash"}, result
+
+
+def test_a_provided_function_times_out_and_its_next_invocation_is_fresh(lam: Any) -> None:
+    response, error = invoke(lam, "rapi-c-dev-slow", {"nap": True}, tail=True)
+    assert response["FunctionError"] == "Unhandled"
+    assert error["errorType"] == "Sandbox.Timedout"
+    assert error["errorMessage"].endswith("Task timed out after 1.00 seconds")
+    _, result = invoke(lam, "rapi-c-dev-slow", {"after": "timeout"})
+    assert result["echo"] == {"after": "timeout"}
+
+
+def test_a_bootstrap_over_its_memory_size_is_killed(server: RunningServer, lam: Any) -> None:
+    health = httpx.get(f"{server.url}/_faasbox/health", timeout=10).json()
+    if "watchdog" in json.dumps(health):
+        pytest.skip("no memory cgroup here: the RSS watchdog counts the worker process only")
+    response, error = invoke(lam, "rapi-c-dev-hog", {"hog": True}, tail=True)
+    assert response["FunctionError"] == "Unhandled"
+    assert error["errorType"] == "Runtime.ExitError"
+    assert error["errorMessage"].endswith("Runtime exited with error: signal: killed")
+    log = base64.b64decode(response["LogResult"]).decode()
+    assert "Memory Size: 128 MB" in log
+    _, result = invoke(lam, "rapi-c-dev-hog", {"after": "oom"})
+    assert result["echo"] == {"after": "oom"}
 
 
 def events(response: dict[str, Any]) -> list[dict[str, Any]]:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import resource
 import signal
 import subprocess
+from typing import NoReturn
 
 PR_SET_PDEATHSIG = 1
 # Lambda looks in the function's code, then in its layers.
@@ -92,15 +94,15 @@ class Bootstrap:
         self.reap()
 
 
-def exit_like(returncode: int) -> None:
+def exit_like(returncode: int) -> NoReturn:
     """Exit as the bootstrap did, so the server sees its status as the worker's."""
     if returncode < 0:
         sig = -returncode
         with contextlib.suppress(OSError, ValueError):
-            import resource
-
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # no core file for a mirror
+        with contextlib.suppress(OSError, ValueError):  # SIGKILL's cannot be set, nor needs to
             signal.signal(sig, signal.SIG_DFL)
+        with contextlib.suppress(OSError, ValueError):
             signal.pthread_sigmask(signal.SIG_UNBLOCK, [sig])
             os.kill(os.getpid(), sig)
         os._exit(128 + sig)

@@ -3,6 +3,8 @@
  * depends on words in the event:
  *   "fail"   -> POST /error (Custom.Failure)
  *   "exit"   -> exit(5) in the middle of the invocation
+ *   "nap"    -> sleep for a minute (past any test's timeout)
+ *   "hog"    -> allocate and touch memory until something stops it
  *   "stream" -> a streamed response in three chunks; with "gated", it waits for a byte on
  *               the FIFO named by $STREAM_GATE after the first chunk; with "stream_error",
  *               it ends the stream with error trailers
@@ -195,6 +197,14 @@ int main(void) {
         if (next.status != 200) die("next");
         printf("handling %s\n", next.request_id);
         if (strstr(next.body, "\"exit\"")) exit(5);
+        if (strstr(next.body, "\"nap\"")) sleep(60);
+        if (strstr(next.body, "\"hog\"")) {
+            for (int mb = 0; mb < 4096; mb++) {
+                char *block = malloc(1 << 20);
+                if (!block) die("out of memory");
+                memset(block, mb, 1 << 20);
+            }
+        }
         if (strstr(next.body, "\"stream")) {
             stream(next.request_id, strstr(next.body, "\"gated\"") != NULL,
                    strstr(next.body, "\"stream_error\"") != NULL);
