@@ -178,6 +178,12 @@ def test_a_streamed_response_is_read_with_invoke_with_response_stream(lam: Any) 
     assert got[-1] == {"InvokeComplete": {}}
 
 
+def test_a_streamed_response_is_buffered_for_invoke(lam: Any) -> None:
+    response = lam.invoke(FunctionName="rapi-c-dev-echo", Payload=json.dumps({"stream": True}))
+    assert "FunctionError" not in response
+    assert response["Payload"].read() == b"part 1\npart 2\npart 3\n"
+
+
 def test_a_stream_that_ends_in_error_trailers_completes_with_the_error(lam: Any) -> None:
     response = lam.invoke_with_response_stream(
         FunctionName="rapi-c-dev-echo",
