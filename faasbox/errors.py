@@ -19,6 +19,7 @@ Errors are raised with what went wrong in words a person can act on; they are ma
      │    ├── PreconditionFailed     a RevisionId that is not the current one    412
      │    ├── RequestEntityTooLarge  a deployment package over the limit         413
      │    ├── UnknownOperation       a Lambda API route faasbox does not serve   404
+     │    ├── InvalidRuntime         a function whose runtime faasbox does not run 502
      │    └── AuthenticationError    not signed by an access key faasbox issued  403
      │         ├── MissingAuthenticationToken   no signature at all
      │         ├── IncompleteSignature          a signature missing a part or malformed
@@ -101,6 +102,14 @@ class TooManyRequests(ServiceError):
     def __init__(self, message: str, reason: str = "ConcurrentInvocationLimitExceeded") -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class InvalidRuntime(ServiceError):
+    """Invoking a function whose runtime faasbox does not run (one stored before its
+    runtime was checked); Lambda's InvalidRuntimeException."""
+
+    status = 502
+    aws_type = "InvalidRuntimeException"
 
 
 class ServerUnreachable(FaasboxError):

@@ -104,9 +104,9 @@ class Executor(Protocol):
         Published versions other than `keep`'s are immutable and keep their environments."""
         ...
 
-    def retire(self, fn: DeployedFunction) -> None:
-        """`fn` (one version) gets no more invocations: idle environments stop now, busy
-        ones after their invocation."""
+    def retire(self, name: str, version: str) -> None:
+        """That version of `name` gets no more invocations (a deleted published version):
+        idle environments stop now, busy ones after their invocation."""
         ...
 
     def stop_idle(self, name: str) -> int:

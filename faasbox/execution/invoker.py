@@ -185,9 +185,10 @@ class Invoker:
         for executor in self._executors.values():
             executor.drain(name, keep)
 
-    def retire(self, fn: DeployedFunction) -> None:
+    def retire(self, name: str, version: str) -> None:
+        """That version of `name` is gone: see Executor.retire."""
         for executor in self._executors.values():
-            executor.retire(fn)
+            executor.retire(name, version)
 
     def stop_idle(self, name: str) -> int:
         return sum(executor.stop_idle(name) for executor in self._executors.values())

@@ -23,6 +23,8 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from faasbox.errors import InvalidRuntime
+
 # Executor kinds, and the class implementing each (module:attribute, imported on first use:
 # wasmtime loads only when a WebAssembly function runs).
 PROCESS = "process"
@@ -40,8 +42,10 @@ class WorkerStart:
 
     `module`: a Python module of faasbox run by the server's interpreter; such workers can be
     forked from a zygote (`forkable`). `command`: a program spawned for each worker (runtimes
-    whose interpreter cannot fork, such as Node.js). Either gets its control socket's file
-    descriptor number as its last argument; fds 1 and 2 are its log pipe.
+    whose interpreter cannot fork, such as Node.js), its first item an absolute path (it is
+    not looked up on PATH). Either gets its control socket's file descriptor number as its
+    last argument, fds 1 and 2 are its log pipe, and it speaks the worker protocol over the
+    socket (faasbox.execution.process.protocol: BOOT, INIT's READY or error, INVOKE/RESULT).
     """
 
     module: str | None = None
@@ -156,7 +160,7 @@ def of(name: str) -> Runtime:
     """The runtime of a deployed function (its name was checked when it was deployed)."""
     runtime = lookup(name)
     if runtime is None:
-        raise LookupError(
+        raise InvalidRuntime(
             f"runtime {name!r} is not supported by faasbox; supported: {supported_runtimes()}"
         )
     return runtime

@@ -6,7 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from faasbox.execution.process.launcher import DEFAULT_PRELOAD
+# What the preloaded zygote imports, for functions that use it (faasbox.execution.process.launcher).
+DEFAULT_PRELOAD = ("numpy", "PIL.Image", "cv2", "onnxruntime")
 
 
 def default_max_workers() -> int:

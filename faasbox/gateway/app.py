@@ -93,8 +93,14 @@ class Gateway:
         by_name = {f.name: f for f in change.deployed}
         for name in change.changed:
             self.invoker.drain(name, keep=by_name.get(name))
-            if name in by_name and self._loop is not None:  # before startup: at startup
+            if name not in by_name:
+                continue
+            if self._loop is not None:  # before startup: at startup
                 self.invoker.provision(by_name[name])
+            # A deleted published version: its workers stop (they are invoked no more).
+            versions = {v.version for v in self.registry.versions_of(name)}
+            for version in {w.version for w in self.invoker.workers(name)} - versions:
+                self.invoker.retire(name, version)
         for name in change.removed:
             self.invoker.drain(name)
 

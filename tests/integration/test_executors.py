@@ -194,3 +194,19 @@ def test_a_redeployed_wasm_function_runs_its_new_code_at_once_and_old_calls_fini
     wait_for(lambda: health(roomy)["executors"]["wasm"]["workers"] == 0, "old slots to go")
     assert workers_of(roomy, name) == []
     assert invoke(aws, name, "again")[:2] == (200, "again")
+
+
+def test_deleting_a_published_version_stops_its_workers(roomy: RunningServer) -> None:
+    aws = lambda_client(roomy.url, roomy.credentials)
+    name = "mixed-dev-hello"
+    version = aws.publish_version(FunctionName=name)["Version"]
+    response = aws.invoke(FunctionName=name, Qualifier=version, Payload=b'{"name": "v"}')
+    assert json.loads(response["Payload"].read()) == {"hello": "v"}
+    assert [w["version"] for w in workers_of(roomy, name)] == [version]
+
+    aws.delete_function(FunctionName=name, Qualifier=version)
+    wait_for(
+        lambda: all(w["version"] != version for w in workers_of(roomy, name)),
+        "the deleted version's worker to stop",
+    )
+    assert invoke(aws, name, {"name": "latest"})[:2] == (200, {"hello": "latest"})

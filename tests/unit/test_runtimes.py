@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from faasbox.errors import InvalidRuntime
 from faasbox.execution import runtimes
 from faasbox.execution.api import Executor
 from faasbox.execution.runtimes import PROCESS, WASM, WorkerStart
@@ -39,7 +40,7 @@ def test_known_runtimes_map_to_their_executor(name: str, kind: str) -> None:
 )
 def test_unknown_runtimes_are_none_and_of_says_what_is_supported(name: str) -> None:
     assert runtimes.lookup(name) is None
-    with pytest.raises(LookupError, match=r"supported: python3\.x .* and wasm"):
+    with pytest.raises(InvalidRuntime, match=r"supported: python3\.x .* and wasm"):
         runtimes.of(name)
 
 
@@ -120,4 +121,27 @@ def test_no_module_but_the_registry_compares_runtime_names() -> None:
         for number, line in enumerate(path.read_text().splitlines(), 1)
         if pattern.search(line)
     ]
+    assert offenders == []
+
+
+def test_the_gateway_and_the_cli_import_no_executor() -> None:
+    """They talk to the Invoker only (issue 10): no import of execution/process or wasm."""
+    import ast
+
+    offenders = []
+    for package in ("gateway", "cli"):
+        for path in (FAASBOX / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = (
+                    [a.name for a in node.names]
+                    if isinstance(node, ast.Import)
+                    else [node.module or ""]
+                    if isinstance(node, ast.ImportFrom)
+                    else []
+                )
+                offenders += [
+                    f"{package}/{path.name}: {name}"
+                    for name in names
+                    if name.startswith(("faasbox.execution.process", "faasbox.execution.wasm"))
+                ]
     assert offenders == []

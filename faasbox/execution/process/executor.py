@@ -113,8 +113,8 @@ class ProcessExecutor:
     def drain(self, name: str, keep: DeployedFunction | None = None) -> None:
         self.pools.drain(name, keep)
 
-    def retire(self, fn: DeployedFunction) -> None:
-        self.pools.retire(fn)
+    def retire(self, name: str, version: str) -> None:
+        self.pools.retire(name, version)
 
     def stop_idle(self, name: str) -> int:
         return self.pools.stop_idle(name)

@@ -29,11 +29,11 @@ from pathlib import Path
 from faasbox.execution import runtimes
 from faasbox.execution.process.limits import MemoryLimit, MemoryLimiter
 from faasbox.execution.runtimes import WorkerStart
+from faasbox.execution.settings import DEFAULT_PRELOAD
 from faasbox.registry.models import DeployedFunction
 
 log = logging.getLogger("faasbox.execution")
 
-DEFAULT_PRELOAD = ("numpy", "PIL.Image", "cv2", "onnxruntime")
 PR_SET_CHILD_SUBREAPER = 36
 SPARE_LIMIT_MB = 128  # a spare's limit until it becomes some function's worker
 

@@ -204,9 +204,9 @@ class PoolManager:
             if keep is None or (key[1] == keep.version and key != pool_key(keep)):
                 self._retire(key)
 
-    def retire(self, fn: DeployedFunction) -> None:
-        if pool_key(fn) in self.pools:
-            self._retire(pool_key(fn))
+    def retire(self, name: str, version: str) -> None:
+        for key in [k for k in self.pools if k[:2] == (name, version)]:
+            self._retire(key)
 
     def _retire(self, key: PoolKey) -> None:
         pool = self.pools[key]

@@ -128,10 +128,9 @@ class WasmExecutor:
                 del self._slots[(fn_name, version)]
                 self._retire(slots)
 
-    def retire(self, fn: DeployedFunction) -> None:
-        slots = self._slots.get((fn.name, fn.version))
-        if slots is not None and slots.fn.revision_id == fn.revision_id:
-            del self._slots[(fn.name, fn.version)]
+    def retire(self, name: str, version: str) -> None:
+        slots = self._slots.pop((name, version), None)
+        if slots is not None:
             self._retire(slots)
 
     def stop_idle(self, name: str) -> int:
