@@ -6,9 +6,12 @@ API and InvokeWithResponseStream with boto3, API Gateway routes with httpx, and
 from __future__ import annotations
 
 import base64
+import io
 import json
+import stat
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -235,6 +238,33 @@ def test_each_client_serves_an_http_route(server: RunningServer, client: str) ->
     failed = httpx.get(f"{server.url}/{client}", params={"mode": "fail"}, timeout=30)
     assert failed.status_code == 502
     assert failed.json() == {"message": "Internal server error"}
+
+
+def zipped(folder: Path) -> bytes:
+    """A deployment zip of `folder`, file modes kept (bootstrap must stay executable)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                info = zipfile.ZipInfo(str(path.relative_to(folder)))
+                info.external_attr = (path.stat().st_mode & 0o777 | stat.S_IFREG) << 16
+                archive.writestr(info, path.read_bytes())
+    return out.getvalue()
+
+
+def test_a_provided_function_created_through_the_lambda_api_runs(lam: Any, tmp_path: Path) -> None:
+    lam.create_function(
+        FunctionName="rapi-created",
+        Runtime="provided.al2023",
+        Role="arn:aws:iam::000000000000:role/lambda",
+        Handler="function.handler",
+        Code={"ZipFile": zipped(bash_code(tmp_path))},
+    )
+    response, result = invoke(lam, "rapi-created", {"via": "create_function"})
+    assert "FunctionError" not in response
+    assert result == {"echo": {"via": "create_function"}, "runtime": "bash"}
+    config = lam.get_function_configuration(FunctionName="rapi-created")
+    assert config["Runtime"] == "provided.al2023"
 
 
 def test_invoke_local_runs_a_provided_function(tmp_path: Path) -> None:
