@@ -152,8 +152,6 @@ class Connection:
 
     def __init__(self, sock: socket.socket) -> None:
         sock.setblocking(False)
-        # A 100 Continue and its final response are two writes; do not let Nagle hold one.
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock = sock
         self.request: Request | None = None
         self.max_body = 0  # set by the caller once it has seen the head

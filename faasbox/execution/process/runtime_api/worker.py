@@ -207,6 +207,8 @@ class RuntimeApiWorker:
             sock, _ = self.listener.accept()
         except BlockingIOError:
             return
+        # A 100 Continue and its final response are two writes; do not let Nagle hold one.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn = Connection(sock)
         self.selector.register(sock, selectors.EVENT_READ, self._conn_handler(conn))
 
