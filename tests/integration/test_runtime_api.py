@@ -133,6 +133,12 @@ def test_an_init_error_is_reported_on_the_invocation(lam: Any, client: str) -> N
     assert error["errorMessage"]
 
 
+def test_an_invoke_without_a_payload_gives_the_runtime_an_empty_object(lam: Any) -> None:
+    response = lam.invoke(FunctionName="rapi-awslambdaric-dev-echo")
+    assert "FunctionError" not in response
+    assert json.loads(response["Payload"].read())["echo"] == {}
+
+
 def test_a_bootstrap_that_exits_fails_only_that_invocation(lam: Any) -> None:
     response, error = invoke(lam, "rapi-c-dev-echo", {"exit": True})
     assert response["FunctionError"] == "Unhandled"

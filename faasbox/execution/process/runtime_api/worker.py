@@ -178,7 +178,8 @@ class RuntimeApiWorker:
             body = bytes(self._frames[prefix + head_len : end])
             del self._frames[:end]
             if kind == protocol.INVOKE:
-                self.queued = Invocation(str(header["request_id"]), header, body)
+                # An Invoke without a payload is the event {} (as Lambda gives it runtimes).
+                self.queued = Invocation(str(header["request_id"]), header, body or b"{}")
                 self._deliver()
 
     def _max_memory_kb(self) -> int:
