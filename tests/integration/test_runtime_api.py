@@ -133,6 +133,17 @@ def test_an_init_error_is_reported_on_the_invocation(lam: Any, client: str) -> N
     assert error["errorMessage"]
 
 
+def test_awslambdaric_gets_the_client_context(lam: Any) -> None:
+    context = base64.b64encode(json.dumps({"custom": {"tenant": "t1"}}).encode()).decode()
+    response = lam.invoke(
+        FunctionName="rapi-awslambdaric-dev-echo", Payload=b'{"k": 1}', ClientContext=context
+    )
+    result = json.loads(response["Payload"].read())
+    assert result["custom"] == {"tenant": "t1"}
+    assert result["request_id"] == response["ResponseMetadata"]["RequestId"]
+    assert result["arn"].endswith(":function:rapi-awslambdaric-dev-echo")
+
+
 def test_an_invoke_without_a_payload_gives_the_runtime_an_empty_object(lam: Any) -> None:
     response = lam.invoke(FunctionName="rapi-awslambdaric-dev-echo")
     assert "FunctionError" not in response

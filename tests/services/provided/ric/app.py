@@ -14,6 +14,7 @@ def handler(event, context):
         "arn": context.invoked_function_arn,
         "remaining_ms_positive": context.get_remaining_time_in_millis() > 0,
         "ric": awslambdaric.__file__,
+        "custom": context.client_context.custom if context.client_context else None,
         "runtime": "awslambdaric",
     }
 
