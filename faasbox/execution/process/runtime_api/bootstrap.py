@@ -42,6 +42,32 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+class PeakMemory:
+    """A process's peak resident set (VmHWM), read again at each call from one open file.
+
+    Not getrusage's ru_maxrss: after an exec it starts from the peak of the process that
+    exec'd (for a worker spawned by the server, the server's own size)."""
+
+    def __init__(self, pid: int | str) -> None:
+        self._path = f"/proc/{pid}/status"
+        self._fd = -1
+
+    def read(self) -> int:
+        try:
+            if self._fd < 0:
+                self._fd = os.open(self._path, os.O_RDONLY)
+            status = os.pread(self._fd, 4096, 0)  # regenerated at each read from offset 0
+            start = status.index(b"VmHWM:") + 6
+            return int(status[start : status.index(b"kB", start)])
+        except (OSError, ValueError):
+            return 0
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
 class Bootstrap:
     """The running bootstrap process."""
 
@@ -62,28 +88,19 @@ class Bootstrap:
         self.pid = self._proc.pid
         self.pidfd = os.pidfd_open(self.pid)
         self.returncode: int | None = None
-        self._status_fd = -1
+        self._peak = PeakMemory(self.pid)
 
     def reap(self) -> int:
         """The exit status once the pidfd is readable: the code, or -signal."""
         if self.returncode is None:
             self.returncode = self._proc.wait()
             os.close(self.pidfd)
-            if self._status_fd >= 0:
-                os.close(self._status_fd)
-                self._status_fd = -1
+            self._peak.close()
         return self.returncode
 
     def peak_memory_kb(self) -> int:
         """The bootstrap's peak resident set (its children are not counted)."""
-        try:
-            if self._status_fd < 0:
-                self._status_fd = os.open(f"/proc/{self.pid}/status", os.O_RDONLY)
-            status = os.pread(self._status_fd, 4096, 0)  # regenerated at each read from 0
-            start = status.index(b"VmHWM:") + 6
-            return int(status[start : status.index(b"kB", start)])
-        except (OSError, ValueError):
-            return 0
+        return self._peak.read()
 
     def kill(self) -> None:
         """SIGKILL to the bootstrap's whole process group, then reap it."""

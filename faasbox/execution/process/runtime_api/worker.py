@@ -25,7 +25,6 @@ import base64
 import contextlib
 import json
 import os
-import resource
 import selectors
 import socket
 import sys
@@ -39,6 +38,7 @@ from faasbox.execution.process.isolation import private_tmp
 from faasbox.execution.process.runtime_api.bootstrap import (
     Bootstrap,
     EntrypointError,
+    PeakMemory,
     exit_like,
     find_bootstrap,
 )
@@ -124,6 +124,7 @@ class RuntimeApiWorker:
         self.current: Invocation | None = None  # handed to the runtime, not yet answered
         self.answered = ""  # the last request id answered
         self._frames = bytearray()
+        self._own_peak = PeakMemory("self")
 
     # --- start and the loop ---
 
@@ -180,7 +181,8 @@ class RuntimeApiWorker:
                 self._deliver()
 
     def _max_memory_kb(self) -> int:
-        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        """The worker's peak and the bootstrap's: both count against the memory limit."""
+        own = self._own_peak.read()
         return own + (self.bootstrap.peak_memory_kb() if self.bootstrap else 0)
 
     def _send_result(self, invocation: Invocation, ok: bool, body: bytes) -> None:
