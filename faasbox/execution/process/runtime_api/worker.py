@@ -30,7 +30,6 @@ import socket
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from faasbox.execution.process import protocol
@@ -42,6 +41,18 @@ from faasbox.execution.process.runtime_api.bootstrap import (
     exit_like,
     find_bootstrap,
 )
+from faasbox.execution.process.runtime_api.endpoints import (
+    ACCEPTED,
+    ERROR_BODY,
+    ERROR_TYPE,
+    PAYLOAD_LIMIT,
+    STREAM_LIMIT,
+    Invocation,
+    Route,
+    error_document,
+    next_headers,
+    route_of,
+)
 from faasbox.execution.process.runtime_api.http import (
     Connection,
     Data,
@@ -49,60 +60,6 @@ from faasbox.execution.process.runtime_api.http import (
     HttpError,
     Request,
 )
-
-API_PREFIX = "/2018-06-01/runtime/"
-PAYLOAD_LIMIT = 6 * 1024 * 1024  # Lambda's synchronous payload limit (registry.models)
-STREAM_LIMIT = 20 * 1024 * 1024  # a streamed response's cap (Lambda's first documented one)
-ACCEPTED = b'{"status":"OK"}'
-RESPONSE_MODE = "lambda-runtime-function-response-mode"
-ERROR_TYPE = "lambda-runtime-function-error-type"
-ERROR_BODY = "lambda-runtime-function-error-body"
-
-
-@dataclass
-class Invocation:
-    request_id: str
-    header: dict[str, Any]
-    event: bytes
-    started: float = 0.0
-    answering: bool = False  # a /response or /error for it is being read
-    streaming: bool = False  # the runtime answers in streaming mode
-    streamed_bytes: int = 0
-
-
-@dataclass
-class Route:
-    """What a request on a connection is for, once its head is read."""
-
-    kind: str  # next | response | error | init_error
-    invocation: Invocation | None = None
-    forward: bool = False  # pass the body on as RESULT_CHUNKs as it arrives
-    body: bytearray = field(default_factory=bytearray)
-
-
-def error_document(body: bytes, error_type: str | None) -> dict[str, Any]:
-    """A runtime's error post as Lambda's error object (non-JSON bodies become the message)."""
-    try:
-        doc = json.loads(body) if body else None
-    except ValueError:
-        doc = None
-    if not isinstance(doc, dict):
-        doc = {"errorMessage": body.decode("utf-8", "replace"), "errorType": error_type}
-    if error_type and not doc.get("errorType"):
-        doc["errorType"] = error_type
-    doc.setdefault("errorType", "Runtime.Unknown")
-    return doc
-
-
-def _header_value(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value)
-    return text.replace("\r", "").replace("\n", "")
-
-
-def trace_id() -> str:
-    """An X-Ray trace header, as Lambda sends one with every invocation."""
-    random = os.urandom(20).hex()  # one read for both ids
-    return f"Root=1-{int(time.time()):08x}-{random[:24]};Parent={random[24:]};Sampled=0"
 
 
 class RuntimeApiWorker:
@@ -277,49 +234,11 @@ class RuntimeApiWorker:
             self.waiting.remove(conn)
         conn.refuse(error)
 
-    def _route(self, request: Request) -> tuple[Route, int]:
-        """What the request is for and how much body it may have; raises HttpError."""
-        path = request.path
-        if not path.startswith(API_PREFIX):
-            raise HttpError(
-                404, "InvalidURL", f"no such path {path[:200]}; the API is {API_PREFIX}"
-            )
-        rest = path[len(API_PREFIX) :]
-        if rest == "invocation/next":
-            self._need(request, "GET")
-            return Route("next"), 0
-        if rest == "init/error":
-            self._need(request, "POST")
-            if self.ready:
-                raise HttpError(403, "InvalidStateTransition", "INIT is over: no /init/error")
-            return Route("init_error"), PAYLOAD_LIMIT
-        parts = rest.split("/")
-        if len(parts) == 3 and parts[0] == "invocation" and parts[2] in ("response", "error"):
-            self._need(request, "POST")
-            invocation = self.current
-            if invocation is None or parts[1] != invocation.request_id or invocation.answering:
-                if invocation is not None and parts[1] == invocation.request_id:
-                    raise HttpError(403, "InvalidStateTransition", "already being answered")
-                if parts[1] == self.answered:
-                    raise HttpError(403, "InvalidStateTransition", "the invocation was answered")
-                raise HttpError(400, "InvalidRequestID", "Invalid request ID")
-            invocation.answering = True
-            if parts[2] == "error":
-                return Route("error", invocation), PAYLOAD_LIMIT
-            streaming = request.headers.get(RESPONSE_MODE, "").lower() == "streaming"
-            invocation.streaming = streaming
-            forward = streaming and bool(invocation.header.get("stream"))
-            limit = STREAM_LIMIT if forward else PAYLOAD_LIMIT
-            return Route("response", invocation, forward), limit
-        raise HttpError(404, "InvalidURL", f"no such path {path[:200]}")
-
-    @staticmethod
-    def _need(request: Request, method: str) -> None:
-        if request.method != method:
-            raise HttpError(405, "InvalidRequest", f"{request.path} takes {method}")
-
     def _on_head(self, conn: Connection, request: Request) -> None:
-        route, limit = self._route(request)
+        route, limit = route_of(request, self.ready, self.current, self.answered)
+        if route.invocation is not None:
+            route.invocation.answering = True
+            route.invocation.streaming = route.streaming
         conn.route, conn.max_body = route, limit
         if request.content_length is not None and request.content_length > limit:
             raise HttpError(413, "RequestEntityTooLarge", f"the body is over {limit} bytes")
@@ -386,24 +305,7 @@ class RuntimeApiWorker:
             if conn.closed:
                 continue
             invocation, self.queued = self.queued, None
-            header = invocation.header
-            headers = [
-                ("Lambda-Runtime-Aws-Request-Id", _header_value(invocation.request_id)),
-                ("Lambda-Runtime-Deadline-Ms", str(int(header["deadline_ms"]))),
-                (
-                    "Lambda-Runtime-Invoked-Function-Arn",
-                    _header_value(header.get("invoked_arn") or self.boot.get("arn", "")),
-                ),
-                ("Lambda-Runtime-Trace-Id", _header_value(header.get("trace_id") or trace_id())),
-            ]
-            if header.get("client_context"):
-                headers.append(
-                    ("Lambda-Runtime-Client-Context", _header_value(header["client_context"]))
-                )
-            if header.get("identity"):
-                headers.append(
-                    ("Lambda-Runtime-Cognito-Identity", _header_value(header["identity"]))
-                )
+            headers = next_headers(invocation, self.boot.get("arn", ""))
             self.current = invocation
             invocation.started = time.perf_counter()
             conn.answer(200, invocation.event, headers)
