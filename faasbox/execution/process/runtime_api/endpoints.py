@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from faasbox.execution.process.runtime_api.http import HttpError, Request
@@ -20,26 +19,37 @@ ERROR_TYPE = "lambda-runtime-function-error-type"
 ERROR_BODY = "lambda-runtime-function-error-body"
 
 
-@dataclass
 class Invocation:
-    request_id: str
-    header: dict[str, Any]
-    event: bytes
-    started: float = 0.0
-    answering: bool = False  # a /response or /error for it is being read
-    streaming: bool = False  # the runtime answers in streaming mode
-    streamed_bytes: int = 0
+    """One INVOKE, from the frame to the runtime's answer."""
+
+    __slots__ = ("answering", "event", "header", "request_id", "started", "streaming")
+
+    def __init__(self, request_id: str, header: dict[str, Any], event: bytes) -> None:
+        self.request_id = request_id
+        self.header = header
+        self.event = event
+        self.started = 0.0  # when the runtime got it
+        self.answering = False  # a /response or /error for it is being read
+        self.streaming = False  # the runtime answers in streaming mode
 
 
-@dataclass
 class Route:
     """What a request on a connection is for, once its head is read."""
 
-    kind: str  # next | response | error | init_error
-    invocation: Invocation | None = None
-    forward: bool = False  # pass the body on as RESULT_CHUNKs as it arrives
-    streaming: bool = False  # Lambda-Runtime-Function-Response-Mode: streaming
-    body: bytearray = field(default_factory=bytearray)
+    __slots__ = ("body", "forward", "invocation", "kind", "streaming")
+
+    def __init__(
+        self,
+        kind: str,  # next | response | error | init_error
+        invocation: Invocation | None = None,
+        forward: bool = False,  # pass the body on as RESULT_CHUNKs as it arrives
+        streaming: bool = False,  # Lambda-Runtime-Function-Response-Mode: streaming
+    ) -> None:
+        self.kind = kind
+        self.invocation = invocation
+        self.forward = forward
+        self.streaming = streaming
+        self.body = bytearray()
 
 
 def error_document(body: bytes, error_type: str | None) -> dict[str, Any]:

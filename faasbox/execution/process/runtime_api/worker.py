@@ -248,8 +248,7 @@ class RuntimeApiWorker:
     def _on_data(self, conn: Connection, data: bytes) -> None:
         route = conn.route
         assert isinstance(route, Route)
-        if route.forward and route.invocation is not None:
-            route.invocation.streamed_bytes += len(data)
+        if route.forward:
             protocol.send_frame(self.ctrl, protocol.RESULT_CHUNK, {}, data)
         else:
             route.body += data
