@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.functional.test_runtime_api_worker import bash_code, c_code, ric_code
-from tests.support import ROOT, RunningServer, clean_env, lambda_client
+from tests.support import EXAMPLES, ROOT, RunningServer, clean_env, lambda_client
 
 # Per client: how its build is made, its handler, and the handler that fails INIT.
 CLIENTS: dict[str, tuple[Any, str, str, dict[str, str]]] = {
@@ -76,6 +76,8 @@ functions:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     build = tmp_path_factory.mktemp("builds")
     folders = [provided_service(make(build), client) for client, (make, *_) in CLIENTS.items()]
+    # And a Python function, for InvokeWithResponseStream of a runtime that does not stream.
+    folders.append(EXAMPLES / "hello")
     running = RunningServer(folders, tmp_path_factory.mktemp("data")).start()
     yield running
     running.stop()
@@ -227,6 +229,17 @@ def test_a_buffered_response_streams_as_one_chunk(lam: Any, client: str) -> None
     got = events(response)
     assert len(got) == 2 and got[-1] == {"InvokeComplete": {}}
     assert json.loads(got[0]["PayloadChunk"]["Payload"])["echo"] == {"one": "chunk"}
+
+
+def test_a_python_function_streams_its_result_as_one_chunk(lam: Any) -> None:
+    response = lam.invoke_with_response_stream(
+        FunctionName="hello-dev-hello", Payload=json.dumps({"name": "stream"}), LogType="Tail"
+    )
+    got = events(response)
+    assert [list(e) for e in got] == [["PayloadChunk"], ["InvokeComplete"]]
+    assert json.loads(got[0]["PayloadChunk"]["Payload"])["message"] == "Hello, stream!"
+    log = base64.b64decode(got[1]["InvokeComplete"]["LogResult"]).decode()
+    assert "greeting stream" in log
 
 
 def test_a_failed_invocation_streams_its_error(lam: Any) -> None:
