@@ -583,6 +583,16 @@ def test_a_response_over_6_mb_is_refused_and_fails_the_invocation(
     assert kind == protocol.RESULT
     assert header["ok"] is False
     assert json.loads(result)["errorType"] == "Function.ResponseSizeTooLarge"
+    # An error document over the limit fails the invocation the same way.
+    client = Raw(address)
+    client.send(f"GET {API}/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    request_id = worker.send_invoke({})
+    client.response()
+    status, _, _ = client.request("POST", f"{API}/invocation/{request_id}/error", b"e" * big)
+    assert status == 413
+    _, header, result = worker.next_frame()
+    assert header["ok"] is False
+    assert json.loads(result)["errorType"] == "Function.ResponseSizeTooLarge"
     # The same, streamed in chunks (the size is not known up front).
     client = Raw(address)
     client.send(f"GET {API}/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n".encode())

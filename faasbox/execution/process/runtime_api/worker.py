@@ -220,7 +220,7 @@ class RuntimeApiWorker:
         if isinstance(route, Route) and route.invocation is not None:
             invocation = route.invocation
             invocation.answering = False
-            if error.status == 413 and route.kind == "response":
+            if error.status == 413 and route.kind in ("response", "error"):
                 limit = STREAM_LIMIT if route.forward else PAYLOAD_LIMIT
                 self._fail(
                     invocation,
