@@ -12,6 +12,7 @@ raised (TooManyRequests, a 429). The invoker writes the log record and the REPOR
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
     from faasbox.execution.admission import Budget
     from faasbox.execution.settings import RuntimeSettings
     from faasbox.registry.models import DeployedFunction
+
+
+StreamSink = Callable[[bytes], Awaitable[None]]
 
 
 # Invocation and Outcome are made once per invocation: plain slotted classes (not frozen,
@@ -34,6 +38,10 @@ class Invocation:
     # The payload is an API Gateway proxy event from one of faasbox's routes (a wasm
     # function then reads the request's body and answers a proxy response).
     http_event: bool = False
+    # InvokeWithResponseStream: where a function that streams its response sends each piece
+    # as it is made (the Outcome's payload is then empty on success). Executors whose
+    # functions cannot stream ignore it and answer with the whole payload.
+    stream: StreamSink | None = None
 
 
 @dataclass(slots=True)
@@ -47,6 +55,7 @@ class Outcome:
     max_memory_mb: int
     cold: bool = False
     init_ms: float | None = None  # the INIT phase, on a cold start
+    streamed: bool = False  # the payload went to Invocation.stream as it was made
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,14 @@ from typing import Any
 
 from faasbox.execution import runtimes
 from faasbox.execution.admission import Budget
-from faasbox.execution.api import Executor, ExecutorFactory, Invocation, Outcome, WorkerInfo
+from faasbox.execution.api import (
+    Executor,
+    ExecutorFactory,
+    Invocation,
+    Outcome,
+    StreamSink,
+    WorkerInfo,
+)
 from faasbox.execution.logs import InvocationRecord, LogStore
 from faasbox.execution.settings import RuntimeSettings
 from faasbox.lambda_.report import invocation_log
@@ -42,6 +49,7 @@ class InvocationResult:
     max_memory_mb: int
     cold: bool
     init_ms: float | None
+    streamed: bool = False  # the payload went to the caller's stream sink as it was made
 
     @property
     def error_type(self) -> str | None:
@@ -91,9 +99,12 @@ class Invoker:
         client_context: dict[str, Any] | None = None,
         identity: dict[str, Any] | None = None,
         http_event: bool = False,
+        stream: StreamSink | None = None,
     ) -> InvocationResult:
         """`http_event`: the payload is an API Gateway proxy event from one of faasbox's
-        routes (a wasm function then reads the request body and answers a proxy response)."""
+        routes (a wasm function then reads the request body and answers a proxy response).
+        `stream`: InvokeWithResponseStream's sink for a response streamed as it is made (the
+        result's payload is then empty and `streamed` true)."""
         request_id = request_id or str(uuid.uuid4())
         started_at = time.time()
         executor = self._by_runtime.get(fn.config.runtime) or self.executor_for(fn)
@@ -106,6 +117,7 @@ class Invoker:
                 client_context,
                 identity,
                 http_event,
+                stream,
             )
         )
         return self._finish(fn, request_id, started_at, outcome)
@@ -148,6 +160,7 @@ class Invoker:
             max_memory_mb=outcome.max_memory_mb,
             cold=outcome.cold,
             init_ms=outcome.init_ms,
+            streamed=outcome.streamed,
         )
 
     # -- what the gateway asks of the executors ------------------------------------------------

@@ -173,7 +173,19 @@ NODE = Runtime(
         init_error_names_request=False,
     ),
 )
-RUNTIMES: tuple[Runtime, ...] = (PYTHON, NODE, WEBASSEMBLY)
+PROVIDED = Runtime(
+    listed_as="provided.al2023, provided.al2",
+    pattern=re.compile(r"provided\.al2023|provided\.al2"),
+    executor=PROCESS,
+    # The function's own `bootstrap` reads _HANDLER; Lambda asks only for a word.
+    handler=re.compile(r"[^\s]+"),
+    handler_hint="expected a handler name without spaces for the bootstrap to read in _HANDLER",
+    missing_hint="expected a handler name for the bootstrap (_HANDLER), e.g. function.handler",
+    supported_as="provided.al2023/provided.al2 (a `bootstrap` speaking Lambda's Runtime API)",
+    described="custom runtimes (provided.al2023, provided.al2: a `bootstrap` program)",
+    worker=WorkerStart(module="faasbox.execution.process.runtime_api.worker"),
+)
+RUNTIMES: tuple[Runtime, ...] = (PYTHON, NODE, PROVIDED, WEBASSEMBLY)
 
 DEFAULT_RUNTIME = "python3.11"
 OPTIONS_KEYS = frozenset(r.options_key for r in RUNTIMES if r.options_key)

@@ -15,7 +15,7 @@ import asyncio
 import logging
 from typing import Any, Protocol
 
-from faasbox.errors import ServiceError
+from faasbox.errors import ServiceError, UnknownOperation
 from faasbox.execution.invoker import Invoker
 from faasbox.gateway.apigw import ApiGateway
 from faasbox.gateway.control_plane import ControlPlaneApi
@@ -39,6 +39,8 @@ from faasbox.registry.api_keys import ApiKeyStore
 log = logging.getLogger("faasbox.gateway")
 
 LAMBDA_PREFIX = "/2015-03-31/functions"
+STREAM_PREFIX = "/2021-11-15/functions/"  # InvokeWithResponseStream
+STREAM_SUFFIX = "/response-streaming-invocations"
 MANAGEMENT_PREFIX = "/_faasbox/"
 PUBLIC_MANAGEMENT = ("/_faasbox/health",)
 CONTROL_BODY_LIMIT = DEPLOY_BODY_LIMIT  # CreateFunction carries the zip base64 in JSON
@@ -114,6 +116,8 @@ class Gateway:
         try:
             if path.startswith(LAMBDA_PREFIX):
                 await self._lambda_api(scope, receive, send, path[len(LAMBDA_PREFIX) :], request_id)
+            elif path.startswith(STREAM_PREFIX):
+                await self._stream_api(scope, receive, send, path[len(STREAM_PREFIX) :], request_id)
             elif path.startswith(MANAGEMENT_PREFIX):
                 if path not in PUBLIC_MANAGEMENT:
                     body = await self._authenticated_body(
@@ -156,6 +160,17 @@ class Gateway:
             scope, receive, CONTROL_BODY_LIMIT, "Request too large"
         )
         await self.control_plane(scope, send, [p for p in parts if p], request_id, body)
+
+    async def _stream_api(
+        self, scope: Scope, receive: Receive, send: Send, rest: str, request_id: str
+    ) -> None:
+        name = rest[: -len(STREAM_SUFFIX)] if rest.endswith(STREAM_SUFFIX) else ""
+        if not name or "/" in name or scope["method"] != "POST":
+            raise UnknownOperation(f"faasbox does not serve {scope['method']} {scope['path']}")
+        body = await self._authenticated_body(
+            scope, receive, SYNC_PAYLOAD_LIMIT, too_large_message(SYNC_PAYLOAD_LIMIT)
+        )
+        await self.invoke_api.stream(scope, send, name, request_id, body)
 
     async def _authenticated_body(
         self, scope: Scope, receive: Receive, limit: int, too_large: str

@@ -1,4 +1,5 @@
-"""The Lambda Invoke API: POST /2015-03-31/functions/{name}/invocations, as boto3 calls it."""
+"""The Lambda Invoke API, as boto3 calls it: POST /2015-03-31/functions/{name}/invocations,
+and InvokeWithResponseStream, POST /2021-11-15/functions/{name}/response-streaming-invocations."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from faasbox.errors import (
     ServiceError,
 )
 from faasbox.execution.invoker import Invoker
+from faasbox.gateway import eventstream
 from faasbox.gateway.http import Scope, Send, header, respond
 from faasbox.lambda_.limits import ASYNC_PAYLOAD_LIMIT
 from faasbox.registry import Registry
@@ -26,7 +28,10 @@ from faasbox.registry.models import split_function_name
 log = logging.getLogger("faasbox.gateway")
 
 INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
+STREAM_INVOCATION_TYPES = ("RequestResponse", "DryRun")
 LOG_TAIL_BYTES = 4096
+EVENT_STREAM = b"application/vnd.amazon.eventstream"
+STREAM_EVENT_BYTES = 1 << 20  # a PayloadChunk's payload at most (the encoding allows 16 MB)
 
 
 class InvokeApi:
@@ -88,6 +93,53 @@ class InvokeApi:
             headers.append((b"x-amz-log-result", base64.b64encode(tail)))
         await respond(send, 200, result.payload, b"application/json", headers)
 
+    async def stream(
+        self, scope: Scope, send: Send, name: str, request_id: str, payload: bytes
+    ) -> None:
+        """InvokeWithResponseStream: the response as an event stream of PayloadChunks (sent
+        as the function makes them, for a function that streams; else its whole result in
+        one) ended by InvokeComplete, which carries the error of a failed invocation."""
+        name = unquote(name)
+        query = parse_qs(scope["query_string"].decode("latin-1"))
+        qualifier = query.get("Qualifier", [None])[0]
+        invocation_type = header(scope, b"x-amz-invocation-type") or "RequestResponse"
+        if invocation_type not in STREAM_INVOCATION_TYPES:
+            raise InvalidParameterValue(
+                f"1 validation error detected: Value '{invocation_type}' at 'invocationType' "
+                "failed to satisfy constraint: Member must satisfy enum value set: "
+                "[RequestResponse, DryRun]"
+            )
+        fn = self.registry.get(name, qualifier)
+        _check_json(payload)
+        client_context = _client_context(header(scope, b"x-amz-client-context"))
+        qualifier = qualifier or split_function_name(name)[1]
+        invoked_arn = fn.arn if qualifier is None else f"{fn.arn}:{qualifier}"
+        base_headers = [(b"x-amzn-requestid", request_id.encode())]
+        if invocation_type == "DryRun":
+            await respond(send, 204, b"", None, base_headers)
+            return
+        response = EventStreamResponse(
+            send, [*base_headers, (b"x-amz-executed-version", fn.version.encode())]
+        )
+        result = await self.invoker.invoke(  # throttling raises before anything is sent
+            fn,
+            payload,
+            request_id=request_id,
+            invoked_arn=invoked_arn,
+            client_context=client_context,
+            stream=response.chunk,
+        )
+        if not result.streamed and not result.function_error:
+            await response.chunk(result.payload)
+        tail = None
+        if (header(scope, b"x-amz-log-type") or "").lower() == "tail":
+            tail = base64.b64encode(result.log.encode()[-LOG_TAIL_BYTES:]).decode()
+        error_code = error_details = None
+        if result.function_error:
+            error_code = result.error_type or result.function_error
+            error_details = _error_message(result.payload)
+        await response.complete(eventstream.invoke_complete(error_code, error_details, tail))
+
     async def _run_event(
         self,
         name: str,
@@ -118,6 +170,53 @@ class InvokeApi:
             task.cancel()
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
+
+
+class EventStreamResponse:
+    """The HTTP response of InvokeWithResponseStream, started at its first event."""
+
+    def __init__(self, send: Send, headers: list[tuple[bytes, bytes]]) -> None:
+        self._send = send
+        self._headers = headers
+        self._started = False
+        self._gone = False  # the caller went away: the function still runs to its end
+
+    async def _write(self, data: bytes, more: bool) -> None:
+        if self._gone:
+            return
+        try:
+            if not self._started:
+                self._started = True
+                await self._send(
+                    {
+                        "type": "http.response.start",
+                        "status": 200,
+                        "headers": [(b"content-type", EVENT_STREAM), *self._headers],
+                    }
+                )
+            await self._send({"type": "http.response.body", "body": data, "more_body": more})
+        except OSError:  # a disconnect mid-stream (the server's transport says so)
+            self._gone = True
+
+    async def chunk(self, data: bytes) -> None:
+        for start in range(0, max(len(data), 1), STREAM_EVENT_BYTES):
+            await self._write(
+                eventstream.payload_chunk(data[start : start + STREAM_EVENT_BYTES]), True
+            )
+
+    async def complete(self, event: bytes) -> None:
+        await self._write(event, False)
+
+
+def _error_message(payload: bytes) -> str:
+    try:
+        doc = json.loads(payload)
+    except ValueError:
+        return payload.decode("utf-8", "replace")
+    message = doc.get("errorMessage") if isinstance(doc, dict) else None
+    if isinstance(message, str):
+        return message
+    return payload.decode("utf-8", "replace")
 
 
 def too_large_message(limit: int) -> str:

@@ -917,7 +917,7 @@ def test_event_errors(tmp_path: Path, events: str, key_path: str, expected: str)
     assert expected in error.message
 
 
-@pytest.mark.parametrize("runtime", ["ruby3.3", "provided.al2023", "python2.7", "java21"])
+@pytest.mark.parametrize("runtime", ["ruby3.3", "provided", "python2.7", "java21"])
 def test_unsupported_runtimes_are_errors(tmp_path: Path, runtime: str) -> None:
     error = fails(tmp_path, with_function(f"handler: h.h\nruntime: {runtime}"))
     assert error.key_path == "functions.hello.runtime"

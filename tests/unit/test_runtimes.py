@@ -28,6 +28,8 @@ FAASBOX = Path(runtimes.__file__).resolve().parent.parent
         ("nodejs18.x", PROCESS),
         ("nodejs20.x", PROCESS),
         ("nodejs22.x", PROCESS),
+        ("provided.al2023", PROCESS),
+        ("provided.al2", PROCESS),
         ("wasm", WASM),
     ],
 )
@@ -43,7 +45,7 @@ def test_known_runtimes_map_to_their_executor(name: str, kind: str) -> None:
         "nodejs20",
         "nodejs",
         "nodejs0.x",
-        "provided.al2023",
+        "provided",
         "java21",
         "python2.7",
         "python3",
@@ -71,6 +73,10 @@ def test_handler_checks_per_runtime() -> None:
     assert wasm.handler_problem("grey.py") == (
         "expected the path of a .wasm file for runtime wasm, got 'grey.py'"
     )
+    provided = runtimes.of("provided.al2023")
+    assert provided.handler_problem("function.handler") is None
+    assert provided.handler_problem("anything") is None
+    assert provided.handler_problem("two words") is not None
 
 
 def test_node_handlers_are_file_dot_export() -> None:
@@ -129,10 +135,11 @@ def test_other_python_versions_warn_that_this_python_runs_them() -> None:
 
 
 def test_messages_list_every_runtime() -> None:
-    assert runtimes.enum_names() == "python3.x, nodejs2x.x, wasm"
+    assert runtimes.enum_names() == "python3.x, nodejs2x.x, provided.al2023, provided.al2, wasm"
     assert runtimes.supported_runtimes() == (
         f"python3.x (run on this server's Python {RUNNING}), "
-        "nodejs2x.x (run on this server's Node.js) and wasm"
+        "nodejs2x.x (run on this server's Node.js), "
+        "provided.al2023/provided.al2 (a `bootstrap` speaking Lambda's Runtime API) and wasm"
     )
     assert "WebAssembly (wasm)" in runtimes.described()
     assert runtimes.lookup(runtimes.DEFAULT_RUNTIME) is not None

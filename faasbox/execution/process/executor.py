@@ -65,16 +65,22 @@ class ProcessExecutor:
             "client_context": invocation.client_context,
             "identity": invocation.identity,
         }
+        if invocation.stream is not None:
+            header["stream"] = True
         t0 = time.perf_counter()
         healthy = True
+        streamed = False
         extra_log = ""
         try:
             async with asyncio.timeout(timeout):
-                result_header, body = await worker.invoke(header, invocation.payload)
+                result_header, body = await worker.invoke(
+                    header, invocation.payload, invocation.stream
+                )
             duration_ms = float(result_header.get("duration_ms", 0.0))
             status = "success" if result_header.get("ok") else "error"
             healthy = not result_header.get("exiting")  # it ends now: never reuse it
             worker.reported_memory_kb = int(result_header.get("max_memory_kb", 0))
+            streamed = bool(result_header.get("streamed"))
             if status == "success" and len(body) > SYNC_PAYLOAD_LIMIT:
                 status = "error"
                 body = faults.response_too_large()
@@ -101,7 +107,9 @@ class ProcessExecutor:
         max_memory_mb = memory_mb(worker)
         if not healthy:  # it could not report its peak
             max_memory_mb = max(max_memory_mb, worker.peak_memory_mb())
-        return Outcome(status, body, output, duration_ms, max_memory_mb, init is not None, init_ms)
+        return Outcome(
+            status, body, output, duration_ms, max_memory_mb, init is not None, init_ms, streamed
+        )
 
     def provision(self, fn: DeployedFunction) -> None:
         self.pools.launcher.prepare(fn)

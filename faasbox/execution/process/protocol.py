@@ -20,13 +20,19 @@ PREFIX = struct.Struct("!BII")
 # server -> worker
 BOOT = 1  # header: the function's identity, handler, paths, environment
 INVOKE = 2  # header: request id, deadline, context fields; body: the event JSON
+# An INVOKE header may carry "stream": true: the caller reads the response as it is made
+# (InvokeWithResponseStream). A worker whose function streams its response then sends it as
+# RESULT_CHUNK frames before the RESULT; without the flag it sends the whole response in the
+# RESULT, as Lambda's Invoke returns a streamed response buffered.
 # worker -> server
 READY = 10  # header: init duration; the handler is imported
 INIT_ERROR = 11  # header: the error object; the worker exits after sending it
 RESULT = 12  # header: ok flag, duration, max memory (and `exiting`: the worker ends after
 #              it, e.g. after an uncaught exception in Node.js; `content_type` of a result a
 #              Node.js streaming handler wrote); body: the result (JSON, or those bytes) or
-#              the error JSON
+#              the error JSON (after RESULT_CHUNKs: "streamed": true, and the body is empty,
+#              or the error JSON)
+RESULT_CHUNK = 13  # header: {}; body: the next bytes of a streamed response
 
 MAX_HEADER = 1 << 20
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from faasbox.execution import runtimes
+from faasbox.execution.api import StreamSink
 from faasbox.execution.logs import LOG_CAP
 from faasbox.execution.process import protocol
 from faasbox.execution.process.launcher import Launcher
@@ -265,12 +266,19 @@ class WorkerProcess:
             return InitOutcome(init_ms, None)
         return InitOutcome(init_ms, header.get("error") or {})
 
-    async def invoke(self, header: dict[str, Any], body: bytes) -> tuple[dict[str, Any], bytes]:
-        """Send one invocation; raises WorkerDied if the worker exits before answering."""
+    async def invoke(
+        self, header: dict[str, Any], body: bytes, stream: StreamSink | None = None
+    ) -> tuple[dict[str, Any], bytes]:
+        """Send one invocation; raises WorkerDied if the worker exits before answering.
+        With `stream`, a streamed response's RESULT_CHUNKs go to it as they arrive."""
         assert self._channel is not None
         self.invocations += 1
         self._channel.send(protocol.encode(protocol.INVOKE, header, body))
-        _, result_header, result = await self._read_frame()
+        kind, result_header, result = await self._read_frame()
+        while kind == protocol.RESULT_CHUNK:
+            if stream is not None:
+                await stream(result)
+            kind, result_header, result = await self._read_frame()
         self.last_used = time.monotonic()
         return result_header, result
 
