@@ -19,9 +19,11 @@ import time
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
+from faasbox.config.events import AUTHORIZERS_UNSUPPORTED
 from faasbox.errors import DeployError, InvalidParameterValue, InvalidRequestContent
 from faasbox.execution.invoker import Invoker
 from faasbox.gateway.http import Scope, Send, respond_json
+from faasbox.gateway.routes import unsupported_authorizer
 from faasbox.registry import DeployedFunction, Registry
 from faasbox.registry.api_keys import ApiKeyStore
 from faasbox.registry.models import ZIPPED_CODE_LIMIT, checked_config
@@ -120,6 +122,12 @@ class ManagementApi:
             raise InvalidRequestContent(f"Malformed deploy request: {e}") from None
         if not configs:
             raise InvalidParameterValue("A deploy needs at least one function")
+        for cfg in configs:
+            event = unsupported_authorizer(cfg.events)
+            if event is not None:
+                raise InvalidParameterValue(
+                    f"Function {cfg.name}, event {event}: {AUTHORIZERS_UNSUPPORTED}"
+                )
         try:
             code = await asyncio.to_thread(self.registry.store_zip, code_zip)
         except DeployError as e:

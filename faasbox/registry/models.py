@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from faasbox.config.fields import env_control_character
+
 LATEST = "$LATEST"
 ACCOUNT_ID = "000000000000"
 
@@ -146,6 +148,9 @@ def checked_config(data: Any) -> FunctionConfig:
         and all(isinstance(k, str) and isinstance(v, str) for k, v in config.environment.items()),
         "environment must map strings to strings",
     )
+    for name, value in config.environment.items():
+        bad = env_control_character(name) or env_control_character(value)
+        need(bad is None, f"environment variable {name!r} holds the control character {bad}")
     for key in ("reserved_concurrency", "provisioned_concurrency"):
         value = getattr(config, key)
         need(value is None or (type(value) is int and value >= 0), f"{key} must be an integer >= 0")
