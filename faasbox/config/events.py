@@ -41,16 +41,16 @@ def check_events(ctx: Context, value: object, path: KeyPath) -> list[dict[str, A
             _check_http(ctx, body, (*where, kind))
         elif kind == "httpApi":
             _check_http_api(ctx, body, (*where, kind))
-        if kind in ROUTED_EVENTS and isinstance(body, dict) and "authorizer" in body:
-            raise ctx.error(
-                (*where, kind, "authorizer"),
-                f"function {path[1]!r}, event {kind} {_describe(body)}: {AUTHORIZERS_UNSUPPORTED}",
-            )
         else:
             ctx.warn(
                 (*where, kind),
                 f"faasbox does not route {kind!r} events yet; the function is only invoked "
                 "through HTTP events and the Lambda API",
+            )
+        if kind in ROUTED_EVENTS and isinstance(body, dict) and "authorizer" in body:
+            raise ctx.error(
+                (*where, kind, "authorizer"),
+                f"function {path[1]!r}, event {kind} {_describe(body)}: {AUTHORIZERS_UNSUPPORTED}",
             )
         events.append(dict(entry))
     return events
