@@ -36,6 +36,14 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _force_option(f: F) -> F:
+    return click.option(
+        "--force",
+        is_flag=True,
+        help="Move function names and routes that another service owns to this one.",
+    )(f)
+
+
 def _url_option(f: F) -> F:
     return click.option(
         "--url",
@@ -69,6 +77,11 @@ def find_services(path: Path, options: dict[str, str]) -> list[ServiceSpec]:
     return specs
 
 
+def _print_moved(moved: list[str]) -> None:
+    for what in moved:
+        out.print(f"  [yellow]moved[/] {what}")
+
+
 def _print_new_api_keys(keys: list[tuple[str, str]]) -> None:
     for name, value in keys:
         out.print(f"  api key [bold]{name}[/]: {value}  (shown once; only its hash is kept)")
@@ -91,7 +104,7 @@ def _print_image_try_line(functions: list[DeployedFunction], url: str) -> None:
                 return
 
 
-def _watch(specs: list[ServiceSpec], options: dict[str, str], server: Server) -> None:
+def _watch(specs: list[ServiceSpec], options: dict[str, str], server: Server, force: bool) -> None:
     """Redeploy a service whenever its folder changes, for as long as the server runs."""
     import threading
 
@@ -101,13 +114,14 @@ def _watch(specs: list[ServiceSpec], options: dict[str, str], server: Server) ->
     def redeploy(root: Path) -> None:
         try:
             spec = load_service(root, options)
-            change, new_keys = deploy_service(server.registry, spec, server.api_keys)
+            change, new_keys = deploy_service(server.registry, spec, server.api_keys, force=force)
         except FaasboxError as e:
             err.print(f"[yellow]Not redeployed:[/] {e}")
             return
         if change.changed or change.removed:
             changed = ", ".join(change.changed + change.removed)
             out.print(f"Redeployed [bold]{spec.name}[/]: {changed}")
+        _print_moved(change.moved)
         _print_new_api_keys([(k.name, k.value) for k in new_keys])
 
     watch_services([s.root for s in specs], redeploy, threading.Event())
@@ -169,6 +183,7 @@ def cli() -> None:
     help="Accept unsigned requests on the Lambda and management APIs (local development only).",
 )
 @click.option("--watch", is_flag=True, help="Redeploy a service when a file in its folder changes.")
+@_force_option
 @click.option(
     "--zygote/--no-zygote",
     default=True,
@@ -193,6 +208,7 @@ def serve(
     no_auth: bool,
     unsafe: bool,
     watch: bool,
+    force: bool,
     zygote: bool,
 ) -> None:
     """Deploy the services in DIRECTORIES (default: examples) and serve them."""
@@ -223,9 +239,10 @@ def serve(
             keys.prepare_access_keys(server.access_keys)
         for spec in specs:
             _warn(spec)
-            change, new_keys = deploy_service(server.registry, spec, server.api_keys)
+            change, new_keys = deploy_service(server.registry, spec, server.api_keys, force=force)
             names = ", ".join(f.name for f in change.deployed)
             out.print(f"Deployed [bold]{spec.name}[/] ({spec.stage}): {names}")
+            _print_moved(change.moved)
             _print_new_api_keys([(k.name, k.value) for k in new_keys])
         sock = bind_socket(host, port)
     except FaasboxError as e:
@@ -252,7 +269,7 @@ def serve(
             DEFAULT_URL,
         )
     if watch:
-        _watch(specs, options, server)
+        _watch(specs, options, server, force)
     out.print("Press Ctrl+C to stop.", style="dim")
     sys.stdout.flush()
     # uvicorn re-raises the SIGINT it handled, after a clean shutdown.
@@ -264,8 +281,9 @@ def serve(
 @cli.command()
 @click.argument("directory", default=".", type=click.Path(path_type=Path))
 @click.option("--stage", default=None)
+@_force_option
 @_url_option
-def deploy(directory: Path, stage: str | None, url: str) -> None:
+def deploy(directory: Path, stage: str | None, force: bool, url: str) -> None:
     """Deploy the service(s) in DIRECTORY to a running server."""
     from faasbox.cli.client import Client
     from faasbox.registry.services import package_zip
@@ -275,12 +293,15 @@ def deploy(directory: Path, stage: str | None, url: str) -> None:
         for spec in find_services(directory, {"stage": stage} if stage else {}):
             _warn(spec)
             configs = [c.to_dict() for c in function_configs(spec)]
-            result = client.deploy(spec.name, configs, package_zip(spec), list(spec.api_keys))
+            result = client.deploy(
+                spec.name, configs, package_zip(spec), list(spec.api_keys), force=force
+            )
             for fn in result["deployed"]:
                 state = "updated" if fn["name"] in result["changed"] else "unchanged"
                 out.print(f"  {fn['name']}: {state}")
             for name in result["removed"]:
                 out.print(f"  {name}: removed")
+            _print_moved(result.get("moved", []))
             _print_new_api_keys([(k["name"], k["value"]) for k in result.get("apiKeys", [])])
             out.print(f"Deployed [bold]{spec.name}[/] ({spec.stage}) to {url}")
     except FaasboxError as e:

@@ -30,6 +30,7 @@ from faasbox.gateway.http import (
 )
 from faasbox.gateway.lambda_api import InvokeApi, new_request_id, too_large_message
 from faasbox.gateway.management import DEPLOY_BODY_LIMIT, ManagementApi
+from faasbox.gateway.routes import claim_routes
 from faasbox.gateway.ui import PREFIX as UI_PREFIX
 from faasbox.gateway.ui import StaticUi, redirect
 from faasbox.registry import DeployChange, Registry
@@ -71,6 +72,8 @@ class Gateway:
         self.ui = StaticUi()
         self._loop: asyncio.AbstractEventLoop | None = None
         registry.on_change(self._on_deploy)
+        # Deploys check their routes against other services' (routes are the gateway's).
+        registry.route_guard = claim_routes
 
     def _on_deploy(self, change: DeployChange) -> None:
         # Deploys run in a thread (they copy code); pools live on the event loop.
