@@ -23,6 +23,7 @@ from rich.table import Table
 from faasbox.cli.keys import keys as keys_command
 from faasbox.config import ServiceSpec, load_service
 from faasbox.errors import ConfigError, FaasboxError, ServerUnreachable
+from faasbox.gateway.edge_limits import DEFAULT_MAX_CONNECTIONS, EdgeLimits
 from faasbox.registry.models import DeployedFunction
 from faasbox.registry.services import function_configs
 
@@ -185,6 +186,47 @@ def cli() -> None:
 @click.option("--watch", is_flag=True, help="Redeploy a service when a file in its folder changes.")
 @_force_option
 @click.option(
+    "--header-timeout",
+    type=click.FloatRange(min=0.1),
+    default=EdgeLimits.header_timeout_s,
+    show_default=True,
+    help="Seconds a client has to send a request's headers (then 408).",
+)
+@click.option(
+    "--body-timeout",
+    type=click.FloatRange(min=0.1),
+    default=EdgeLimits.body_timeout_s,
+    show_default=True,
+    help="Seconds a request's body may pause before the client is disconnected.",
+)
+@click.option(
+    "--keep-alive-timeout",
+    type=click.FloatRange(min=0.1),
+    default=EdgeLimits.keep_alive_timeout_s,
+    show_default=True,
+    help="Seconds an idle kept-alive connection stays open.",
+)
+@click.option(
+    "--max-header-bytes",
+    type=click.IntRange(min=1024),
+    default=EdgeLimits.max_header_bytes,
+    show_default=True,
+    help="Bytes of a request's line and headers together (then 431).",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=None,
+    help=f"Open connections at most (default {DEFAULT_MAX_CONNECTIONS}, below the fd limit).",
+)
+@click.option(
+    "--max-connections-per-client",
+    type=click.IntRange(min=1),
+    default=EdgeLimits.max_connections_per_client,
+    show_default=True,
+    help="Open connections from one client address at most (then 503).",
+)
+@click.option(
     "--zygote/--no-zygote",
     default=True,
     show_default=True,
@@ -209,6 +251,12 @@ def serve(
     unsafe: bool,
     watch: bool,
     force: bool,
+    header_timeout: float,
+    body_timeout: float,
+    keep_alive_timeout: float,
+    max_header_bytes: int,
+    max_connections: int | None,
+    max_connections_per_client: int,
     zygote: bool,
 ) -> None:
     """Deploy the services in DIRECTORIES (default: examples) and serve them."""
@@ -273,8 +321,17 @@ def serve(
     out.print("Press Ctrl+C to stop.", style="dim")
     sys.stdout.flush()
     # uvicorn re-raises the SIGINT it handled, after a clean shutdown.
+    limits = EdgeLimits(
+        header_timeout_s=header_timeout,
+        body_timeout_s=body_timeout,
+        keep_alive_timeout_s=keep_alive_timeout,
+        max_header_bytes=max_header_bytes,
+        max_header_line_bytes=min(EdgeLimits.max_header_line_bytes, max_header_bytes),
+        max_connections=max_connections,
+        max_connections_per_client=max_connections_per_client,
+    )
     with contextlib.suppress(KeyboardInterrupt):
-        run(server, sock)
+        run(server, sock, limits)
     out.print("faasbox stopped.")
 
 

@@ -8,16 +8,15 @@ import base64
 import io
 import json
 import struct
-import threading
 import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
 
 from faasbox.registry.access_keys import Credentials
+from tests.memory import PeakRss, rss
 from tests.support import EXAMPLES, RunningServer, signed_request
 
 MB = 1024 * 1024
@@ -46,36 +45,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     running = RunningServer([EXAMPLES / "hello"], tmp_path_factory.mktemp("data")).start()
     yield running
     assert running.stop() == 0, "".join(running.output)
-
-
-def rss(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
-
-
-class PeakRss:
-    """The highest RSS of a process while the block runs, sampled every few milliseconds."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.005):
-            self.peak = max(self.peak, rss(self.pid))
-
-    def __enter__(self) -> PeakRss:
-        self.peak = rss(self.pid)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def deploy(server: RunningServer, credentials: Credentials, code: bytes) -> httpx.Response:
