@@ -10,6 +10,8 @@ twice or both a file and a folder; a symbolic link pointing inside the package i
 copy of its target, one pointing outside is refused. Entries are inflated straight to disk a
 megabyte at a time, the bytes counted as they are written (headers can lie about sizes), and
 the upload is refused at the first byte over 250 MB unzipped: memory stays flat for any zip.
+A zip of more than MAX_ZIP_ENTRIES entries is refused before zipfile parses its directory, and
+zips are checked one at a time.
 
 The Lambda API also needs the package *as a zip* (GetFunction's Code.Location, CodeSha256, the
 base64 SHA-256 of that zip). `PackageStore` keeps, in `packages/<sha256>.zip`, each zip as it
@@ -29,6 +31,7 @@ import os
 import shutil
 import stat
 import tempfile
+import threading
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -61,6 +64,8 @@ UNZIP_FAILED = "Could not unzip uploaded file. Please check your file, then try 
 COMMIT_MARKER = ".complete"  # written last into a stored package; not part of the code
 MAX_LINK_HOPS = 40  # as Linux follows symbolic links
 MAX_NAME_BYTES = 255  # a path component, as file systems allow
+# Entries of an uploaded zip: each costs memory while it is checked, and an inode when stored.
+MAX_ZIP_ENTRIES = 50_000
 
 
 @dataclass(frozen=True)
@@ -131,6 +136,7 @@ class CodeStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
+        self._zip_lock = threading.Lock()
         for leftover in self.root.glob(".tmp-*"):  # from a deploy that crashed midway
             shutil.rmtree(leftover, ignore_errors=True)
 
@@ -154,6 +160,17 @@ class CodeStore:
     def put_zip(self, data: bytes) -> StoredCode:
         if len(data) > ZIPPED_CODE_LIMIT:
             raise CodeTooLarge(f"Zipped size must be smaller than {ZIPPED_CODE_LIMIT} bytes")
+        entries = central_directory_entries(data)
+        if entries > MAX_ZIP_ENTRIES:
+            raise CodeTooLarge(
+                f"The zip has {entries} entries; the limit is {MAX_ZIP_ENTRIES}: package fewer "
+                "files (leave out tests, docs and development dependencies)"
+            )
+        # One zip checked at a time: each holds its central directory in memory.
+        with self._zip_lock:
+            return self._put_zip(data)
+
+    def _put_zip(self, data: bytes) -> StoredCode:
         try:
             archive = zipfile.ZipFile(io.BytesIO(data))
         except Exception as e:  # BadZipFile, and the odd ValueError/EOFError of a broken one
@@ -211,6 +228,25 @@ class CodeStore:
             except OSError:  # a concurrent deploy of the same code got there first
                 shutil.rmtree(staging, ignore_errors=True)
         return StoredCode(sha, hasher.size, final)
+
+
+def central_directory_entries(data: bytes) -> int:
+    """How many entries the zip's central directory holds, counted before zipfile parses it
+    (its headers' count can lie; zipfile reads as many as the directory's size holds, about
+    600 bytes of memory each): the signatures in the directory's bytes. 0 when there is no
+    end record (zipfile then refuses the file)."""
+    end = data.rfind(b"PK\x05\x06", max(0, len(data) - (1 << 16) - 22))
+    if end < 0:
+        return 0
+    size = int.from_bytes(data[end + 12 : end + 16], "little")
+    stop = end
+    locator = end - 20
+    if locator >= 0 and data[locator : locator + 4] == b"PK\x06\x07":
+        record = int.from_bytes(data[locator + 8 : locator + 16], "little")
+        if data[record : record + 4] == b"PK\x06\x06":  # zip64: its own size and place
+            size = int.from_bytes(data[record + 40 : record + 48], "little")
+            stop = record
+    return data.count(b"PK\x01\x02", max(0, stop - size), stop)
 
 
 def _checked_members(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
