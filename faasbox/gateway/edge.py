@@ -8,14 +8,14 @@ at once. EdgeProtocol
 adds those to uvicorn's httptools protocol, in the protocol itself so they cost nothing per
 request beyond a timer per connection:
 
-- a timer armed when a request's first byte is awaited (the connection is made, or bytes of
-  a next request arrive on a kept-alive connection) and cancelled when its head is complete:
-  a 408 and a close at `header_timeout_s`, however slowly the head trickles in;
+- a deadline from when a request's first byte is awaited (the connection is made, or bytes of
+  a next request arrive on a kept-alive connection) to the end of its head: a 408 and a close
+  at `header_timeout_s`, however slowly the head trickles in;
 - the head's bytes counted as they arrive: over `max_header_bytes` in all, a 431 and a close,
   checked as each header is parsed and after each chunk of a head still incomplete, so at
   most one chunk more (uvloop reads 256 KB) is ever held;
   a request line or a header line over `max_header_line_bytes`: 414 or 431;
-- a body timer re-armed by each chunk of the body: a client that sends nothing for
+- a body deadline pushed back by each chunk of the body: a client that sends nothing for
   `body_timeout_s` while the function waits for its body is disconnected (not while the
   server itself stopped reading, the flow control's pause);
 - connections over `max_connections`, or over `max_connections_per_client` from one address,
@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import httptools
@@ -36,6 +35,10 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from faasbox.gateway.edge_limits import DEFAULT_MAX_CONNECTIONS, EdgeLimits
 
 log = logging.getLogger("faasbox.gateway")
+
+
+HEAD = "head"
+BODY = "body"
 
 
 class _Refused(Exception):
@@ -62,11 +65,15 @@ class EdgeProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # One watchdog timer per connection, re-armed only when it fires early or a sooner
+        # deadline appears: no timer is created or cancelled per request on a busy connection.
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+        self._phase: str | None = None  # HEAD or BODY: what the server awaits from the client
+        self._since = 0.0  # when that began, or (BODY) when the last chunk came
         self._reading_head = True
         self._head_bytes = 0  # received while the head is incomplete, counted per chunk
         self._head_size = 0  # of the head's parts as parsed
-        self._in_body = False
         self._refused = False
         self._peer: str | None = None  # counted in per_client
 
@@ -83,7 +90,7 @@ class EdgeProtocol(HttpToolsProtocol):
             return
         self._peer = peer
         self.per_client[peer] += 1
-        self._arm(self.limits.header_timeout_s, self._head_timed_out)
+        self._await(HEAD)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -100,12 +107,12 @@ class EdgeProtocol(HttpToolsProtocol):
         if self._refused:
             return
         self._unset_keepalive_if_required()
-        if self._timer is None and not self._in_body and self._idle():
+        if self._phase is None and self._idle():
             # The first bytes of a next request on a kept-alive connection.
             self._reading_head, self._head_bytes = True, 0
-            self._arm(self.limits.header_timeout_s, self._head_timed_out)
-        elif self._in_body:
-            self._arm(self.limits.body_timeout_s, self._body_timed_out)
+            self._await(HEAD)
+        elif self._phase == BODY:
+            self._since = self.loop.time()  # progress
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError:
@@ -138,8 +145,8 @@ class EdgeProtocol(HttpToolsProtocol):
         self._reading_head = True
         self._head_bytes = 0
         self._head_size = 0
-        if self._timer is None:  # a request pipelined behind another
-            self._arm(self.limits.header_timeout_s, self._head_timed_out)
+        if self._phase is None:  # a request pipelined behind another
+            self._await(HEAD)
 
     def on_url(self, url: bytes) -> None:
         super().on_url(url)
@@ -160,41 +167,50 @@ class EdgeProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._reading_head = False
-        self._in_body = True
-        self._arm(self.limits.body_timeout_s, self._body_timed_out)
+        self._await(BODY)
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
-        self._in_body = False
-        self._disarm()
+        self._phase = None
         super().on_message_complete()
 
     # --- timers and refusals ---
 
-    def _arm(self, seconds: float, callback: Callable[[], None]) -> None:
+    def _await(self, phase: str) -> None:
+        """The server now waits for the client's head or body, from now on."""
+        self._phase, self._since = phase, self.loop.time()
+        self._watch_at(self._since + self._timeout(phase))
+
+    def _timeout(self, phase: str) -> float:
+        return self.limits.header_timeout_s if phase == HEAD else self.limits.body_timeout_s
+
+    def _watch_at(self, when: float) -> None:
+        if self._timer is not None and self._timer_at <= when:
+            return  # it fires sooner and re-arms for what is left
         self._disarm()
-        self._timer = self.loop.call_later(seconds, callback)
+        self._timer, self._timer_at = self.loop.call_at(when, self._watchdog), when
 
     def _disarm(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
 
-    def _head_timed_out(self) -> None:
+    def _watchdog(self) -> None:
         self._timer = None
-        if self._reading_head and not self.transport.is_closing():
-            seconds = self.limits.header_timeout_s
-            self._refuse(408, f"The request's headers were not received within {seconds:g} s.")
-
-    def _body_timed_out(self) -> None:
-        self._timer = None
-        if not self._in_body or self.transport.is_closing():
+        if self._phase is None or self.transport.is_closing():
             return
-        if self.flow.read_paused:  # the server is not reading: not the client's delay
-            self._arm(self.limits.body_timeout_s, self._body_timed_out)
-            return
-        # The function may be waiting for the body: it sees the client disconnect.
-        self.transport.close()
+        limit = self._timeout(self._phase)
+        now = self.loop.time()
+        if now < self._since + limit:
+            self._watch_at(self._since + limit)
+        elif self._phase == HEAD:
+            self._refuse(408, f"The request's headers were not received within {limit:g} s.")
+        elif self.flow.read_paused:  # the server is not reading: not the client's delay
+            self._since = now
+            self._watch_at(now + limit)
+        else:
+            # The function may be waiting for the body: it sees the client disconnect.
+            self.transport.close()
 
     def _refuse(self, status: int, message: str) -> None:
         """Answer `status` with `message` (plain text) and close the connection."""
