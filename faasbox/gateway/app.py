@@ -12,7 +12,9 @@ else becomes a 500 without a traceback in the body (the traceback goes to the se
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from faasbox.errors import ServiceError
@@ -24,6 +26,7 @@ from faasbox.gateway.http import (
     Receive,
     Scope,
     Send,
+    header,
     read_body,
     respond_aws_error,
     respond_json,
@@ -43,6 +46,7 @@ LAMBDA_PREFIX = "/2015-03-31/functions"
 MANAGEMENT_PREFIX = "/_faasbox/"
 PUBLIC_MANAGEMENT = ("/_faasbox/health",)
 CONTROL_BODY_LIMIT = DEPLOY_BODY_LIMIT  # CreateFunction carries the zip base64 in JSON
+UPLOAD_BYTES = 1 << 20  # a body over this (or of unknown size) to those APIs waits its turn
 
 
 class Authenticator(Protocol):
@@ -71,6 +75,7 @@ class Gateway:
         self.api_gateway = ApiGateway(registry, invoker, api_keys)
         self.ui = StaticUi()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._uploads: asyncio.Semaphore | None = None
         registry.on_change(self._on_deploy)
         # Deploys check their routes against other services' (routes are the gateway's).
         registry.route_guard = claim_routes
@@ -113,13 +118,14 @@ class Gateway:
             if path.startswith(LAMBDA_PREFIX):
                 await self._lambda_api(scope, receive, send, path[len(LAMBDA_PREFIX) :], request_id)
             elif path.startswith(MANAGEMENT_PREFIX):
-                if path not in PUBLIC_MANAGEMENT:
-                    body = await self._authenticated_body(
-                        scope, receive, DEPLOY_BODY_LIMIT, "Request too large"
-                    )
-                else:
-                    body = b""
-                await self.management(scope, send, path[len(MANAGEMENT_PREFIX) :], body)
+                async with self._upload_turn(scope):
+                    if path not in PUBLIC_MANAGEMENT:
+                        body = await self._authenticated_body(
+                            scope, receive, DEPLOY_BODY_LIMIT, "Request too large"
+                        )
+                    else:
+                        body = b""
+                    await self.management(scope, send, path[len(MANAGEMENT_PREFIX) :], body)
             elif path == "/ui" or path.startswith(UI_PREFIX):
                 await self.ui(scope, send)
             elif not await self.api_gateway(scope, receive, send, request_id):
@@ -150,10 +156,26 @@ class Gateway:
             )
             await self.invoke_api(scope, send, parts[0], request_id, body)
             return
-        body = await self._authenticated_body(
-            scope, receive, CONTROL_BODY_LIMIT, "Request too large"
-        )
-        await self.control_plane(scope, send, [p for p in parts if p], request_id, body)
+        async with self._upload_turn(scope):
+            body = await self._authenticated_body(
+                scope, receive, CONTROL_BODY_LIMIT, "Request too large"
+            )
+            await self.control_plane(scope, send, [p for p in parts if p], request_id, body)
+
+    @contextlib.asynccontextmanager
+    async def _upload_turn(self, scope: Scope) -> AsyncIterator[None]:
+        """Code uploads (deploys, CreateFunction, UpdateFunctionCode) are held in memory
+        while they are checked, a few times their size: one at a time, so concurrent ones
+        do not add up. Smaller requests never wait for one."""
+        declared = header(scope, b"content-length")
+        small = declared is not None and declared.isdigit() and int(declared) <= UPLOAD_BYTES
+        if small or scope["method"] not in ("POST", "PUT"):
+            yield
+            return
+        if self._uploads is None:  # created on the server's loop
+            self._uploads = asyncio.Semaphore(1)
+        async with self._uploads:
+            yield
 
     async def _authenticated_body(
         self, scope: Scope, receive: Receive, limit: int, too_large: str

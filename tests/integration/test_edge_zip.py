@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import random
 import struct
 import zipfile
 from collections.abc import Iterator
@@ -81,3 +82,26 @@ def test_a_lying_zip_is_refused_with_flat_memory(server: RunningServer, lying_zi
     assert grown < 50, f"server RSS grew by {grown:.0f} MB checking three lying zips"
     leftovers = list((server.data_dir / "code").glob(".tmp-*"))
     assert leftovers == []
+
+
+def test_large_uploads_at_once_cost_what_one_costs(server: RunningServer) -> None:
+    """A real 20 MB package is held in memory while it is checked; three sent at once are
+    checked one after the other, so the server grows as for one, not three."""
+    assert server.proc is not None and server.credentials is not None
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("handler.py", "def hello(event, context):\n    return 1\n")
+        archive.writestr("blob.bin", random.randbytes(20 * MB))
+    package = buf.getvalue()
+
+    baseline = rss(server.proc.pid)
+    with PeakRss(server.proc.pid) as one:
+        assert deploy(server, server.credentials, package).status_code == 200
+    single = (one.peak - baseline) / MB
+
+    baseline = rss(server.proc.pid)
+    with PeakRss(server.proc.pid) as memory, ThreadPoolExecutor(3) as pool:
+        answers = list(pool.map(lambda _: deploy(server, server.credentials, package), range(3)))
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    three = (memory.peak - baseline) / MB
+    assert three < single + 40, f"one upload: +{single:.0f} MB, three at once: +{three:.0f} MB"
