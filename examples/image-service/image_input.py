@@ -18,6 +18,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
+import simplejpeg
 from PIL import Image, ImageFile
 
 FORMATS = ("JPEG", "PNG", "GIF", "WEBP")
@@ -112,6 +113,8 @@ def inspect(data: bytes) -> ImageInfo:
     try:
         header = Image.open(io.BytesIO(data), formats=[fmt])
         width, height = header.size
+        if fmt == "GIF":
+            width, height = _gif_canvas(data, width, height)
         if width * height > MAX_PIXELS:
             raise BadImage(
                 f"the image is {width}x{height} pixels ({width * height / 1e6:.1f} "
@@ -127,6 +130,8 @@ def inspect(data: bytes) -> ImageInfo:
         Image.MAX_IMAGE_PIXELS = guard
     if width < 1 or height < 1:
         raise BadImage(f"the {name} image has no pixels ({width}x{height})")
+    if fmt == "JPEG":
+        _jpeg_decodes(data)
     return ImageInfo(fmt, width, height, frames, orientation, header)
 
 
@@ -139,8 +144,8 @@ def _frame_count(header: Image.Image, frame_pixels: int) -> int:
         raise BadImage(f"the animation has {frames} frames: the limit is {MAX_FRAMES}")
     if frames * frame_pixels > MAX_ANIMATION_PIXELS:
         raise BadImage(
-            f"the animation has {frames} frames of {header.width}x{header.height} pixels "
-            f"({frames * frame_pixels / 1e6:.1f} megapixels in all): the limit is "
+            f"the animation has {frames} frames of {frame_pixels / 1e6:.1f} megapixels "
+            f"({frames * frame_pixels / 1e6:.1f} in all): the limit is "
             f"{MAX_ANIMATION_PIXELS / 1e6:g} megapixels"
         )
     header.seek(0)
@@ -175,31 +180,59 @@ def _webp_complete(data: bytes) -> bool:
     return len(data) >= 12 and len(data) >= int.from_bytes(data[4:8], "little") + 8
 
 
-def _gif_complete(data: bytes) -> bool:
-    """Every block and sub-block, up to the trailer (a walk over lengths: no decoding)."""
+def _gif_frames(data: bytes) -> list[tuple[int, int, int, int]] | None:
+    """Each frame's (left, top, width, height), walking every block and sub-block up to the
+    trailer (lengths only: no decoding); None when the file ends before its trailer."""
     size = len(data)
     if size < 13:
-        return False
+        return None
+    frames: list[tuple[int, int, int, int]] = []
     pos = 13
     if data[10] & 0x80:  # global colour table
         pos += 3 << ((data[10] & 7) + 1)
     while pos < size:
         block = data[pos]
         if block == 0x3B:  # trailer
-            return True
+            return frames
         if block == 0x21:  # extension: label, then sub-blocks
             pos += 2
         elif block == 0x2C:  # image descriptor, local colour table, LZW code size
             if pos + 10 > size:
-                return False
+                return None
+            frames.append(struct.unpack_from("<HHHH", data, pos + 1))
             flags = data[pos + 9]
             pos += 10 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0) + 1
         else:
-            return False
+            return None
         while pos < size and data[pos] != 0:  # sub-blocks, up to the terminator
             pos += data[pos] + 1
         pos += 1
-    return False
+    return None
+
+
+def _gif_complete(data: bytes) -> bool:
+    return _gif_frames(data) is not None
+
+
+def _gif_canvas(data: bytes, width: int, height: int) -> tuple[int, int]:
+    """The canvas the decoder draws on: the logical screen, grown to hold every frame (Pillow
+    grows it for a frame that does not fit, so a later 20000x20000 frame is a bomb too)."""
+    for left, top, frame_width, frame_height in _gif_frames(data) or []:
+        width, height = max(width, left + frame_width), max(height, top + frame_height)
+    return width, height
+
+
+def _jpeg_decodes(data: bytes) -> None:
+    """Decode the scans strictly, at 1/8 scale (a millisecond for a photo): libjpeg paints the
+    missing part of a scan cut short by an end-of-image marker grey, with only a warning,
+    which the strict decoder raises."""
+    try:
+        colorspace = "CMYK" if simplejpeg.decode_jpeg_header(data)[2] == "CMYK" else "GRAY"
+        simplejpeg.decode_jpeg(
+            data, colorspace=colorspace, strict=True, min_height=1, min_width=1, min_factor=8
+        )
+    except ValueError as e:
+        raise BadImage(f"the JPEG image is truncated or corrupt ({e})") from None
 
 
 COMPLETE = {

@@ -185,12 +185,15 @@ class Client:
         functions: list[dict[str, Any]],
         code_zip: bytes,
         api_keys: list[str | dict[str, Any]] | None = None,
+        *,
+        force: bool = False,
     ) -> Any:
         body = {
             "service": service,
             "functions": functions,
             "code_zip": base64.b64encode(code_zip).decode(),
             "apiKeys": api_keys or [],
+            "force": force,
         }
         return self._request("POST", "/_faasbox/deploy", json=body).json()
 

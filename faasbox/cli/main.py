@@ -23,6 +23,7 @@ from rich.table import Table
 from faasbox.cli.keys import keys as keys_command
 from faasbox.config import ServiceSpec, load_service
 from faasbox.errors import ConfigError, FaasboxError, ServerUnreachable
+from faasbox.gateway.edge_limits import DEFAULT_MAX_CONNECTIONS, EdgeLimits
 from faasbox.registry.models import DeployedFunction
 from faasbox.registry.services import function_configs
 
@@ -34,6 +35,14 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _force_option(f: F) -> F:
+    return click.option(
+        "--force",
+        is_flag=True,
+        help="Move function names and routes that another service owns to this one.",
+    )(f)
 
 
 def _url_option(f: F) -> F:
@@ -69,6 +78,11 @@ def find_services(path: Path, options: dict[str, str]) -> list[ServiceSpec]:
     return specs
 
 
+def _print_moved(moved: list[str]) -> None:
+    for what in moved:
+        out.print(f"  [yellow]moved[/] {what}")
+
+
 def _print_new_api_keys(keys: list[tuple[str, str]]) -> None:
     for name, value in keys:
         out.print(f"  api key [bold]{name}[/]: {value}  (shown once; only its hash is kept)")
@@ -91,7 +105,7 @@ def _print_image_try_line(functions: list[DeployedFunction], url: str) -> None:
                 return
 
 
-def _watch(specs: list[ServiceSpec], options: dict[str, str], server: Server) -> None:
+def _watch(specs: list[ServiceSpec], options: dict[str, str], server: Server, force: bool) -> None:
     """Redeploy a service whenever its folder changes, for as long as the server runs."""
     import threading
 
@@ -101,13 +115,14 @@ def _watch(specs: list[ServiceSpec], options: dict[str, str], server: Server) ->
     def redeploy(root: Path) -> None:
         try:
             spec = load_service(root, options)
-            change, new_keys = deploy_service(server.registry, spec, server.api_keys)
+            change, new_keys = deploy_service(server.registry, spec, server.api_keys, force=force)
         except FaasboxError as e:
             err.print(f"[yellow]Not redeployed:[/] {e}")
             return
         if change.changed or change.removed:
             changed = ", ".join(change.changed + change.removed)
             out.print(f"Redeployed [bold]{spec.name}[/]: {changed}")
+        _print_moved(change.moved)
         _print_new_api_keys([(k.name, k.value) for k in new_keys])
 
     watch_services([s.root for s in specs], redeploy, threading.Event())
@@ -169,6 +184,48 @@ def cli() -> None:
     help="Accept unsigned requests on the Lambda and management APIs (local development only).",
 )
 @click.option("--watch", is_flag=True, help="Redeploy a service when a file in its folder changes.")
+@_force_option
+@click.option(
+    "--header-timeout",
+    type=click.FloatRange(min=0.1),
+    default=EdgeLimits.header_timeout_s,
+    show_default=True,
+    help="Seconds a client has to send a request's headers (then 408).",
+)
+@click.option(
+    "--body-timeout",
+    type=click.FloatRange(min=0.1),
+    default=EdgeLimits.body_timeout_s,
+    show_default=True,
+    help="Seconds a request's body may pause before the client is disconnected.",
+)
+@click.option(
+    "--keep-alive-timeout",
+    type=click.FloatRange(min=0.1),
+    default=EdgeLimits.keep_alive_timeout_s,
+    show_default=True,
+    help="Seconds an idle kept-alive connection stays open.",
+)
+@click.option(
+    "--max-header-bytes",
+    type=click.IntRange(min=1024),
+    default=EdgeLimits.max_header_bytes,
+    show_default=True,
+    help="Bytes of a request's line and headers together (then 431).",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=None,
+    help=f"Open connections at most (default {DEFAULT_MAX_CONNECTIONS}, below the fd limit).",
+)
+@click.option(
+    "--max-connections-per-client",
+    type=click.IntRange(min=1),
+    default=EdgeLimits.max_connections_per_client,
+    show_default=True,
+    help="Open connections from one client address at most (then 503).",
+)
 @click.option(
     "--zygote/--no-zygote",
     default=True,
@@ -204,6 +261,13 @@ def serve(
     no_auth: bool,
     unsafe: bool,
     watch: bool,
+    force: bool,
+    header_timeout: float,
+    body_timeout: float,
+    keep_alive_timeout: float,
+    max_header_bytes: int,
+    max_connections: int | None,
+    max_connections_per_client: int,
     zygote: bool,
     jail: bool,
     require_isolation: bool,
@@ -238,9 +302,10 @@ def serve(
             keys.prepare_access_keys(server.access_keys)
         for spec in specs:
             _warn(spec)
-            change, new_keys = deploy_service(server.registry, spec, server.api_keys)
+            change, new_keys = deploy_service(server.registry, spec, server.api_keys, force=force)
             names = ", ".join(f.name for f in change.deployed)
             out.print(f"Deployed [bold]{spec.name}[/] ({spec.stage}): {names}")
+            _print_moved(change.moved)
             _print_new_api_keys([(k.name, k.value) for k in new_keys])
         sock = bind_socket(host, port)
     except FaasboxError as e:
@@ -267,12 +332,21 @@ def serve(
             DEFAULT_URL,
         )
     if watch:
-        _watch(specs, options, server)
+        _watch(specs, options, server, force)
     out.print("Press Ctrl+C to stop.", style="dim")
     sys.stdout.flush()
     # uvicorn re-raises the SIGINT it handled, after a clean shutdown.
+    limits = EdgeLimits(
+        header_timeout_s=header_timeout,
+        body_timeout_s=body_timeout,
+        keep_alive_timeout_s=keep_alive_timeout,
+        max_header_bytes=max_header_bytes,
+        max_header_line_bytes=min(EdgeLimits.max_header_line_bytes, max_header_bytes),
+        max_connections=max_connections,
+        max_connections_per_client=max_connections_per_client,
+    )
     with contextlib.suppress(KeyboardInterrupt):
-        run(server, sock)
+        run(server, sock, limits)
     out.print("faasbox stopped.")
 
 
@@ -299,8 +373,9 @@ def _check_isolation(missing: list[str], required: bool) -> None:
 @cli.command()
 @click.argument("directory", default=".", type=click.Path(path_type=Path))
 @click.option("--stage", default=None)
+@_force_option
 @_url_option
-def deploy(directory: Path, stage: str | None, url: str) -> None:
+def deploy(directory: Path, stage: str | None, force: bool, url: str) -> None:
     """Deploy the service(s) in DIRECTORY to a running server."""
     from faasbox.cli.client import Client
     from faasbox.registry.services import package_zip
@@ -310,12 +385,15 @@ def deploy(directory: Path, stage: str | None, url: str) -> None:
         for spec in find_services(directory, {"stage": stage} if stage else {}):
             _warn(spec)
             configs = [c.to_dict() for c in function_configs(spec)]
-            result = client.deploy(spec.name, configs, package_zip(spec), list(spec.api_keys))
+            result = client.deploy(
+                spec.name, configs, package_zip(spec), list(spec.api_keys), force=force
+            )
             for fn in result["deployed"]:
                 state = "updated" if fn["name"] in result["changed"] else "unchanged"
                 out.print(f"  {fn['name']}: {state}")
             for name in result["removed"]:
                 out.print(f"  {name}: removed")
+            _print_moved(result.get("moved", []))
             _print_new_api_keys([(k["name"], k["value"]) for k in result.get("apiKeys", [])])
             out.print(f"Deployed [bold]{spec.name}[/] ({spec.stage}) to {url}")
     except FaasboxError as e:

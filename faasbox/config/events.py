@@ -12,6 +12,13 @@ ROUTED_EVENTS = ("http", "httpApi")
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY"})
 
 
+AUTHORIZERS_UNSUPPORTED = (
+    "faasbox does not support authorizers yet, so it cannot protect this route: it refuses "
+    "to deploy it rather than answer anyone. Remove the authorizer only if the route may be "
+    "public, or serve this function elsewhere until faasbox supports authorizers"
+)
+
+
 def check_events(ctx: Context, value: object, path: KeyPath) -> list[dict[str, Any]]:
     """The events as written (shallow copies), after checking their shapes."""
     if value is None:
@@ -39,6 +46,11 @@ def check_events(ctx: Context, value: object, path: KeyPath) -> list[dict[str, A
                 (*where, kind),
                 f"faasbox does not route {kind!r} events yet; the function is only invoked "
                 "through HTTP events and the Lambda API",
+            )
+        if kind in ROUTED_EVENTS and isinstance(body, dict) and "authorizer" in body:
+            raise ctx.error(
+                (*where, kind, "authorizer"),
+                f"function {path[1]!r}, event {kind} {_describe(body)}: {AUTHORIZERS_UNSUPPORTED}",
             )
         events.append(dict(entry))
     return events
@@ -85,6 +97,11 @@ def _check_http_api(ctx: Context, body: object, path: KeyPath) -> None:
     method = event.get("method", "*")
     if not isinstance(method, str) or method.upper() not in {*HTTP_METHODS, "*"}:
         raise ctx.error((*path, "method"), _method_expectation(method, any_star=True))
+
+
+def _describe(body: dict[str, Any]) -> str:
+    method = str(body.get("method", "*")).upper()
+    return f"{method} {body.get('path', '')}".strip()
 
 
 def _method_expectation(method: object, *, any_star: bool) -> str:

@@ -13,6 +13,15 @@ from faasbox.config.keypath import KeyPath, format_path
 from faasbox.errors import ConfigError
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# A NUL cannot be passed to a process (every invocation would fail); other control characters
+# are refused too, except tab and line breaks, which multi-line values (PEM keys) need.
+_ENV_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def env_control_character(text: str) -> str | None:
+    """The first control character an environment variable must not hold, as U+XXXX."""
+    found = _ENV_CONTROL.search(text)
+    return f"U+{ord(found.group()):04X}" if found else None
 
 
 @dataclass
@@ -139,7 +148,15 @@ def environment(ctx: Context, value: object, path: KeyPath) -> dict[str, str]:
             continue
         if isinstance(raw, list):
             raise ctx.error(where, f"expected a text, number or boolean value, got {show(raw)}")
-        result[name] = as_text(raw)
+        text = as_text(raw)
+        bad = env_control_character(text)
+        if bad is not None:
+            raise ctx.error(
+                where,
+                f"the value holds the control character {bad}, which a process environment "
+                "cannot carry; remove it (line breaks and tabs are fine)",
+            )
+        result[name] = text
     return result
 
 

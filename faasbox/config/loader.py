@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from faasbox.config.events import AUTHORIZERS_UNSUPPORTED
 from faasbox.config.fields import (
     Context,
     construct,
@@ -155,7 +156,7 @@ def _build_service(
             ctx, api_gateway.get("binaryMediaTypes") or [], media_path, "media types (image/png)"
         ),
         api_keys=_api_keys(ctx, api_gateway.get("apiKeys")),
-        http_api=mapping(ctx, provider.get("httpApi") or {}, ("provider", "httpApi"), "a mapping"),
+        http_api=_http_api(ctx, provider),
         warnings=ctx.warnings,
         raw=doc,
     )
@@ -282,6 +283,21 @@ def _layers(ctx: Context, value: object, root: Path) -> dict[str, LayerSpec]:
             ),
         )
     return layers
+
+
+def _http_api(ctx: Context, provider: dict[str, Any]) -> dict[str, Any]:
+    http_api = mapping(ctx, provider.get("httpApi") or {}, ("provider", "httpApi"), "a mapping")
+    if http_api.get("authorizers"):
+        names = (
+            ", ".join(map(str, http_api["authorizers"]))
+            if isinstance(http_api["authorizers"], dict)
+            else "?"
+        )
+        raise ctx.error(
+            ("provider", "httpApi", "authorizers"),
+            f"authorizers {names}: {AUTHORIZERS_UNSUPPORTED}",
+        )
+    return http_api
 
 
 def _under(root: Path, relative: str) -> Path:

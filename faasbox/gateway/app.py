@@ -12,7 +12,9 @@ else becomes a 500 without a traceback in the body (the traceback goes to the se
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from faasbox.errors import ServiceError, UnknownOperation
@@ -24,12 +26,14 @@ from faasbox.gateway.http import (
     Receive,
     Scope,
     Send,
+    header,
     read_body,
     respond_aws_error,
     respond_json,
 )
 from faasbox.gateway.lambda_api import InvokeApi, new_request_id, too_large_message
 from faasbox.gateway.management import DEPLOY_BODY_LIMIT, ManagementApi
+from faasbox.gateway.routes import claim_routes
 from faasbox.gateway.ui import PREFIX as UI_PREFIX
 from faasbox.gateway.ui import StaticUi, redirect
 from faasbox.lambda_.limits import SYNC_PAYLOAD_LIMIT
@@ -44,6 +48,7 @@ STREAM_SUFFIX = "/response-streaming-invocations"
 MANAGEMENT_PREFIX = "/_faasbox/"
 PUBLIC_MANAGEMENT = ("/_faasbox/health",)
 CONTROL_BODY_LIMIT = DEPLOY_BODY_LIMIT  # CreateFunction carries the zip base64 in JSON
+UPLOAD_BYTES = 1 << 20  # a body over this (or of unknown size) to those APIs waits its turn
 
 
 class Authenticator(Protocol):
@@ -72,7 +77,10 @@ class Gateway:
         self.api_gateway = ApiGateway(registry, invoker, api_keys)
         self.ui = StaticUi()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._uploads: asyncio.Semaphore | None = None
         registry.on_change(self._on_deploy)
+        # Deploys check their routes against other services' (routes are the gateway's).
+        registry.route_guard = claim_routes
 
     def _on_deploy(self, change: DeployChange) -> None:
         # Deploys run in a thread (they copy code); pools live on the event loop.
@@ -119,13 +127,14 @@ class Gateway:
             elif path.startswith(STREAM_PREFIX):
                 await self._stream_api(scope, receive, send, path[len(STREAM_PREFIX) :], request_id)
             elif path.startswith(MANAGEMENT_PREFIX):
-                if path not in PUBLIC_MANAGEMENT:
-                    body = await self._authenticated_body(
-                        scope, receive, DEPLOY_BODY_LIMIT, "Request too large"
-                    )
-                else:
-                    body = b""
-                await self.management(scope, send, path[len(MANAGEMENT_PREFIX) :], body)
+                async with self._upload_turn(scope):
+                    if path not in PUBLIC_MANAGEMENT:
+                        body = await self._authenticated_body(
+                            scope, receive, DEPLOY_BODY_LIMIT, "Request too large"
+                        )
+                    else:
+                        body = b""
+                    await self.management(scope, send, path[len(MANAGEMENT_PREFIX) :], body)
             elif path == "/ui" or path.startswith(UI_PREFIX):
                 await self.ui(scope, send)
             elif not await self.api_gateway(scope, receive, send, request_id):
@@ -156,10 +165,26 @@ class Gateway:
             )
             await self.invoke_api(scope, send, parts[0], request_id, body)
             return
-        body = await self._authenticated_body(
-            scope, receive, CONTROL_BODY_LIMIT, "Request too large"
-        )
-        await self.control_plane(scope, send, [p for p in parts if p], request_id, body)
+        async with self._upload_turn(scope):
+            body = await self._authenticated_body(
+                scope, receive, CONTROL_BODY_LIMIT, "Request too large"
+            )
+            await self.control_plane(scope, send, [p for p in parts if p], request_id, body)
+
+    @contextlib.asynccontextmanager
+    async def _upload_turn(self, scope: Scope) -> AsyncIterator[None]:
+        """Code uploads (deploys, CreateFunction, UpdateFunctionCode) are held in memory
+        while they are checked, a few times their size: one at a time, so concurrent ones
+        do not add up. Smaller requests never wait for one."""
+        declared = header(scope, b"content-length")
+        small = declared is not None and declared.isdigit() and int(declared) <= UPLOAD_BYTES
+        if small or scope["method"] not in ("POST", "PUT"):
+            yield
+            return
+        if self._uploads is None:  # created on the server's loop
+            self._uploads = asyncio.Semaphore(1)
+        async with self._uploads:
+            yield
 
     async def _stream_api(
         self, scope: Scope, receive: Receive, send: Send, rest: str, request_id: str

@@ -18,6 +18,7 @@ import platform
 import re
 from typing import Any
 
+from faasbox.config.fields import env_control_character
 from faasbox.errors import (
     InvalidParameterValue,
     InvalidRequestContent,
@@ -159,6 +160,13 @@ def checked_environment(environment: Body) -> dict[str, str]:
                 "1 validation error detected: Value at 'environment.variables' failed to "
                 "satisfy constraint: Map keys must satisfy constraint: [Member must satisfy "
                 f"regular expression pattern: {ENV_KEY_PATTERN}]"
+            )
+    for key, value in variables.items():
+        bad = env_control_character(value)
+        if bad is not None:
+            raise InvalidParameterValue(
+                f"Environment variable {key} holds the control character {bad}, which a "
+                "process environment cannot carry; remove it"
             )
     reserved = sorted(k for k in variables if k in RESERVED_VARIABLES)
     if reserved:

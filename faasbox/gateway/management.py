@@ -2,7 +2,8 @@
 
 - GET    /_faasbox/health                        liveness and a few counters
 - GET    /_faasbox/functions                     deployed functions
-- POST   /_faasbox/deploy                        {service, functions: [config], code_zip: base64}
+- POST   /_faasbox/deploy                        {service, functions: [config], code_zip: base64,
+                                                 force: moves names and routes of other services}
 - DELETE /_faasbox/functions/{name}              remove a function
 - GET    /_faasbox/functions/{name}/logs         ?since=SEQ&limit=N&wait=SECONDS
 - GET    /_faasbox/functions/{name}              one function, with its live workers
@@ -18,9 +19,11 @@ import json
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
+from faasbox.config.events import AUTHORIZERS_UNSUPPORTED
 from faasbox.errors import DeployError, InvalidParameterValue, InvalidRequestContent
 from faasbox.execution.invoker import Invoker
 from faasbox.gateway.http import Scope, Send, respond_json
+from faasbox.gateway.routes import unsupported_authorizer
 from faasbox.lambda_.limits import ZIPPED_CODE_LIMIT
 from faasbox.registry import DeployedFunction, Registry
 from faasbox.registry.api_keys import ApiKeyStore
@@ -89,19 +92,29 @@ class ManagementApi:
             if service is not None and not isinstance(service, str):
                 raise ValueError("'service' must be a string")
             api_keys = list(request.get("apiKeys") or [])
+            force = request.get("force", False)
+            if not isinstance(force, bool):
+                raise ValueError("'force' must be true or false")
         except (ValueError, KeyError, TypeError, binascii.Error, RecursionError) as e:
             raise InvalidRequestContent(f"Malformed deploy request: {e}") from None
         if not configs:
             raise InvalidParameterValue("A deploy needs at least one function")
+        for cfg in configs:
+            event = unsupported_authorizer(cfg.events)
+            if event is not None:
+                raise InvalidParameterValue(
+                    f"Function {cfg.name}, event {event}: {AUTHORIZERS_UNSUPPORTED}"
+                )
         try:
             code = await asyncio.to_thread(self.registry.store_zip, code_zip)
         except DeployError as e:
             raise InvalidParameterValue(str(e)) from None
+        change = await asyncio.to_thread(
+            self.registry.deploy, configs, code, replace_service=service, force=force
+        )
+        # After the deploy: a refused one (another service's names or routes) creates no keys.
         new_keys = (
             await asyncio.to_thread(self.api_keys.ensure, service, api_keys) if service else []
-        )
-        change = await asyncio.to_thread(
-            self.registry.deploy, configs, code, replace_service=service
         )
         await respond_json(
             send,
@@ -110,6 +123,7 @@ class ManagementApi:
                 "deployed": [describe(f) for f in change.deployed],
                 "changed": change.changed,
                 "removed": change.removed,
+                "moved": change.moved,
                 "apiKeys": [{"name": k.name, "value": k.value} for k in new_keys],
             },
         )

@@ -7,12 +7,14 @@ method over ANY; it backtracks when a more specific branch has no route for the 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from faasbox.registry.models import DeployedFunction
+from faasbox.errors import ResourceConflict
+from faasbox.registry.models import DeployedFunction, FunctionConfig
 
 log = logging.getLogger("faasbox.gateway")
 
@@ -56,6 +58,12 @@ class Route:
     cors: Cors | None = None
     private: bool = False
     service: str | None = None
+    event: int = -1  # its index in the function's events
+
+    @property
+    def owner(self) -> str:
+        """The function and its service, as a person reads them in an error."""
+        return f"{self.function} (service {self.service or '(none: the Lambda API)'})"
 
     @property
     def route_key(self) -> str:
@@ -67,9 +75,24 @@ class Route:
 @dataclass
 class _Node:
     static: dict[str, _Node] = field(default_factory=dict)
-    param: tuple[str, _Node] | None = None
+    # The parameter's name, the node below, and the first route that named it.
+    param: tuple[str, _Node, Route] | None = None
     greedy: tuple[str, dict[str, Route]] | None = None
     routes: dict[str, Route] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A route that cannot be added: `taken` already holds its place."""
+
+    route: Route
+    taken: Route
+    reason: str
+
+    def describe(self) -> str:
+        route, taken = self.route, self.taken
+        held = f"{taken.route_key} of {taken.owner}"
+        return f"{route.route_key} of {route.owner} {self.reason}: {held}"
 
 
 @dataclass(frozen=True)
@@ -96,10 +119,16 @@ class RouteTable:
         return cls(routes)
 
     def _add(self, route: Route) -> None:
+        conflict = self.add(route)
+        if conflict is not None:
+            log.warning("route %s", conflict.describe())
+
+    def add(self, route: Route) -> Conflict | None:
+        """Add a route, or say which route already holds its place (nothing is added then)."""
         if route.path == "$default":
-            if self._default.setdefault(route.method, route) is not route:
-                log.warning("route %s of %s is already taken", route.route_key, route.function)
-                return
+            held = self._default.setdefault(route.method, route)
+            if held is not route:
+                return Conflict(route, held, "is already taken")
         else:
             node = self._root
             segments = split_path(route.path)
@@ -107,39 +136,36 @@ class RouteTable:
                 if segment.startswith("{") and segment.endswith("+}"):
                     if index != len(segments) - 1:
                         log.warning("greedy %s must be last in %s", segment, route.path)
-                        return
+                        return None
                     name = segment[1:-2]
                     if node.greedy is None:
                         node.greedy = (name, {})
-                    if node.greedy[1].setdefault(route.method, route) is not route:
-                        log.warning(
-                            "route %s of %s is already taken", route.route_key, route.function
-                        )
-                        return
+                    held = node.greedy[1].setdefault(route.method, route)
+                    if held is not route:
+                        return Conflict(route, held, "is already taken")
                     break
                 if segment.startswith("{") and segment.endswith("}"):
                     name = segment[1:-1]
                     if node.param is None:
-                        node.param = (name, _Node())
+                        node.param = (name, _Node(), route)
                     elif node.param[0] != name:
-                        log.warning(
-                            "route %s of %s: {%s} conflicts with {%s} at the same place",
-                            route.route_key,
-                            route.function,
-                            name,
-                            node.param[0],
+                        held = node.param[2]
+                        return Conflict(
+                            route,
+                            held,
+                            f"names {{{name}}} where a route already names {{{node.param[0]}}}",
                         )
-                        return
                     node = node.param[1]
                 else:
                     node = node.static.setdefault(segment, _Node())
             else:
-                if node.routes.setdefault(route.method, route) is not route:
-                    log.warning("route %s of %s is already taken", route.route_key, route.function)
-                    return
+                held = node.routes.setdefault(route.method, route)
+                if held is not route:
+                    return Conflict(route, held, "is already taken")
         self.routes.append(route)
         self.has_rest |= route.kind == REST
         self.has_http_api |= route.kind == HTTP_API
+        return None
 
     def match(self, method: str, path: str) -> Match | None:
         segments = split_path(path)
@@ -163,7 +189,7 @@ class RouteTable:
             if found:
                 return found
         if node.param is not None:
-            name, child = node.param
+            name, child, _ = node.param
             found = self._walk(child, segments, index + 1, method, {**params, name: segment})
             if found:
                 return found
@@ -189,6 +215,56 @@ class RouteTable:
             if found is not None and found.route.cors is not None:
                 return found.route.cors
         return None
+
+
+def claim_routes(
+    others: Sequence[FunctionConfig], incoming: Sequence[FunctionConfig], force: bool
+) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
+    """Check a deploy's routes: against each other (a conflict inside one deploy is refused),
+    and against the routes of `others`, the functions of other services. A route held by
+    another service refuses the deploy naming both, unless `force`: then the holding events
+    are dropped from their functions. Returns those functions' remaining events, by name, and
+    what was moved, in words. Raises ResourceConflict."""
+    service = next((c.service for c in incoming if c.service), None) or "(none)"
+    own = RouteTable()
+    mine: list[Route] = []
+    for config in incoming:
+        for route in routes_of_config(config):
+            conflict = own.add(route)
+            if conflict is not None:
+                raise ResourceConflict(
+                    f"Two routes of service {service} conflict: {conflict.describe()}. "
+                    "Give each route one function."
+                )
+            mine.append(route)
+    dropped: dict[str, set[int]] = {}
+    moved: list[str] = []
+    while True:
+        table = RouteTable()
+        for config in others:
+            for route in routes_of_config(config):
+                if route.event not in dropped.get(config.name, ()):
+                    table.add(route)  # a conflict among them predates this deploy: kept
+        conflicts = [c for c in (table.add(r) for r in mine) if c is not None]
+        if not conflicts:
+            break
+        if not force:
+            services = sorted({c.taken.service or "(none)" for c in conflicts})
+            raise ResourceConflict(
+                f"Service {service} cannot take routes of service {', '.join(services)}: "
+                + "; ".join(c.describe() for c in conflicts)
+                + ". Change the routes, remove them from the other service, or deploy with "
+                "--force to move them to this one."
+            )
+        for c in conflicts:
+            dropped.setdefault(c.taken.function, set()).add(c.taken.event)
+            moved.append(f"route {c.taken.route_key} from {c.taken.owner}")
+    remaining = {
+        config.name: [e for i, e in enumerate(config.events) if i not in dropped[config.name]]
+        for config in others
+        if config.name in dropped
+    }
+    return remaining, moved
 
 
 def split_path(path: str) -> list[str]:
@@ -235,23 +311,41 @@ def _method_and_path(spec: str) -> tuple[str, str]:
 
 def routes_of(fn: DeployedFunction) -> list[Route]:
     """The routes one function's events ask for; bad ones are logged and skipped."""
-    api = fn.config.api_gateway
+    return routes_of_config(fn.config)
+
+
+def routes_of_config(config: FunctionConfig) -> list[Route]:
+    api = config.api_gateway
     http_api_cors = _cors(api.get("httpApiCors"))
     routes: list[Route] = []
-    for event in fn.config.events:
+    for index, event in enumerate(config.events):
         try:
-            route = _route(fn, event, http_api_cors)
+            route = _route(config, event, http_api_cors)
         except (AttributeError, TypeError, ValueError, StopIteration) as e:
-            log.warning("%s: event %r cannot be routed (%s); skipped", fn.name, event, e)
+            log.warning("%s: event %r cannot be routed (%s); skipped", config.name, event, e)
             continue
         if route is not None:
-            routes.append(route)
+            routes.append(dataclasses.replace(route, event=index))
     return routes
 
 
-def _route(fn: DeployedFunction, event: dict[str, Any], http_api_cors: Cors | None) -> Route | None:
+def unsupported_authorizer(events: Iterable[dict[str, Any]]) -> str | None:
+    """The first HTTP event that asks for an authorizer (faasbox has none yet), described."""
+    for event in events:
+        for kind, body in event.items():
+            if kind in ("http", "httpApi") and isinstance(body, dict) and "authorizer" in body:
+                method = str(body.get("method", "*")).upper()
+                return f"{kind} {method} {body.get('path', '')}".strip()
+    return None
+
+
+def _route(fn: FunctionConfig, event: dict[str, Any], http_api_cors: Cors | None) -> Route | None:
     """The route of one event; None for events that are not HTTP routes."""
     kind_key, body = next(iter(event.items()))
+    if unsupported_authorizer([event]) is not None:
+        # Refused at deploy; a record from before that check is never served unprotected.
+        log.warning("%s: route %s has an authorizer faasbox cannot run; skipped", fn.name, body)
+        return None
     if kind_key == "http":
         kind = REST
         if isinstance(body, str):
@@ -286,4 +380,4 @@ def _route(fn: DeployedFunction, event: dict[str, Any], http_api_cors: Cors | No
                 "%s: route %s %s is under a reserved prefix; skipped", fn.name, method, path
             )
             return None
-    return Route(kind, method, path, fn.name, cors, private, fn.config.service)
+    return Route(kind, method, path, fn.name, cors, private, fn.service)

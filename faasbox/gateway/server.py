@@ -10,6 +10,8 @@ import uvicorn
 from faasbox.execution.invoker import Invoker
 from faasbox.execution.settings import RuntimeSettings
 from faasbox.gateway.app import Gateway
+from faasbox.gateway.edge import edge_protocol
+from faasbox.gateway.edge_limits import EdgeLimits, raise_fd_limit
 from faasbox.gateway.sigv4 import SigV4Authenticator
 from faasbox.registry import Registry
 from faasbox.registry.access_keys import AccessKeyStore
@@ -53,19 +55,29 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run(server: Server, sock: socket.socket) -> None:
+def run(server: Server, sock: socket.socket, limits: EdgeLimits | None = None) -> None:
     """Serve on an already-listening socket until SIGINT/SIGTERM, then stop every worker."""
+    limits = limits or EdgeLimits()
+    # Each connection is a file descriptor: take what the hard limit allows, and keep the
+    # connection cap below it, so the excess is refused instead of failing accept().
+    max_connections = limits.connection_cap(raise_fd_limit())
     config = uvicorn.Config(
         server.gateway,
         loop="uvloop",
-        http="httptools",
+        # uvicorn's httptools protocol, with a header timeout, head size and connection caps.
+        http=edge_protocol(limits, max_connections),
         lifespan="on",
         access_log=False,
         # faasbox faces clients itself: X-Forwarded-For is theirs to forge, not a proxy's word.
         proxy_headers=False,
         log_level="warning",
         backlog=LISTEN_BACKLOG,
-        timeout_keep_alive=30,
+        timeout_keep_alive=limits.keep_alive_timeout_s,  # type: ignore[arg-type]
+        # uvicorn's own 503 past this many connections or requests in flight; the edge
+        # protocol refuses connections over the cap before (this one counts the refused).
+        limit_concurrency=max_connections + 1,
+        # Only read by uvicorn's h11 protocol; kept equal for anyone who switches to it.
+        h11_max_incomplete_event_size=limits.max_header_bytes,
         timeout_graceful_shutdown=5,
     )
     uvicorn.Server(config).run(sockets=[sock])

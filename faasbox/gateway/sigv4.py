@@ -57,6 +57,9 @@ MAX_PRESIGNED_EXPIRES_S = 7 * 24 * 3600  # AWS's limit for X-Amz-Expires
 AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 SIGNING_KEY_CACHE_SIZE = 1024
+# x-amz-* headers that may travel unsigned: they inform, and change nothing that is answered
+# (the AWS SDK for JavaScript never signs x-amz-user-agent).
+UNSIGNED_ALLOWED = frozenset({"x-amz-user-agent"})
 
 Headers = Sequence[tuple[str, str]]  # (name, value), in the order sent
 HeaderMap = dict[str, list[str]]  # lowercase name -> its values, in the order received
@@ -317,6 +320,9 @@ class SigV4Authenticator:
             headers.setdefault(k.decode("latin-1").lower(), []).append(v.decode("latin-1"))
         raw_query: bytes = scope.get("query_string") or b""
         authorization = headers.get("authorization")
+        if authorization is not None and len(authorization) > 1:
+            # Which one a proxy or a client library would take is anyone's guess: refuse.
+            raise IncompleteSignature("A request must carry one Authorization header, not several.")
         if authorization is not None:
             claim = self._from_header(authorization[0], headers)
             query = canonical_query(raw_query)
@@ -345,6 +351,15 @@ class SigV4Authenticator:
         if not claim.presigned and "x-amz-date" not in names:
             raise IncompleteSignature(
                 "'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization."
+            )
+        unsigned = sorted(h for h in headers if h.startswith("x-amz-") and h not in names)
+        unsigned = [h for h in unsigned if h not in UNSIGNED_ALLOWED]
+        if unsigned:
+            # X-Amz-Log-Type, X-Amz-Client-Context, ... change what a request does or answers:
+            # added to a captured request, they must break it, not ride along.
+            raise IncompleteSignature(
+                f"'{unsigned[0]}' must be a 'SignedHeader' in the AWS Authorization: every "
+                "x-amz-* header sent must be signed."
             )
         lines = canonical_headers(headers, names)
         if lines is None:

@@ -7,7 +7,11 @@ path, executable bit and content, so a folder and a zip of the same files share 
 
 An uploaded zip is checked before anything is written: no absolute paths, no `..`, no entry
 twice or both a file and a folder; a symbolic link pointing inside the package is stored as a
-copy of its target, one pointing outside is refused.
+copy of its target, one pointing outside is refused. Entries are inflated straight to disk a
+megabyte at a time, the bytes counted as they are written (headers can lie about sizes), and
+the upload is refused at the first byte over 250 MB unzipped: memory stays flat for any zip.
+A zip of more than MAX_ZIP_ENTRIES entries is refused before zipfile parses its directory, and
+zips are checked one at a time.
 
 The Lambda API also needs the package *as a zip* (GetFunction's Code.Location, CodeSha256, the
 base64 SHA-256 of that zip). `PackageStore` keeps, in `packages/<sha256>.zip`, each zip as it
@@ -27,6 +31,7 @@ import os
 import shutil
 import stat
 import tempfile
+import threading
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -59,6 +64,8 @@ UNZIP_FAILED = "Could not unzip uploaded file. Please check your file, then try 
 COMMIT_MARKER = ".complete"  # written last into a stored package; not part of the code
 MAX_LINK_HOPS = 40  # as Linux follows symbolic links
 MAX_NAME_BYTES = 255  # a path component, as file systems allow
+# Entries of an uploaded zip: each costs memory while it is checked, and an inode when stored.
+MAX_ZIP_ENTRIES = 50_000
 
 
 @dataclass(frozen=True)
@@ -69,17 +76,32 @@ class StoredCode:
     package_sha256: str = ""  # hex SHA-256 of the zip it was uploaded as; "" from a folder
 
 
+CHUNK = 1024 * 1024  # what is held in memory at once while a file is copied or hashed
+
+
+def _too_large() -> CodeTooLarge:
+    return CodeTooLarge(f"Unzipped size must be smaller than {UNZIPPED_CODE_LIMIT} bytes")
+
+
 class _TreeHasher:
+    """The tree hash, fed each stored file from disk in chunks (memory stays flat whatever
+    the file's size); the size counts the bytes actually written, never a header's claim."""
+
     def __init__(self) -> None:
         self._h = hashlib.sha256()
         self.size = 0
 
-    def add(self, rel: str, executable: bool, content: bytes) -> None:
-        self._h.update(f"{rel}\0{int(executable)}\0{len(content)}\0".encode())
-        self._h.update(content)
-        self.size += len(content)
+    def reserve(self, count: int) -> None:
+        """Count `count` more bytes written; CodeTooLarge at the first byte over the limit."""
+        self.size += count
         if self.size > UNZIPPED_CODE_LIMIT:
-            raise CodeTooLarge(f"Unzipped size must be smaller than {UNZIPPED_CODE_LIMIT} bytes")
+            raise _too_large()
+
+    def add(self, rel: str, executable: bool, stored: Path, length: int) -> None:
+        self._h.update(f"{rel}\0{int(executable)}\0{length}\0".encode())
+        with stored.open("rb") as f:
+            while chunk := f.read(CHUNK):
+                self._h.update(chunk)
 
     def hexdigest(self) -> str:
         return self._h.hexdigest()
@@ -114,6 +136,7 @@ class CodeStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
+        self._zip_lock = threading.Lock()
         for leftover in self.root.glob(".tmp-*"):  # from a deploy that crashed midway
             shutil.rmtree(leftover, ignore_errors=True)
 
@@ -126,10 +149,9 @@ class CodeStore:
         try:
             # Hashed in path order, as put_zip does, so a folder and its zip share one copy.
             for rel, path in sorted(package_files(src, patterns)):
-                content = path.read_bytes()
                 executable = bool(path.stat().st_mode & stat.S_IXUSR)
-                hasher.add(rel, executable, content)
-                self._write(staging, rel, content, executable)
+                with path.open("rb") as source:
+                    self._store(staging, rel, source, executable, hasher)
             return self._commit(staging, hasher)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -138,6 +160,17 @@ class CodeStore:
     def put_zip(self, data: bytes) -> StoredCode:
         if len(data) > ZIPPED_CODE_LIMIT:
             raise CodeTooLarge(f"Zipped size must be smaller than {ZIPPED_CODE_LIMIT} bytes")
+        entries = central_directory_entries(data)
+        if entries > MAX_ZIP_ENTRIES:
+            raise CodeTooLarge(
+                f"The zip has {entries} entries; the limit is {MAX_ZIP_ENTRIES}: package fewer "
+                "files (leave out tests, docs and development dependencies)"
+            )
+        # One zip checked at a time: each holds its central directory in memory.
+        with self._zip_lock:
+            return self._put_zip(data)
+
+    def _put_zip(self, data: bytes) -> StoredCode:
         try:
             archive = zipfile.ZipFile(io.BytesIO(data))
         except Exception as e:  # BadZipFile, and the odd ValueError/EOFError of a broken one
@@ -147,13 +180,15 @@ class CodeStore:
         staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.root))
         try:
             for rel, info in sorted(members.items()):
+                executable = bool((info.external_attr >> 16) & stat.S_IXUSR)
+                # Inflated as it is written, a chunk at a time, whatever the headers claim.
                 try:
-                    content = archive.read(info)
+                    with archive.open(info) as source:
+                        self._store(staging, rel, source, executable, hasher)
+                except (DeployError, OSError):
+                    raise
                 except Exception as e:  # bad CRC, corrupt deflate data, unsupported method...
                     raise InvalidZip(f"Could not unzip {rel}: {e}") from None
-                executable = bool((info.external_attr >> 16) & stat.S_IXUSR)
-                hasher.add(rel, executable, content)
-                self._write(staging, rel, content, executable)
             stored = self._commit(staging, hasher)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -161,14 +196,24 @@ class CodeStore:
         return StoredCode(stored.sha256, stored.size, stored.path, hashlib.sha256(data).hexdigest())
 
     @staticmethod
-    def _write(staging: Path, rel: str, content: bytes, executable: bool) -> None:
+    def _store(
+        staging: Path, rel: str, source: IO[bytes], executable: bool, hasher: _TreeHasher
+    ) -> None:
+        """Copy `source` to `staging/rel` a chunk at a time, counting every byte against the
+        unzipped limit as it is written, then hash the stored file."""
         target = staging / rel
+        length = 0
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(content)
+            with target.open("wb") as out:
+                while chunk := source.read(CHUNK):
+                    hasher.reserve(len(chunk))
+                    length += len(chunk)
+                    out.write(chunk)
         except OSError as e:  # a name too long, a file where a folder must be, ...
             raise DeployError(f"Cannot store '{rel}': {e.strerror}") from None
         target.chmod(0o755 if executable else 0o644)
+        hasher.add(rel, executable, target, length)
 
     def _commit(self, staging: Path, hasher: _TreeHasher) -> StoredCode:
         sha = hasher.hexdigest()
@@ -187,6 +232,25 @@ class CodeStore:
             except OSError:  # a concurrent deploy of the same code got there first
                 shutil.rmtree(staging, ignore_errors=True)
         return StoredCode(sha, hasher.size, final)
+
+
+def central_directory_entries(data: bytes) -> int:
+    """How many entries the zip's central directory holds, counted before zipfile parses it
+    (its headers' count can lie; zipfile reads as many as the directory's size holds, about
+    600 bytes of memory each): the signatures in the directory's bytes. 0 when there is no
+    end record (zipfile then refuses the file)."""
+    end = data.rfind(b"PK\x05\x06", max(0, len(data) - (1 << 16) - 22))
+    if end < 0:
+        return 0
+    size = int.from_bytes(data[end + 12 : end + 16], "little")
+    stop = end
+    locator = end - 20
+    if locator >= 0 and data[locator : locator + 4] == b"PK\x06\x07":
+        record = int.from_bytes(data[locator + 8 : locator + 16], "little")
+        if data[record : record + 4] == b"PK\x06\x06":  # zip64: its own size and place
+            size = int.from_bytes(data[record + 40 : record + 48], "little")
+            stop = record
+    return data.count(b"PK\x01\x02", max(0, stop - size), stop)
 
 
 def _checked_members(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
@@ -217,8 +281,8 @@ def _checked_members(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
         if info.is_dir() or not rel:
             continue
         declared += info.file_size
-        if declared > UNZIPPED_CODE_LIMIT:
-            raise CodeTooLarge(f"Unzipped size must be smaller than {UNZIPPED_CODE_LIMIT} bytes")
+        if declared > UNZIPPED_CODE_LIMIT:  # a first check; what is inflated is counted too
+            raise _too_large()
         if rel in members or rel in links:
             raise DeployError(f"Zip entry '{name}' appears twice")
         members[rel] = info
@@ -226,9 +290,7 @@ def _checked_members(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
         for copy_rel, info in _link_copies(rel, target, members, links):
             declared += info.file_size
             if declared > UNZIPPED_CODE_LIMIT:
-                raise CodeTooLarge(
-                    f"Unzipped size must be smaller than {UNZIPPED_CODE_LIMIT} bytes"
-                )
+                raise _too_large()
             if copy_rel in members:
                 raise DeployError(f"Zip entry '{copy_rel}' appears twice")
             members[copy_rel] = info

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from faasbox.config.fields import env_control_character
 from faasbox.execution import runtimes
 from faasbox.execution.runtimes import DEFAULT_RUNTIME
 from faasbox.lambda_.limits import (
@@ -151,6 +152,9 @@ def checked_config(data: Any) -> FunctionConfig:
         and all(isinstance(k, str) and isinstance(v, str) for k, v in config.environment.items()),
         "environment must map strings to strings",
     )
+    for name, value in config.environment.items():
+        bad = env_control_character(name) or env_control_character(value)
+        need(bad is None, f"environment variable {name!r} holds the control character {bad}")
     for key in ("reserved_concurrency", "provisioned_concurrency"):
         value = getattr(config, key)
         need(value is None or (type(value) is int and value >= 0), f"{key} must be an integer >= 0")

@@ -108,6 +108,21 @@ class DeployChange:
     deployed: list[DeployedFunction]
     changed: list[str]
     removed: list[str]
+    # What a forced deploy took from other services, in words ("function x from service a").
+    moved: list[str] = field(default_factory=list)
+
+
+# Checks a deploy's routes against the other services' functions (installed by the gateway,
+# which knows routes): returns the events left to functions whose routes a forced deploy
+# took, by name, and what moved; raises ResourceConflict. See faasbox.gateway.routes.
+RouteGuard = Callable[
+    [Sequence[FunctionConfig], Sequence[FunctionConfig], bool],
+    tuple[dict[str, list[dict[str, Any]]], list[str]],
+]
+
+
+def owner_of(config: FunctionConfig) -> str:
+    return f"service {config.service}" if config.service else "no service (the Lambda API)"
 
 
 class Registry:
@@ -125,6 +140,7 @@ class Registry:
         self._migrate()
         self._lock = threading.Lock()
         self._listeners: list[Callable[[DeployChange], None]] = []
+        self.route_guard: RouteGuard | None = None
         self.snapshot = self._load()
 
     # --- reads (hot path: memory only) ---
@@ -188,11 +204,14 @@ class Registry:
         code: StoredCode,
         *,
         replace_service: str | None = None,
+        force: bool = False,
     ) -> DeployChange:
         """Point each function at `code` with its config, in one transaction.
 
         With `replace_service`, functions of that service missing from `configs` are removed,
-        as `serverless deploy` removes functions dropped from serverless.yml.
+        as `serverless deploy` removes functions dropped from serverless.yml. A function name
+        or a route of another service is refused (ResourceConflict, naming both services)
+        unless `force`, which moves it to this deploy's service.
         """
         names = [c.name for c in configs]
         if len(set(names)) != len(names):
@@ -201,11 +220,27 @@ class Registry:
         removed: list[str] = []
         with self._lock:
             current = self.snapshot.latest
+            moved = self._take_names(configs, current, force)
+            others = [
+                fn.config
+                for fn in current.values()
+                if fn.name not in names
+                and (replace_service is None or fn.config.service != replace_service)
+            ]
+            taken: dict[str, list[dict[str, Any]]] = {}
+            if self.route_guard is not None:
+                taken, moved_routes = self.route_guard(others, configs, force)
+                moved += moved_routes
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 for cfg in configs:
                     if self._upsert_latest(current.get(cfg.name), cfg, code):
                         changed.append(cfg.name)
+                for name, events in taken.items():
+                    fn = current[name]
+                    kept = dataclasses.replace(fn.config, events=events)
+                    if self._upsert_latest(fn, kept, _code_of(fn)):
+                        changed.append(name)
                 if replace_service is not None:
                     for fn in current.values():
                         if fn.config.service == replace_service and fn.name not in names:
@@ -216,9 +251,28 @@ class Registry:
                 self._db.execute("ROLLBACK")
                 raise
             self.snapshot = self._load()
-        change = DeployChange([self.get(n) for n in names], changed, removed)
+        change = DeployChange([self.get(n) for n in names], changed, removed, moved)
         self._notify(change)
         return change
+
+    @staticmethod
+    def _take_names(
+        configs: Sequence[FunctionConfig], current: dict[str, DeployedFunction], force: bool
+    ) -> list[str]:
+        """Refuse a function name another service owns (or, with `force`, say it moves)."""
+        moved: list[str] = []
+        for cfg in configs:
+            old = current.get(cfg.name)
+            if old is None or old.config.service == cfg.service:
+                continue
+            if not force:
+                raise ResourceConflict(
+                    f"Function {cfg.name} belongs to {owner_of(old.config)}; "
+                    f"{owner_of(cfg)} cannot take it. Rename the function (or the service), "
+                    "remove it first, or deploy with --force to move it."
+                )
+            moved.append(f"function {cfg.name} from {owner_of(old.config)}")
+        return moved
 
     def create(self, config: FunctionConfig, code: StoredCode) -> DeployedFunction:
         """A new function (CreateFunction); ResourceConflict if the name is taken."""

@@ -65,13 +65,19 @@ def api_gateway_settings(spec: ServiceSpec) -> dict[str, Any]:
 
 
 def deploy_service(
-    registry: Registry, spec: ServiceSpec, api_keys: ApiKeyStore | None = None
+    registry: Registry,
+    spec: ServiceSpec,
+    api_keys: ApiKeyStore | None = None,
+    *,
+    force: bool = False,
 ) -> tuple[DeployChange, list[NewApiKey]]:
     """Store the service's code and point its functions at it (the in-process deploy);
-    returns the change and the API keys generated now, whose values are shown only once."""
-    new_keys = api_keys.ensure(spec.name, list(spec.api_keys)) if api_keys else []
+    returns the change and the API keys generated now, whose values are shown only once.
+    Function names and routes of other services are refused unless `force` moves them."""
     code = registry.store_directory(spec.root, package_patterns(spec))
-    return registry.deploy(function_configs(spec), code, replace_service=spec.name), new_keys
+    change = registry.deploy(function_configs(spec), code, replace_service=spec.name, force=force)
+    new_keys = api_keys.ensure(spec.name, list(spec.api_keys)) if api_keys else []
+    return change, new_keys
 
 
 def package_zip(spec: ServiceSpec) -> bytes:

@@ -8,11 +8,14 @@ events, so saving several files at once is one redeploy.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import watchfiles
+
+log = logging.getLogger("faasbox.watch")
 
 
 def owning_root(path: Path, roots: Sequence[Path]) -> Path | None:
@@ -24,14 +27,21 @@ def owning_root(path: Path, roots: Sequence[Path]) -> Path | None:
 def watch_services(
     roots: Sequence[Path], redeploy: Callable[[Path], None], stop: threading.Event
 ) -> threading.Thread:
-    """Watch the service folders in a daemon thread; call `redeploy(root)` after edits."""
+    """Watch the service folders in a daemon thread; call `redeploy(root)` after edits.
+
+    `redeploy` reports the errors it expects (a bad serverless.yml); anything else it raises
+    is logged in one line and the thread goes on watching: one bad file must never stop every
+    later redeploy."""
     resolved = [r.resolve() for r in roots]
 
     def run() -> None:
         for changes in watchfiles.watch(*resolved, stop_event=stop, debounce=300, step=50):
             touched = {owning_root(Path(p), resolved) for _, p in changes}
             for root in sorted(r for r in touched if r is not None):
-                redeploy(root)
+                try:
+                    redeploy(root)
+                except Exception as e:
+                    log.error("Not redeployed %s: %s: %s", root, type(e).__name__, e)
 
     thread = threading.Thread(target=run, name="faasbox-watch", daemon=True)
     thread.start()

@@ -214,7 +214,8 @@ def test_unknown_keys_warn_but_deploy(server: RunningServer, tmp_path: Path) -> 
     shutil.copytree(EXAMPLES / "hello", tmp_path / "svc")
     yml = tmp_path / "svc" / "serverless.yml"
     yml.write_text(
-        yml.read_text().replace("service: hello", "service: hello2")
+        # Its own route: GET /hello belongs to service hello.
+        yml.read_text().replace("service: hello", "service: hello2").replace("/hello", "/hello2")
         + "plugins:\n  - serverless-offline\ncustom:\n  x: 1\n"
     )
     done = faasbox("deploy", str(tmp_path / "svc"), server=server)

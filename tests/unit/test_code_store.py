@@ -8,6 +8,7 @@ import stat
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -277,16 +278,16 @@ def test_leftover_staging_folders_are_removed_when_the_store_opens(
 def test_a_failure_while_copying_a_folder_leaves_no_staging(
     store: CodeStore, src: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_write = CodeStore._write
+    real_store = CodeStore._store
     calls = []
 
-    def failing_write(staging: Path, rel: str, content: bytes, executable: bool) -> None:
+    def failing_store(staging: Path, rel: str, *args: Any) -> None:
         calls.append(rel)
         if len(calls) == 2:
             raise OSError("disk full")
-        real_write(staging, rel, content, executable)
+        real_store(staging, rel, *args)
 
-    monkeypatch.setattr(CodeStore, "_write", staticmethod(failing_write))
+    monkeypatch.setattr(CodeStore, "_store", staticmethod(failing_store))
 
     with pytest.raises(OSError, match="disk full"):
         store.put_directory(src)
