@@ -13,7 +13,7 @@ from faasbox.registry.models import LATEST, DeployedFunction, FunctionConfig
 
 def invoke_local(config: FunctionConfig, code_dir: Path, payload: bytes) -> InvocationResult:
     """Run the function once from its source folder, with the same worker, limits and logs
-    as the server uses."""
+    as the server uses (but not its jail)."""
     fn = DeployedFunction(
         config=config,
         version=LATEST,
@@ -26,7 +26,10 @@ def invoke_local(config: FunctionConfig, code_dir: Path, payload: bytes) -> Invo
 
     async def once() -> InvocationResult:
         with tempfile.TemporaryDirectory(prefix="faasbox-local-") as tmp:
-            invoker = Invoker(RuntimeSettings(data_dir=Path(tmp), max_workers=1))
+            # No jail: this is the caller's own code, run in place from its source folder
+            # (which the jail's unprivileged uid may not even be allowed to read).
+            settings = RuntimeSettings(data_dir=Path(tmp), max_workers=1, jail=False)
+            invoker = Invoker(settings)
             try:
                 return await invoker.invoke(fn, payload)
             finally:
