@@ -92,11 +92,11 @@ the jail adds at most 2 ms to a cold start (p50).
 | faasbox warm: the next `GET /cold` | {row(warm)} |
 
 Cold start is **{median(fresh) / median(cold):.0f}x** faster than a fresh interpreter (p50);
-the jail costs **{cost:+.1f} ms** at p50 (its BOOT steps: the code bound at /var/task, a
-tmpfs /tmp, pivot_root, the uid and capabilities; the namespaces, cgroups and skeleton root
-are made in the spare, before the request). The two servers run side by side and take
-turns, sample by sample. The machine's other load: average {load_before:.1f} at the start,
-{load_after:.1f} at the end.
+the jail costs **{cost:+.1f} ms** at p50 (its BOOT steps: the code bound at /var/task, the
+old root covered, a tmpfs /tmp, the limits, the uid and capabilities; the namespaces, cgroups,
+skeleton root and pivot_root are made in the spare, before the request). The two servers
+run side by side and take turns, sample by sample. The machine's other load: average
+{load_before:.1f} at the start, {load_after:.1f} at the end.
 {SAMPLES} samples each, sequential, timed by a keep-alive `http.client` connection on
 loopback (one request at a time; it adds about 0.1 ms). "Warm" is the request right after the
 cold start, while the zygote forks the next spare worker in the background.

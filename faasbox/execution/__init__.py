@@ -1,5 +1,5 @@
 """Execution: worker processes, their limits, pools and logs.
 
-The worker side (worker, protocol, context, handler_loading, isolation) imports only the
+The worker side (worker, protocol, context, handler_loading, jail) imports only the
 stdlib; nothing here imports the gateway or the CLI.
 """

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import shutil
 import time
 import zipfile
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import pytest
 
 from tests.support import (
     JAILED,
+    ROOT,
     SERVICES,
     RunningServer,
     lambda_client,
@@ -50,9 +52,7 @@ def cgroups_of(server_pid: int) -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    from tests.support import ROOT
-
+def server() -> Iterator[RunningServer]:
     data_dir = ROOT / "build" / "test-data" / f"jail-{time.monotonic_ns()}"
     # --require-isolation: a machine that can jail starts, and says nothing is missing.
     running = RunningServer([ATTACKER, VICTIM], data_dir, "--require-isolation").start()
@@ -61,8 +61,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
         yield running
     finally:
         running.stop()
-        import shutil
-
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
@@ -191,9 +189,7 @@ def test_network_none_leaves_only_loopback(server: RunningServer) -> None:
     assert "size=614400k" in online["tmp_mount"], "ephemeralStorage sizes /tmp"
 
 
-def test_nothing_outlives_the_server_and_no_cgroup_is_left(tmp_path: Path) -> None:
-    from tests.support import ROOT
-
+def test_nothing_outlives_the_server_and_no_cgroup_is_left() -> None:
     data_dir = ROOT / "build" / "test-data" / f"jail-stop-{time.monotonic_ns()}"
     running = RunningServer([ATTACKER], data_dir).start()
     try:
@@ -205,16 +201,12 @@ def test_nothing_outlives_the_server_and_no_cgroup_is_left(tmp_path: Path) -> No
         assert cgroups_of(server_pid), "the server made cgroups for its workers"
     finally:
         running.stop()
-        import shutil
-
         shutil.rmtree(data_dir, ignore_errors=True)
     assert wait_until_gone(seen["uid"]) == []
     assert cgroups_of(server_pid) == []
 
 
 def test_a_new_server_cleans_what_a_crashed_one_left() -> None:
-    from tests.support import ROOT
-
     data_dir = ROOT / "build" / "test-data" / f"jail-crash-{time.monotonic_ns()}"
     crashed = RunningServer([ATTACKER], data_dir).start()
     try:
@@ -235,6 +227,4 @@ def test_a_new_server_cleans_what_a_crashed_one_left() -> None:
         finally:
             restarted.stop()
     finally:
-        import shutil
-
         shutil.rmtree(data_dir, ignore_errors=True)
