@@ -541,7 +541,10 @@ def test_a_rust_wasi_command_runs_with_only_a_serverless_yml_entry(
     service.mkdir()
     (service / "upper.rs").write_text(RUST_UPPER)
     if not build_rust_wasi(service / "upper.rs", service / "upper.wasm"):
-        pytest.skip("no rustc with a wasm32-wasi(p1) standard library installed")
+        pytest.skip(
+            "no rustc with a wasm32-wasi(p1) standard library is installed "
+            "(`make toolchains` installs Debian's rustc and libstd-rust-dev-wasm32)"
+        )
     (service / "serverless.yml").write_text(
         "service: rusty\nprovider: {name: aws}\n"
         "functions:\n  upper: {runtime: wasm, handler: upper.wasm}\n"
@@ -562,3 +565,24 @@ def test_a_rust_wasi_command_runs_with_only_a_serverless_yml_entry(
     assert "upper: 12 bytes, None" in ok.log
     assert error(failed)["errorType"] == "Runtime.ExitError"
     assert "exit status 3" in error(failed)["errorMessage"]
+
+
+GRAYSCALE = Path(__file__).resolve().parents[2] / "examples" / "wasm-grayscale"
+
+
+def test_the_committed_grayscale_wasm_is_what_its_source_builds_to() -> None:
+    """examples/wasm-grayscale/build.sh --check (`make wasm-check`): a fresh build of
+    grayscale.c is byte for byte the committed grayscale.wasm."""
+    import subprocess
+
+    done = subprocess.run(
+        ["sh", str(GRAYSCALE / "build.sh"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if done.returncode == 0 and ": skipped: " in done.stdout:
+        # No wasm32-wasi clang, or another toolchain than toolchain.txt's: a machine fact.
+        pytest.skip(done.stdout.strip().replace("\n", "; "))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ok: grayscale.wasm matches its source" in done.stdout

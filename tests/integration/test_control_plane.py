@@ -11,7 +11,6 @@ import platform
 import re
 import stat
 import subprocess
-import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,13 +23,19 @@ from botocore.config import Config
 
 from faasbox.config import load_service
 from faasbox.registry.services import package_zip
-from tests.support import EXAMPLES, ROOT, RunningServer, lambda_client, signed_request
+from tests.support import (
+    EXAMPLES,
+    RunningServer,
+    aws_cli_path,
+    lambda_client,
+    signed_request,
+    wait_until,
+)
 
 ROLE = "arn:aws:iam::123456789012:role/lambda-role"
 # Functions run on the server's own machine, and say so.
 HOST_ARCHITECTURE = "arm64" if platform.machine().lower() in ("aarch64", "arm64") else "x86_64"
 LAST_MODIFIED = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000$")
-AWS_CLI = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "aws"
 HANDLER = """\
 import os
 
@@ -69,18 +74,17 @@ def code(version: str) -> bytes:
     return make_zip({"handler.py": HANDLER.format(version=version)})
 
 
-def wait_until_stopped(pid: int, timeout: float = 10.0) -> None:
-    """Wait for a worker process to end (gone, or a zombie its parent has yet to reap)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (FileNotFoundError, ProcessLookupError):
-            return
-        if state in ("Z", "X"):
-            return
-        time.sleep(0.05)
-    pytest.fail(f"worker {pid} still runs after its function changed")
+def stopped(pid: int) -> bool:
+    """The process has ended (gone, or a zombie its parent has yet to reap)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state in ("Z", "X")
+
+
+def wait_until_stopped(pid: int, timeout: float = 30.0) -> None:
+    wait_until(lambda: stopped(pid), timeout, f"worker {pid} to stop after its function changed")
 
 
 def sha256_b64(data: bytes) -> str:
@@ -172,8 +176,9 @@ def cli(server: RunningServer, tmp_path_factory: pytest.TempPathFactory) -> Any:
     cwd = tmp_path_factory.mktemp("cli")
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
+        endpoint = ["--endpoint-url", server.url, "--region", "us-east-1"]
         return subprocess.run(
-            [str(AWS_CLI), "lambda", *args, "--endpoint-url", server.url, "--region", "us-east-1"],
+            [aws_cli_path(), "lambda", *args, *endpoint],
             env=env,
             cwd=cwd,
             capture_output=True,
