@@ -96,6 +96,8 @@ class Gateway:
                 pools.provision(by_name[name])
         for name in change.removed:
             pools.drain(name)
+        for name, version in change.removed_versions:
+            pools.drain(name, version=version)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":

@@ -107,6 +107,8 @@ class DeployChange:
     deployed: list[DeployedFunction]
     changed: list[str]
     removed: list[str]
+    # Published versions deleted on their own (DeleteFunction with a Qualifier): (name, version).
+    removed_versions: list[tuple[str, str]] = field(default_factory=list)
 
 
 class Registry:
@@ -255,8 +257,8 @@ class Registry:
                         (fn.name, int(fn.version)),
                     )
                 )
-            # Retires the workers of every other version; the current $LATEST's stay warm.
-            self._notify(DeployChange([self.get(fn.name)], [fn.name], []))
+            # Retires that version's workers at once; the other versions' stay warm.
+            self._notify(DeployChange([], [], [], [(fn.name, fn.version)]))
             return
         with self._lock:
             self._write(

@@ -501,6 +501,36 @@ def test_delete_removes_the_function_and_its_versions(aws: Any) -> None:
     assert aws.publish_version(FunctionName="cp-delete")["Version"] == "1"
 
 
+def test_deleting_a_version_retires_its_warm_workers_at_once(
+    aws: Any, server: RunningServer
+) -> None:
+    create(aws, "cp-retire")
+    aws.publish_version(FunctionName="cp-retire")
+    latest_pid = invoke(aws, "cp-retire")[0]["pid"]
+    version_pid = invoke(aws, "cp-retire", "1")[0]["pid"]
+
+    def workers() -> list[dict[str, Any]]:
+        url = f"{server.url}/_faasbox/functions/cp-retire"
+        found: list[dict[str, Any]] = signed_request("GET", url, server.credentials).json()[
+            "workers"
+        ]
+        return found
+
+    assert {(w["pid"], w["version"]) for w in workers()} == {
+        (latest_pid, "$LATEST"),
+        (version_pid, "1"),
+    }
+
+    aws.delete_function(FunctionName="cp-retire", Qualifier="1")
+
+    # Gone now, not at the idle reap (minutes away on this server).
+    assert [w["pid"] for w in workers()] == [latest_pid]
+    wait_until_stopped(version_pid)
+    assert not stopped(latest_pid)
+    payload, _ = invoke(aws, "cp-retire")
+    assert payload["pid"] == latest_pid  # $LATEST's worker is still warm
+
+
 # --- packages ---
 
 

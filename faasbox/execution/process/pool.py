@@ -236,12 +236,14 @@ class PoolManager:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def drain(self, name: str, keep: DeployedFunction | None = None) -> None:
-        """Retire the pools of `name` (of `keep`'s version only, but `keep`'s own): idle
-        workers now, busy ones after. Published versions are immutable, so an update of
-        $LATEST leaves their warm workers alone."""
+    def drain(
+        self, name: str, keep: DeployedFunction | None = None, version: str | None = None
+    ) -> None:
+        """Retire the pools of `name` (of `keep`'s version only, but `keep`'s own; or of
+        `version` only, a deleted one): idle workers now, busy ones after. Published
+        versions are immutable, so an update of $LATEST leaves their warm workers alone."""
         for key, pool in list(self.pools.items()):
-            if key[0] != name:
+            if key[0] != name or (version is not None and key[1] != version):
                 continue
             if keep is None or (key[1] == keep.version and key != pool_key(keep)):
                 pool.draining = True
