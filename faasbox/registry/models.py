@@ -16,7 +16,7 @@ from typing import Any
 LATEST = "$LATEST"
 ACCOUNT_ID = "000000000000"
 
-# Lambda's limits (DESIGN.md), the defaults of every configurable bound.
+# Lambda's limits (docs/api.md, docs/runtime.md), the defaults of every configurable bound.
 MIN_MEMORY_MB = 128
 MAX_MEMORY_MB = 10240
 MAX_TIMEOUT_S = 900
