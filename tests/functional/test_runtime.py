@@ -5,7 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
+import site
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -19,7 +24,7 @@ from faasbox.execution.invoker import InvocationResult, Invoker
 from faasbox.execution.settings import RuntimeSettings
 from faasbox.registry import Registry
 from faasbox.registry.services import deploy_service
-from tests.support import EXAMPLES, ROOT, SERVICES, run_with_invoker, wait_until_async
+from tests.support import EXAMPLES, ROOT, SERVICES, clean_env, run_with_invoker, wait_until_async
 
 T = TypeVar("T")
 
@@ -101,19 +106,52 @@ def test_context_environment_cwd_and_tmp(harness: Harness) -> None:
     assert seen["init_pid"] == seen["pid"]
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="a private /tmp needs root")
-@pytest.mark.skipif(
-    str(ROOT).startswith("/tmp/"),
-    reason="this checkout lies under /tmp, which a private /tmp would hide from the worker",
-)
-def test_each_worker_sees_its_own_tmp(harness: Harness) -> None:
+def under_tmp(path: str | Path) -> bool:
+    return os.path.realpath(path).startswith("/tmp/")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a private /tmp needs root; these tests are not")
+def test_each_worker_sees_its_own_tmp(data_dir: Path) -> None:
+    if under_tmp(ROOT) or under_tmp(sys.prefix):
+        # A private /tmp would hide this checkout (or its virtualenv) from the worker, which
+        # then keeps the host's /tmp: check it from a copy placed elsewhere.
+        check_private_tmp_from_a_copy()
+        return
+    harness = Harness(data_dir)
     marker = Path("/tmp") / f"faasbox-host-marker-{os.getpid()}"
     marker.write_text("host")
     try:
         result = harness.run(lambda inv: harness.call(inv, "probe-dev-inspect"))
     finally:
         marker.unlink()
-    assert marker.name not in body(result)["tmp_listing"]
+    seen = body(result)
+    assert marker.name not in seen["tmp_listing"]
+    assert seen["tmp_listing"] == ["probe.txt"]  # only what this worker wrote
+
+
+def check_private_tmp_from_a_copy() -> None:
+    """Run the test above in a copy of the code and a virtualenv outside /tmp (the virtualenv
+    borrows this one's packages through a .pth file)."""
+    outside = next(p for p in (Path("/var/tmp"), Path.home()) if p.is_dir() and not under_tmp(p))
+    with tempfile.TemporaryDirectory(dir=outside, prefix="faasbox-private-tmp-") as scratch:
+        copy = Path(scratch) / "checkout"
+        ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+        for part in ("faasbox", "tests", "examples/hello", "examples/limits"):
+            shutil.copytree(ROOT / part, copy / part, ignore=ignore)
+        shutil.copy2(ROOT / "pyproject.toml", copy / "pyproject.toml")
+        venv = Path(scratch) / "venv"
+        subprocess.run(
+            [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120
+        )
+        (site_dir,) = (venv / "lib").glob("python3*/site-packages")
+        (site_dir / "borrowed.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+        done = subprocess.run(
+            [str(venv / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider",
+             "tests/functional/test_runtime.py::test_each_worker_sees_its_own_tmp"],
+            cwd=copy, env=clean_env(), capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout, done.stdout
 
 
 def test_output_from_print_logging_and_c_is_captured_in_order(harness: Harness) -> None:
