@@ -394,7 +394,7 @@ def tflite_micro_sine_model() -> Path:
     """sine_float.tflite (3 KB), shipped in the tflite-micro wheel (the `examples` extra)."""
     spec = importlib.util.find_spec("tflite_micro")  # finds it without importing it
     if spec is None or not spec.submodule_search_locations:
-        pytest.skip(
+        pytest.fail(
             "tflite-micro is not installed (pip install -e '.[examples]'): its wheel ships "
             "the .tflite file this test loads"
         )
