@@ -31,13 +31,35 @@ lint: $(VENV)/.installed-test
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
 
-test: lint typecheck wasm-check chromium
+test: lint typecheck toolchains chromium
 	$(BIN)/python -m pytest tests
 
 # The committed grayscale.wasm must be what its source builds to (skipped, with a message,
-# where the wasm32-wasi toolchain is not installed).
-wasm-check:
+# where the wasm32-wasi toolchain is not installed or is another one than toolchain.txt's).
+# `make test` runs it as a test (tests/functional/test_wasm.py), so a skip shows in its summary.
+wasm-check: toolchains
 	sh examples/wasm-grayscale/build.sh --check
+
+# The WebAssembly toolchains, from Debian's packages: clang for examples/wasm-grayscale (and
+# build.sh --check), rustc with the wasm32 standard library for the Rust-built test in
+# tests/functional/test_wasm.py (it uses std only: no crates).
+WASM_C_PACKAGES := clang lld wasi-libc libclang-rt-14-dev-wasm32 libstb-dev
+WASM_RUST_PACKAGES := rustc cargo libstd-rust-dev-wasm32
+.PHONY: toolchains
+toolchains:
+	@missing=$$(for p in $(WASM_C_PACKAGES) $(WASM_RUST_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; \
+	done | tr '\n' ' '); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian's WebAssembly toolchains for the tests: $$missing"; \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
+	  else \
+	    echo "The WebAssembly tests need Debian's toolchains; missing: $$missing" >&2; \
+	    echo "Installing them needs root: sudo apt-get update && sudo apt-get install -y $$missing" >&2; \
+	    exit 1; \
+	  fi; \
+	fi
 
 # Every benchmark, each a ratio against a bare baseline run side by side (bench/RESULTS.md).
 bench: $(VENV)/.installed-test

@@ -7,9 +7,9 @@
 e2e: a real `faasbox serve examples/image-service --max-workers 2` on a free port, loaded by
 wrk at 2 connections (a Lua script POSTs the file), against the same handler functions called
 in a loop by 2 processes (multiprocessing, no HTTP, the same event dict each time). Rounds
-alternate the two, and the table gives the median of the rounds. Targets (DESIGN.md): >= 0.9x
-the bare throughput for grayscale (a 640x480 JPEG) and for classify (examples/image-service/
-sample.jpg, 512x600).
+alternate the two, and the table gives the median of the rounds. Targets
+(docs/performance.md): >= 0.9x the bare throughput for grayscale (a 640x480 JPEG) and for
+classify (examples/image-service/sample.jpg, 512x600).
 
 libraries: each grayscale implementation of examples/image-service/gray_ops.py, Pillow and
 OpenCV, on the same inputs, in this process, interleaved; ms per image (median of rounds).
@@ -421,8 +421,8 @@ def main(argv: list[str] | None = None) -> None:
 
     load_before = os.getloadavg()[0]
     sections = [
-        "Targets (DESIGN.md): grayscale and classify end to end >= 0.9x the throughput of the "
-        "same handler code in a bare loop, 2 workers each."
+        "Targets (docs/performance.md): grayscale and classify end to end >= 0.9x the "
+        "throughput of the same handler code in a bare loop, 2 workers each."
     ]
     if args.only in (None, "e2e"):
         rows = end_to_end(args.seconds, args.rounds)

@@ -10,6 +10,23 @@ import pytest
 from tests.support import ROOT
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """What ran, in one block at the end of the run (`make test`): the counts, zeros too, and
+    every skipped test with its reason, so a reader of CI's log sees what did not run."""
+    stats = terminalreporter.stats
+    counts = {"passed": len([r for r in stats.get("passed", []) if r.when == "call"])}
+    counts |= {kind: len(stats.get(kind, [])) for kind in ("failed", "error", "skipped")}
+    counts |= {kind: len(stats[kind]) for kind in ("xfailed", "xpassed") if stats.get(kind)}
+    write = terminalreporter.write_line
+    terminalreporter.write_sep("=", "what ran")
+    write(", ".join(f"{n} {'errors' if kind == 'error' else kind}" for kind, n in counts.items()))
+    for report in stats.get("skipped", []):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        write(f"SKIPPED {report.nodeid}: {reason.removeprefix('Skipped: ')}")
+    if not counts["skipped"]:
+        write("nothing was skipped")
+
+
 @pytest.fixture
 def data_dir() -> Iterator[Path]:
     """A data dir outside /tmp, so workers get their private /tmp as in production."""

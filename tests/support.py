@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
@@ -25,6 +26,10 @@ from faasbox.execution.settings import RuntimeSettings
 from faasbox.registry.access_keys import Credentials, read_credentials_file
 
 T = TypeVar("T")
+
+# The pause between two checks of a condition in wait_until: the only sleep the tests use to
+# wait for the system, and only ever between checks of the condition waited for.
+POLL_INTERVAL_S = 0.02
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -134,8 +139,6 @@ class RunningServer:
         else:
             raise RuntimeError("faasbox serve did not start:\n" + "".join(self.output))
         # Keep draining its output so the server never blocks on a full pipe.
-        import threading
-
         threading.Thread(target=self._drain, daemon=True).start()
         httpx.get(f"{self.url}/_faasbox/health", timeout=10).raise_for_status()
         self.credentials = read_credentials_file(self.data_dir / "credentials", "faasbox")
@@ -164,6 +167,10 @@ class RunningServer:
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    def wait_for_output(self, text: str, timeout: float = 30) -> None:
+        """Wait until the server has printed `text`."""
+        wait_until(lambda: text in "".join(self.output), timeout, f"the server to print {text!r}")
 
 
 def lambda_client(url: str, credentials: Credentials | None) -> Any:
@@ -233,3 +240,64 @@ def process_pools(invoker: Invoker) -> PoolManager:
     executor = invoker.executor(PROCESS)
     assert isinstance(executor, ProcessExecutor)
     return executor.pools
+
+
+def wait_until(predicate: Callable[[], T], timeout: float, what: str) -> T:
+    """Check `predicate` until it returns something true, and return that; fail, naming
+    `what`, after `timeout` seconds (a bound for a loaded machine, not an expected time)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"waited {timeout} s for {what}")
+        time.sleep(POLL_INTERVAL_S)
+
+
+async def wait_until_async(predicate: Callable[[], T], timeout: float, what: str) -> T:
+    """wait_until inside an event loop: the loop keeps running between checks."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if loop.time() >= deadline:
+            raise AssertionError(f"waited {timeout} s for {what}")
+        await asyncio.sleep(POLL_INTERVAL_S)
+
+
+async def stop_idle_workers(invoker: Invoker) -> int:
+    """Stop every idle worker, as `DELETE /_faasbox/functions/{name}/workers` does, and wait
+    until their processes have exited; the next invocation is a cold start."""
+    pools = process_pools(invoker).pools.values()
+    idle = [w for pool in pools for w in pool.idle]
+    for pool in pools:
+        pool.evict_idle()
+    await asyncio.gather(*(w.exited for w in idle))
+    return len(idle)
+
+
+def aws_cli_path() -> str:
+    """The AWS CLI the dev extra installs (`make test` does): `aws` next to this Python."""
+    path = Path(sys.executable).parent / "aws"
+    if not path.exists():
+        raise AssertionError(f"no AWS CLI at {path}: pip install -e '.[dev]' installs it")
+    return str(path)
+
+
+class LineReader:
+    """Collects a subprocess's output lines in a thread, so a test can wait for one."""
+
+    def __init__(self, stream: Any) -> None:
+        self.lines: list[str] = []
+        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+
+    def _read(self, stream: Any) -> None:
+        for line in stream:
+            self.lines.append(line)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.lines)

@@ -105,12 +105,11 @@ class Gateway:
                 continue
             if self._loop is not None:  # before startup: at startup
                 self.invoker.provision(by_name[name])
-            # A deleted published version: its workers stop (they are invoked no more).
-            versions = {v.version for v in self.registry.versions_of(name)}
-            for version in {w.version for w in self.invoker.workers(name)} - versions:
-                self.invoker.retire(name, version)
         for name in change.removed:
             self.invoker.drain(name)
+        for name, version in change.removed_versions:
+            # A deleted published version: its workers stop (they are invoked no more).
+            self.invoker.retire(name, version)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":

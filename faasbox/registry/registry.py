@@ -110,6 +110,8 @@ class DeployChange:
     removed: list[str]
     # What a forced deploy took from other services, in words ("function x from service a").
     moved: list[str] = field(default_factory=list)
+    # Published versions deleted on their own (DeleteFunction with a Qualifier): (name, version).
+    removed_versions: list[tuple[str, str]] = field(default_factory=list)
 
 
 # Checks a deploy's routes against the other services' functions (installed by the gateway,
@@ -311,8 +313,8 @@ class Registry:
                         (fn.name, int(fn.version)),
                     )
                 )
-            # Retires the workers of every other version; the current $LATEST's stay warm.
-            self._notify(DeployChange([self.get(fn.name)], [fn.name], []))
+            # Retires that version's workers at once; the other versions' stay warm.
+            self._notify(DeployChange([], [], [], removed_versions=[(fn.name, fn.version)]))
             return
         with self._lock:
             self._write(

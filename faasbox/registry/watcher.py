@@ -16,6 +16,8 @@ from pathlib import Path
 import watchfiles
 
 log = logging.getLogger("faasbox.watch")
+ARM_CHECK_MS = 250  # how often the watcher thread wakes when nothing changes
+ARM_WAIT_S = 10.0
 
 
 def owning_root(path: Path, roots: Sequence[Path]) -> Path | None:
@@ -28,14 +30,26 @@ def watch_services(
     roots: Sequence[Path], redeploy: Callable[[Path], None], stop: threading.Event
 ) -> threading.Thread:
     """Watch the service folders in a daemon thread; call `redeploy(root)` after edits.
+    Returns once the folders are watched.
 
     `redeploy` reports the errors it expects (a bad serverless.yml); anything else it raises
     is logged in one line and the thread goes on watching: one bad file must never stop every
     later redeploy."""
     resolved = [r.resolve() for r in roots]
+    armed = threading.Event()
 
     def run() -> None:
-        for changes in watchfiles.watch(*resolved, stop_event=stop, debounce=300, step=50):
+        # The first yield (changes, or none after rust_timeout) comes once the OS watches are
+        # in place: from then on no edit is missed.
+        for changes in watchfiles.watch(
+            *resolved,
+            stop_event=stop,
+            debounce=300,
+            step=50,
+            rust_timeout=ARM_CHECK_MS,
+            yield_on_timeout=True,
+        ):
+            armed.set()
             touched = {owning_root(Path(p), resolved) for _, p in changes}
             for root in sorted(r for r in touched if r is not None):
                 try:
@@ -45,4 +59,5 @@ def watch_services(
 
     thread = threading.Thread(target=run, name="faasbox-watch", daemon=True)
     thread.start()
+    armed.wait(ARM_WAIT_S)  # so that "Watching ..." is printed when it is true
     return thread

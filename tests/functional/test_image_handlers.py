@@ -317,6 +317,13 @@ def test_classify_sample_photo(svc: dict[str, ModuleType]) -> None:
     assert probabilities == sorted(probabilities, reverse=True)
 
 
+def test_class_probabilities_sum_to_one(svc: dict[str, ModuleType]) -> None:
+    every = svc["classify"].top_classes(Image.open(SAMPLE), k=1000)
+    assert len(every) == 1000
+    assert all(0 <= p <= 1 for _, p in every)
+    assert sum(p for _, p in every) == pytest.approx(1.0, abs=1e-9)
+
+
 def test_preprocessing_is_the_reference(svc: dict[str, ModuleType]) -> None:
     """classify.preprocess is model/predict_check.py's preprocess, bit for bit."""
     spec = importlib.util.spec_from_file_location(
@@ -387,7 +394,7 @@ def tflite_micro_sine_model() -> Path:
     """sine_float.tflite (3 KB), shipped in the tflite-micro wheel (the `examples` extra)."""
     spec = importlib.util.find_spec("tflite_micro")  # finds it without importing it
     if spec is None or not spec.submodule_search_locations:
-        pytest.skip(
+        pytest.fail(
             "tflite-micro is not installed (pip install -e '.[examples]'): its wheel ships "
             "the .tflite file this test loads"
         )

@@ -10,14 +10,20 @@ import signal
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from faasbox.config import load_service
 from faasbox.execution.invoker import InvocationResult, Invoker
 from faasbox.execution.settings import RuntimeSettings
 from faasbox.registry import Registry
 from faasbox.registry.services import deploy_service
-from tests.support import EXAMPLES, JAILED, SERVICES, process_pools, run_with_invoker
+from tests.support import (
+    EXAMPLES,
+    JAILED,
+    SERVICES,
+    process_pools,
+    run_with_invoker,
+    stop_idle_workers,
+    wait_until_async,
+)
 
 ZYGOTE = SERVICES / "zygote"
 
@@ -25,16 +31,6 @@ ZYGOTE = SERVICES / "zygote"
 def body(result: InvocationResult) -> Any:
     assert result.status == "success", result.payload
     return json.loads(result.payload)
-
-
-def reap_all(invoker: Invoker) -> None:
-    """Stop every idle worker, so the next invocation is a cold start."""
-    for pool in process_pools(invoker).pools.values():
-        pool.evict_idle()
-
-
-async def settle(invoker: Invoker) -> None:
-    await asyncio.sleep(0.2)  # let retired workers exit and spares refill
 
 
 def test_workers_fork_from_zygotes_with_their_own_world(data_dir: Path) -> None:
@@ -46,8 +42,7 @@ def test_workers_fork_from_zygotes_with_their_own_world(data_dir: Path) -> None:
         fn = registry.get("zyg-dev-heavy")
         first = await invoker.invoke(fn, b"{}")
         first_by = next(iter(process_pools(invoker).workers)).started_by
-        reap_all(invoker)
-        await settle(invoker)
+        await stop_idle_workers(invoker)
         second = await invoker.invoke(fn, b"{}")
         second_worker = next(w for w in process_pools(invoker).workers)
         second_by = second_worker.started_by
@@ -91,8 +86,7 @@ def test_random_state_differs_between_forked_workers(data_dir: Path) -> None:
         results = []
         for _ in range(3):
             results.append(body(await invoker.invoke(fn, b"{}")))
-            reap_all(invoker)
-            await settle(invoker)
+            await stop_idle_workers(invoker)
         return results
 
     seen = run(data_dir, scenario)
@@ -112,8 +106,7 @@ def test_vendored_package_is_never_the_preloaded_one(data_dir: Path) -> None:
         for _ in range(3):
             result = await invoker.invoke(fn, b"{}")
             results.append((body(result), next(iter(process_pools(invoker).workers)).started_by))
-            reap_all(invoker)
-            await settle(invoker)
+            await stop_idle_workers(invoker)
         return results
 
     for seen, started_by in run(data_dir, scenario):
@@ -128,16 +121,14 @@ def test_server_survives_its_zygote_dying(data_dir: Path) -> None:
     async def scenario(invoker: Invoker) -> list[str]:
         fn = registry.get("hello-dev-hello")
         first = await invoker.invoke(fn, b"{}")
-        reap_all(invoker)
-        await settle(invoker)
+        await stop_idle_workers(invoker)
         launcher = process_pools(invoker).launcher
         for spare in launcher._spares["base"]:
             spare.discard()
         launcher._spares["base"].clear()
         os.kill(launcher.base.pid, signal.SIGKILL)
         second = await invoker.invoke(fn, b"{}")
-        reap_all(invoker)
-        await settle(invoker)
+        await stop_idle_workers(invoker)
         third = await invoker.invoke(fn, b"{}")
         return [first.status, second.status, third.status]
 
@@ -151,10 +142,8 @@ def test_provisioned_workers_are_warm_from_deploy(data_dir: Path) -> None:
     async def scenario(invoker: Invoker) -> tuple[int, bool, int]:
         fn = registry.get("zyg-dev-warm")
         invoker.provision(fn)
-        for _ in range(100):
-            if len(process_pools(invoker).pool_for(fn).idle) == 2:
-                break
-            await asyncio.sleep(0.05)
+        pool = process_pools(invoker).pool_for(fn)
+        await wait_until_async(lambda: len(pool.idle) == 2, 60, "two provisioned workers")
         result = await invoker.invoke(fn, b"{}")
         process_pools(invoker).reap(idle_since=float("inf"))  # reaping keeps the provisioned ones
         return (
@@ -182,8 +171,10 @@ def test_redeploy_under_load_fails_no_invocation(data_dir: Path, tmp_path: Path)
         async def call() -> InvocationResult:
             return await invoker.invoke(registry.get("zyg-dev-slow"), b'{"seconds": 0.4}')
 
+        v1 = process_pools(invoker).pool_for(registry.get("zyg-dev-slow"))
         first_wave = [asyncio.create_task(call()) for _ in range(4)]
-        await asyncio.sleep(0.2)  # the first wave is mid-flight
+        # Each of the first wave has its worker of v1 (starting, busy or done) before the deploy.
+        await wait_until_async(lambda: v1.size == 4, 60, "four workers of v1")
         app = service / "app.py"
         app.write_text(app.read_text().replace('VERSION = "v1"', 'VERSION = "v2"'))
         await asyncio.to_thread(deploy_service, registry, load_service(service))
@@ -197,8 +188,3 @@ def test_redeploy_under_load_fails_no_invocation(data_dir: Path, tmp_path: Path)
 
 def run(data_dir: Path, scenario: Any, **settings: Any) -> Any:
     return run_with_invoker(RuntimeSettings(data_dir=data_dir, **settings), scenario)
-
-
-@pytest.fixture(autouse=True)
-def _numpy_installed() -> None:
-    pytest.importorskip("numpy")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import EXAMPLES, ROOT, RunningServer, clean_env
+from tests.support import EXAMPLES, ROOT, LineReader, RunningServer, clean_env, wait_until
 
 
 def faasbox(
@@ -117,24 +117,21 @@ def test_logs_and_ls(server: RunningServer) -> None:
 
 def test_logs_tail_follows_new_invocations(server: RunningServer) -> None:
     env = server.client_env()
+    faasbox("invoke", "-f", "hello", "-d", '{"name":"before"}', server=server)
     tail = subprocess.Popen(
-        [sys.executable, "-m", "faasbox", "logs", "-f", "hello", "--tail", "-n", "0"],
+        [sys.executable, "-m", "faasbox", "logs", "-f", "hello", "--tail", "-n", "1"],
         stdout=subprocess.PIPE,
         text=True,
         env=env,
         cwd=ROOT,
     )
     try:
-        import time
-
-        time.sleep(1.5)
+        output = LineReader(tail.stdout)
+        # Its first page (the last invocation) is printed: it is following from here on.
+        wait_until(lambda: "greeting before" in output.text, 60, "the tail's first page")
         faasbox("invoke", "-f", "hello", "-d", '{"name":"tailed"}', server=server)
-        assert tail.stdout is not None
-        deadline = time.monotonic() + 15
-        seen = ""
-        while time.monotonic() < deadline and "greeting tailed" not in seen:
-            seen += tail.stdout.readline()
-        assert "greeting tailed" in seen
+        wait_until(lambda: "greeting tailed" in output.text, 60, "the new invocation's log")
+        assert output.text.index("greeting before") < output.text.index("greeting tailed")
     finally:
         tail.terminate()
         tail.wait()

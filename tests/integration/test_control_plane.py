@@ -11,7 +11,6 @@ import platform
 import re
 import stat
 import subprocess
-import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,18 +26,18 @@ from faasbox.registry.services import package_zip
 from tests.support import (
     EXAMPLES,
     JAILED,
-    ROOT,
     RunningServer,
+    aws_cli_path,
     lambda_client,
     processes_of,
     signed_request,
+    wait_until,
 )
 
 ROLE = "arn:aws:iam::123456789012:role/lambda-role"
 # Functions run on the server's own machine, and say so.
 HOST_ARCHITECTURE = "arm64" if platform.machine().lower() in ("aarch64", "arm64") else "x86_64"
 LAST_MODIFIED = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000$")
-AWS_CLI = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "aws"
 HANDLER = """\
 import os
 
@@ -80,26 +79,28 @@ def code(version: str) -> bytes:
     return make_zip({"handler.py": HANDLER.format(version=version)})
 
 
-def wait_until_stopped(seen: dict[str, Any], others: int = 0, timeout: float = 10.0) -> None:
+def stopped(pid: int) -> bool:
+    """The process has ended (gone, or a zombie its parent has yet to reap)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state in ("Z", "X")
+
+
+def wait_until_stopped(seen: dict[str, Any], others: int = 0, timeout: float = 30.0) -> None:
     """Wait for the worker that answered `seen` to end. A jailed worker's pid is that of its
     own namespace: then wait until only `others` processes run as its function's uid."""
-    deadline = time.monotonic() + timeout
     if JAILED:
-        while len(processes_of(seen["uid"])) > others:
-            if time.monotonic() > deadline:
-                pytest.fail(f"a worker of uid {seen['uid']} still runs after its function changed")
-            time.sleep(0.05)
+        uid = seen["uid"]
+        wait_until(
+            lambda: len(processes_of(uid)) <= others,
+            timeout,
+            f"the workers of uid {uid} to stop after its function changed",
+        )
         return
     pid = seen["pid"]
-    while time.monotonic() < deadline:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (FileNotFoundError, ProcessLookupError):
-            return
-        if state in ("Z", "X"):
-            return
-        time.sleep(0.05)
-    pytest.fail(f"worker {pid} still runs after its function changed")
+    wait_until(lambda: stopped(pid), timeout, f"worker {pid} to stop after its function changed")
 
 
 def sha256_b64(data: bytes) -> str:
@@ -191,8 +192,9 @@ def cli(server: RunningServer, tmp_path_factory: pytest.TempPathFactory) -> Any:
     cwd = tmp_path_factory.mktemp("cli")
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
+        endpoint = ["--endpoint-url", server.url, "--region", "us-east-1"]
         return subprocess.run(
-            [str(AWS_CLI), "lambda", *args, "--endpoint-url", server.url, "--region", "us-east-1"],
+            [aws_cli_path(), "lambda", *args, *endpoint],
             env=env,
             cwd=cwd,
             capture_output=True,
@@ -513,6 +515,35 @@ def test_delete_removes_the_function_and_its_versions(aws: Any) -> None:
     create(aws, "cp-delete", code("again"))
     assert invoke(aws, "cp-delete")[0]["version"] == "again"
     assert aws.publish_version(FunctionName="cp-delete")["Version"] == "1"
+
+
+def test_deleting_a_version_retires_its_warm_workers_at_once(
+    aws: Any, server: RunningServer
+) -> None:
+    create(aws, "cp-retire")
+    aws.publish_version(FunctionName="cp-retire")
+    latest = invoke(aws, "cp-retire")[0]
+    invoke(aws, "cp-retire", "1")
+
+    def workers() -> list[dict[str, Any]]:
+        url = f"{server.url}/_faasbox/functions/cp-retire"
+        found: list[dict[str, Any]] = signed_request("GET", url, server.credentials).json()[
+            "workers"
+        ]
+        return found
+
+    # The pids the server knows (a jailed worker's init), by version.
+    listed = {w["version"]: w["pid"] for w in workers()}
+    assert set(listed) == {"$LATEST", "1"}
+
+    aws.delete_function(FunctionName="cp-retire", Qualifier="1")
+
+    # Gone now, not at the idle reap (minutes away on this server).
+    assert [w["version"] for w in workers()] == ["$LATEST"]
+    wait_until(lambda: stopped(listed["1"]), 30, "version 1's worker to stop")
+    assert not stopped(listed["$LATEST"])
+    payload, _ = invoke(aws, "cp-retire")
+    assert payload["instance"] == latest["instance"]  # $LATEST's worker is still warm
 
 
 # --- packages ---

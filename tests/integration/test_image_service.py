@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import subprocess
 import uuid
@@ -22,10 +23,12 @@ from PIL import Image, ImageOps, ImageSequence
 from tests.support import EXAMPLES, ROOT, RunningServer
 
 SERVICE = EXAMPLES / "image-service"
-SAMPLE = SERVICE / "sample.jpg"
+SAMPLE = SERVICE / "sample.jpg"  # matplotlib's grace_hopper.jpg (model/MODEL.md)
 # What a person would accept for Grace Hopper's portrait (MODEL.md: military uniform; fp32 and
 # int8 runners-up: suit, Windsor tie, bow tie, mortarboard, academic gown).
 SENSIBLE = {"military uniform", "suit", "Windsor tie", "bow tie", "mortarboard", "academic gown"}
+# The text answer; the confidence is the top probability times 255, rounded.
+LABEL_LINE = re.compile(r"(?P<label>\S.*) is detected with (?P<confidence>\d{1,3})/255 confidence")
 
 
 @pytest.fixture(scope="module")
@@ -229,24 +232,23 @@ def check_classification(http: httpx.Client, body: bytes) -> dict[str, Any]:
     assert [c["probability"] for c in top5] == sorted(
         (c["probability"] for c in top5), reverse=True
     )
-    assert 0 < sum(c["probability"] for c in top5) <= 1
+    assert all(0 < c["probability"] < 1 for c in top5)
+    assert sum(c["probability"] for c in top5) <= 1 + 1e-9  # five of the 1000 classes
     assert answer["label"] == top5[0]["label"]
     assert answer["confidence"] == round(top5[0]["probability"] * 255)
-    assert text.text == f"{answer['label']} is detected with {answer['confidence']}/255 confidence"
+    line = LABEL_LINE.fullmatch(text.text)
+    assert line is not None, text.text
+    assert line["label"] == answer["label"]
+    assert int(line["confidence"]) == answer["confidence"] <= 255
     return answer
 
 
 def test_classify_the_sample_photo(http: httpx.Client) -> None:
+    """Only the top-1 is asserted: fp32 ranks military uniform first by a wide margin (0.28
+    against 0.08, MODEL.md), so every int8 kernel agrees on it; the runners-up and the
+    confidence differ with the CPU's instruction set (onnxruntime's int8 kernels)."""
     answer = check_classification(http, SAMPLE.read_bytes())
     assert answer["label"] == "military uniform"
-    assert {c["label"] for c in answer["top5"]} <= SENSIBLE | {"Windsor tie", "suit"}
-
-
-def test_classify_matplotlibs_grace_hopper(http: httpx.Client) -> None:
-    cbook = pytest.importorskip("matplotlib.cbook", reason="matplotlib is not installed")
-    path = Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
-    answer = check_classification(http, path.read_bytes())
-    assert answer["label"] in SENSIBLE
 
 
 def test_classify_applies_exif_orientation(http: httpx.Client) -> None:

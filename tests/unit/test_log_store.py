@@ -145,14 +145,14 @@ def test_wait_for_new_returns_early_when_a_record_is_added() -> None:
         store = LogStore(records_per_function=10, bytes_per_function=10_000)
         started = time.monotonic()
         waiter = asyncio.create_task(store.wait_for_new(10.0))
-        await asyncio.sleep(0.05)
-        assert not waiter.done()
+        done, _ = await asyncio.wait({waiter}, timeout=0.05)  # it has started, and it waits
+        assert not done
         record = add(store)
-        await asyncio.wait_for(waiter, 2.0)
+        await asyncio.wait_for(waiter, 9.0)
         assert store.records("f", since=record.seq - 1) == [record]
         return time.monotonic() - started
 
-    assert run(test) < 2.0
+    assert run(test) < 9.5  # well before its 10 s timeout
 
 
 def test_wait_for_new_times_out_quietly() -> None:
@@ -162,7 +162,7 @@ def test_wait_for_new_times_out_quietly() -> None:
         await store.wait_for_new(0.1)
         return time.monotonic() - started
 
-    assert 0.09 <= run(test) < 2.0
+    assert 0.09 <= run(test) < 5.0
 
 
 def test_a_record_serializes_to_a_dict() -> None:

@@ -336,6 +336,25 @@ def test_delete_removes_the_function_and_its_versions(registry: Registry, code: 
         again.close()
 
 
+def test_deleting_one_version_tells_the_listeners_which(
+    registry: Registry, code: StoredCode
+) -> None:
+    registry.deploy([config("hello")], code)
+    registry.publish_version("svc-dev-hello")
+    registry.deploy([config("hello", memory_size=256)], code)
+    registry.publish_version("svc-dev-hello")
+    changes: list[DeployChange] = []
+    registry.on_change(changes.append)
+
+    registry.delete("hello", "1")
+
+    # The runtime retires the workers of version 1 only: $LATEST and version 2 stay warm.
+    assert changes == [DeployChange([], [], [], removed_versions=[("svc-dev-hello", "1")])]
+    with pytest.raises(ResourceNotFound):
+        registry.get("svc-dev-hello", "1")
+    assert registry.get("svc-dev-hello", "2").config.memory_size == 256
+
+
 def test_deleting_a_missing_function_is_not_found(registry: Registry) -> None:
     with pytest.raises(ResourceNotFound, match=re.escape(f"{ARN}nope")):
         registry.delete("nope")
