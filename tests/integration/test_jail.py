@@ -82,7 +82,11 @@ def targets(server: RunningServer) -> dict[str, Any]:
     victims = processes_of(seen["uid"])
     assert victims, "the victim's worker runs as its own uid"
     assert server.proc is not None
+    error, provided, _ = invoke(server, "victim-dev-provided-victim")
+    assert error is None, provided
+    assert provided["uid"] not in (0, seen["uid"])
     return {
+        "runtime_api": provided["runtime_api"],  # a custom runtime's API, on the loopback
         "data_dir": str(server.data_dir.resolve()),
         "server_pid": server.proc.pid,
         "victim_pid": victims[0],
@@ -91,7 +95,9 @@ def targets(server: RunningServer) -> dict[str, Any]:
     }
 
 
-def assert_every_attack_failed(report: dict[str, Any], victim_uid: int) -> None:
+def assert_every_attack_failed(
+    report: dict[str, Any], victim_uid: int, own_pids: tuple[int, ...] = (2,)
+) -> None:
     succeeded = {name: what for name, what in report["found"].items() if what}
     assert succeeded == {}
     assert report["uid"] not in (0, victim_uid), "each function has a uid of its own"
@@ -99,7 +105,7 @@ def assert_every_attack_failed(report: dict[str, Any], victim_uid: int) -> None:
     assert report["open_files"] < 1024
     assert 500 <= report["tmp_mb"] <= 512, "/tmp holds the default 512 MB ephemeral storage"
     # Its own pid namespace: itself and what it started; not even its init (another uid).
-    assert report["visible_pids"] == [2]
+    assert report["visible_pids"] == list(own_pids)
 
 
 @pytest.fixture
@@ -126,6 +132,25 @@ def test_a_deployed_function_cannot_reach_outside_its_jail(
     assert "the victim's secret" not in json.dumps(report)
     code = Path(where["victim_code"]).read_text()
     assert "pwned" not in code
+
+
+@pytest.mark.parametrize(
+    ("name", "own_pids"),
+    [
+        ("attacker-dev-node-attack", (2,)),  # node, exec'd in the jail by its worker
+        # The bootstrap; its Runtime API worker (pid 2, not dumpable) is out of its sight.
+        ("attacker-dev-provided-attack", (3,)),
+    ],
+)
+def test_nor_can_a_nodejs_or_custom_runtime_function(
+    server: RunningServer, host_shared_memory: int, name: str, own_pids: tuple[int, ...]
+) -> None:
+    where = targets(server)
+    error, report, _ = invoke(server, name, where)
+    assert error is None, report
+    assert_every_attack_failed(report, where["victim_uid"], own_pids)
+    assert "the victim's secret" not in json.dumps(report)
+    assert "pwned" not in Path(where["victim_code"]).read_text()
 
 
 def test_a_function_created_through_the_control_plane_cannot_either(
