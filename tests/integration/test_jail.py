@@ -177,7 +177,12 @@ def test_a_function_created_through_the_control_plane_cannot_either(
 
 @pytest.mark.parametrize(
     ("name", "error_type"),
-    [("attacker-dev-linger-timeout", "Sandbox.Timedout"), ("attacker-dev-linger-memory", None)],
+    [
+        ("attacker-dev-linger-timeout", "Sandbox.Timedout"),
+        ("attacker-dev-node-linger-timeout", "Sandbox.Timedout"),
+        ("attacker-dev-provided-linger-timeout", "Sandbox.Timedout"),
+        ("attacker-dev-linger-memory", None),
+    ],
 )
 def test_nothing_outlives_a_worker_killed_for_time_or_memory(
     server: RunningServer, name: str, error_type: str | None
@@ -193,9 +198,19 @@ def test_nothing_outlives_a_worker_killed_for_time_or_memory(
     assert wait_until_gone(uid) == [], "the worker's daemon survived it"
 
 
-def test_the_server_reaps_every_child_of_faulty_invocations(server: RunningServer) -> None:
-    for _ in range(100):
-        error, payload, _ = invoke(server, "attacker-dev-crash")
+@pytest.mark.parametrize(
+    ("name", "times"),
+    [
+        ("attacker-dev-crash", 100),
+        ("attacker-dev-node-crash", 30),  # node's cold starts are slower: fewer
+        ("attacker-dev-provided-crash", 30),
+    ],
+)
+def test_the_server_reaps_every_child_of_faulty_invocations(
+    server: RunningServer, name: str, times: int
+) -> None:
+    for _ in range(times):
+        error, payload, _ = invoke(server, name)
         assert error == "Unhandled" and payload["errorType"] == "Runtime.ExitError", payload
     assert server.proc is not None
     deadline = time.monotonic() + 5

@@ -155,3 +155,20 @@ exports.attack = async (event) => {
     tmp_mb: tmpMb,
   };
 };
+
+// Leaves a daemon behind (double fork, own session: attack.py's), then runs past its timeout.
+exports.lingerThenSleep = async () => {
+  // stdio ignored: the daemon keeps whatever it inherits, and a pipe would never reach EOF.
+  execFileSync('python3', ['-c', 'import attack; attack._daemon()'], {
+    cwd: '/var/task',
+    stdio: 'ignore',
+  });
+  console.log(`uid ${process.getuid()}`);
+  await new Promise((resolve) => setTimeout(resolve, 60000));
+};
+
+// Leaves a child nobody waits for, then kills its own process.
+exports.forkAndDie = () => {
+  require('child_process').spawn('/bin/true', { stdio: 'ignore' });
+  process.kill(process.pid, 'SIGKILL');
+};
