@@ -183,7 +183,8 @@ PROVIDED = Runtime(
     missing_hint="expected a handler name for the bootstrap (_HANDLER), e.g. function.handler",
     supported_as="provided.al2023/provided.al2 (a `bootstrap` speaking Lambda's Runtime API)",
     described="custom runtimes (provided.al2023, provided.al2: a `bootstrap` program)",
-    worker=WorkerStart(module="faasbox.execution.process.runtime_api.worker"),
+    # Stdlib-only Python: forked from a zygote, it enters the jail at BOOT as Python's does.
+    worker=WorkerStart(module="faasbox.execution.process.runtime_api.worker", forkable=True),
 )
 RUNTIMES: tuple[Runtime, ...] = (PYTHON, NODE, PROVIDED, WEBASSEMBLY)
 

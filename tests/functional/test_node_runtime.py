@@ -1,5 +1,5 @@
 """Node.js workers through the Invoker: spares started ahead of need, per memory size, with
-V8 sized for the function."""
+V8 sized for the function (without the jail; in one, node is exec'd by a forked spare)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from faasbox.execution.settings import RuntimeSettings
 from faasbox.registry import Registry
 from faasbox.registry.models import DeployedFunction
 from faasbox.registry.services import deploy_service
-from tests.support import SERVICES, process_pools, run_with_invoker
+from tests.support import JAILED, SERVICES, process_pools, run_with_invoker
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 
@@ -60,7 +60,8 @@ def test_cold_starts_take_the_spare_started_for_their_memory_size(data_dir: Path
             "results": (first, warm, second, large),
         }
 
-    out = run_with_invoker(RuntimeSettings(data_dir=data_dir), scenario)
+    # Spawned spares are the unjailed start (a jail forks node's workers, then execs node).
+    out = run_with_invoker(RuntimeSettings(data_dir=data_dir, jail=False), scenario)
     small_spare, next_spare, big_spare = out["spares"]
     first, warm, second, large = out["results"]
     assert first.cold and body(first)["pid"] == small_spare
@@ -84,11 +85,14 @@ def test_the_worker_sees_lambdas_node_environment(data_dir: Path) -> None:
     seen = body(result)
     env = seen["env"]
     assert env["AWS_EXECUTION_ENV"] == "AWS_Lambda_nodejs20.x"
-    assert env["LAMBDA_TASK_ROOT"] == str(fn.code_dir) == seen["cwd"]
+    # Jailed (as root), the code is at /var/task and /tmp is the worker's own, as on Lambda.
+    task_root, tmp = ("/var/task", "/tmp") if JAILED else (str(fn.code_dir), env["TMPDIR"])
+    assert env["LAMBDA_TASK_ROOT"] == task_root == seen["cwd"]
     assert Path(env["LAMBDA_RUNTIME_DIR"], "bootstrap.js").is_file()
     node_dir = str(Path(shutil.which("node") or "").parent)
     assert env["PATH"].split(":")[0] == node_dir
-    assert env["NODE_PATH"].split(":")[-1] == str(fn.code_dir)
+    assert env["NODE_PATH"].split(":")[-1] == task_root
+    assert env["TMPDIR"] == tmp
     assert seen["context"]["functionName"] == "node-probe-dev-inspect"
     assert seen["context"]["memoryLimitInMB"] == "256"
     assert seen["tmpdir"] == env["TMPDIR"]
@@ -113,7 +117,7 @@ def test_after_an_uncaught_exception_the_next_invocation_gets_a_new_environment(
     assert (error["errorType"], error["errorMessage"]) == ("Error", "thrown from a timer")
     assert "Uncaught Exception" in failed.log
     assert after.status == "success" and after.cold
-    assert body(after)["pid"] != body(first)["pid"]
+    assert body(after)["environment"] != body(first)["environment"]
 
 
 def test_a_streaming_handler_is_a_buffered_invocation(data_dir: Path) -> None:
@@ -148,7 +152,7 @@ def test_spares_are_kept_for_the_most_recently_used_memory_sizes(
         kept = [await spare_of(launcher, fn) for fn in fns[1:]]
         return launcher.spares_for(fns[0]), kept
 
-    oldest, kept = run_with_invoker(RuntimeSettings(data_dir=data_dir), scenario)
+    oldest, kept = run_with_invoker(RuntimeSettings(data_dir=data_dir, jail=False), scenario)
     assert oldest == []  # its spare was stopped (or never kept) for the newer sizes'
     assert len(set(kept)) == 4
 

@@ -80,7 +80,11 @@ def targets(server: RunningServer) -> dict[str, Any]:
     victims = processes_of(seen["uid"])
     assert victims, "the victim's worker runs as its own uid"
     assert server.proc is not None
+    error, provided, _ = invoke(server, "victim-dev-provided-victim")
+    assert error is None, provided
+    assert provided["uid"] not in (0, seen["uid"])
     return {
+        "runtime_api": provided["runtime_api"],  # a custom runtime's API, on the loopback
         "data_dir": str(server.data_dir.resolve()),
         "server_pid": server.proc.pid,
         "victim_pid": victims[0],
@@ -89,7 +93,9 @@ def targets(server: RunningServer) -> dict[str, Any]:
     }
 
 
-def assert_every_attack_failed(report: dict[str, Any], victim_uid: int) -> None:
+def assert_every_attack_failed(
+    report: dict[str, Any], victim_uid: int, own_pids: tuple[int, ...] = (2,)
+) -> None:
     succeeded = {name: what for name, what in report["found"].items() if what}
     assert succeeded == {}
     assert report["uid"] not in (0, victim_uid), "each function has a uid of its own"
@@ -97,7 +103,7 @@ def assert_every_attack_failed(report: dict[str, Any], victim_uid: int) -> None:
     assert report["open_files"] < 1024
     assert 500 <= report["tmp_mb"] <= 512, "/tmp holds the default 512 MB ephemeral storage"
     # Its own pid namespace: itself and what it started; not even its init (another uid).
-    assert report["visible_pids"] == [2]
+    assert report["visible_pids"] == list(own_pids)
 
 
 @pytest.fixture
@@ -126,6 +132,25 @@ def test_a_deployed_function_cannot_reach_outside_its_jail(
     assert "pwned" not in code
 
 
+@pytest.mark.parametrize(
+    ("name", "own_pids"),
+    [
+        ("attacker-dev-node-attack", (2,)),  # node, exec'd in the jail by its worker
+        # The bootstrap; its Runtime API worker (pid 2, not dumpable) is out of its sight.
+        ("attacker-dev-provided-attack", (3,)),
+    ],
+)
+def test_nor_can_a_nodejs_or_custom_runtime_function(
+    server: RunningServer, host_shared_memory: int, name: str, own_pids: tuple[int, ...]
+) -> None:
+    where = targets(server)
+    error, report, _ = invoke(server, name, where)
+    assert error is None, report
+    assert_every_attack_failed(report, where["victim_uid"], own_pids)
+    assert "the victim's secret" not in json.dumps(report)
+    assert "pwned" not in Path(where["victim_code"]).read_text()
+
+
 def test_a_function_created_through_the_control_plane_cannot_either(
     server: RunningServer,
 ) -> None:
@@ -150,7 +175,12 @@ def test_a_function_created_through_the_control_plane_cannot_either(
 
 @pytest.mark.parametrize(
     ("name", "error_type"),
-    [("attacker-dev-linger-timeout", "Sandbox.Timedout"), ("attacker-dev-linger-memory", None)],
+    [
+        ("attacker-dev-linger-timeout", "Sandbox.Timedout"),
+        ("attacker-dev-node-linger-timeout", "Sandbox.Timedout"),
+        ("attacker-dev-provided-linger-timeout", "Sandbox.Timedout"),
+        ("attacker-dev-linger-memory", None),
+    ],
 )
 def test_nothing_outlives_a_worker_killed_for_time_or_memory(
     server: RunningServer, name: str, error_type: str | None
@@ -166,9 +196,19 @@ def test_nothing_outlives_a_worker_killed_for_time_or_memory(
     assert wait_until_gone(uid) == [], "the worker's daemon survived it"
 
 
-def test_the_server_reaps_every_child_of_faulty_invocations(server: RunningServer) -> None:
-    for _ in range(100):
-        error, payload, _ = invoke(server, "attacker-dev-crash")
+@pytest.mark.parametrize(
+    ("name", "times"),
+    [
+        ("attacker-dev-crash", 100),
+        ("attacker-dev-node-crash", 30),  # node's cold starts are slower: fewer
+        ("attacker-dev-provided-crash", 30),
+    ],
+)
+def test_the_server_reaps_every_child_of_faulty_invocations(
+    server: RunningServer, name: str, times: int
+) -> None:
+    for _ in range(times):
+        error, payload, _ = invoke(server, name)
         assert error == "Unhandled" and payload["errorType"] == "Runtime.ExitError", payload
     assert server.proc is not None
     deadline = time.monotonic() + 5

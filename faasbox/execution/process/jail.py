@@ -32,6 +32,7 @@ import resource
 import socket
 import struct
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 CLONE_NEWNS = 0x00020000
@@ -199,13 +200,15 @@ def _mkdirs(path: str) -> None:
     os.makedirs(path, mode=0o755, exist_ok=True)
 
 
-def _visible_paths() -> list[str]:
+def _visible_paths(extra: list[str]) -> list[str]:
     """Host paths the worker needs read-only, beyond the system's: the Python installation,
     the virtualenv, faasbox's own package (an editable install lives in a checkout, whose
-    other files, the data dir among them, must stay out of sight)."""
+    other files, the data dir among them, must stay out of sight), and `extra` (the other
+    runtimes' installations: node's, when it is not under /usr)."""
     import faasbox
 
     wanted = [sys.base_prefix, sys.prefix, os.path.dirname(os.path.abspath(faasbox.__file__))]
+    wanted += [p for p in extra if os.path.realpath(p) != "/"]
     paths: list[str] = []
     for path in sorted({os.path.realpath(p) for p in wanted}, key=len):
         covered = any(path == p or path.startswith(p + "/") for p in [*SYSTEM_PATHS, *paths])
@@ -214,7 +217,7 @@ def _visible_paths() -> list[str]:
     return paths
 
 
-def build_root(root: str, hidden: list[str]) -> None:
+def build_root(root: str, hidden: list[str], visible: Sequence[str] = ()) -> None:
     """Mount the skeleton root at `root` (in this process's own mount namespace) and pivot
     into it, keeping the host's root at /.host to bind a function's code from at BOOT."""
     global _jailed
@@ -226,7 +229,7 @@ def build_root(root: str, hidden: list[str]) -> None:
         elif os.path.isdir(path):
             _mkdirs(root + path)
             _bind_read_only(path, root + path)
-    for path in _visible_paths():
+    for path in _visible_paths(list(visible)):
         _mkdirs(root + path)
         _bind_read_only(path, root + path)
     for path in hidden:  # the data dir, should one of the paths above contain it

@@ -11,9 +11,11 @@ that it imports a preloaded package, its later cold starts fork from the preload
 A function whose own code ships a package the preloaded zygote has imported (a vendored
 numpy, say) must get its own copy, so it forks from the base zygote.
 
-Runtimes whose worker cannot fork (Node.js) are spawned, and their spares with them: one
-process per start command (the command carries the function's memory size, which V8 needs
-at start) is kept started ahead of need, waiting for its BOOT.
+Runtimes whose worker cannot fork (Node.js) are, in a jail, forked as any other spare and
+exec their program at BOOT once inside the function's jail (faasbox.execution.process.
+exec_worker). Without the jail they are spawned, and their spares with them: one process per
+start command (the command carries the function's memory size, which V8 needs at start) is
+kept started ahead of need, waiting for its BOOT.
 
 With the jail (faasbox.execution.process.jail), the pid the server watches is the worker's
 init (pid 1 of its pid namespace): killing it kills everything the worker started, and the
@@ -88,6 +90,20 @@ def spawn_worker(worker_fd: int, log_fd: int, argv: list[str]) -> int:
         ],
         setsid=True,
     )
+
+
+def runtime_paths() -> list[str]:
+    """The installations of the runtimes' programs, which a jail's root must show read-only
+    (node's prefix, when it is not under /usr)."""
+    paths: list[str] = []
+    for runtime in runtimes.RUNTIMES:
+        start = runtime.worker
+        folder = start.bin_dir() if start is not None and start.bin_dir is not None else None
+        if folder is not None:
+            prefix = os.path.dirname(os.path.realpath(folder))
+            if prefix != "/":  # never the whole host
+                paths.append(prefix)
+    return paths
 
 
 def _join_cgroups(pid: int, procs_files: list[str]) -> None:
@@ -235,6 +251,8 @@ class Started:
     memory: MemoryLimit
     jailed: bool
     refill: str = ""  # the zygote to make a new spare from once this one has run INIT
+    # A jailed worker of a runtime that cannot fork: the program it execs once in its jail.
+    exec: tuple[str, ...] = ()
 
     def alive(self) -> bool:
         try:
@@ -296,6 +314,7 @@ class Launcher:
         # Per code version: does the function import something the preloaded zygote has?
         self._wants_preload: dict[str, bool] = {}
         self._vendors_preloaded: dict[str, bool] = {}
+        self._visible = runtime_paths() if jail is not None else []
 
     def start(self) -> None:
         if self.use_zygote:
@@ -307,9 +326,17 @@ class Launcher:
         preloaded = {m.partition(".")[0] for m in self.preloaded.modules}
         self._wants_preload[fn.code_sha256] = bool(set(packages) & preloaded)
 
+    def _forks(self, start: WorkerStart) -> bool:
+        """Whether workers of this runtime are forked (a zygote's spares) or spawned: in a
+        jail every runtime forks, the unforkable ones exec'ing their program at BOOT."""
+        return start.forkable or self.jail is not None
+
     def _zygote_for(self, fn: DeployedFunction) -> Zygote | None:
-        if not self.use_zygote or not worker_start(fn).forkable:
+        start = worker_start(fn)
+        if not self.use_zygote or not self._forks(start):
             return None
+        if not start.forkable:
+            return self.base  # it execs another program: nothing preloaded would help
         if not self._wants_preload.get(fn.code_sha256, False):
             return self.base
         vendors = self._vendors_preloaded.get(fn.code_sha256)
@@ -343,6 +370,16 @@ class Launcher:
 
     async def start_process(self, fn: DeployedFunction) -> Started:
         """A worker process for `fn`: a spare if one is ready, else a new one."""
+        start = worker_start(fn)
+        if not self._forks(start):
+            return await self._spawned(start.spawn_command(fn.config))
+        # Its program, before a spare is taken: a missing one (node) fails the start here.
+        command = () if start.forkable else start.spawn_command(fn.config)
+        started = await self._forked(fn)
+        started.exec = command
+        return started
+
+    async def _forked(self, fn: DeployedFunction) -> Started:
         zygote = self._zygote_for(fn)
         if zygote is not None:
             spares = self._spares[zygote.name]
@@ -358,10 +395,6 @@ class Launcher:
             self._refill(zygote)
             if made is not None:
                 return made
-        start = worker_start(fn)
-        command = start.spawn_command(fn.config)
-        if not start.forkable:
-            return await self._spawned(command)
         started = await self._make(None)
         if started is None:
             raise OSError("a worker process could not be started")
@@ -371,7 +404,7 @@ class Launcher:
         """`fn` may be invoked soon: a runtime that is spawned gets its spare started now,
         so that even its first cold start is INIT only."""
         start = worker_start(fn)
-        if start.forkable or self.spares_per_zygote <= 0:
+        if self._forks(start) or self.spares_per_zygote <= 0:
             return
         try:
             command = start.spawn_command(fn.config)
@@ -382,7 +415,7 @@ class Launcher:
     def spares_for(self, fn: DeployedFunction) -> list[int]:
         """The pids of the spares a cold start of `fn` would take (spawned runtimes)."""
         start = worker_start(fn)
-        if start.forkable:
+        if self._forks(start):
             return []
         command = start.spawn_command(fn.config)
         return [spare.pid for spare in self._spawn_spares.get(command, ()) if spare.alive()]
@@ -441,7 +474,9 @@ class Launcher:
         memory, procs = self.limiter.prepare(SPARE_LIMIT_MB, worker_id)
         request: dict[str, Any] = {"cgroups": procs}
         if self.jail is not None:
-            request.update(root=str(self.jail.root), hidden=[str(self.jail.data_dir)])
+            request.update(
+                root=str(self.jail.root), hidden=[str(self.jail.data_dir)], visible=self._visible
+            )
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         log_r, log_w = os.pipe()
         status_r, status_w = os.pipe()
@@ -451,7 +486,7 @@ class Launcher:
             if zygote is not None:
                 pid, how = await zygote.fork(request, fds), zygote.name
             elif command:
-                # TODO(jail): spawned workers are not jailed yet.
+                # Only without a jail (a jail forks every runtime's workers).
                 argv = [*command, str(theirs.fileno())]
                 pid, how = spawn_worker(theirs.fileno(), log_w, argv), "spawn"
                 # It cannot join its cgroups itself: moved there from here, off the loop.

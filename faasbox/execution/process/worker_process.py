@@ -23,7 +23,7 @@ from typing import Any
 from faasbox.execution import runtimes
 from faasbox.execution.api import StreamSink
 from faasbox.execution.logs import LOG_CAP
-from faasbox.execution.process import protocol
+from faasbox.execution.process import exec_worker, protocol
 from faasbox.execution.process.launcher import Launcher
 from faasbox.execution.process.limits import MemoryLimit
 from faasbox.lambda_ import faults
@@ -238,7 +238,15 @@ class WorkerProcess:
             "log_group": self.fn.log_group,
             "log_stream": self.log_stream,
         }
-        self._channel.send(protocol.encode(protocol.BOOT, boot))
+        start = runtimes.of(self.fn.config.runtime).worker
+        if process.exec:
+            # The exec worker reads the first BOOT, enters the jail and execs the runtime's
+            # program, which reads the second (faasbox.execution.process.exec_worker).
+            boot.update(worker=exec_worker.NAME, exec=list(process.exec))
+        elif start is not None and start.module is not None:
+            boot["worker"] = start.module  # what a forked spare becomes
+        frame = protocol.encode(protocol.BOOT, boot)
+        self._channel.send(frame + frame if process.exec else frame)
         try:
             return await self._init(started, init_timeout)
         finally:

@@ -16,6 +16,9 @@ What forking breaks, and what is done about it:
   RandomState is reseeded here;
 - file descriptors: everything but the worker's socket and its log pipe is closed;
 - signal handlers and the session: reset to an ordinary Python process's, in a new session;
+- what it becomes: the BOOT frame names the worker module to serve (WORKERS: Python, the
+  Runtime API's, or the exec worker that enters the jail and then execs a runtime that
+  cannot fork, such as node);
 - parentage: the worker is forked twice so that it is re-parented to the server (a
   PR_SET_CHILD_SUBREAPER), which then reaps it and reads its exit status as for a spawn.
 """
@@ -37,10 +40,20 @@ import signal  # noqa: E402
 import socket  # noqa: E402
 import struct  # noqa: E402
 import sys  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
-from faasbox.execution.process import jail  # noqa: E402
-from faasbox.execution.process.python import worker  # noqa: E402  (what every worker runs)
+from faasbox.execution.process import exec_worker, jail, protocol  # noqa: E402
+from faasbox.execution.process.python import worker  # noqa: E402  (Python functions)
+from faasbox.execution.process.runtime_api import worker as runtime_api  # noqa: E402
+
+# What a forked worker can become, named by its BOOT's "worker": a spare is forked before
+# anyone knows its function, so one kind of spare serves every runtime.
+WORKERS: dict[str, Callable[[socket.socket, dict[str, Any]], None]] = {
+    "faasbox.execution.process.python.worker": worker.serve,
+    "faasbox.execution.process.runtime_api.worker": runtime_api.serve,
+    exec_worker.NAME: exec_worker.serve,
+}
 
 MAX_FD = 65536
 
@@ -82,12 +95,19 @@ def _become_worker(worker_fd: int, log_fd: int, jailed: bool) -> None:
     random.seed()
     if not jailed:
         jail.prepare_namespace()
-    worker.serve(socket.socket(fileno=worker_fd))
+    ctrl = socket.socket(fileno=worker_fd)
+    kind, boot, _ = protocol.recv_frame(ctrl)
+    if kind != protocol.BOOT:
+        raise protocol.ProtocolError(f"expected BOOT, got frame kind {kind}")
+    serve = WORKERS.get(boot.get("worker", "faasbox.execution.process.python.worker"))
+    if serve is None:
+        raise protocol.ProtocolError(f"no such worker: {boot.get('worker')!r}")
+    serve(ctrl, boot)
 
 
 def _init(request: dict[str, Any], worker_fd: int, log_fd: int, status_fd: int) -> None:
     """pid 1 of the worker's pid namespace: the skeleton root, the worker, then reaping."""
-    jail.build_root(request["root"], request.get("hidden", []))
+    jail.build_root(request["root"], request.get("hidden", []), request.get("visible", []))
     pid = os.fork()
     if pid == 0:
         os.close(status_fd)

@@ -168,6 +168,21 @@ def _shared_memory():
     return f"{len(rows)} System V segments visible" if rows else None
 
 
+def _runtime_api(address):
+    """Another function's Runtime API (a `provided` worker's, on the shared loopback): any
+    HTTP answer means its invocations could be read or answered from here."""
+    if not address:
+        return None
+    host, port = address.rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=2) as s:
+            s.sendall(b"GET /2018-06-01/runtime/invocation/none/nothing HTTP/1.1\r\n\r\n")
+            answer = s.recv(64)
+    except OSError:
+        return None
+    return f"{address} answered {answer[:20]!r}" if answer.startswith(b"HTTP/") else None
+
+
 def _status():
     with open("/proc/self/status") as f:
         return dict(line.split(":\t", 1) for line in f.read().splitlines() if ":\t" in line)
@@ -199,7 +214,8 @@ def attack(event, context):
             + [_read(p) for p in glob.glob(f"/proc/*/root/tmp/{MARKER}")]
         ),
         "server_environ": _first(
-            [_read(f"/proc/{server}/environ")] + [_read(f"/proc/{p}/environ") for p in visible]
+            [_read(f"/proc/{server}/environ")]
+            + [_read(f"/proc/{p}/environ") for p in visible if p != os.getpid()]
         ),
         "write_other_code": _write(victim_code),
         "signal_server": _signal(server),
@@ -218,6 +234,7 @@ def attack(event, context):
         ),
         "new_privileges": None if status.get("NoNewPrivs") == "1" else "no_new_privs is off",
         "ipc": _shared_memory(),
+        "other_runtime_api": _runtime_api(event.get("runtime_api")),
         "more_than_1024_processes": None,
         "more_than_1024_threads": None,
     }

@@ -173,7 +173,10 @@ exports.heap = async () => ({
   pid: process.pid,
 });
 
-// Throws from a timer while the invocation runs, when asked to; else answers its pid.
+// Which execution environment this is (in a jail every worker is pid 2 of its own namespace).
+const environment = require('crypto').randomUUID();
+
+// Throws from a timer while the invocation runs, when asked to; else answers its environment.
 exports.maybeUncaught = async (event) => {
   if (event.throwInTimer) {
     setTimeout(() => {
@@ -181,7 +184,7 @@ exports.maybeUncaught = async (event) => {
     }, 5);
     await new Promise((resolve) => setTimeout(resolve, 60000));
   }
-  return { pid: process.pid };
+  return { pid: process.pid, environment };
 };
 
 // How node was started: NODE_OPTIONS of the function apply, as on Lambda.

@@ -209,10 +209,12 @@ def invoke(
     )
 
 
-def serve(ctrl: socket.socket) -> None:
-    kind, boot_header, _ = protocol.recv_frame(ctrl)
-    if kind != protocol.BOOT:
-        raise protocol.ProtocolError(f"expected BOOT, got frame kind {kind}")
+def serve(ctrl: socket.socket, boot_header: dict[str, Any] | None = None) -> None:
+    """Serve `ctrl` until the server closes it; `boot_header`: BOOT, when a zygote read it."""
+    if boot_header is None:
+        kind, boot_header, _ = protocol.recv_frame(ctrl)
+        if kind != protocol.BOOT:
+            raise protocol.ProtocolError(f"expected BOOT, got frame kind {kind}")
     started = time.perf_counter()
     boot(ctrl, boot_header)
     _setup_output()

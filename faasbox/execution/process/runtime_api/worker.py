@@ -27,6 +27,7 @@ import json
 import os
 import selectors
 import socket
+import struct
 import sys
 import time
 from collections.abc import Callable
@@ -61,6 +62,31 @@ from faasbox.execution.process.runtime_api.http import (
 )
 
 
+def _tcp_address(ip: str, port: int) -> str:
+    # As /proc/net/tcp prints it: the address's bytes as a native integer, then the port.
+    return f"{struct.unpack('=I', socket.inet_aton(ip))[0]:08X}:{port:04X}"
+
+
+def peer_uid(peer: tuple[str, int], port: int) -> int | None:
+    """The uid owning the loopback TCP socket `peer` that connected to our `port`, from the
+    kernel's socket table (SO_PEERCRED is for Unix sockets only); None if it is not there."""
+    entry = f" {_tcp_address(peer[0], peer[1])} {_tcp_address('127.0.0.1', port)} ".encode()
+    try:
+        with open("/proc/net/tcp", "rb") as f:
+            table = f.read()
+    except OSError:
+        return None
+    at = table.find(entry)
+    if at < 0:
+        return None
+    # local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid ...
+    fields = table[at : table.find(b"\n", at)].split()
+    try:
+        return int(fields[6])
+    except (IndexError, ValueError):
+        return None
+
+
 class RuntimeApiWorker:
     def __init__(self, ctrl: socket.socket, boot: dict[str, Any]) -> None:
         self.ctrl = ctrl
@@ -70,7 +96,10 @@ class RuntimeApiWorker:
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(16)
         self.listener.setblocking(False)
-        self.address = f"127.0.0.1:{self.listener.getsockname()[1]}"
+        self.port = int(self.listener.getsockname()[1])
+        self.address = f"127.0.0.1:{self.port}"
+        # In a jail, only this function's own processes (its uid) may speak to the API.
+        self.owner = os.getuid() if boot.get("jail") else None
         self.bootstrap: Bootstrap | None = None
         self.ready = False
         self.started = 0.0
@@ -160,8 +189,12 @@ class RuntimeApiWorker:
 
     def _on_accept(self, _mask: int) -> None:
         try:
-            sock, _ = self.listener.accept()
+            sock, peer = self.listener.accept()
         except BlockingIOError:
+            return
+        if self.owner is not None and peer_uid(peer, self.port) != self.owner:
+            # Another function's process (loopback is shared unless `network: none`).
+            sock.close()
             return
         # A 100 Continue and its final response are two writes; do not let Nagle hold one.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -322,18 +355,30 @@ class RuntimeApiWorker:
         exit_like(returncode)
 
 
-def main() -> None:
-    ctrl = socket.socket(fileno=int(sys.argv[1]))
-    kind, boot, _ = protocol.recv_frame(ctrl)
-    if kind != protocol.BOOT:
-        raise protocol.ProtocolError(f"expected BOOT, got frame kind {kind}")
+def serve(ctrl: socket.socket, boot: dict[str, Any] | None = None) -> NoReturn:
+    """Serve `ctrl` until the server closes it; `boot`: BOOT, when a zygote read it."""
+    if boot is None:
+        kind, boot, _ = protocol.recv_frame(ctrl)
+        if kind != protocol.BOOT:
+            raise protocol.ProtocolError(f"expected BOOT, got frame kind {kind}")
     started = time.perf_counter()
-    if boot.get("tmp_dir"):
+    if boot.get("jail"):
+        # As the Python worker: the bootstrap, started after this, inherits all of it.
+        try:
+            jail.enter(boot["jail"])
+        except OSError as e:  # never run a function outside the jail it was promised
+            os.write(2, f"faasbox: cannot enter the jail: {e}\n".encode())
+            os._exit(71)
+    elif boot.get("tmp_dir"):
         needed = [boot["task_root"], *boot.get("paths", []), sys.prefix, __file__]
         jail.private_tmp(boot["tmp_dir"], needed)
     worker = RuntimeApiWorker(ctrl, boot)
     worker.start((time.perf_counter() - started) * 1000)
     worker.run()
+
+
+def main() -> None:
+    serve(socket.socket(fileno=int(sys.argv[1])))
 
 
 if __name__ == "__main__":
