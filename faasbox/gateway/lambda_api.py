@@ -9,6 +9,7 @@ import binascii
 import json
 import logging
 import uuid
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -23,15 +24,26 @@ from faasbox.gateway import eventstream
 from faasbox.gateway.http import Scope, Send, header, respond
 from faasbox.lambda_.limits import ASYNC_PAYLOAD_LIMIT
 from faasbox.registry import Registry
-from faasbox.registry.models import split_function_name
+from faasbox.registry.models import DeployedFunction, split_function_name
 
 log = logging.getLogger("faasbox.gateway")
 
-INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
+INVOCATION_TYPES = ("Event", "RequestResponse", "DryRun")  # in the order AWS lists them
 STREAM_INVOCATION_TYPES = ("RequestResponse", "DryRun")
 LOG_TAIL_BYTES = 4096
 EVENT_STREAM = b"application/vnd.amazon.eventstream"
 STREAM_EVENT_BYTES = 1 << 20  # a PayloadChunk's payload at most (the encoding allows 16 MB)
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """What an Invoke request asks for, checked."""
+
+    invocation_type: str
+    fn: DeployedFunction
+    qualifier: str | None  # as invoked: the caller's Qualifier, or the version in NAME:1
+    invoked_arn: str
+    client_context: dict[str, Any] | None
 
 
 class InvokeApi:
@@ -44,24 +56,9 @@ class InvokeApi:
         self, scope: Scope, send: Send, name: str, request_id: str, payload: bytes
     ) -> None:
         """Invoke; `payload` was read (and authenticated) by the gateway within 6 MB."""
-        name = unquote(name)
-        query = parse_qs(scope["query_string"].decode("latin-1"))
-        qualifier = query.get("Qualifier", [None])[0]
-        invocation_type = header(scope, b"x-amz-invocation-type") or "RequestResponse"
-        if invocation_type not in INVOCATION_TYPES:
-            raise InvalidParameterValue(
-                f"1 validation error detected: Value '{invocation_type}' at 'invocationType' "
-                "failed to satisfy constraint: Member must satisfy enum value set: "
-                "[Event, RequestResponse, DryRun]"
-            )
-        fn = self.registry.get(name, qualifier)
-        if invocation_type == "Event" and len(payload) > ASYNC_PAYLOAD_LIMIT:
-            raise RequestTooLarge(too_large_message(ASYNC_PAYLOAD_LIMIT))
-        _check_json(payload)
-        client_context = _client_context(header(scope, b"x-amz-client-context"))
-        # As invoked: qualified when the caller named a version (Qualifier, or NAME:1).
-        qualifier = qualifier or split_function_name(name)[1]
-        invoked_arn = fn.arn if qualifier is None else f"{fn.arn}:{qualifier}"
+        call = self._call(scope, name, payload, INVOCATION_TYPES)
+        invocation_type, fn, qualifier = call.invocation_type, call.fn, call.qualifier
+        client_context, invoked_arn = call.client_context, call.invoked_arn
         base_headers = [(b"x-amzn-requestid", request_id.encode())]
 
         if invocation_type == "DryRun":
@@ -93,27 +90,38 @@ class InvokeApi:
             headers.append((b"x-amz-log-result", base64.b64encode(tail)))
         await respond(send, 200, result.payload, b"application/json", headers)
 
+    def _call(self, scope: Scope, name: str, payload: bytes, allowed: tuple[str, ...]) -> Call:
+        """The function, invocation type and context an Invoke request names, or the AWS
+        error for what is wrong with it."""
+        name = unquote(name)
+        query = parse_qs(scope["query_string"].decode("latin-1"))
+        qualifier = query.get("Qualifier", [None])[0]
+        invocation_type = header(scope, b"x-amz-invocation-type") or "RequestResponse"
+        if invocation_type not in allowed:
+            raise InvalidParameterValue(
+                f"1 validation error detected: Value '{invocation_type}' at 'invocationType' "
+                "failed to satisfy constraint: Member must satisfy enum value set: "
+                f"[{', '.join(allowed)}]"
+            )
+        fn = self.registry.get(name, qualifier)
+        if invocation_type == "Event" and len(payload) > ASYNC_PAYLOAD_LIMIT:
+            raise RequestTooLarge(too_large_message(ASYNC_PAYLOAD_LIMIT))
+        _check_json(payload)
+        client_context = _client_context(header(scope, b"x-amz-client-context"))
+        # As invoked: qualified when the caller named a version (Qualifier, or NAME:1).
+        qualifier = qualifier or split_function_name(name)[1]
+        invoked_arn = fn.arn if qualifier is None else f"{fn.arn}:{qualifier}"
+        return Call(invocation_type, fn, qualifier, invoked_arn, client_context)
+
     async def stream(
         self, scope: Scope, send: Send, name: str, request_id: str, payload: bytes
     ) -> None:
         """InvokeWithResponseStream: the response as an event stream of PayloadChunks (sent
         as the function makes them, for a function that streams; else its whole result in
         one) ended by InvokeComplete, which carries the error of a failed invocation."""
-        name = unquote(name)
-        query = parse_qs(scope["query_string"].decode("latin-1"))
-        qualifier = query.get("Qualifier", [None])[0]
-        invocation_type = header(scope, b"x-amz-invocation-type") or "RequestResponse"
-        if invocation_type not in STREAM_INVOCATION_TYPES:
-            raise InvalidParameterValue(
-                f"1 validation error detected: Value '{invocation_type}' at 'invocationType' "
-                "failed to satisfy constraint: Member must satisfy enum value set: "
-                "[RequestResponse, DryRun]"
-            )
-        fn = self.registry.get(name, qualifier)
-        _check_json(payload)
-        client_context = _client_context(header(scope, b"x-amz-client-context"))
-        qualifier = qualifier or split_function_name(name)[1]
-        invoked_arn = fn.arn if qualifier is None else f"{fn.arn}:{qualifier}"
+        call = self._call(scope, name, payload, STREAM_INVOCATION_TYPES)
+        fn, client_context, invoked_arn = call.fn, call.client_context, call.invoked_arn
+        invocation_type = call.invocation_type
         base_headers = [(b"x-amzn-requestid", request_id.encode())]
         if invocation_type == "DryRun":
             await respond(send, 204, b"", None, base_headers)
