@@ -320,3 +320,21 @@ def test_bad_region_and_param_are_clear_errors(tmp_path: Path) -> None:
     assert "provider.environment.GREETING" in missing.stderr
     assert "parameter greeting is not set by --param" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_serve_with_region_and_params(tmp_path: Path) -> None:
+    service = regional_service(tmp_path)
+    serving = RunningServer(
+        [service], tmp_path / "data", "--region", "eu-north-1", "--param", "greeting=moi"
+    ).start()
+    try:
+        aws = lambda_client(serving.url, serving.credentials)
+        result = json.loads(aws.invoke(FunctionName="regional-dev-where")["Payload"].read())
+    finally:
+        serving.stop()
+    assert (result["WHERE"], result["GREETING"], result["AWS_REGION"]) == (
+        "eu-north-1",
+        "moi",
+        "eu-north-1",
+    )
+    assert result["arn"] == "arn:aws:lambda:eu-north-1:000000000000:function:regional-dev-where"
