@@ -55,21 +55,60 @@ def _url_option(f: F) -> F:
     )(f)
 
 
+def _region_option(f: F) -> F:
+    return click.option(
+        "--region",
+        default=None,
+        help="The region (${opt:region}) to deploy to; default provider.region, else us-east-1.",
+    )(f)
+
+
+def _parse_params(
+    ctx: click.Context, option: click.Parameter, values: tuple[str, ...]
+) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for value in values:
+        key, equals, text = value.partition("=")
+        if not equals or not key.strip():
+            raise click.BadParameter(f"expected key=value, got {value!r}", ctx, option)
+        params[key.strip()] = text
+    return params
+
+
+def _param_option(f: F) -> F:
+    return click.option(
+        "--param",
+        "params",
+        multiple=True,
+        callback=_parse_params,
+        metavar="KEY=VALUE",
+        help="A ${param:KEY} value, over the file's params:; repeat for more.",
+    )(f)
+
+
+def _cli_options(stage: str | None, region: str | None) -> dict[str, str]:
+    """The options ${opt:...} reads: only those given."""
+    given = {"stage": stage, "region": region}
+    return {name: value for name, value in given.items() if value}
+
+
 def _fail(error: FaasboxError) -> None:
     err.print(f"[bold red]Error:[/] {error}")
     code = 2 if isinstance(error, ConfigError) else 3 if isinstance(error, ServerUnreachable) else 1
     sys.exit(code)
 
 
-def find_services(path: Path, options: dict[str, str]) -> list[ServiceSpec]:
+def find_services(
+    path: Path, options: dict[str, str], params: dict[str, str] | None = None
+) -> list[ServiceSpec]:
     """Every service under `path`: the folder itself if it has a serverless.yml, else each
     direct subfolder that has one."""
     if path.is_file() or any((path / n).exists() for n in ("serverless.yml", "serverless.yaml")):
-        return [load_service(path, options)]
+        return [load_service(path, options, params=params)]
     if not path.is_dir():
         raise ConfigError(str(path), "", "no such file or folder")
     specs = [
-        load_service(sub, options)
+        load_service(sub, options, params=params)
         for sub in sorted(path.iterdir())
         if sub.is_dir() and any((sub / n).exists() for n in ("serverless.yml", "serverless.yaml"))
     ]
@@ -105,7 +144,13 @@ def _print_image_try_line(functions: list[DeployedFunction], url: str) -> None:
                 return
 
 
-def _watch(specs: list[ServiceSpec], options: dict[str, str], server: Server, force: bool) -> None:
+def _watch(
+    specs: list[ServiceSpec],
+    options: dict[str, str],
+    params: dict[str, str],
+    server: Server,
+    force: bool,
+) -> None:
     """Redeploy a service whenever its folder changes, for as long as the server runs."""
     import threading
 
@@ -114,7 +159,7 @@ def _watch(specs: list[ServiceSpec], options: dict[str, str], server: Server, fo
 
     def redeploy(root: Path) -> None:
         try:
-            spec = load_service(root, options)
+            spec = load_service(root, options, params=params)
             change, new_keys = deploy_service(server.registry, spec, server.api_keys, force=force)
         except FaasboxError as e:
             err.print(f"[yellow]Not redeployed:[/] {e}")
@@ -158,6 +203,8 @@ def cli() -> None:
     help="Where functions and code are kept.",
 )
 @click.option("--stage", default=None, help="The stage (${opt:stage}) to deploy.")
+@_region_option
+@_param_option
 @click.option(
     "--max-workers",
     type=int,
@@ -255,6 +302,8 @@ def serve(
     port: int,
     data_dir: Path,
     stage: str | None,
+    region: str | None,
+    params: dict[str, str],
     max_workers: int | None,
     idle_timeout: float,
     queue_timeout: float,
@@ -279,12 +328,12 @@ def serve(
     from faasbox.registry.services import deploy_service
 
     keys.refuse_unsafe_no_auth(host, no_auth, unsafe)
-    options = {"stage": stage} if stage else {}
+    options = _cli_options(stage, region)
     try:
         specs = [
             spec
             for directory in directories or (Path("examples"),)
-            for spec in find_services(directory, options)
+            for spec in find_services(directory, options, params)
         ]
         settings_kwargs: dict[str, Any] = {
             "data_dir": data_dir.resolve(),
@@ -332,7 +381,7 @@ def serve(
             DEFAULT_URL,
         )
     if watch:
-        _watch(specs, options, server, force)
+        _watch(specs, options, params, server, force)
     out.print("Press Ctrl+C to stop.", style="dim")
     sys.stdout.flush()
     # uvicorn re-raises the SIGINT it handled, after a clean shutdown.
@@ -372,17 +421,26 @@ def _check_isolation(missing: list[str], required: bool) -> None:
 
 @cli.command()
 @click.argument("directory", default=".", type=click.Path(path_type=Path))
-@click.option("--stage", default=None)
+@click.option("--stage", default=None, help="The stage (${opt:stage}) to deploy.")
+@_region_option
+@_param_option
 @_force_option
 @_url_option
-def deploy(directory: Path, stage: str | None, force: bool, url: str) -> None:
+def deploy(
+    directory: Path,
+    stage: str | None,
+    region: str | None,
+    params: dict[str, str],
+    force: bool,
+    url: str,
+) -> None:
     """Deploy the service(s) in DIRECTORY to a running server."""
     from faasbox.cli.client import Client
     from faasbox.registry.services import package_zip
 
     client = Client(url)
     try:
-        for spec in find_services(directory, {"stage": stage} if stage else {}):
+        for spec in find_services(directory, _cli_options(stage, region), params):
             _warn(spec)
             configs = [c.to_dict() for c in function_configs(spec)]
             result = client.deploy(
@@ -395,7 +453,7 @@ def deploy(directory: Path, stage: str | None, force: bool, url: str) -> None:
                 out.print(f"  {name}: removed")
             _print_moved(result.get("moved", []))
             _print_new_api_keys([(k["name"], k["value"]) for k in result.get("apiKeys", [])])
-            out.print(f"Deployed [bold]{spec.name}[/] ({spec.stage}) to {url}")
+            out.print(f"Deployed [bold]{spec.name}[/] ({spec.stage}, {spec.region}) to {url}")
     except FaasboxError as e:
         _fail(e)
 
@@ -506,7 +564,9 @@ def invoke(
     show_default=True,
     help="The service's folder or serverless.yml.",
 )
-@click.option("--stage", default=None)
+@click.option("--stage", default=None, help="The stage (${opt:stage}).")
+@_region_option
+@_param_option
 def invoke_local(
     function: str,
     data: str | None,
@@ -514,12 +574,14 @@ def invoke_local(
     log: bool,
     service_dir: Path,
     stage: str | None,
+    region: str | None,
+    params: dict[str, str],
 ) -> None:
     """Run a function from its source folder, without a server."""
     from faasbox.execution.local import invoke_local as run_local
 
     try:
-        spec = load_service(service_dir, {"stage": stage} if stage else {})
+        spec = load_service(service_dir, _cli_options(stage, region), params=params)
         _warn(spec)
         configs = {c.key: c for c in function_configs(spec)}
         config = configs.get(function) or next(

@@ -34,7 +34,6 @@ from faasbox.config.functions import (
 from faasbox.config.keypath import KeyPath
 from faasbox.config.spec import (
     DEFAULT_MEMORY_MB,
-    DEFAULT_REGION,
     DEFAULT_TIMEOUT_S,
     FunctionSpec,
     LayerSpec,
@@ -78,15 +77,21 @@ _PROVIDER_HINTS = {
 }
 _SERVICE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
 _STAGE = re.compile(r"[A-Za-z0-9-]+")
+# An AWS region's shape (us-east-1, eu-central-2, us-gov-west-1): it goes into ARNs.
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 
 
 def load_service(
-    path: Path, options: Mapping[str, str] | None = None, env: Mapping[str, str] | None = None
+    path: Path,
+    options: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
+    params: Mapping[str, str] | None = None,
 ) -> ServiceSpec:
     """The service described by ``path`` (a serverless.yml, or a folder holding one).
 
     ``options`` are CLI options (``stage``, ``region``, anything ``${opt:...}`` reads);
-    ``env`` is what ``${env:...}`` reads, os.environ by default. Raises ConfigError.
+    ``env`` is what ``${env:...}`` reads, os.environ by default; ``params`` are ``--param``
+    values, which ``${param:...}`` prefers to the file's ``params:``. Raises ConfigError.
     """
     file = _locate(Path(path))
     options = dict(options or {})
@@ -97,10 +102,16 @@ def load_service(
             str(file), "", f"expected a mapping (service, provider, functions), got {got}"
         )
     resolver = Resolver(
-        document, file=file, options=options, env=os.environ if env is None else env
+        document,
+        file=file,
+        options=options,
+        env=os.environ if env is None else env,
+        params=params,
     )
     resolved = resolver.resolve()
-    return _build_service(Context(str(file)), resolved, file, resolver.stage(), options)
+    return _build_service(
+        Context(str(file)), resolved, file, resolver.stage(), resolver.region(), options
+    )
 
 
 def _locate(path: Path) -> Path:
@@ -116,7 +127,12 @@ def _locate(path: Path) -> Path:
 
 
 def _build_service(
-    ctx: Context, doc: dict[Any, Any], file: Path, stage: str, options: Mapping[str, str]
+    ctx: Context,
+    doc: dict[Any, Any],
+    file: Path,
+    stage: str,
+    region: str,
+    options: Mapping[str, str],
 ) -> ServiceSpec:
     _warn_unknown_top_level(ctx, doc)
     name = _service_name(ctx, doc)
@@ -125,11 +141,11 @@ def _build_service(
         raise ctx.error(where, f"expected a stage of letters, digits and -, got {stage!r}")
     provider = mapping(ctx, doc.get("provider") or {}, ("provider",), "a mapping")
     _check_provider_keys(ctx, provider)
-    region = string(
-        ctx,
-        options.get("region") or provider.get("region") or DEFAULT_REGION,
-        ("provider", "region"),
-    )
+    if not _REGION.fullmatch(region):
+        where = ("provider", "region") if not options.get("region") else ("--region",)
+        raise ctx.error(
+            where, f"expected a region such as us-east-1 or eu-west-1, got {show(region)}"
+        )
     layers = _layers(ctx, doc.get("layers"), file.parent)
     layer_ids = {layer_logical_id(key): key for key in layers}
     defaults = _defaults(ctx, provider, name, stage, layer_ids)

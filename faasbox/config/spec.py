@@ -27,6 +27,8 @@ DEFAULT_MEMORY_MB = FRAMEWORK_MEMORY_MB
 DEFAULT_TIMEOUT_S = FRAMEWORK_TIMEOUT_S
 DEFAULT_STAGE = "dev"
 DEFAULT_REGION = "us-east-1"
+# The AWS account every faasbox resource belongs to (ARNs, ${aws:accountId}): one local account.
+ACCOUNT_ID = "000000000000"
 FUNCTION_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
 

@@ -2,8 +2,14 @@
 
 Sources resolved offline: ``env`` (environment variables), ``opt`` (CLI options such as
 ``--stage``), ``self`` (a path into the document itself), ``sls:stage`` (the resolved stage),
-``file(path)`` (another YAML/JSON file, relative to the service folder) and ``param`` (the
-``params:`` section, per stage). Sources that need AWS (``ssm``, ``cf``, ``s3``, ...) are errors.
+``aws:region`` (the resolved region) and ``aws:accountId`` (faasbox's one local account),
+``file(path)`` (another YAML/JSON file, relative to the service folder) and ``param`` (``--param``
+from the CLI, else the ``params:`` section for the stage, else its ``default``). Sources that need
+AWS (``ssm``, ``cf``, ``s3``, ...) are errors.
+
+As in the Serverless Framework v3, ``provider.stage`` and ``provider.region`` read as ``dev`` and
+``us-east-1`` when the file leaves them out, so ``${opt:stage, self:provider.stage}`` resolves;
+``${self:provider.stage}`` is what the file says (or the default), never the ``--stage`` option.
 
 A string that is exactly one variable takes the referenced value with its type (``512`` stays an
 int, a mapping stays a mapping); a variable inside longer text is written into it as text.
@@ -19,7 +25,7 @@ from typing import Any
 
 from faasbox.config.fields import as_text, show
 from faasbox.config.keypath import KeyPath, format_path
-from faasbox.config.spec import DEFAULT_STAGE
+from faasbox.config.spec import ACCOUNT_ID, DEFAULT_REGION, DEFAULT_STAGE
 from faasbox.config.syntax import (
     Literal,
     Nested,
@@ -32,7 +38,9 @@ from faasbox.config.syntax import (
 from faasbox.config.yamlfile import read_data_file
 from faasbox.errors import ConfigError
 
-SUPPORTED_SOURCES = ("env", "opt", "self", "sls", "file", "param")
+SUPPORTED_SOURCES = ("env", "opt", "self", "sls", "aws", "file", "param")
+# What the framework assumes for provider settings a file leaves out (its Service class does).
+_PROVIDER_DEFAULTS = {"provider.stage": DEFAULT_STAGE, "provider.region": DEFAULT_REGION}
 _JAVASCRIPT = frozenset({".js", ".cjs", ".mjs", ".ts"})
 
 
@@ -53,11 +61,13 @@ class Resolver:
         file: Path,
         options: Mapping[str, str],
         env: Mapping[str, str],
+        params: Mapping[str, str] | None = None,
     ) -> None:
         self._document = document
         self._file = file
         self._options = options
         self._env = env
+        self._params = dict(params or {})
         self._resolved: dict[KeyPath, Any] = {}
         self._active: list[KeyPath] = []
         self._files: dict[Path, Any] = {}
@@ -80,6 +90,15 @@ class Resolver:
                 missing = isinstance(value, _Missing) or value == ""
                 self._stage = DEFAULT_STAGE if missing else as_text(value)
         return self._stage
+
+    def region(self) -> str:
+        """``--region``, else ``provider.region``, else ``us-east-1``: what ``${aws:region}``
+        gives and where the functions are deployed."""
+        option = self._options.get("region")
+        if option:
+            return option
+        value = self._lookup_self("provider.region")
+        return DEFAULT_REGION if isinstance(value, _Missing) or value == "" else as_text(value)
 
     # -- walking the document ---------------------------------------------------------------
 
@@ -184,6 +203,8 @@ class Resolver:
             return self.stage()
         if source.type == "sls":
             raise self._error(path, f"{source.text}: only ${{sls:stage}} is available offline")
+        if source.type == "aws":
+            return self._aws(source, name, path)
         if source.type == "param":
             return self._param(name)
         raise self._error(
@@ -198,15 +219,32 @@ class Resolver:
         value = _walk(self._document, segments, self._resolve_node)
         if segments == ["service"] and isinstance(value, dict) and "name" in value:
             value = value["name"]  # the old `service: {name: x}` form
+        if value is None and address in _PROVIDER_DEFAULTS:
+            return _PROVIDER_DEFAULTS[address]
         return _Missing(f"{address} is not set in {self._file.name}") if value is None else value
 
+    def _aws(self, source: Reference, name: str, path: KeyPath) -> str:
+        if name == "region":
+            return self.region()
+        if name == "accountId":
+            return ACCOUNT_ID
+        raise self._error(
+            path,
+            f"{source.text}: faasbox knows ${{aws:region}} and ${{aws:accountId}}; "
+            "put other values in an environment variable and use ${env:NAME}",
+        )
+
     def _param(self, name: str) -> Any:
+        if name in self._params:  # --param wins over params: in the file
+            return self._params[name]
         stage = self.stage()
         for scope in (stage, "default"):
             value = self._lookup_self(f"params.{scope}.{name}")
             if not isinstance(value, _Missing):
                 return value
-        return _Missing(f"parameter {name} is not set in params.{stage} or params.default")
+        return _Missing(
+            f"parameter {name} is not set by --param, in params.{stage} or params.default"
+        )
 
     def _file_source(
         self, source: Reference, params: tuple[str, ...], address: str | None, path: KeyPath

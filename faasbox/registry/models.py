@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from faasbox.config.fields import env_control_character
+from faasbox.config.spec import ACCOUNT_ID as ACCOUNT_ID  # shared with ${aws:accountId}
 from faasbox.execution import runtimes
 from faasbox.execution.runtimes import DEFAULT_RUNTIME
 from faasbox.lambda_.limits import (
@@ -25,7 +26,6 @@ from faasbox.lambda_.limits import (
 )
 
 LATEST = "$LATEST"
-ACCOUNT_ID = "000000000000"
 
 # How the Lambda API names a function: its name, its ARN or a partial ARN
 # (123456789012:function:NAME), each optionally qualified (NAME:1, ARN:$LATEST).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -11,7 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import EXAMPLES, ROOT, LineReader, RunningServer, clean_env, wait_until
+from tests.support import (
+    EXAMPLES,
+    ROOT,
+    LineReader,
+    RunningServer,
+    clean_env,
+    lambda_client,
+    wait_until,
+)
 
 
 def faasbox(
@@ -219,3 +228,113 @@ def test_unknown_keys_warn_but_deploy(server: RunningServer, tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr
     assert "Warning" in done.stderr and "plugins" in done.stderr
     faasbox("rm", "hello2-dev-hello", server=server)
+
+
+REGIONAL_YML = """\
+service: regional
+provider:
+  name: aws
+  environment:
+    TABLE: ${self:service}-${opt:stage, self:provider.stage}
+    TABLE_ARN: arn:aws:dynamodb:${opt:region, self:provider.region}:${aws:accountId}:table/t
+    WHERE: ${aws:region}
+    GREETING: ${param:greeting}
+params:
+  default:
+    greeting: hello
+functions:
+  where:
+    handler: app.where
+"""
+REGIONAL_APP = """\
+import os
+
+def where(event, context):
+    keys = ("TABLE", "TABLE_ARN", "WHERE", "GREETING", "AWS_REGION")
+    return {**{k: os.environ[k] for k in keys}, "arn": context.invoked_function_arn}
+"""
+
+
+def regional_service(tmp_path: Path) -> Path:
+    service = tmp_path / "regional"
+    service.mkdir()
+    (service / "serverless.yml").write_text(REGIONAL_YML)
+    (service / "app.py").write_text(REGIONAL_APP)
+    return service
+
+
+def test_deploy_with_region_and_params(server: RunningServer, tmp_path: Path) -> None:
+    service = regional_service(tmp_path)
+    done = faasbox(
+        "deploy", str(service), "--region", "eu-west-1", "--param", "greeting=hola", server=server
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Deployed regional (dev, eu-west-1)" in done.stdout
+    invoked = faasbox("invoke", "-f", "regional-dev-where", server=server)
+    assert invoked.returncode == 0, invoked.stderr
+    assert json.loads(invoked.stdout) == {
+        "TABLE": "regional-dev",
+        "TABLE_ARN": "arn:aws:dynamodb:eu-west-1:000000000000:table/t",
+        "WHERE": "eu-west-1",
+        "GREETING": "hola",
+        "AWS_REGION": "eu-west-1",
+        "arn": "arn:aws:lambda:eu-west-1:000000000000:function:regional-dev-where",
+    }
+    aws = lambda_client(server.url, server.credentials)
+    arn = aws.get_function(FunctionName="regional-dev-where")["Configuration"]["FunctionArn"]
+    assert arn == "arn:aws:lambda:eu-west-1:000000000000:function:regional-dev-where"
+
+
+def test_invoke_local_with_region_and_params(tmp_path: Path) -> None:
+    service = regional_service(tmp_path)
+    args = ("invoke", "local", "-f", "where", "-c", str(service))
+    done = faasbox(*args, "--stage", "qa", "--region", "ap-south-1", "--param", "greeting=hej")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert (result["TABLE"], result["WHERE"], result["GREETING"]) == (
+        "regional-qa",
+        "ap-south-1",
+        "hej",
+    )
+    assert result["AWS_REGION"] == "ap-south-1"
+    defaults = json.loads(faasbox(*args).stdout)
+    assert (defaults["TABLE"], defaults["WHERE"], defaults["GREETING"]) == (
+        "regional-dev",
+        "us-east-1",
+        "hello",
+    )
+
+
+def test_bad_region_and_param_are_clear_errors(tmp_path: Path) -> None:
+    service = regional_service(tmp_path)
+    args = ("invoke", "local", "-f", "where", "-c", str(service))
+    bad_param = faasbox(*args, "--param", "greeting")
+    assert bad_param.returncode == 2
+    assert "expected key=value, got 'greeting'" in bad_param.stderr
+    bad_region = faasbox("deploy", str(service), "--region", "moon", url="http://127.0.0.1:9")
+    assert bad_region.returncode == 2
+    assert "--region" in bad_region.stderr and "expected a region such as" in bad_region.stderr
+    (service / "serverless.yml").write_text(REGIONAL_YML.replace("greeting: hello", "other: x"))
+    missing = faasbox(*args)
+    assert missing.returncode == 2
+    assert "provider.environment.GREETING" in missing.stderr
+    assert "parameter greeting is not set by --param" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+
+def test_serve_with_region_and_params(tmp_path: Path) -> None:
+    service = regional_service(tmp_path)
+    serving = RunningServer(
+        [service], tmp_path / "data", "--region", "eu-north-1", "--param", "greeting=moi"
+    ).start()
+    try:
+        aws = lambda_client(serving.url, serving.credentials)
+        result = json.loads(aws.invoke(FunctionName="regional-dev-where")["Payload"].read())
+    finally:
+        serving.stop()
+    assert (result["WHERE"], result["GREETING"], result["AWS_REGION"]) == (
+        "eu-north-1",
+        "moi",
+        "eu-north-1",
+    )
+    assert result["arn"] == "arn:aws:lambda:eu-north-1:000000000000:function:regional-dev-where"

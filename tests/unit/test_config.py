@@ -713,6 +713,113 @@ def test_params_are_looked_up_for_the_stage_then_default(tmp_path: Path) -> None
     assert hello(load(tmp_path, text)).environment["DOMAIN"] == "localhost"
 
 
+# The idiom of most of the Serverless Framework's examples (aws-python-rest-api-with-dynamodb).
+EXAMPLES_IDIOM = with_function(
+    """
+    handler: h.h
+    environment:
+      TABLE: ${self:service}-${opt:stage, self:provider.stage}
+      ARN: arn:aws:dynamodb:${opt:region, self:provider.region}:*:table/x
+      SELF: ${self:provider.stage}/${self:provider.region}
+      SLS: ${sls:stage}
+      AWS: ${aws:region}/${aws:accountId}
+    """,
+    top="provider:\n  name: aws",
+)
+
+
+def test_unset_provider_stage_and_region_read_as_dev_and_us_east_1(tmp_path: Path) -> None:
+    spec = load(tmp_path, EXAMPLES_IDIOM)
+    assert (spec.stage, spec.region) == ("dev", "us-east-1")
+    assert hello(spec).environment == {
+        "TABLE": "demo-dev",
+        "ARN": "arn:aws:dynamodb:us-east-1:*:table/x",
+        "SELF": "dev/us-east-1",
+        "SLS": "dev",
+        "AWS": "us-east-1/000000000000",
+    }
+
+
+def test_options_win_over_provider_but_self_reads_the_file(tmp_path: Path) -> None:
+    spec = load(tmp_path, EXAMPLES_IDIOM, {"stage": "prod", "region": "eu-west-1"})
+    assert (spec.stage, spec.region) == ("prod", "eu-west-1")
+    assert hello(spec).name == "demo-prod-hello"
+    # As in the framework, ${self:provider.stage} is the file's value, not --stage.
+    assert hello(spec).environment == {
+        "TABLE": "demo-prod",
+        "ARN": "arn:aws:dynamodb:eu-west-1:*:table/x",
+        "SELF": "dev/us-east-1",
+        "SLS": "prod",
+        "AWS": "eu-west-1/000000000000",
+    }
+
+
+def test_provider_stage_and_region_written_in_the_file_are_used(tmp_path: Path) -> None:
+    text = EXAMPLES_IDIOM.replace("name: aws", "name: aws\n  stage: qa\n  region: ap-south-1")
+    spec = load(tmp_path, text)
+    assert (spec.stage, spec.region) == ("qa", "ap-south-1")
+    assert hello(spec).environment["SELF"] == "qa/ap-south-1"
+    assert hello(spec).environment["AWS"] == "ap-south-1/000000000000"
+    assert hello(spec).environment["ARN"] == "arn:aws:dynamodb:ap-south-1:*:table/x"
+
+
+def test_a_region_from_a_variable_gives_aws_region(tmp_path: Path) -> None:
+    text = with_function(
+        "handler: h.h\ndescription: ${aws:region}",
+        top="provider:\n  region: ${env:REGION, 'eu-north-1'}",
+    )
+    assert hello(load(tmp_path, text)).description == "eu-north-1"
+    spec = load(tmp_path, text, env={"REGION": "ca-central-1"})
+    assert (spec.region, hello(spec).description) == ("ca-central-1", "ca-central-1")
+
+
+def test_an_unknown_aws_variable_is_a_clear_error(tmp_path: Path) -> None:
+    error = fails(tmp_path, with_function("handler: h.h\ndescription: ${aws:partition}"))
+    assert error.key_path == "functions.hello.description"
+    assert "faasbox knows ${aws:region} and ${aws:accountId}" in error.message
+
+
+@pytest.mark.parametrize(
+    ("options", "key_path"),
+    [({"region": "Mars 1"}, "--region"), ({}, "provider.region")],
+)
+def test_a_region_not_shaped_like_one_is_refused(
+    tmp_path: Path, options: dict[str, str], key_path: str
+) -> None:
+    text = MINIMAL.replace("name: aws", "name: aws\n  region: 'Mars 1'")
+    error = fails(tmp_path, text, options)
+    assert error.key_path == key_path
+    assert "expected a region such as us-east-1" in error.message
+
+
+def test_cli_params_win_over_the_files_params(tmp_path: Path) -> None:
+    text = with_function(
+        "handler: h.h\nenvironment: {DOMAIN: '${param:domain}', LEVEL: '${param:level}'}",
+        top="params:\n  prod: {domain: example.com}\n  default: {domain: localhost, level: debug}",
+    )
+    path = write(tmp_path, text)
+    spec = load_service(path, {"stage": "prod"}, {}, params={"domain": "cli.example"})
+    assert hello(spec).environment == {"DOMAIN": "cli.example", "LEVEL": "debug"}
+    spec = load_service(path, {}, {}, params={"level": "info"})
+    assert hello(spec).environment == {"DOMAIN": "localhost", "LEVEL": "info"}
+
+
+def test_a_param_only_given_on_the_command_line(tmp_path: Path) -> None:
+    text = with_function("handler: h.h\ndescription: ${param:who}")
+    spec = load_service(write(tmp_path, text), {}, {}, params={"who": "ops"})
+    assert hello(spec).description == "ops"
+
+
+def test_a_missing_param_is_a_clear_error(tmp_path: Path) -> None:
+    text = with_function("handler: h.h\ndescription: ${param:who}", top="params: {}")
+    error = fails(tmp_path, text, {"stage": "prod"})
+    assert error.key_path == "functions.hello.description"
+    assert (
+        "cannot resolve ${param:who}: parameter who is not set by --param, in params.prod or "
+        "params.default and no default was given" in error.message
+    )
+
+
 def test_cloudformation_substitutions_and_tags_are_left_alone(tmp_path: Path) -> None:
     spec = load(
         tmp_path,
