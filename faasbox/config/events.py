@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from faasbox.config.authorizers import UnsupportedAuthorizer, rest_authorizer
 from faasbox.config.fields import Context, mapping, show
 from faasbox.config.keypath import KeyPath
 
@@ -13,9 +14,9 @@ HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTI
 
 
 AUTHORIZERS_UNSUPPORTED = (
-    "faasbox does not support authorizers yet, so it cannot protect this route: it refuses "
-    "to deploy it rather than answer anyone. Remove the authorizer only if the route may be "
-    "public, or serve this function elsewhere until faasbox supports authorizers"
+    "faasbox does not support authorizers on httpApi events yet, so it cannot protect this "
+    "route: it refuses to deploy it rather than answer anyone. Remove the authorizer only if "
+    "the route may be public, or use an http event, whose authorizers faasbox runs"
 )
 
 
@@ -48,12 +49,25 @@ def check_events(ctx: Context, value: object, path: KeyPath) -> list[dict[str, A
                 "through HTTP events and the Lambda API",
             )
         if kind in ROUTED_EVENTS and isinstance(body, dict) and "authorizer" in body:
-            raise ctx.error(
-                (*where, kind, "authorizer"),
-                f"function {path[1]!r}, event {kind} {_describe(body)}: {AUTHORIZERS_UNSUPPORTED}",
-            )
+            problem = authorizer_problem(kind, body)
+            if problem is not None:
+                raise ctx.error(
+                    (*where, kind, "authorizer"),
+                    f"function {path[1]!r}, event {kind} {_describe(body)}: {problem}",
+                )
         events.append(dict(entry))
     return events
+
+
+def authorizer_problem(kind: str, body: dict[str, Any]) -> str | None:
+    """Why an event's authorizer cannot be run (None: faasbox runs it)."""
+    if kind != "http":
+        return AUTHORIZERS_UNSUPPORTED
+    try:
+        rest_authorizer(body["authorizer"])
+    except UnsupportedAuthorizer as e:
+        return str(e)
+    return None
 
 
 def _check_http(ctx: Context, body: object, path: KeyPath) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from faasbox.config.authorizers import AWS_IAM, rest_authorizer
 from faasbox.config.events import AUTHORIZERS_UNSUPPORTED
 from faasbox.config.fields import (
     Context,
@@ -137,6 +138,7 @@ def _build_service(
         key: build_function(ctx, key, value, defaults, layer_ids)
         for key, value in _function_entries(ctx, doc).items()
     }
+    _check_authorizer_functions(ctx, functions)
     api_gateway = mapping(
         ctx, provider.get("apiGateway") or {}, ("provider", "apiGateway"), "a mapping"
     )
@@ -283,6 +285,22 @@ def _layers(ctx: Context, value: object, root: Path) -> dict[str, LayerSpec]:
             ),
         )
     return layers
+
+
+def _check_authorizer_functions(ctx: Context, functions: dict[str, FunctionSpec]) -> None:
+    """A Lambda authorizer is a function of the same service, named by its key."""
+    for key, spec in functions.items():
+        for index, event in enumerate(spec.events):
+            body = event.get("http")
+            if not isinstance(body, dict) or body.get("authorizer") is None:
+                continue
+            authorizer = rest_authorizer(body["authorizer"])  # checked with the events
+            if authorizer.kind != AWS_IAM and authorizer.function not in functions:
+                raise ctx.error(
+                    ("functions", key, "events", index, "http", "authorizer"),
+                    f"authorizer {authorizer.function!r} is not a function of this service; "
+                    f"its functions are {', '.join(sorted(functions))}",
+                )
 
 
 def _http_api(ctx: Context, provider: dict[str, Any]) -> dict[str, Any]:
