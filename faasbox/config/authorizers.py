@@ -104,3 +104,101 @@ def _lambda(name: str, spec: dict[str, Any]) -> Authorizer:
         except re.error as e:
             raise UnsupportedAuthorizer(f"identityValidationExpression: {e}") from None
     return Authorizer(kind, name, tuple(sources), ttl, validation)
+
+
+HTTP_API_SUPPORTED = (
+    "faasbox supports provider.httpApi.authorizers of type request (a Lambda authorizer: "
+    "functionName, identitySource, enableSimpleResponses, resultTtlInSeconds, "
+    "payloadVersion '2.0'), and httpApi events' 'authorizer: <name>' or '{name}'"
+)
+_HTTP_API_KEYS = {
+    "type",
+    "functionName",
+    "identitySource",
+    "enableSimpleResponses",
+    "resultTtlInSeconds",
+    "payloadVersion",
+}
+_HTTP_API_SOURCE = re.compile(r"^\$request\.(header|querystring)\.([^\s,]+)$")
+
+
+@dataclass(frozen=True)
+class HttpApiAuthorizer:
+    """One of `provider.httpApi.authorizers`: a Lambda authorizer, payload format 2.0."""
+
+    name: str
+    function: str  # the authorizer function's key in serverless.yml
+    identity_sources: tuple[tuple[str, str], ...] = ()
+    ttl_s: int = DEFAULT_TTL_S  # only with identity sources, as API Gateway caches
+    simple: bool = False  # enableSimpleResponses: {isAuthorized, context}
+    kind: str = REQUEST
+
+
+def http_api_authorizer(name: str, spec: Any) -> HttpApiAuthorizer:
+    if not isinstance(spec, dict):
+        raise UnsupportedAuthorizer(f"authorizer {name!r} must be a mapping; {HTTP_API_SUPPORTED}")
+    kind = str(spec.get("type", "")).lower()
+    if kind != REQUEST:
+        raise UnsupportedAuthorizer(
+            f"authorizer {name!r} of type {spec.get('type')!r} is not supported; "
+            f"{HTTP_API_SUPPORTED}"
+        )
+    unknown = sorted(set(map(str, spec)) - _HTTP_API_KEYS)
+    if unknown:
+        raise UnsupportedAuthorizer(
+            f"authorizer {name!r}: key(s) {', '.join(unknown)} are not supported; "
+            f"{HTTP_API_SUPPORTED}"
+        )
+    function = spec.get("functionName")
+    if not isinstance(function, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", function):
+        raise UnsupportedAuthorizer(
+            f"authorizer {name!r} needs a functionName, a function of this service"
+        )
+    if str(spec.get("payloadVersion", "2.0")) != "2.0":
+        raise UnsupportedAuthorizer(f"authorizer {name!r}: faasbox supports payloadVersion '2.0'")
+    simple = spec.get("enableSimpleResponses", False)
+    if not isinstance(simple, bool):
+        raise UnsupportedAuthorizer(f"authorizer {name!r}: enableSimpleResponses is true or false")
+    ttl = spec.get("resultTtlInSeconds", DEFAULT_TTL_S)
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 <= ttl <= MAX_TTL_S:
+        raise UnsupportedAuthorizer(
+            f"authorizer {name!r}: resultTtlInSeconds is a whole number from 0 to {MAX_TTL_S}"
+        )
+    raw = spec.get("identitySource", [])
+    listed = [raw] if isinstance(raw, str) else raw
+    if not isinstance(listed, list):
+        raise UnsupportedAuthorizer(f"authorizer {name!r}: identitySource is a list")
+    sources: list[tuple[str, str]] = []
+    for part in listed:
+        found = _HTTP_API_SOURCE.match(str(part).strip())
+        if found is None:
+            raise UnsupportedAuthorizer(
+                f"authorizer {name!r}: identitySource {part!r}: faasbox reads "
+                "$request.header.<name> and $request.querystring.<name>"
+            )
+        where, key = found.groups()
+        sources.append((where, key.lower() if where == "header" else key))
+    return HttpApiAuthorizer(name, function, tuple(sources), ttl, simple)
+
+
+def http_api_authorizers(value: Any) -> dict[str, HttpApiAuthorizer]:
+    """`provider.httpApi.authorizers`, by name; UnsupportedAuthorizer for one faasbox cannot run."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise UnsupportedAuthorizer(f"expected a mapping of authorizers; {HTTP_API_SUPPORTED}")
+    return {str(name): http_api_authorizer(str(name), spec) for name, spec in value.items()}
+
+
+def http_api_event_authorizer(value: Any) -> str:
+    """The name an httpApi event's `authorizer:` refers to."""
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    if isinstance(value, dict) and set(map(str, value)) <= {"name"}:
+        name = value.get("name")
+        if isinstance(name, str) and name.strip():
+            return name.strip()
+    raise UnsupportedAuthorizer(
+        f"an httpApi event's authorizer is a name or {{name}} of provider.httpApi.authorizers; "
+        f"{HTTP_API_SUPPORTED}"
+    )

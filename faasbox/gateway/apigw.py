@@ -12,7 +12,7 @@ import json
 import logging
 from typing import Any
 
-from faasbox.config.authorizers import AWS_IAM, REQUEST
+from faasbox.config.authorizers import AWS_IAM, REQUEST, HttpApiAuthorizer
 from faasbox.errors import AuthenticationError, RequestTooLarge, TooManyRequests
 from faasbox.execution.invoker import Invoker
 from faasbox.gateway.apigw_events import (
@@ -177,6 +177,10 @@ class ApiGateway:
         facts = RequestFacts.of(scope, request_id)
         name = self._by_key.get((route.service, route.authorizer.function))
         authorizer_fn = self.registry.get(name) if name is not None else None
+        if isinstance(route.authorizer, HttpApiAuthorizer):
+            return await self.authorizers.authorize_v2(
+                route.authorizer, authorizer_fn, fn, facts, v2_event(facts, match, b"")
+            )
         request_event = (
             self._v1(fn, facts, match, b"", api_key) if route.authorizer.kind == REQUEST else {}
         )
@@ -219,6 +223,8 @@ class ApiGateway:
                 event["requestContext"]["identity"].update(identity)
         else:
             event = v2_event(facts, match, body)
+            if authorized is not None:
+                event["requestContext"]["authorizer"] = authorized
         payload = json.dumps(event).encode()
         if len(payload) > SYNC_PAYLOAD_LIMIT:
             return _json_response(413, TOO_LARGE)

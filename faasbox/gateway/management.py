@@ -99,7 +99,7 @@ class ManagementApi:
         if not configs:
             raise InvalidParameterValue("A deploy needs at least one function")
         for cfg in configs:
-            event = unsupported_authorizer(cfg.events)
+            event = unsupported_authorizer(cfg.events, cfg.api_gateway.get("httpApiAuthorizers"))
             if event is not None:
                 raise InvalidParameterValue(f"Function {cfg.name}, event {event}")
         try:

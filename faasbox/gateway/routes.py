@@ -13,7 +13,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from faasbox.config.authorizers import Authorizer, rest_authorizer
+from faasbox.config.authorizers import (
+    Authorizer,
+    HttpApiAuthorizer,
+    http_api_authorizers,
+    http_api_event_authorizer,
+    rest_authorizer,
+)
 from faasbox.config.events import authorizer_problem
 from faasbox.errors import ResourceConflict
 from faasbox.registry.models import DeployedFunction, FunctionConfig
@@ -61,7 +67,8 @@ class Route:
     private: bool = False
     service: str | None = None
     event: int = -1  # its index in the function's events
-    authorizer: Authorizer | None = None  # None: no per-request authorization work at all
+    # None: no per-request authorization work at all
+    authorizer: Authorizer | HttpApiAuthorizer | None = None
 
     @property
     def owner(self) -> str:
@@ -332,12 +339,14 @@ def routes_of_config(config: FunctionConfig) -> list[Route]:
     return routes
 
 
-def unsupported_authorizer(events: Iterable[dict[str, Any]]) -> str | None:
+def unsupported_authorizer(
+    events: Iterable[dict[str, Any]], http_api_authorizers: Any = None
+) -> str | None:
     """The first HTTP event whose authorizer faasbox cannot run: the event and why."""
     for event in events:
         for kind, body in event.items():
             if kind in ("http", "httpApi") and isinstance(body, dict) and "authorizer" in body:
-                problem = authorizer_problem(kind, body)
+                problem = authorizer_problem(kind, body, http_api_authorizers, check_names=True)
                 if problem is not None:
                     method = str(body.get("method", "*")).upper()
                     return f"{kind} {method} {body.get('path', '')}".strip() + f": {problem}"
@@ -347,8 +356,9 @@ def unsupported_authorizer(events: Iterable[dict[str, Any]]) -> str | None:
 def _route(fn: FunctionConfig, event: dict[str, Any], http_api_cors: Cors | None) -> Route | None:
     """The route of one event; None for events that are not HTTP routes."""
     kind_key, body = next(iter(event.items()))
-    authorizer: Authorizer | None = None
-    if unsupported_authorizer([event]) is not None:
+    authorizer: Authorizer | HttpApiAuthorizer | None = None
+    known = fn.api_gateway.get("httpApiAuthorizers")
+    if unsupported_authorizer([event], known) is not None:
         # Refused at deploy; a record from before that check is never served unprotected.
         log.warning("%s: route %s has an authorizer faasbox cannot run; skipped", fn.name, body)
         return None
@@ -377,6 +387,9 @@ def _route(fn: FunctionConfig, event: dict[str, Any], http_api_cors: Cors | None
             path = str(body.get("path", "*"))
             if path == "*":
                 path = "$default"
+            if body.get("authorizer") is not None:
+                name = http_api_event_authorizer(body["authorizer"])
+                authorizer = http_api_authorizers(known)[name]
         if method == "*":
             method = ANY
     else:

@@ -168,3 +168,44 @@ def test_aws_iam_refuses_a_bad_signature(server: RunningServer, case: str) -> No
     response = httpx.post(f"{server.url}/iam", content=content, headers=headers)
     assert response.status_code == 403
     assert response.headers["x-amzn-errortype"] == "InvalidSignatureException"
+
+
+def test_a_simple_v2_authorizer_allows_and_its_context_reaches_the_function(
+    server: RunningServer,
+) -> None:
+    key = f"open-{uuid.uuid4().hex}"
+    for _ in range(2):
+        response = get(server, "/v2/simple", **{"X-Key": key})
+        assert response.status_code == 200, response.text
+    # The HTTP API keeps the context's types.
+    assert response.json()["authorizer"] == {
+        "lambda": {"key": key, "level": 3, "route": "GET /v2/simple"}
+    }
+    assert calls(server, "simpleAuth", f"REQUEST 2.0 {key}") == 1  # cached 300 s
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "body"),
+    [
+        ({"X-Key": "closed"}, 403, {"message": "Forbidden"}),
+        ({}, 401, {"message": "Unauthorized"}),
+        ({"X-Key": "invalid"}, 500, {"message": "Internal Server Error"}),
+    ],
+)
+def test_a_simple_v2_authorizer_refuses(
+    server: RunningServer, headers: dict[str, str], status: int, body: dict[str, str]
+) -> None:
+    response = get(server, "/v2/simple", **headers)
+    assert response.status_code == status
+    assert response.json() == body
+
+
+def test_a_v2_authorizer_with_an_iam_policy(server: RunningServer) -> None:
+    response = get(server, "/v2/policy", **{"X-Key": "open"})
+    assert response.status_code == 200, response.text
+    assert response.json()["authorizer"] == {"lambda": {"key": "open"}, "principalId": "dave"}
+    denied = get(server, "/v2/policy", **{"X-Key": "shut"})
+    assert denied.status_code == 403
+    assert denied.json() == {"message": "Forbidden"}
+    get(server, "/v2/policy", **{"X-Key": "open"})
+    assert calls(server, "policyAuth", "REQUEST 2.0 open") == 2  # resultTtlInSeconds: 0

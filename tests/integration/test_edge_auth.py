@@ -131,8 +131,8 @@ def deploy_body(config: dict[str, object]) -> bytes:
         ),
         (
             {"events": [{"httpApi": {"path": "/x", "method": "GET", "authorizer": {"name": "j"}}}]},
-            "Function edge-fn, event httpApi GET /x: faasbox does not support authorizers on "
-            "httpApi events yet",
+            "Function edge-fn, event httpApi GET /x: authorizer 'j' is not one of "
+            "provider.httpApi.authorizers (none)",
         ),
         ({"environment": {"A": "x\u0000y"}}, "control character U+0000"),
     ],

@@ -49,11 +49,11 @@ def refused(folder: Path, text: str) -> str:
         ),
         (
             "httpApi: {path: /items, method: GET, authorizer: {name: jwtAuth}}",
-            "does not support authorizers on httpApi events yet",
+            "authorizer 'jwtAuth' is not one of provider.httpApi.authorizers (none)",
         ),
         (
             "httpApi: {path: /items, method: GET, authorizer: {type: aws_iam}}",
-            "does not support authorizers on httpApi events yet",
+            "an httpApi event's authorizer is a name or {name} of provider.httpApi.authorizers",
         ),
     ],
 )
@@ -75,7 +75,7 @@ def test_an_authorizer_faasbox_cannot_run_refuses_the_deploy(
     assert f"functions.items.events[0].{kind}.authorizer" in message
     assert "function 'items'" in message and f"event {kind} GET /items" in message
     assert expected in message
-    if kind == "http" and "identitySource" not in event:
+    if "identitySource" not in event and "jwtAuth" not in event:
         assert "faasbox supports" in message
 
 
@@ -135,7 +135,7 @@ def test_provider_http_api_authorizers_refuse_the_deploy(tmp_path: Path) -> None
         """,
     )
     assert "provider.httpApi.authorizers" in message and "jwtAuth" in message
-    assert "does not support authorizers on httpApi events yet" in message
+    assert "of type 'jwt' is not supported; faasbox supports" in message
 
 
 @pytest.mark.parametrize("value", ["a\\0b", "bell\\a", "esc\\e[0m", "del\\x7f"])

@@ -45,3 +45,22 @@ def request(event: dict[str, Any], context: Any) -> Any:
         "method": event["httpMethod"],
     }
     return policy(user, effect, event["methodArn"], seen)
+
+
+def simple(event: dict[str, Any], context: Any) -> Any:
+    key = event["headers"]["x-key"]
+    print(f"AUTHORIZER {event['type']} {event['version']} {key}")
+    assert event["identitySource"] == [key]
+    if key == "invalid":
+        return {"allowed": True}
+    return {
+        "isAuthorized": key.startswith("open"),
+        "context": {"key": key, "level": 3, "route": event["routeKey"]},
+    }
+
+
+def policy_v2(event: dict[str, Any], context: Any) -> Any:
+    key = event["headers"]["x-key"]
+    print(f"AUTHORIZER {event['type']} {event['version']} {key}")
+    effect = "Allow" if key == "open" else "Deny"
+    return policy("dave", effect, event["routeArn"], {"key": key})

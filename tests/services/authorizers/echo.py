@@ -8,7 +8,7 @@ def echo(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "body": json.dumps(
             {
                 "authorizer": event["requestContext"].get("authorizer"),
-                "identity": event["requestContext"]["identity"],
+                "identity": event["requestContext"].get("identity"),
             }
         ),
     }
