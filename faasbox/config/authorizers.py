@@ -106,11 +106,14 @@ def _lambda(name: str, spec: dict[str, Any]) -> Authorizer:
     return Authorizer(kind, name, tuple(sources), ttl, validation)
 
 
+JWT = "jwt"
 HTTP_API_SUPPORTED = (
     "faasbox supports provider.httpApi.authorizers of type request (a Lambda authorizer: "
     "functionName, identitySource, enableSimpleResponses, resultTtlInSeconds, "
-    "payloadVersion '2.0'), and httpApi events' 'authorizer: <name>' or '{name}'"
+    "payloadVersion '2.0') and type jwt (identitySource, issuerUrl, audience, and faasbox's "
+    "jwksFile or jwksUrl), and httpApi events' 'authorizer: <name>' or '{name, scopes}'"
 )
+_JWT_KEYS = {"type", "identitySource", "issuerUrl", "audience", "jwksFile", "jwksUrl", "jwks"}
 _HTTP_API_KEYS = {
     "type",
     "functionName",
@@ -127,17 +130,25 @@ class HttpApiAuthorizer:
     """One of `provider.httpApi.authorizers`: a Lambda authorizer, payload format 2.0."""
 
     name: str
-    function: str  # the authorizer function's key in serverless.yml
+    function: str  # the authorizer function's key in serverless.yml ("" for JWT)
     identity_sources: tuple[tuple[str, str], ...] = ()
     ttl_s: int = DEFAULT_TTL_S  # only with identity sources, as API Gateway caches
     simple: bool = False  # enableSimpleResponses: {isAuthorized, context}
-    kind: str = REQUEST
+    kind: str = REQUEST  # or JWT
+    # JWT: the token's issuer and audiences, where its keys are, the route's scopes
+    issuer: str = ""
+    audience: tuple[str, ...] = ()
+    jwks_url: str = ""
+    jwks: str = ""  # a JWKS document, as JSON (read from jwksFile at load time)
+    scopes: tuple[str, ...] = ()
 
 
 def http_api_authorizer(name: str, spec: Any) -> HttpApiAuthorizer:
     if not isinstance(spec, dict):
         raise UnsupportedAuthorizer(f"authorizer {name!r} must be a mapping; {HTTP_API_SUPPORTED}")
     kind = str(spec.get("type", "")).lower()
+    if kind == JWT:
+        return _jwt(name, spec)
     if kind != REQUEST:
         raise UnsupportedAuthorizer(
             f"authorizer {name!r} of type {spec.get('type')!r} is not supported; "
@@ -181,6 +192,44 @@ def http_api_authorizer(name: str, spec: Any) -> HttpApiAuthorizer:
     return HttpApiAuthorizer(name, function, tuple(sources), ttl, simple)
 
 
+def _jwt(name: str, spec: dict[str, Any]) -> HttpApiAuthorizer:
+    unknown = sorted(set(map(str, spec)) - _JWT_KEYS)
+    if unknown:
+        raise UnsupportedAuthorizer(
+            f"authorizer {name!r}: key(s) {', '.join(unknown)} are not supported; "
+            f"{HTTP_API_SUPPORTED}"
+        )
+    issuer = spec.get("issuerUrl")
+    if not isinstance(issuer, str) or not issuer.startswith(("https://", "http://")):
+        raise UnsupportedAuthorizer(f"authorizer {name!r} needs an issuerUrl (https://...)")
+    audience = spec.get("audience")
+    listed = [audience] if isinstance(audience, str) else audience
+    if not isinstance(listed, list) or not listed or not all(isinstance(a, str) for a in listed):
+        raise UnsupportedAuthorizer(f"authorizer {name!r} needs an audience (a list of strings)")
+    raw = spec.get("identitySource", "$request.header.Authorization")
+    found = _HTTP_API_SOURCE.match(str(raw).strip()) if isinstance(raw, str) else None
+    if found is None or found.group(1) != "header":
+        raise UnsupportedAuthorizer(
+            f"authorizer {name!r}: a JWT's identitySource is one $request.header.<name>"
+        )
+    jwks = spec.get("jwks", "")
+    if not isinstance(jwks, str):
+        raise UnsupportedAuthorizer(f"authorizer {name!r}: jwks is a JWKS document as JSON")
+    url = spec.get("jwksUrl") or (issuer.rstrip("/") + "/.well-known/jwks.json")
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+        raise UnsupportedAuthorizer(f"authorizer {name!r}: jwksUrl is an https:// URL")
+    return HttpApiAuthorizer(
+        name,
+        "",
+        (("header", found.group(2).lower()),),
+        kind=JWT,
+        issuer=issuer,
+        audience=tuple(listed),
+        jwks_url="" if jwks else url,
+        jwks=jwks,
+    )
+
+
 def http_api_authorizers(value: Any) -> dict[str, HttpApiAuthorizer]:
     """`provider.httpApi.authorizers`, by name; UnsupportedAuthorizer for one faasbox cannot run."""
     if value is None:
@@ -192,12 +241,25 @@ def http_api_authorizers(value: Any) -> dict[str, HttpApiAuthorizer]:
 
 def http_api_event_authorizer(value: Any) -> str:
     """The name an httpApi event's `authorizer:` refers to."""
+    return http_api_event_authorizer_and_scopes(value)[0]
+
+
+def http_api_event_authorizer_and_scopes(value: Any) -> tuple[str, tuple[str, ...]]:
+    """The name an httpApi event's `authorizer:` refers to, and the scopes it requires."""
     if isinstance(value, str) and value.strip():
-        return value.strip()
-    if isinstance(value, dict) and set(map(str, value)) <= {"name"}:
+        return value.strip(), ()
+    if isinstance(value, dict) and set(map(str, value)) <= {"name", "scopes"}:
         name = value.get("name")
-        if isinstance(name, str) and name.strip():
-            return name.strip()
+        scopes = value.get("scopes") or []
+        if isinstance(scopes, str):
+            scopes = [scopes]
+        if (
+            isinstance(name, str)
+            and name.strip()
+            and isinstance(scopes, list)
+            and all(isinstance(x, str) for x in scopes)
+        ):
+            return name.strip(), tuple(scopes)
     raise UnsupportedAuthorizer(
         f"an httpApi event's authorizer is a name or {{name}} of provider.httpApi.authorizers; "
         f"{HTTP_API_SUPPORTED}"

@@ -7,6 +7,7 @@ provider settings) each get a warning naming the file and the key path.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -15,6 +16,7 @@ from typing import Any
 
 from faasbox.config.authorizers import (
     AWS_IAM,
+    REQUEST,
     UnsupportedAuthorizer,
     http_api_authorizers,
     http_api_event_authorizer,
@@ -144,7 +146,7 @@ def _build_service(
         key: build_function(ctx, key, value, defaults, layer_ids)
         for key, value in _function_entries(ctx, doc).items()
     }
-    http_api = _http_api(ctx, provider, functions)
+    http_api = _http_api(ctx, provider, functions, file.parent)
     _check_authorizer_functions(ctx, functions, http_api)
     api_gateway = mapping(
         ctx, provider.get("apiGateway") or {}, ("provider", "apiGateway"), "a mapping"
@@ -324,17 +326,41 @@ def _check_authorizer_functions(
                 )
 
 
+def _embed_jwks(ctx: Context, http_api: dict[str, Any], root: Path) -> dict[str, Any]:
+    """A JWT authorizer's `jwksFile` (faasbox's: the keys without a network fetch), read now
+    and carried in the deploy as `jwks`, so the server needs no access to the file."""
+    authorizers = http_api.get("authorizers")
+    if not isinstance(authorizers, dict):
+        return http_api
+    embedded: dict[str, Any] = {}
+    for name, spec in authorizers.items():
+        if isinstance(spec, dict) and "jwksFile" in spec:
+            where: KeyPath = ("provider", "httpApi", "authorizers", str(name), "jwksFile")
+            path = _under(root, string(ctx, spec["jwksFile"], where))
+            try:
+                text = path.read_text(encoding="utf-8")
+                keys = json.loads(text)
+            except (OSError, ValueError) as e:
+                raise ctx.error(where, f"cannot read a JWKS from {path}: {e}") from None
+            if not isinstance(keys, dict) or not isinstance(keys.get("keys"), list):
+                raise ctx.error(where, f'{path} is not a JWKS ({{"keys": [...]}})')
+            spec = {k: v for k, v in spec.items() if k != "jwksFile"} | {"jwks": text}
+        embedded[name] = spec
+    return {**http_api, "authorizers": embedded}
+
+
 def _http_api(
-    ctx: Context, provider: dict[str, Any], functions: dict[str, FunctionSpec]
+    ctx: Context, provider: dict[str, Any], functions: dict[str, FunctionSpec], root: Path
 ) -> dict[str, Any]:
     http_api = mapping(ctx, provider.get("httpApi") or {}, ("provider", "httpApi"), "a mapping")
     where: KeyPath = ("provider", "httpApi", "authorizers")
+    http_api = _embed_jwks(ctx, http_api, root)
     try:
         authorizers = http_api_authorizers(http_api.get("authorizers"))
     except UnsupportedAuthorizer as e:
         raise ctx.error(where, str(e)) from None
     for name, authorizer in authorizers.items():
-        if authorizer.function not in functions:
+        if authorizer.kind == REQUEST and authorizer.function not in functions:
             raise ctx.error(
                 (*where, name, "functionName"),
                 f"{authorizer.function!r} is not a function of this service; its functions "

@@ -12,7 +12,7 @@ import json
 import logging
 from typing import Any
 
-from faasbox.config.authorizers import AWS_IAM, REQUEST, HttpApiAuthorizer
+from faasbox.config.authorizers import AWS_IAM, JWT, REQUEST, HttpApiAuthorizer
 from faasbox.errors import AuthenticationError, RequestTooLarge, TooManyRequests
 from faasbox.execution.invoker import Invoker
 from faasbox.gateway.apigw_events import (
@@ -26,6 +26,7 @@ from faasbox.gateway.apigw_events import (
 )
 from faasbox.gateway.authorizers import LambdaAuthorizers, Refused
 from faasbox.gateway.http import Receive, Scope, Send, header, read_body, respond_json
+from faasbox.gateway.jwt_authorizer import JwtAuthorizers, JwtRefused
 from faasbox.gateway.routes import REST, Cors, Match, Route, RouteTable
 from faasbox.gateway.sigv4 import Checked, SigV4Authenticator
 from faasbox.lambda_.limits import SYNC_PAYLOAD_LIMIT
@@ -57,6 +58,7 @@ class ApiGateway:
         self.invoker = invoker
         self.api_keys = api_keys
         self.authorizers = LambdaAuthorizers(invoker)
+        self.jwt = JwtAuthorizers()
         self.recompile()
 
     def recompile(self) -> None:
@@ -66,6 +68,7 @@ class ApiGateway:
         # An authorizer is named by its key in its service's serverless.yml.
         self._by_key = {(f.config.service, f.config.key): f.name for f in functions}
         self.authorizers.clear()
+        self.jwt.clear()
 
     def claims(self, method: str, path: str) -> bool:
         return self.table.match(method, path) is not None
@@ -177,6 +180,11 @@ class ApiGateway:
         facts = RequestFacts.of(scope, request_id)
         name = self._by_key.get((route.service, route.authorizer.function))
         authorizer_fn = self.registry.get(name) if name is not None else None
+        if isinstance(route.authorizer, HttpApiAuthorizer) and route.authorizer.kind == JWT:
+            try:
+                return await self.jwt.authorize(route.authorizer, facts)
+            except JwtRefused as e:
+                raise Refused((0, {}, ""), e.response) from None
         if isinstance(route.authorizer, HttpApiAuthorizer):
             return await self.authorizers.authorize_v2(
                 route.authorizer, authorizer_fn, fn, facts, v2_event(facts, match, b"")

@@ -51,13 +51,13 @@ V2_ERROR = (500, {"message": "Internal Server Error"}, "")
 class Refused(Exception):
     """Authorization failed: `response` is API Gateway's answer."""
 
-    def __init__(self, answer: Answer) -> None:
+    def __init__(self, answer: Answer, response: HttpResponse | None = None) -> None:
         status, body, error_type = answer
         super().__init__(error_type or status)
         headers = [("Content-Type", "application/json")]
         if error_type:
             headers.append(("x-amzn-ErrorType", error_type))
-        self.response = HttpResponse(status, headers, json.dumps(body).encode())
+        self.response = response or HttpResponse(status, headers, json.dumps(body).encode())
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from faasbox.config.authorizers import (
     Authorizer,
     HttpApiAuthorizer,
     http_api_authorizers,
-    http_api_event_authorizer,
+    http_api_event_authorizer_and_scopes,
     rest_authorizer,
 )
 from faasbox.config.events import authorizer_problem
@@ -388,8 +388,8 @@ def _route(fn: FunctionConfig, event: dict[str, Any], http_api_cors: Cors | None
             if path == "*":
                 path = "$default"
             if body.get("authorizer") is not None:
-                name = http_api_event_authorizer(body["authorizer"])
-                authorizer = http_api_authorizers(known)[name]
+                name, scopes = http_api_event_authorizer_and_scopes(body["authorizer"])
+                authorizer = dataclasses.replace(http_api_authorizers(known)[name], scopes=scopes)
         if method == "*":
             method = ANY
     else:

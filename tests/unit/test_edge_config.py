@@ -94,6 +94,30 @@ def test_an_authorizer_must_be_a_function_of_the_service(tmp_path: Path) -> None
     assert "'checkToken' is not a function of this service; its functions are items" in message
 
 
+def test_a_jwks_file_is_embedded_in_the_deploy(tmp_path: Path) -> None:
+    (tmp_path / "keys.json").write_text('{"keys": []}')
+    path = tmp_path / "serverless.yml"
+    path.write_text(
+        textwrap.dedent(
+            """
+            service: demo
+            provider:
+              httpApi:
+                authorizers:
+                  j: {type: jwt, issuerUrl: "https://i.test", audience: [a], jwksFile: keys.json}
+            functions:
+              items: {handler: handler.items, events: [{httpApi: GET /items}]}
+            """
+        ),
+        encoding="utf-8",
+    )
+    authorizer = load_service(path, {}, {}).http_api["authorizers"]["j"]
+    assert authorizer["jwks"] == '{"keys": []}' and "jwksFile" not in authorizer
+    (tmp_path / "keys.json").write_text("not json")
+    with pytest.raises(ConfigError, match="jwksFile: cannot read a JWKS"):
+        load_service(path, {}, {})
+
+
 @pytest.mark.parametrize(
     "authorizer",
     ["auth", "aws_iam", "{name: auth, type: request, identitySource: method.request.path.id}"],
@@ -129,13 +153,13 @@ def test_provider_http_api_authorizers_refuse_the_deploy(tmp_path: Path) -> None
         provider:
           httpApi:
             authorizers:
-              jwtAuth: {type: jwt, identitySource: $request.header.Authorization}
+              jwtAuth: {type: cognito, identitySource: $request.header.Authorization}
         functions:
           items: {handler: handler.items, events: [{httpApi: GET /items}]}
         """,
     )
     assert "provider.httpApi.authorizers" in message and "jwtAuth" in message
-    assert "of type 'jwt' is not supported; faasbox supports" in message
+    assert "of type 'cognito' is not supported; faasbox supports" in message
 
 
 @pytest.mark.parametrize("value", ["a\\0b", "bell\\a", "esc\\e[0m", "del\\x7f"])
