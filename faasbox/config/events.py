@@ -5,18 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from faasbox.config.authorizers import (
+    UnsupportedAuthorizer,
+    http_api_event_authorizer,
+    rest_authorizer,
+)
+from faasbox.config.authorizers import http_api_authorizers as http_api_authorizers_of
 from faasbox.config.fields import Context, mapping, show
 from faasbox.config.keypath import KeyPath
 
 ROUTED_EVENTS = ("http", "httpApi")
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY"})
-
-
-AUTHORIZERS_UNSUPPORTED = (
-    "faasbox does not support authorizers yet, so it cannot protect this route: it refuses "
-    "to deploy it rather than answer anyone. Remove the authorizer only if the route may be "
-    "public, or serve this function elsewhere until faasbox supports authorizers"
-)
 
 
 def check_events(ctx: Context, value: object, path: KeyPath) -> list[dict[str, Any]]:
@@ -48,12 +47,36 @@ def check_events(ctx: Context, value: object, path: KeyPath) -> list[dict[str, A
                 "through HTTP events and the Lambda API",
             )
         if kind in ROUTED_EVENTS and isinstance(body, dict) and "authorizer" in body:
-            raise ctx.error(
-                (*where, kind, "authorizer"),
-                f"function {path[1]!r}, event {kind} {_describe(body)}: {AUTHORIZERS_UNSUPPORTED}",
-            )
+            problem = authorizer_problem(kind, body)
+            if problem is not None:
+                raise ctx.error(
+                    (*where, kind, "authorizer"),
+                    f"function {path[1]!r}, event {kind} {describe_event(body)}: {problem}",
+                )
         events.append(dict(entry))
     return events
+
+
+def authorizer_problem(
+    kind: str, body: dict[str, Any], http_api_authorizers: Any = None, check_names: bool = False
+) -> str | None:
+    """Why an event's authorizer cannot be run (None: faasbox runs it). `check_names`: also
+    that an httpApi event's authorizer is one of `http_api_authorizers`."""
+    try:
+        if kind == "http":
+            rest_authorizer(body["authorizer"])
+        else:
+            name = http_api_event_authorizer(body["authorizer"])
+            if check_names:
+                known = http_api_authorizers_of(http_api_authorizers)
+                if name not in known:
+                    return (
+                        f"authorizer {name!r} is not one of provider.httpApi.authorizers "
+                        f"({', '.join(sorted(known)) or 'none'})"
+                    )
+    except UnsupportedAuthorizer as e:
+        return str(e)
+    return None
 
 
 def _check_http(ctx: Context, body: object, path: KeyPath) -> None:
@@ -99,7 +122,7 @@ def _check_http_api(ctx: Context, body: object, path: KeyPath) -> None:
         raise ctx.error((*path, "method"), _method_expectation(method, any_star=True))
 
 
-def _describe(body: dict[str, Any]) -> str:
+def describe_event(body: dict[str, Any]) -> str:
     method = str(body.get("method", "*")).upper()
     return f"{method} {body.get('path', '')}".strip()
 

@@ -7,13 +7,22 @@ provider settings) each get a warning naming the file and the key path.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from faasbox.config.events import AUTHORIZERS_UNSUPPORTED
+from faasbox.config.authorizers import (
+    AWS_IAM,
+    REQUEST,
+    UnsupportedAuthorizer,
+    http_api_authorizers,
+    http_api_event_authorizer,
+    rest_authorizer,
+)
+from faasbox.config.events import describe_event
 from faasbox.config.fields import (
     Context,
     construct,
@@ -153,6 +162,8 @@ def _build_service(
         key: build_function(ctx, key, value, defaults, layer_ids)
         for key, value in _function_entries(ctx, doc).items()
     }
+    http_api = _http_api(ctx, provider, functions, file.parent)
+    _check_authorizer_functions(ctx, functions, http_api)
     api_gateway = mapping(
         ctx, provider.get("apiGateway") or {}, ("provider", "apiGateway"), "a mapping"
     )
@@ -172,7 +183,7 @@ def _build_service(
             ctx, api_gateway.get("binaryMediaTypes") or [], media_path, "media types (image/png)"
         ),
         api_keys=_api_keys(ctx, api_gateway.get("apiKeys")),
-        http_api=_http_api(ctx, provider),
+        http_api=http_api,
         warnings=ctx.warnings,
         raw=doc,
     )
@@ -301,18 +312,76 @@ def _layers(ctx: Context, value: object, root: Path) -> dict[str, LayerSpec]:
     return layers
 
 
-def _http_api(ctx: Context, provider: dict[str, Any]) -> dict[str, Any]:
+def _check_authorizer_functions(
+    ctx: Context, functions: dict[str, FunctionSpec], http_api: dict[str, Any]
+) -> None:
+    """A Lambda authorizer is a function of the same service, named by its key; an httpApi
+    event's authorizer is one of provider.httpApi.authorizers."""
+    known = http_api_authorizers(http_api.get("authorizers"))  # checked by _http_api
+    for key, spec in functions.items():
+        for index, event in enumerate(spec.events):
+            body = event.get("httpApi")
+            if isinstance(body, dict) and body.get("authorizer") is not None:
+                name = http_api_event_authorizer(body["authorizer"])  # checked with the events
+                if name not in known:
+                    raise ctx.error(
+                        ("functions", key, "events", index, "httpApi", "authorizer"),
+                        f"function {key!r}, event httpApi {describe_event(body)}: "
+                        f"authorizer {name!r} is not one of provider.httpApi.authorizers "
+                        f"({', '.join(sorted(known)) or 'none'})",
+                    )
+            body = event.get("http")
+            if not isinstance(body, dict) or body.get("authorizer") is None:
+                continue
+            authorizer = rest_authorizer(body["authorizer"])  # checked with the events
+            if authorizer.kind != AWS_IAM and authorizer.function not in functions:
+                raise ctx.error(
+                    ("functions", key, "events", index, "http", "authorizer"),
+                    f"authorizer {authorizer.function!r} is not a function of this service; "
+                    f"its functions are {', '.join(sorted(functions))}",
+                )
+
+
+def _embed_jwks(ctx: Context, http_api: dict[str, Any], root: Path) -> dict[str, Any]:
+    """A JWT authorizer's `jwksFile` (faasbox's: the keys without a network fetch), read now
+    and carried in the deploy as `jwks`, so the server needs no access to the file."""
+    authorizers = http_api.get("authorizers")
+    if not isinstance(authorizers, dict):
+        return http_api
+    embedded: dict[str, Any] = {}
+    for name, spec in authorizers.items():
+        if isinstance(spec, dict) and "jwksFile" in spec:
+            where: KeyPath = ("provider", "httpApi", "authorizers", str(name), "jwksFile")
+            path = _under(root, string(ctx, spec["jwksFile"], where))
+            try:
+                text = path.read_text(encoding="utf-8")
+                keys = json.loads(text)
+            except (OSError, ValueError) as e:
+                raise ctx.error(where, f"cannot read a JWKS from {path}: {e}") from None
+            if not isinstance(keys, dict) or not isinstance(keys.get("keys"), list):
+                raise ctx.error(where, f'{path} is not a JWKS ({{"keys": [...]}})')
+            spec = {k: v for k, v in spec.items() if k != "jwksFile"} | {"jwks": text}
+        embedded[name] = spec
+    return {**http_api, "authorizers": embedded}
+
+
+def _http_api(
+    ctx: Context, provider: dict[str, Any], functions: dict[str, FunctionSpec], root: Path
+) -> dict[str, Any]:
     http_api = mapping(ctx, provider.get("httpApi") or {}, ("provider", "httpApi"), "a mapping")
-    if http_api.get("authorizers"):
-        names = (
-            ", ".join(map(str, http_api["authorizers"]))
-            if isinstance(http_api["authorizers"], dict)
-            else "?"
-        )
-        raise ctx.error(
-            ("provider", "httpApi", "authorizers"),
-            f"authorizers {names}: {AUTHORIZERS_UNSUPPORTED}",
-        )
+    where: KeyPath = ("provider", "httpApi", "authorizers")
+    http_api = _embed_jwks(ctx, http_api, root)
+    try:
+        authorizers = http_api_authorizers(http_api.get("authorizers"))
+    except UnsupportedAuthorizer as e:
+        raise ctx.error(where, str(e)) from None
+    for name, authorizer in authorizers.items():
+        if authorizer.kind == REQUEST and authorizer.function not in functions:
+            raise ctx.error(
+                (*where, name, "functionName"),
+                f"{authorizer.function!r} is not a function of this service; its functions "
+                f"are {', '.join(sorted(functions))}",
+            )
     return http_api
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
-from faasbox.errors import RequestTooLarge, TooManyRequests
+from faasbox.config.authorizers import AWS_IAM, JWT, REQUEST, HttpApiAuthorizer
+from faasbox.errors import AuthenticationError, RequestTooLarge, TooManyRequests
 from faasbox.execution.invoker import Invoker
 from faasbox.gateway.apigw_events import (
     HttpResponse,
@@ -22,11 +24,15 @@ from faasbox.gateway.apigw_events import (
     v2_event,
     v2_response,
 )
+from faasbox.gateway.authorizers import LambdaAuthorizers, Refused
 from faasbox.gateway.http import Receive, Scope, Send, header, read_body, respond_json
-from faasbox.gateway.routes import REST, Cors, Match, RouteTable
+from faasbox.gateway.jwt_authorizer import JwtAuthorizers, JwtRefused
+from faasbox.gateway.routes import REST, Cors, Match, Route, RouteTable
+from faasbox.gateway.sigv4 import Checked, SigV4Authenticator
 from faasbox.lambda_.limits import SYNC_PAYLOAD_LIMIT
 from faasbox.registry import Registry
 from faasbox.registry.api_keys import ApiKeyStore
+from faasbox.registry.models import ACCOUNT_ID, DeployedFunction
 
 log = logging.getLogger("faasbox.gateway")
 
@@ -40,15 +46,29 @@ TOO_LARGE = {"message": "Request Entity Too Large"}
 
 
 class ApiGateway:
-    def __init__(self, registry: Registry, invoker: Invoker, api_keys: ApiKeyStore) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        invoker: Invoker,
+        api_keys: ApiKeyStore,
+        iam: SigV4Authenticator | None = None,
+    ) -> None:
         self.registry = registry
+        self.iam = iam  # None (a server without access keys): every aws_iam route refuses
         self.invoker = invoker
         self.api_keys = api_keys
-        self.table = RouteTable.compile(registry.all())
+        self.authorizers = LambdaAuthorizers(invoker)
+        self.jwt = JwtAuthorizers()
+        self.recompile()
 
     def recompile(self) -> None:
         """After a deploy: the new table replaces the old in one assignment."""
-        self.table = RouteTable.compile(self.registry.all())
+        functions = self.registry.all()
+        self.table = RouteTable.compile(functions)
+        # An authorizer is named by its key in its service's serverless.yml.
+        self._by_key = {(f.config.service, f.config.key): f.name for f in functions}
+        self.authorizers.clear()
+        self.jwt.clear()
 
     def claims(self, method: str, path: str) -> bool:
         return self.table.match(method, path) is not None
@@ -83,12 +103,36 @@ class ApiGateway:
         if route.private and not self.api_keys.valid(route.service, api_key):
             await respond_json(send, 403, FORBIDDEN, [(b"x-amzn-errortype", b"ForbiddenException")])
             return True
+        authorized: dict[str, Any] | None = None
+        signed: Checked | None = None
+        if route.authorizer is not None:
+            try:
+                if route.authorizer.kind == AWS_IAM:
+                    signed = self._precheck(scope)  # before the body: unsigned ones never send it
+                else:
+                    authorized = await self._authorize(scope, match, request_id, api_key)
+            except Refused as refused:
+                await self._send(send, route, origin, request_id, refused.response)
+                return True
         try:
             body = await read_body(scope, receive, SYNC_PAYLOAD_LIMIT, "")
         except RequestTooLarge:
             await respond_json(send, 413, TOO_LARGE)
             return True
-        response = await self._invoke(scope, match, body, request_id, api_key)
+        identity: dict[str, Any] | None = None
+        if signed is not None:
+            try:
+                identity = self._caller(scope, signed, body)
+            except Refused as refused:
+                await self._send(send, route, origin, request_id, refused.response)
+                return True
+        response = await self._invoke(scope, match, body, request_id, api_key, authorized, identity)
+        await self._send(send, route, origin, request_id, response)
+        return True
+
+    async def _send(
+        self, send: Send, route: Route, origin: str | None, request_id: str, response: HttpResponse
+    ) -> None:
         headers = [
             (k.lower().encode("latin-1"), v.encode("latin-1", "replace"))
             for k, v in response.headers
@@ -100,26 +144,95 @@ class ApiGateway:
         headers.append((b"content-length", str(len(response.body)).encode()))
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": response.body})
-        return True
+
+    def _precheck(self, scope: Scope) -> Checked:
+        """An aws_iam route's signature, as far as it needs no body; raises Refused."""
+        if self.iam is None:
+            raise Refused((403, MISSING_TOKEN, "MissingAuthenticationTokenException"))
+        try:
+            return self.iam.precheck(scope)
+        except AuthenticationError as e:
+            raise Refused((403, {"message": str(e)}, e.aws_type)) from None
+
+    def _caller(self, scope: Scope, checked: Checked, body: bytes) -> dict[str, Any]:
+        """The signature over the body; `requestContext.identity` of the signer."""
+        assert self.iam is not None
+        try:
+            key = self.iam.verify_body(scope, checked, body)
+        except AuthenticationError as e:
+            raise Refused((403, {"message": str(e)}, e.aws_type)) from None
+        # faasbox's access keys belong to no IAM user: the key id names its holder.
+        return {
+            "accessKey": key,
+            "accountId": ACCOUNT_ID,
+            "caller": key,
+            "user": key,
+            "userArn": f"arn:aws:iam::{ACCOUNT_ID}:user/{key}",
+        }
+
+    async def _authorize(
+        self, scope: Scope, match: Match, request_id: str, api_key: str | None
+    ) -> dict[str, Any]:
+        """The route's authorizer's `requestContext.authorizer`; raises Refused."""
+        route = match.route
+        assert route.authorizer is not None
+        fn = self.registry.get(route.function)
+        facts = RequestFacts.of(scope, request_id)
+        name = self._by_key.get((route.service, route.authorizer.function))
+        authorizer_fn = self.registry.get(name) if name is not None else None
+        if isinstance(route.authorizer, HttpApiAuthorizer) and route.authorizer.kind == JWT:
+            try:
+                return await self.jwt.authorize(route.authorizer, facts)
+            except JwtRefused as e:
+                raise Refused((0, {}, ""), e.response) from None
+        if isinstance(route.authorizer, HttpApiAuthorizer):
+            return await self.authorizers.authorize_v2(
+                route.authorizer, authorizer_fn, fn, facts, v2_event(facts, match, b"")
+            )
+        request_event = (
+            self._v1(fn, facts, match, b"", api_key) if route.authorizer.kind == REQUEST else {}
+        )
+        return await self.authorizers.authorize(
+            route.authorizer, authorizer_fn, fn, facts, match, request_event
+        )
+
+    @staticmethod
+    def _v1(
+        fn: DeployedFunction, facts: RequestFacts, match: Match, body: bytes, api_key: str | None
+    ) -> dict[str, Any]:
+        binary_types = list(fn.config.api_gateway.get("binaryMediaTypes") or [])
+        return v1_event(
+            facts,
+            match,
+            fn.config.stage or "dev",
+            body,
+            binary_types,
+            api_key if match.route.private else None,
+        )
 
     async def _invoke(
-        self, scope: Scope, match: Match, body: bytes, request_id: str, api_key: str | None
+        self,
+        scope: Scope,
+        match: Match,
+        body: bytes,
+        request_id: str,
+        api_key: str | None,
+        authorized: dict[str, Any] | None,
+        identity: dict[str, Any] | None = None,
     ) -> HttpResponse:
         route = match.route
         fn = self.registry.get(route.function)
         facts = RequestFacts.of(scope, request_id)
         if route.kind == REST:
-            binary_types = list(fn.config.api_gateway.get("binaryMediaTypes") or [])
-            event = v1_event(
-                facts,
-                match,
-                fn.config.stage or "dev",
-                body,
-                binary_types,
-                api_key if route.private else None,
-            )
+            event = self._v1(fn, facts, match, body, api_key)
+            if authorized is not None:
+                event["requestContext"]["authorizer"] = authorized
+            if identity is not None:
+                event["requestContext"]["identity"].update(identity)
         else:
             event = v2_event(facts, match, body)
+            if authorized is not None:
+                event["requestContext"]["authorizer"] = authorized
         payload = json.dumps(event).encode()
         if len(payload) > SYNC_PAYLOAD_LIMIT:
             return _json_response(413, TOO_LARGE)

@@ -34,6 +34,7 @@ from faasbox.gateway.http import (
 from faasbox.gateway.lambda_api import InvokeApi, new_request_id, too_large_message
 from faasbox.gateway.management import DEPLOY_BODY_LIMIT, ManagementApi
 from faasbox.gateway.routes import claim_routes
+from faasbox.gateway.sigv4 import SigV4Authenticator
 from faasbox.gateway.ui import PREFIX as UI_PREFIX
 from faasbox.gateway.ui import StaticUi, redirect
 from faasbox.lambda_.limits import SYNC_PAYLOAD_LIMIT
@@ -67,6 +68,7 @@ class Gateway:
         invoker: Invoker,
         api_keys: ApiKeyStore,
         authenticator: Authenticator | None = None,
+        iam: SigV4Authenticator | None = None,
     ) -> None:
         self.registry = registry
         self.invoker = invoker
@@ -74,7 +76,7 @@ class Gateway:
         self.invoke_api = InvokeApi(registry, invoker)
         self.management = ManagementApi(registry, invoker, api_keys)
         self.control_plane = ControlPlaneApi(registry, invoker)
-        self.api_gateway = ApiGateway(registry, invoker, api_keys)
+        self.api_gateway = ApiGateway(registry, invoker, api_keys, iam)
         self.ui = StaticUi()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._uploads: asyncio.Semaphore | None = None

@@ -19,7 +19,6 @@ import json
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from faasbox.config.events import AUTHORIZERS_UNSUPPORTED
 from faasbox.errors import DeployError, InvalidParameterValue, InvalidRequestContent
 from faasbox.execution.invoker import Invoker
 from faasbox.gateway.http import Scope, Send, respond_json
@@ -100,11 +99,9 @@ class ManagementApi:
         if not configs:
             raise InvalidParameterValue("A deploy needs at least one function")
         for cfg in configs:
-            event = unsupported_authorizer(cfg.events)
+            event = unsupported_authorizer(cfg.events, cfg.api_gateway.get("httpApiAuthorizers"))
             if event is not None:
-                raise InvalidParameterValue(
-                    f"Function {cfg.name}, event {event}: {AUTHORIZERS_UNSUPPORTED}"
-                )
+                raise InvalidParameterValue(f"Function {cfg.name}, event {event}")
         try:
             code = await asyncio.to_thread(self.registry.store_zip, code_zip)
         except DeployError as e:

@@ -13,6 +13,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from faasbox.config.authorizers import (
+    Authorizer,
+    HttpApiAuthorizer,
+    http_api_authorizers,
+    http_api_event_authorizer_and_scopes,
+    rest_authorizer,
+)
+from faasbox.config.events import authorizer_problem
 from faasbox.errors import ResourceConflict
 from faasbox.registry.models import DeployedFunction, FunctionConfig
 
@@ -59,6 +67,8 @@ class Route:
     private: bool = False
     service: str | None = None
     event: int = -1  # its index in the function's events
+    # None: no per-request authorization work at all
+    authorizer: Authorizer | HttpApiAuthorizer | None = None
 
     @property
     def owner(self) -> str:
@@ -329,20 +339,26 @@ def routes_of_config(config: FunctionConfig) -> list[Route]:
     return routes
 
 
-def unsupported_authorizer(events: Iterable[dict[str, Any]]) -> str | None:
-    """The first HTTP event that asks for an authorizer (faasbox has none yet), described."""
+def unsupported_authorizer(
+    events: Iterable[dict[str, Any]], http_api_authorizers: Any = None
+) -> str | None:
+    """The first HTTP event whose authorizer faasbox cannot run: the event and why."""
     for event in events:
         for kind, body in event.items():
             if kind in ("http", "httpApi") and isinstance(body, dict) and "authorizer" in body:
-                method = str(body.get("method", "*")).upper()
-                return f"{kind} {method} {body.get('path', '')}".strip()
+                problem = authorizer_problem(kind, body, http_api_authorizers, check_names=True)
+                if problem is not None:
+                    method = str(body.get("method", "*")).upper()
+                    return f"{kind} {method} {body.get('path', '')}".strip() + f": {problem}"
     return None
 
 
 def _route(fn: FunctionConfig, event: dict[str, Any], http_api_cors: Cors | None) -> Route | None:
     """The route of one event; None for events that are not HTTP routes."""
     kind_key, body = next(iter(event.items()))
-    if unsupported_authorizer([event]) is not None:
+    authorizer: Authorizer | HttpApiAuthorizer | None = None
+    known = fn.api_gateway.get("httpApiAuthorizers")
+    if unsupported_authorizer([event], known) is not None:
         # Refused at deploy; a record from before that check is never served unprotected.
         log.warning("%s: route %s has an authorizer faasbox cannot run; skipped", fn.name, body)
         return None
@@ -355,6 +371,8 @@ def _route(fn: FunctionConfig, event: dict[str, Any], http_api_cors: Cors | None
             method = str(body.get("method", "")).upper()
             path = str(body.get("path", ""))
             cors, private = _cors(body.get("cors")), bool(body.get("private", False))
+            if body.get("authorizer") is not None:
+                authorizer = rest_authorizer(body["authorizer"])
     elif kind_key == "httpApi":
         kind = HTTP_API
         private = False
@@ -369,6 +387,9 @@ def _route(fn: FunctionConfig, event: dict[str, Any], http_api_cors: Cors | None
             path = str(body.get("path", "*"))
             if path == "*":
                 path = "$default"
+            if body.get("authorizer") is not None:
+                name, scopes = http_api_event_authorizer_and_scopes(body["authorizer"])
+                authorizer = dataclasses.replace(http_api_authorizers(known)[name], scopes=scopes)
         if method == "*":
             method = ANY
     else:
@@ -380,4 +401,4 @@ def _route(fn: FunctionConfig, event: dict[str, Any], http_api_cors: Cors | None
                 "%s: route %s %s is under a reserved prefix; skipped", fn.name, method, path
             )
             return None
-    return Route(kind, method, path, fn.name, cors, private, fn.service)
+    return Route(kind, method, path, fn.name, cors, private, fn.service, authorizer=authorizer)

@@ -12,7 +12,7 @@ from faasbox.execution.settings import RuntimeSettings
 from faasbox.gateway.app import Gateway
 from faasbox.gateway.edge import edge_protocol
 from faasbox.gateway.edge_limits import EdgeLimits, raise_fd_limit
-from faasbox.gateway.sigv4 import SigV4Authenticator
+from faasbox.gateway.sigv4 import IAM_SERVICE, SigV4Authenticator
 from faasbox.registry import Registry
 from faasbox.registry.access_keys import AccessKeyStore
 from faasbox.registry.api_keys import ApiKeyStore
@@ -40,7 +40,9 @@ def build_server(
     api_keys = ApiKeyStore(registry.data_dir / "registry.sqlite3")
     access_keys = AccessKeyStore(settings.data_dir) if auth else None
     authenticator = SigV4Authenticator(access_keys) if access_keys is not None else None
-    gateway = Gateway(registry, invoker, api_keys, authenticator)
+    # `aws_iam` routes: the same access keys, signed for API Gateway's service.
+    iam = SigV4Authenticator(access_keys, service=IAM_SERVICE) if access_keys is not None else None
+    gateway = Gateway(registry, invoker, api_keys, authenticator, iam)
     return Server(registry, invoker, gateway, api_keys, access_keys)
 
 

@@ -48,6 +48,7 @@ from faasbox.errors import (
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 TERMINATOR = "aws4_request"
+IAM_SERVICE = "execute-api"  # API Gateway's aws_iam routes
 SERVICE = "lambda"  # every faasbox API is signed as Lambda's, as boto3 and the AWS CLI do
 DEFAULT_REGION = "us-east-1"
 # AWS refuses a request whose X-Amz-Date is more than 5 minutes away from its clock, either way
@@ -265,7 +266,7 @@ def _parse_amz_date(value: str) -> float:
 
 
 @functools.lru_cache(maxsize=1024)
-def _parse_credential(credential: str) -> tuple[str, str, str, str]:
+def _parse_credential(credential: str, expected: str) -> tuple[str, str, str, str]:
     parts = credential.split("/")
     if len(parts) != 5 or not all(parts):
         raise IncompleteSignature(
@@ -278,8 +279,8 @@ def _parse_credential(credential: str) -> tuple[str, str, str, str]:
             f"Credential should be scoped with a valid terminator: '{TERMINATOR}', "
             f"not '{terminator}'."
         )
-    if service != SERVICE:
-        raise InvalidSignature(f"Credential should be scoped to correct service: '{SERVICE}'. ")
+    if service != expected:
+        raise InvalidSignature(f"Credential should be scoped to correct service: '{expected}'. ")
     return access_key_id, date, region, service
 
 
@@ -302,8 +303,10 @@ class SigV4Authenticator:
         keys: SecretLookup,
         clock: Callable[[], float] = time.time,
         max_skew_s: float = MAX_CLOCK_SKEW_S,
+        service: str = SERVICE,  # "execute-api" for API Gateway's aws_iam routes
     ) -> None:
         self.keys = keys
+        self.service = service
         self.clock = clock
         self.max_skew_s = max_skew_s
         self._signing_keys: dict[tuple[str, str, str, str, str], bytes] = {}
@@ -429,7 +432,7 @@ class SigV4Authenticator:
         if problems:
             raise IncompleteSignature(" ".join(problems))
         assert date_value is not None
-        access_key_id, date, region, service = _parse_credential(params["Credential"])
+        access_key_id, date, region, service = _parse_credential(params["Credential"], self.service)
         moment = _parse_amz_date(date_value.strip())
         return _Claim(
             access_key_id,
@@ -467,7 +470,9 @@ class SigV4Authenticator:
             raise IncompleteSignature(
                 f"X-Amz-Expires must be a number of seconds from 1 to {MAX_PRESIGNED_EXPIRES_S}."
             )
-        access_key_id, date, region, service = _parse_credential(params["X-Amz-Credential"])
+        access_key_id, date, region, service = _parse_credential(
+            params["X-Amz-Credential"], self.service
+        )
         moment = _parse_amz_date(params["X-Amz-Date"])
         return _Claim(
             access_key_id,

@@ -60,6 +60,7 @@ def api_gateway_settings(spec: ServiceSpec) -> dict[str, Any]:
     return {
         "binaryMediaTypes": list(spec.binary_media_types),
         "httpApiCors": spec.http_api.get("cors"),
+        "httpApiAuthorizers": spec.http_api.get("authorizers") or {},
         "apiKeys": key_names,
     }
 

@@ -1,6 +1,7 @@
 """SigV4 at the edge (issue 11): a captured signed request cannot be changed by adding
 headers: a second Authorization header or an unsigned X-Amz-Log-Type / X-Amz-Client-Context
-is refused; the deploy API refuses authorizers and control characters in the environment."""
+is refused; the deploy API refuses authorizers faasbox cannot run and control characters
+in the environment."""
 
 from __future__ import annotations
 
@@ -114,8 +115,24 @@ def deploy_body(config: dict[str, object]) -> bytes:
     ("config", "expected"),
     [
         (
-            {"events": [{"http": {"path": "/x", "method": "get", "authorizer": "aws_iam"}}]},
-            "Function edge-fn, event http GET /x: faasbox does not support authorizers yet",
+            {
+                "events": [
+                    {
+                        "http": {
+                            "path": "/x",
+                            "method": "get",
+                            "authorizer": {"type": "COGNITO_USER_POOLS", "authorizerId": "a"},
+                        }
+                    }
+                ]
+            },
+            "Function edge-fn, event http GET /x: authorizer key(s) authorizerId are not "
+            "supported; faasbox supports",
+        ),
+        (
+            {"events": [{"httpApi": {"path": "/x", "method": "GET", "authorizer": {"name": "j"}}}]},
+            "Function edge-fn, event httpApi GET /x: authorizer 'j' is not one of "
+            "provider.httpApi.authorizers (none)",
         ),
         ({"environment": {"A": "x\u0000y"}}, "control character U+0000"),
     ],

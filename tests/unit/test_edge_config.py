@@ -1,4 +1,5 @@
 """serverless.yml at the edge (issue 11): authorizers faasbox cannot run refuse the deploy,
+naming the event and what faasbox supports;
 control characters in environment values are refused, and YAML bombs get a clear error."""
 
 from __future__ import annotations
@@ -25,16 +26,40 @@ def refused(folder: Path, text: str) -> str:
 
 
 @pytest.mark.parametrize(
-    "event",
+    ("event", "expected"),
     [
-        "http: {path: /items, method: get, authorizer: checkToken}",
-        "http: {path: /items, method: get, authorizer: aws_iam}",
-        "http: {path: /items, method: get, authorizer: {name: checkToken, type: request}}",
-        "httpApi: {path: /items, method: GET, authorizer: {name: jwtAuth}}",
-        "httpApi: {path: /items, method: GET, authorizer: {type: aws_iam}}",
+        (
+            "http: {path: /items, method: get, authorizer: "
+            "'arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_abc'}",
+            "an authorizer ARN",
+        ),
+        (
+            "http: {path: /items, method: get, authorizer: "
+            "{type: COGNITO_USER_POOLS, authorizerId: abc}}",
+            "authorizer key(s) authorizerId are not supported",
+        ),
+        (
+            "http: {path: /items, method: get, authorizer: {name: auth, type: cognito}}",
+            "authorizer type 'cognito'",
+        ),
+        (
+            "http: {path: /items, method: get, authorizer: "
+            "{name: auth, identitySource: context.x}}",
+            "identitySource 'context.x'",
+        ),
+        (
+            "httpApi: {path: /items, method: GET, authorizer: {name: jwtAuth}}",
+            "authorizer 'jwtAuth' is not one of provider.httpApi.authorizers (none)",
+        ),
+        (
+            "httpApi: {path: /items, method: GET, authorizer: {type: aws_iam}}",
+            "an httpApi event's authorizer is a name or {name} of provider.httpApi.authorizers",
+        ),
     ],
 )
-def test_an_authorizer_refuses_the_deploy(tmp_path: Path, event: str) -> None:
+def test_an_authorizer_faasbox_cannot_run_refuses_the_deploy(
+    tmp_path: Path, event: str, expected: str
+) -> None:
     message = refused(
         tmp_path,
         f"""
@@ -49,7 +74,75 @@ def test_an_authorizer_refuses_the_deploy(tmp_path: Path, event: str) -> None:
     kind = event.split(":")[0]
     assert f"functions.items.events[0].{kind}.authorizer" in message
     assert "function 'items'" in message and f"event {kind} GET /items" in message
-    assert "does not support authorizers yet" in message
+    assert expected in message
+    if "identitySource" not in event and "jwtAuth" not in event:
+        assert "faasbox supports" in message
+
+
+def test_an_authorizer_must_be_a_function_of_the_service(tmp_path: Path) -> None:
+    message = refused(
+        tmp_path,
+        """
+        service: demo
+        functions:
+          items:
+            handler: handler.items
+            events: [{http: {path: /items, method: get, authorizer: checkToken}}]
+        """,
+    )
+    assert "functions.items.events[0].http.authorizer" in message
+    assert "'checkToken' is not a function of this service; its functions are items" in message
+
+
+def test_a_jwks_file_is_embedded_in_the_deploy(tmp_path: Path) -> None:
+    (tmp_path / "keys.json").write_text('{"keys": []}')
+    path = tmp_path / "serverless.yml"
+    path.write_text(
+        textwrap.dedent(
+            """
+            service: demo
+            provider:
+              httpApi:
+                authorizers:
+                  j: {type: jwt, issuerUrl: "https://i.test", audience: [a], jwksFile: keys.json}
+            functions:
+              items: {handler: handler.items, events: [{httpApi: GET /items}]}
+            """
+        ),
+        encoding="utf-8",
+    )
+    authorizer = load_service(path, {}, {}).http_api["authorizers"]["j"]
+    assert authorizer["jwks"] == '{"keys": []}' and "jwksFile" not in authorizer
+    (tmp_path / "keys.json").write_text("not json")
+    with pytest.raises(ConfigError, match="jwksFile: cannot read a JWKS"):
+        load_service(path, {}, {})
+
+
+@pytest.mark.parametrize(
+    "authorizer",
+    ["auth", "aws_iam", "{name: auth, type: request, identitySource: method.request.path.id}"],
+)
+def test_the_authorizers_faasbox_runs_deploy(tmp_path: Path, authorizer: str) -> None:
+    path = tmp_path / "serverless.yml"
+    path.write_text(
+        textwrap.dedent(
+            f"""
+            service: demo
+            functions:
+              auth: {{handler: handler.auth}}
+              items:
+                handler: handler.items
+                events:
+                  - http:
+                      path: "/items/{{id}}"
+                      method: get
+                      authorizer: {authorizer}
+            """
+        ),
+        encoding="utf-8",
+    )
+    service = load_service(path, {}, {})
+    assert "authorizer" in service.functions["items"].events[0]["http"]
 
 
 def test_provider_http_api_authorizers_refuse_the_deploy(tmp_path: Path) -> None:
@@ -60,13 +153,13 @@ def test_provider_http_api_authorizers_refuse_the_deploy(tmp_path: Path) -> None
         provider:
           httpApi:
             authorizers:
-              jwtAuth: {type: jwt, identitySource: $request.header.Authorization}
+              jwtAuth: {type: cognito, identitySource: $request.header.Authorization}
         functions:
           items: {handler: handler.items, events: [{httpApi: GET /items}]}
         """,
     )
     assert "provider.httpApi.authorizers" in message and "jwtAuth" in message
-    assert "does not support authorizers yet" in message
+    assert "of type 'cognito' is not supported; faasbox supports" in message
 
 
 @pytest.mark.parametrize("value", ["a\\0b", "bell\\a", "esc\\e[0m", "del\\x7f"])
