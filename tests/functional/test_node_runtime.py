@@ -3,10 +3,8 @@ V8 sized for the function (without the jail; in one, node is exec'd by a forked 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,7 @@ from faasbox.execution.settings import RuntimeSettings
 from faasbox.registry import Registry
 from faasbox.registry.models import DeployedFunction
 from faasbox.registry.services import deploy_service
-from tests.support import JAILED, SERVICES, process_pools, run_with_invoker
+from tests.support import JAILED, SERVICES, process_pools, run_with_invoker, wait_until_async
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 
@@ -30,12 +28,9 @@ def body(result: InvocationResult) -> Any:
 
 
 async def spare_of(launcher: Launcher, fn: DeployedFunction) -> int:
-    """The pid of the spare started for `fn`, once it is there (a poll with a deadline)."""
-    deadline = time.monotonic() + 30
-    while not launcher.spares_for(fn):
-        assert time.monotonic() < deadline, "no spare was started"
-        await asyncio.sleep(0.02)
-    return launcher.spares_for(fn)[0]
+    """The pid of the spare started for `fn`, once it is there."""
+    spares = await wait_until_async(lambda: launcher.spares_for(fn), 60, "a spare to start")
+    return spares[0]
 
 
 def test_cold_starts_take_the_spare_started_for_their_memory_size(data_dir: Path) -> None:

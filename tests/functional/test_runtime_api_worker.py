@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from faasbox.execution.process import protocol
-from tests.support import SERVICES
+from tests.support import SERVICES, wait_until
 
 CLIENTS = SERVICES / "provided"
 TIMEOUT = 30.0
@@ -428,10 +428,7 @@ def test_the_bootstrap_dies_with_its_worker(tmp_path: Path) -> None:
         pid = int(text.split("pid=")[1].split()[0])
         worker.proc.kill()  # as the server kills a worker that timed out
         worker.proc.wait()
-        deadline = time.monotonic() + TIMEOUT
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.01)  # polling the kernel's view of the process, with a deadline
-        assert not _alive(pid)
+        wait_until(lambda: not _alive(pid), TIMEOUT, "the bootstrap to die with its worker")
     finally:
         worker.close()
 

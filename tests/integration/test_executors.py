@@ -19,7 +19,7 @@ import pytest
 import wasmtime
 
 from tests.functional.test_wasm import ECHO_WAT, sleep_wat, write_service
-from tests.support import RunningServer, lambda_client, signed_request
+from tests.support import RunningServer, lambda_client, signed_request, wait_until
 
 PYTHON_CODE = """
 import time
@@ -33,6 +33,7 @@ def nap(event, context):
     time.sleep(event["seconds"])
     return "rested"
 """
+WAIT_S = 30.0  # a bound for a loaded machine on what the server does in the background
 SLEEP_S = 5.0  # a wasm invocation kept in flight; well over the queue timeout of 1 s
 
 
@@ -84,14 +85,6 @@ def workers_of(server: RunningServer, name: str) -> list[dict[str, Any]]:
     return found
 
 
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
 def in_background(call: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]:
     box: dict[str, Any] = {}
     thread = threading.Thread(target=lambda: box.update(result=call()))
@@ -120,7 +113,9 @@ def test_a_running_wasm_instance_holds_the_only_slot_and_shows_in_health(
     aws = lambda_client(capped.url, capped.credentials)
     assert health(capped)["maxWorkers"] == 1
     thread, box = in_background(lambda: invoke(aws, "mixed-dev-sleepy", ""))
-    wait_for(lambda: health(capped)["workers"] == 1, "the wasm instance to show in /health")
+    wait_until(
+        lambda: health(capped)["workers"] == 1, WAIT_S, "the wasm instance to show in /health"
+    )
     shown = health(capped)
     assert shown["busy"] == 1
     assert shown["executors"]["wasm"]["workers"] == 1
@@ -134,7 +129,7 @@ def test_a_running_wasm_instance_holds_the_only_slot_and_shows_in_health(
 
     thread.join()
     assert box["result"][:2] == (200, b"woke")
-    wait_for(lambda: health(capped)["workers"] == 0, "the wasm slot to be given back")
+    wait_until(lambda: health(capped)["workers"] == 0, WAIT_S, "the wasm slot to be given back")
     status, payload, _ = invoke(aws, "mixed-dev-hello", {"name": "x"})
     assert (status, payload) == (200, {"hello": "x"})
 
@@ -144,8 +139,9 @@ def test_a_busy_python_worker_throttles_a_wasm_invocation_at_the_cap(
 ) -> None:
     aws = lambda_client(capped.url, capped.credentials)
     thread, box = in_background(lambda: invoke(aws, "mixed-dev-nap", {"seconds": SLEEP_S}))
-    wait_for(
+    wait_until(
         lambda: any(w["busy"] for w in workers_of(capped, "mixed-dev-nap")),
+        WAIT_S,
         "the Python worker to be busy",
     )
     assert invoke(aws, "mixed-dev-echo", "x") == (429, "TooManyRequestsException", "")
@@ -160,7 +156,9 @@ def test_at_the_cap_wasm_takes_the_slot_of_an_idle_python_worker(capped: Running
     # The only slot is the idle Python worker's: the wasm invocation evicts it (LRU).
     status, payload, _ = invoke(aws, "mixed-dev-echo", "hi")
     assert (status, payload) == (200, "hi")
-    wait_for(lambda: workers_of(capped, "mixed-dev-hello") == [], "the idle worker to stop")
+    wait_until(
+        lambda: workers_of(capped, "mixed-dev-hello") == [], WAIT_S, "the idle worker to stop"
+    )
     status, payload, log = invoke(aws, "mixed-dev-hello", {"name": "b"})
     assert (status, payload) == (200, {"hello": "b"})
     assert "Init Duration" in log  # a cold start: its warm worker was given up
@@ -179,7 +177,7 @@ def test_a_redeployed_wasm_function_runs_its_new_code_at_once_and_old_calls_fini
     aws = lambda_client(roomy.url, roomy.credentials)
     name = "mixed-dev-sleepy"
     thread, box = in_background(lambda: invoke(aws, name, ""))
-    wait_for(lambda: len(workers_of(roomy, name)) == 1, "the old code to be running")
+    wait_until(lambda: len(workers_of(roomy, name)) == 1, WAIT_S, "the old code to be running")
 
     aws.update_function_code(FunctionName=name, ZipFile=wasm_zip(ECHO_WAT, "sleepy.wasm"))
     t0 = time.monotonic()
@@ -191,7 +189,9 @@ def test_a_redeployed_wasm_function_runs_its_new_code_at_once_and_old_calls_fini
     thread.join()
     assert box["result"][:2] == (200, b"woke")  # the old code, to its end
     # The old code's instance is gone, its slot given back, and nothing of it lingers.
-    wait_for(lambda: health(roomy)["executors"]["wasm"]["workers"] == 0, "old slots to go")
+    wait_until(
+        lambda: health(roomy)["executors"]["wasm"]["workers"] == 0, WAIT_S, "old slots to go"
+    )
     assert workers_of(roomy, name) == []
     assert invoke(aws, name, "again")[:2] == (200, "again")
 
@@ -205,8 +205,9 @@ def test_deleting_a_published_version_stops_its_workers(roomy: RunningServer) ->
     assert [w["version"] for w in workers_of(roomy, name)] == [version]
 
     aws.delete_function(FunctionName=name, Qualifier=version)
-    wait_for(
+    wait_until(
         lambda: all(w["version"] != version for w in workers_of(roomy, name)),
+        WAIT_S,
         "the deleted version's worker to stop",
     )
     assert invoke(aws, name, {"name": "latest"})[:2] == (200, {"hello": "latest"})

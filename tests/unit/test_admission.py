@@ -13,6 +13,7 @@ from faasbox.errors import TooManyRequests
 from faasbox.execution.admission import Budget, Queue
 from faasbox.execution.settings import RuntimeSettings
 from faasbox.registry.models import LATEST, DeployedFunction, FunctionConfig
+from tests.support import wait_until_async
 
 
 def function(reserved: int | None = None) -> DeployedFunction:
@@ -93,8 +94,7 @@ def test_the_queue_hands_over_first_come_first_served(tmp_path: Path) -> None:
         deadline = queue.deadline()
         first = asyncio.ensure_future(queue.wait(deadline, lambda _: None))
         second = asyncio.ensure_future(queue.wait(deadline, lambda _: None))
-        await asyncio.sleep(0)
-        assert len(queue) == 2
+        await wait_until_async(lambda: len(queue) == 2, 10, "both requests to queue")
         assert queue.hand("worker")
         assert queue.wake_one()
         assert not queue.hand("spare")  # nobody is waiting any more
@@ -115,11 +115,12 @@ def test_the_queue_throttles_when_full_or_past_its_deadline(
 ) -> None:
     async def scenario() -> list[TooManyRequests]:
         queue: Queue[str] = Queue(
-            function(reserved), settings(tmp_path, queue_timeout_s=0.05, queue_limit=1)
+            function(reserved), settings(tmp_path, queue_timeout_s=0.5, queue_limit=1)
         )
         errors = []
         waiting = asyncio.ensure_future(queue.wait(queue.deadline(), lambda _: None))
-        await asyncio.sleep(0)
+        # Queued well within its deadline (0.5 s: room for a loaded machine's scheduling).
+        await wait_until_async(lambda: len(queue) == 1, 10, "the first request to queue")
         try:
             await queue.wait(queue.deadline(), lambda _: None)  # the queue is full
         except TooManyRequests as e:

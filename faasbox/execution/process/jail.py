@@ -13,9 +13,10 @@ What a jailed worker is, and who does which step (docs/security.md has the threa
   makes the kernel kill whatever else still runs in the namespace;
 - the worker, at BOOT (the only jail work on the cold-start path, what depends on the
   function): its code read-only at /var/task (from /.host), an empty read-only tmpfs over
-  /.host, a tmpfs /tmp of the function's ephemeral storage, a network namespace with only
-  loopback for `network: none`, the limits, then the function's own uid/gid with no
-  capability, no new privileges and not dumpable.
+  /.host, a tmpfs /tmp of the function's ephemeral storage (what of the root lay under /tmp
+  bound again over it), a network namespace with only loopback for `network: none`, the
+  limits, then the function's own uid/gid with no capability, no new privileges and not
+  dumpable.
 
 Stdlib only: the zygote and the worker import this module.
 """
@@ -70,6 +71,10 @@ _libc: ctypes.CDLL | None = None
 _own_namespace = False
 HOST = "/.host"  # where the old root stays, in a jail, until BOOT covers it
 _jailed = False  # this process's init pivoted into a skeleton root
+# The visible paths under /tmp (a checkout or virtualenv there, as CI may have) and what of
+# them stays hidden: BOOT's fresh /tmp covers them, so BOOT binds them again over it.
+_under_tmp: list[str] = []
+_hidden_under_tmp: list[str] = []
 
 
 class JailError(OSError):
@@ -202,12 +207,15 @@ def _mkdirs(path: str) -> None:
 
 def _visible_paths(extra: list[str]) -> list[str]:
     """Host paths the worker needs read-only, beyond the system's: the Python installation,
-    the virtualenv, faasbox's own package (an editable install lives in a checkout, whose
-    other files, the data dir among them, must stay out of sight), and `extra` (the other
+    the virtualenv, what .pth files add to sys.path (a virtualenv borrowing another's
+    packages), faasbox's own package (an editable install lives in a checkout, whose other
+    files, the data dir among them, must stay out of sight), and `extra` (the other
     runtimes' installations: node's, when it is not under /usr)."""
     import faasbox
 
     wanted = [sys.base_prefix, sys.prefix, os.path.dirname(os.path.abspath(faasbox.__file__))]
+    # Not sys.path[0]: under `python -m` it is the server's working directory, a checkout.
+    wanted += [p for p in sys.path[1:] if os.path.isabs(p)]
     wanted += [p for p in extra if os.path.realpath(p) != "/"]
     paths: list[str] = []
     for path in sorted({os.path.realpath(p) for p in wanted}, key=len):
@@ -217,10 +225,14 @@ def _visible_paths(extra: list[str]) -> list[str]:
     return paths
 
 
+def _hide(path: str) -> None:
+    _mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k")
+
+
 def build_root(root: str, hidden: list[str], visible: Sequence[str] = ()) -> None:
     """Mount the skeleton root at `root` (in this process's own mount namespace) and pivot
     into it, keeping the host's root at /.host to bind a function's code from at BOOT."""
-    global _jailed
+    global _jailed, _under_tmp, _hidden_under_tmp
     _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing propagates back to the host
     _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
     for path in SYSTEM_PATHS:
@@ -229,13 +241,15 @@ def build_root(root: str, hidden: list[str], visible: Sequence[str] = ()) -> Non
         elif os.path.isdir(path):
             _mkdirs(root + path)
             _bind_read_only(path, root + path)
-    for path in _visible_paths(list(visible)):
+    paths = _visible_paths(list(visible))
+    for path in paths:
         _mkdirs(root + path)
         _bind_read_only(path, root + path)
-    for path in hidden:  # the data dir, should one of the paths above contain it
-        real = os.path.realpath(path)
-        if os.path.isdir(root + real):
-            _mount("tmpfs", root + real, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k")
+    hidden_here = [r for r in map(os.path.realpath, hidden) if os.path.isdir(root + r)]
+    for path in hidden_here:  # the data dir, should one of the paths above contain it
+        _hide(root + path)
+    _under_tmp = [path for path in paths if path.startswith("/tmp/")]
+    _hidden_under_tmp = [path for path in hidden_here if path.startswith("/tmp/")]
     for sub in ("proc", "dev", "tmp", "var/task", HOST[1:]):
         _mkdirs(f"{root}/{sub}")
     # This process is pid 1 of the new namespace: its /proc shows that namespace only, and
@@ -312,9 +326,15 @@ def enter(spec: dict[str, Any]) -> None:
         unshare(CLONE_NEWNET)
         _loopback_up()
     _bind_read_only(HOST + spec["code"], "/var/task")  # an absolute, resolved path
+    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={int(spec['tmp_mb'])}m,mode=1777")
+    for path in _under_tmp:  # none unless the server runs from under /tmp
+        _mkdirs(path)  # root's, 0755: the function can neither write nor remove them
+        _bind_read_only(HOST + path, path)
+    for path in _hidden_under_tmp:
+        if os.path.isdir(path):
+            _hide(path)
     # Out of sight for good: under a mount the function has no capability to remove.
     _mount("tmpfs", HOST, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k")
-    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={int(spec['tmp_mb'])}m,mode=1777")
     resource.setrlimit(resource.RLIMIT_NOFILE, (MAX_OPEN_FILES, MAX_OPEN_FILES))
     if not spec.get("pids_cgroup"):
         resource.setrlimit(resource.RLIMIT_NPROC, (MAX_PROCESSES, MAX_PROCESSES))

@@ -169,10 +169,13 @@ class Zygote:
     async def fork(self, request: dict[str, Any], fds: list[int]) -> int:
         """A new worker's pid (its init's, in a jail), or -1 if this zygote cannot make one
         now. `fds`: the worker's control socket, its log pipe and the init's status pipe."""
-        if not await self.ready() or self._sock is None:
+        if not await self.ready():
             return -1
         loop = asyncio.get_running_loop()
         async with self._lock:
+            # Checked under the lock: a fork that held it may have found the zygote gone.
+            if self._sock is None:
+                return -1
             try:
                 socket.send_fds(self._sock, [json.dumps(request).encode()], fds)
                 reply = await loop.sock_recv(self._sock, 4096)
