@@ -162,8 +162,9 @@ class NodeWorker:
                 chunk = os.read(self.log_fd, 1 << 16)
             except BlockingIOError:
                 return
-            if not chunk:
-                self._selector.unregister(self.log_fd)
+            if not chunk:  # end of the log: seen once by select, maybe again after a frame
+                if self.log_fd in self._selector.get_map():
+                    self._selector.unregister(self.log_fd)
                 return
             self._log += chunk
 
