@@ -226,6 +226,13 @@ def cli() -> None:
     help="Seconds a request waits for a busy function before a 429.",
 )
 @click.option(
+    "--async-retry-delay",
+    type=click.FloatRange(min=0.01),
+    default=60.0,
+    show_default=True,
+    help="Seconds before a failed async invocation's first retry (the second waits twice this).",
+)
+@click.option(
     "--no-auth",
     is_flag=True,
     help="Accept unsigned requests on the Lambda and management APIs (local development only).",
@@ -307,6 +314,7 @@ def serve(
     max_workers: int | None,
     idle_timeout: float,
     queue_timeout: float,
+    async_retry_delay: float,
     no_auth: bool,
     unsafe: bool,
     watch: bool,
@@ -339,6 +347,7 @@ def serve(
             "data_dir": data_dir.resolve(),
             "idle_timeout_s": idle_timeout,
             "queue_timeout_s": queue_timeout,
+            "async_retry_delay_s": async_retry_delay,
             "use_zygote": zygote,
             "jail": jail,
         }

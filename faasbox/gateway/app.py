@@ -18,7 +18,9 @@ from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from faasbox.errors import ServiceError, UnknownOperation
+from faasbox.events.dispatcher import AsyncSettings, EventQueue
 from faasbox.execution.invoker import Invoker
+from faasbox.gateway import async_status_api, event_invoke_config_api
 from faasbox.gateway.apigw import ApiGateway
 from faasbox.gateway.control_plane import ControlPlaneApi
 from faasbox.gateway.http import (
@@ -73,7 +75,15 @@ class Gateway:
         self.registry = registry
         self.invoker = invoker
         self.authenticator = authenticator
-        self.invoke_api = InvokeApi(registry, invoker)
+        self.events = EventQueue(
+            registry,
+            invoker,
+            AsyncSettings(invoker.settings.async_retry_delay_s, max_in_flight=invoker.budget.limit),
+        )
+        self.invoke_api = InvokeApi(registry, invoker, self.events)
+        self.event_invoke_configs = event_invoke_config_api.EventInvokeConfigApi(
+            registry, self.events.configs
+        )
         self.management = ManagementApi(registry, invoker, api_keys)
         self.control_plane = ControlPlaneApi(registry, invoker)
         self.api_gateway = ApiGateway(registry, invoker, api_keys, iam)
@@ -127,6 +137,13 @@ class Gateway:
                 await self._lambda_api(scope, receive, send, path[len(LAMBDA_PREFIX) :], request_id)
             elif path.startswith(STREAM_PREFIX):
                 await self._stream_api(scope, receive, send, path[len(STREAM_PREFIX) :], request_id)
+            elif path.startswith(event_invoke_config_api.PREFIX):
+                body = await self._authenticated_body(scope, receive, 1 << 20, "Request too large")
+                rest = path[len(event_invoke_config_api.PREFIX) :]
+                await self.event_invoke_configs(scope, send, rest, request_id, body)
+            elif path.startswith(async_status_api.PREFIX):
+                await self._authenticated_body(scope, receive, 1 << 20, "Request too large")
+                await async_status_api.serve_async_status(scope, send, self.events)
             elif path.startswith(MANAGEMENT_PREFIX):
                 async with self._upload_turn(scope):
                     if path not in PUBLIC_MANAGEMENT:
@@ -216,9 +233,10 @@ class Gateway:
             if message["type"] == "lifespan.startup":
                 self._loop = asyncio.get_running_loop()
                 self.invoker.start(self.registry.all())  # zygotes preload while we wait
+                self.events.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                await self.invoke_api.close()
+                await self.events.close()
                 await self.invoker.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
