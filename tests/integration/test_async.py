@@ -166,9 +166,10 @@ def test_event_invoke_config_api_with_boto3(
         aws.get_function_event_invoke_config(FunctionName=FLAKY)
     with pytest.raises(errors.ResourceNotFoundException):
         aws.update_function_event_invoke_config(FunctionName=FLAKY, MaximumRetryAttempts=1)
-    assert aws.list_function_event_invoke_configs(FunctionName=FLAKY)[
-        "FunctionEventInvokeConfigs"
-    ] == []
+    assert (
+        aws.list_function_event_invoke_configs(FunctionName=FLAKY)["FunctionEventInvokeConfigs"]
+        == []
+    )
 
 
 def test_an_oversized_event_is_refused(aws: Any) -> None:
