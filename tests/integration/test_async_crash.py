@@ -57,12 +57,14 @@ def test_sigkill_at_random_moments_loses_no_accepted_event(data_dir: Path) -> No
             if rng.random() < 0.5:
                 k = rng.randrange(0, EVENTS)
                 sender.start()
-                wait_until(lambda: len(sender.accepted) >= k, 60, f"{k} events accepted")
+                wait_until(lambda s=sender, k=k: len(s.accepted) >= k, 60, f"{k} events accepted")
             else:
                 k = rng.randrange(0, EVENTS // 2)
                 sender.start()
                 wait_until(
-                    lambda: len(collector.snapshot()) - ran_before >= k, 60, f"{k} events run"
+                    lambda b=ran_before, k=k: len(collector.snapshot()) - b >= k,
+                    60,
+                    f"{k} events run",
                 )
             assert server.proc is not None
             server.proc.kill()
