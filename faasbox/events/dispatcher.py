@@ -30,7 +30,7 @@ from typing import Any, Protocol
 from faasbox.errors import ResourceNotFound, ServiceError, TooManyRequests
 from faasbox.events import records
 from faasbox.events.invoke_config import AsyncConfig, InvokeConfigStore
-from faasbox.events.store import EventStore, QueuedEvent
+from faasbox.events.store import FUNCTION_QUEUE, EventStore, QueuedEvent, function_queue
 from faasbox.execution.invoker import InvocationResult, Invoker
 from faasbox.registry import Registry
 from faasbox.registry.models import LATEST, DeployedFunction, split_function_name
@@ -104,9 +104,15 @@ class EventQueue:
         if invoked_arn is None:
             invoked_arn = fn.arn if qualifier is None else f"{fn.arn}:{qualifier}"
         self.store.put(
-            request_id, fn.name, qualifier, invoked_arn, payload, client_context, source,
-            self._clock(),
-        )  # fmt: skip
+            request_id,
+            function_queue(fn.name),
+            payload,
+            source=source,
+            qualifier=qualifier,
+            invoked_arn=invoked_arn,
+            client_context=client_context,
+            now=self._clock(),
+        )
         self._nudge()
         return request_id
 
@@ -120,7 +126,7 @@ class EventQueue:
         stopped (or was killed) runs again, and the dispatcher starts."""
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        released = self.store.release_leases()
+        released = self.store.release_leases(FUNCTION_QUEUE)
         if released:
             log.info("%d async invocations interrupted by the last stop run again", released)
         self._task = self._loop.create_task(self._dispatch())
@@ -154,11 +160,12 @@ class EventQueue:
 
     def _take_ready(self) -> None:
         now = self._clock()
-        for function in self.store.ready_functions(now):
+        for queue in self.store.ready_queues(FUNCTION_QUEUE, now):
+            function = queue.removeprefix(FUNCTION_QUEUE)
             room = self._room(function)
             if room <= 0:
                 continue
-            for event in self.store.take(function, room, self._lease_s(function), now):
+            for event in self.store.take(queue, room, self._lease_s(function), now):
                 self._in_flight[event.function] += 1
                 task = asyncio.get_running_loop().create_task(self._run(event))
                 self._running[event.id] = task
@@ -181,7 +188,7 @@ class EventQueue:
             return LEASE_MARGIN_S
 
     def _sleep_for(self) -> float:
-        due = self.store.next_visible()
+        due = self.store.next_visible(FUNCTION_QUEUE)
         now = self._clock()
         if due is None or due <= now:  # nothing due, or only what waits for room: a wake-up
             return IDLE_POLL_S
@@ -191,7 +198,7 @@ class EventQueue:
         now = self._clock()
         if now - self._last_prune >= PRUNE_EVERY_S:
             self._last_prune = now
-            self.store.prune(now - RETAIN_S)
+            self.store.prune(FUNCTION_QUEUE, now - RETAIN_S)
 
     async def _run(self, event: QueuedEvent) -> None:
         try:

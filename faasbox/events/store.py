@@ -1,16 +1,21 @@
-"""The durable event queue: one table in the registry's SQLite file (WAL mode).
+"""The durable queue: one table of messages in the registry's SQLite file (WAL mode), for
+both faasbox's queue kinds: each function's async invocations (queue `function:NAME`) and
+the SQS API's queues (queue `sqs:NAME`, faasbox.events.sqs).
 
-Each accepted Event invocation is a row committed before its 202 is sent. A dispatcher takes
-rows with a lease: the row turns `running` with `lease_until`; a row whose lease ran out (its
-server died) is taken again, so a kill -9 at any moment loses nothing, and only an event that
-was running at the kill can run twice (at least once, as on Lambda).
+A message is a row committed before its sender is answered (the 202 of an Event invoke,
+SendMessage's reply). A consumer takes rows with a lease: the row turns `running` until
+`lease_until` (SQS's visibility timeout) and gets a new receipt handle; a row whose lease ran
+out (its consumer died, or did not delete it) is taken again. So a kill -9 at any moment
+loses nothing, and only a message being processed at the kill can be processed twice (at
+least once, as on Lambda and SQS).
 
-States: queued -> running -> succeeded | retrying (waits `visible_at`) -> ... | failed.
-Finished rows are kept a while for `where is my invocation` and then pruned.
+States: queued -> running -> succeeded | retrying (waits `visible_at`) -> ... | failed. An
+SQS message is deleted when its consumer deletes it; an async invocation's row is kept for
+an hour after it finished, for "where is my invocation".
 
 Written for a later move to PostgreSQL: `take` is one UPDATE of rows picked by a subquery,
-which becomes `SELECT ... FOR UPDATE SKIP LOCKED` there; nothing relies on SQLite's single
-writer but the in-process lock around the connection.
+which becomes `SELECT ... FOR UPDATE SKIP LOCKED` there (and randomblob a gen_random_uuid);
+nothing relies on SQLite's single writer but the in-process lock around the connection.
 """
 
 from __future__ import annotations
@@ -26,47 +31,71 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS async_events (
+CREATE TABLE IF NOT EXISTS queue_messages (
     id TEXT PRIMARY KEY,
-    function TEXT NOT NULL,
+    queue TEXT NOT NULL,
+    body BLOB NOT NULL,
     qualifier TEXT,
-    invoked_arn TEXT NOT NULL,
-    payload BLOB NOT NULL,
+    invoked_arn TEXT,
     client_context TEXT,
     source TEXT NOT NULL,
+    attributes TEXT,
     state TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
+    receive_count INTEGER NOT NULL DEFAULT 0,
+    receipt TEXT,
     created_at REAL NOT NULL,
+    first_received_at REAL,
     visible_at REAL NOT NULL,
     lease_until REAL,
     updated_at REAL NOT NULL,
     last_error TEXT,
     destination TEXT
 );
-CREATE INDEX IF NOT EXISTS async_events_ready ON async_events (state, visible_at);
-CREATE INDEX IF NOT EXISTS async_events_function ON async_events (function, created_at);
+CREATE INDEX IF NOT EXISTS queue_messages_ready ON queue_messages (queue, state, visible_at);
+CREATE INDEX IF NOT EXISTS queue_messages_receipt ON queue_messages (receipt);
+CREATE INDEX IF NOT EXISTS queue_messages_created ON queue_messages (created_at);
 """
-WAITING = ("queued", "retrying")
-DONE = ("succeeded", "failed")
+READY = (
+    "((state IN ('queued', 'retrying') AND visible_at <= :now)"
+    " OR (state = 'running' AND lease_until <= :now))"
+)
+FUNCTION_QUEUE = "function:"
+
+
+def function_queue(name: str) -> str:
+    return FUNCTION_QUEUE + name
 
 
 @dataclass(frozen=True)
-class QueuedEvent:
-    id: str  # the invocation's request id
-    function: str
+class Message:
+    id: str  # an async invocation's request id; an SQS message's MessageId
+    queue: str
+    body: bytes
     qualifier: str | None
-    invoked_arn: str
-    payload: bytes
+    invoked_arn: str | None
     client_context: dict[str, Any] | None
-    source: str  # "lambda-api", "schedule", "destination", ...
+    source: str  # "lambda-api", "schedule", "destination", "sqs", ...
+    attributes: dict[str, Any]
     state: str
     attempts: int  # runs that ended in a function error or timeout
+    receive_count: int
+    receipt: str | None
     created_at: float
+    first_received_at: float | None
     last_error: str | None = None
     destination: str | None = None
 
+    @property
+    def function(self) -> str:
+        return self.queue.removeprefix(FUNCTION_QUEUE)
+
+    @property
+    def payload(self) -> bytes:
+        return self.body
+
     def status(self) -> dict[str, Any]:
-        """What the management API and the CLI show of it."""
+        """What the management API and the CLI show of an async invocation."""
         return {
             "requestId": self.id,
             "function": self.function,
@@ -80,32 +109,38 @@ class QueuedEvent:
         }
 
 
+QueuedEvent = Message  # an async invocation, as the dispatcher calls it
+
 COLUMNS = (
-    "id, function, qualifier, invoked_arn, payload, client_context, source, state, attempts,"
-    " created_at, last_error, destination"
+    "id, queue, body, qualifier, invoked_arn, client_context, source, attributes, state,"
+    " attempts, receive_count, receipt, created_at, first_received_at, last_error, destination"
 )
 
 
-def _event(row: tuple[Any, ...]) -> QueuedEvent:
-    return QueuedEvent(
+def _message(row: tuple[Any, ...]) -> Message:
+    return Message(
         id=row[0],
-        function=row[1],
-        qualifier=row[2],
-        invoked_arn=row[3],
-        payload=bytes(row[4]),
+        queue=row[1],
+        body=bytes(row[2]),
+        qualifier=row[3],
+        invoked_arn=row[4],
         client_context=json.loads(row[5]) if row[5] else None,
         source=row[6],
-        state=row[7],
-        attempts=row[8],
-        created_at=row[9],
-        last_error=row[10],
-        destination=row[11],
+        attributes=json.loads(row[7]) if row[7] else {},
+        state=row[8],
+        attempts=row[9],
+        receive_count=row[10],
+        receipt=row[11],
+        created_at=row[12],
+        first_received_at=row[13],
+        last_error=row[14],
+        destination=row[15],
     )
 
 
 class EventStore:
-    """The queue's rows. Methods are short transactions; callers are the event loop's
-    dispatcher and the request handlers (one lock serialises them on one connection)."""
+    """The queue's rows. Methods are short transactions, called from the server's event
+    loop and request handlers (one lock serialises them on one connection)."""
 
     def __init__(self, db_path: Path) -> None:
         self._db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
@@ -130,160 +165,230 @@ class EventStore:
 
     def put(
         self,
-        event_id: str,
-        function: str,
-        qualifier: str | None,
-        invoked_arn: str,
-        payload: bytes,
-        client_context: dict[str, Any] | None,
+        message_id: str,
+        queue: str,
+        body: bytes,
+        *,
+        source: str,
+        qualifier: str | None = None,
+        invoked_arn: str | None = None,
+        client_context: dict[str, Any] | None = None,
+        attributes: dict[str, Any] | None = None,
+        now: float | None = None,
+        delay_s: float = 0.0,
+    ) -> None:
+        """Commit a message (before its sender is told it was accepted)."""
+        self.put_many([(message_id, body, attributes)], queue, source=source, now=now,
+                      delay_s=delay_s, qualifier=qualifier, invoked_arn=invoked_arn,
+                      client_context=client_context)  # fmt: skip
+
+    def put_many(
+        self,
+        messages: list[tuple[str, bytes, dict[str, Any] | None]],
+        queue: str,
+        *,
         source: str,
         now: float | None = None,
+        delay_s: float | list[float] = 0.0,
+        qualifier: str | None = None,
+        invoked_arn: str | None = None,
+        client_context: dict[str, Any] | None = None,
     ) -> None:
-        """Commit an accepted event (before its caller is told it was accepted)."""
+        """Commit (id, body, attributes) messages in one transaction."""
         now = time.time() if now is None else now
+        delays = delay_s if isinstance(delay_s, list) else [delay_s] * len(messages)
+        context = json.dumps(client_context) if client_context is not None else None
         with self._transaction() as db:
-            db.execute(
-                "INSERT INTO async_events (id, function, qualifier, invoked_arn, payload,"
-                " client_context, source, state, created_at, visible_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
-                (
-                    event_id,
-                    function,
-                    qualifier,
-                    invoked_arn,
-                    payload,
-                    json.dumps(client_context) if client_context is not None else None,
-                    source,
-                    now,
-                    now,
-                    now,
-                ),
-            )
+            db.executemany(
+                "INSERT INTO queue_messages (id, queue, body, qualifier, invoked_arn,"
+                " client_context, source, attributes, state, created_at, visible_at,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
+                [
+                    (
+                        message_id, queue, body, qualifier, invoked_arn, context, source,
+                        json.dumps(attributes) if attributes else None, now, now + delay, now,
+                    )
+                    for (message_id, body, attributes), delay in zip(messages, delays, strict=True)
+                ],
+            )  # fmt: skip
 
-    def ready_functions(self, now: float) -> list[str]:
-        """Functions with an event ready to run (waiting and visible, or its lease run out)."""
+    def ready_queues(self, prefix: str, now: float) -> list[str]:
+        """Queues named `prefix...` with a message ready to take."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT DISTINCT function FROM async_events WHERE"
-                " (state IN ('queued', 'retrying') AND visible_at <= ?)"
-                " OR (state = 'running' AND lease_until <= ?)",
-                (now, now),
+                f"SELECT DISTINCT queue FROM queue_messages WHERE queue >= :lo AND queue < :hi"
+                f" AND {READY}",
+                {"lo": prefix, "hi": prefix + "\uffff", "now": now},
             ).fetchall()
         return [r[0] for r in rows]
 
-    def take(self, function: str, limit: int, lease_s: float, now: float) -> list[QueuedEvent]:
-        """Lease up to `limit` ready events of `function`, oldest first."""
+    def take(self, queue: str, limit: int, lease_s: float, now: float) -> list[Message]:
+        """Lease up to `limit` ready messages of `queue`, oldest first, each with a new
+        receipt handle and its receive count raised."""
         if limit <= 0:
             return []
         with self._transaction() as db:
             rows = db.execute(
-                f"UPDATE async_events SET state = 'running', lease_until = ?, updated_at = ?"
-                " WHERE id IN (SELECT id FROM async_events WHERE function = ? AND"
-                " ((state IN ('queued', 'retrying') AND visible_at <= ?)"
-                " OR (state = 'running' AND lease_until <= ?))"
-                " ORDER BY created_at LIMIT ?)"
+                "UPDATE queue_messages SET state = 'running', lease_until = :lease,"
+                " updated_at = :now, receive_count = receive_count + 1,"
+                " receipt = lower(hex(randomblob(24))),"
+                " first_received_at = COALESCE(first_received_at, :now)"
+                " WHERE id IN (SELECT id FROM queue_messages WHERE queue = :queue AND"
+                f" {READY} ORDER BY created_at LIMIT :limit)"
                 f" RETURNING {COLUMNS}",
-                (now + lease_s, now, function, now, now, limit),
+                {"lease": now + lease_s, "now": now, "queue": queue, "limit": limit},
             ).fetchall()
-        events = [_event(r) for r in rows]
-        events.sort(key=lambda e: e.created_at)
-        return events
+        messages = [_message(r) for r in rows]
+        messages.sort(key=lambda m: m.created_at)
+        return messages
 
-    def next_visible(self) -> float | None:
-        """When the next waiting event (a retry) or lease comes due."""
+    def redrive(self, queue: str, dead_letter: str, max_receives: int, now: float) -> int:
+        """Move ready messages of `queue` received `max_receives` times to `dead_letter`
+        (SQS's redrive policy), before the next receive."""
+        with self._transaction() as db:
+            return db.execute(
+                "UPDATE queue_messages SET queue = :dlq, state = 'queued', receive_count = 0,"
+                " receipt = NULL, lease_until = NULL, visible_at = :now, updated_at = :now"
+                f" WHERE queue = :queue AND receive_count >= :max AND {READY}",
+                {"dlq": dead_letter, "now": now, "queue": queue, "max": max_receives},
+            ).rowcount
+
+    def next_visible(self, prefix: str) -> float | None:
+        """When the next waiting message (a retry) or lease of `prefix...` queues is due."""
         with self._lock:
             row = self._db.execute(
-                "SELECT MIN(t) FROM (SELECT MIN(visible_at) AS t FROM async_events"
-                " WHERE state IN ('queued', 'retrying')"
-                " UNION ALL SELECT MIN(lease_until) FROM async_events WHERE state = 'running')"
+                "SELECT MIN(CASE WHEN state = 'running' THEN lease_until ELSE visible_at END)"
+                " FROM queue_messages WHERE queue >= :lo AND queue < :hi"
+                " AND state IN ('queued', 'retrying', 'running')",
+                {"lo": prefix, "hi": prefix + "\uffff"},
             ).fetchone()
         return None if row is None or row[0] is None else float(row[0])
 
-    def release(self, event_id: str, visible_at: float) -> None:
-        """Put a leased event back, unchanged, to be taken at `visible_at` (throttled)."""
+    def release(self, message_id: str, visible_at: float) -> None:
+        """Put a leased message back, to be taken at `visible_at` (throttled)."""
         with self._transaction() as db:
             db.execute(
-                "UPDATE async_events SET state = CASE WHEN attempts > 0 THEN 'retrying'"
+                "UPDATE queue_messages SET state = CASE WHEN attempts > 0 THEN 'retrying'"
                 " ELSE 'queued' END, visible_at = ?, lease_until = NULL, updated_at = ?"
                 " WHERE id = ?",
-                (visible_at, time.time(), event_id),
+                (visible_at, time.time(), message_id),
             )
 
-    def retry(self, event_id: str, visible_at: float, error: str) -> None:
+    def retry(self, message_id: str, visible_at: float, error: str) -> None:
         """A run failed and another is due at `visible_at`."""
         with self._transaction() as db:
             db.execute(
-                "UPDATE async_events SET state = 'retrying', attempts = attempts + 1,"
+                "UPDATE queue_messages SET state = 'retrying', attempts = attempts + 1,"
                 " visible_at = ?, lease_until = NULL, last_error = ?, updated_at = ?"
                 " WHERE id = ?",
-                (visible_at, error, time.time(), event_id),
+                (visible_at, error, time.time(), message_id),
             )
 
     def finish(
         self,
-        event_id: str,
+        message_id: str,
         state: str,
         *,
         failed_run: bool,
         error: str | None,
         destination: str | None,
     ) -> None:
-        """The event is done: succeeded, or failed for good (retries or its age exhausted)."""
+        """The invocation is done: succeeded, or failed for good."""
         with self._transaction() as db:
             db.execute(
-                "UPDATE async_events SET state = ?, attempts = attempts + ?, lease_until = NULL,"
-                " last_error = COALESCE(?, last_error), destination = ?, updated_at = ?"
-                " WHERE id = ?",
-                (state, 1 if failed_run else 0, error, destination, time.time(), event_id),
+                "UPDATE queue_messages SET state = ?, attempts = attempts + ?,"
+                " lease_until = NULL, last_error = COALESCE(?, last_error), destination = ?,"
+                " updated_at = ? WHERE id = ?",
+                (state, 1 if failed_run else 0, error, destination, time.time(), message_id),
             )
 
-    def release_leases(self) -> int:
-        """At startup of the only server using this file: events its predecessor was running
-        when it died run again now, without waiting for their leases to run out."""
+    def delete_received(self, queue: str, receipts: list[str]) -> list[bool]:
+        """Delete messages by the receipt handles they were last received with; for each,
+        whether it was found (SQS: a stale handle of a message still there is accepted)."""
+        found = []
+        with self._transaction() as db:
+            for receipt in receipts:
+                cursor = db.execute(
+                    "DELETE FROM queue_messages WHERE queue = ? AND receipt = ?", (queue, receipt)
+                )
+                found.append(cursor.rowcount > 0)
+        return found
+
+    def change_visibility(self, queue: str, receipt: str, timeout_s: float, now: float) -> bool:
+        """A received (still leased) message becomes visible `timeout_s` from now."""
+        with self._transaction() as db:
+            return (
+                db.execute(
+                    "UPDATE queue_messages SET lease_until = ?, updated_at = ?"
+                    " WHERE queue = ? AND receipt = ? AND state = 'running'",
+                    (now + timeout_s, now, queue, receipt),
+                ).rowcount
+                > 0
+            )
+
+    def purge(self, queue: str) -> int:
+        with self._transaction() as db:
+            return db.execute("DELETE FROM queue_messages WHERE queue = ?", (queue,)).rowcount
+
+    def queue_counts(self, queue: str, now: float) -> dict[str, int]:
+        """SQS's approximate numbers: visible, in flight (received), delayed."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT"
+                " SUM(CASE WHEN state != 'running' AND visible_at <= :now THEN 1 ELSE 0 END),"
+                " SUM(CASE WHEN state = 'running' THEN 1 ELSE 0 END),"
+                " SUM(CASE WHEN state != 'running' AND visible_at > :now THEN 1 ELSE 0 END)"
+                " FROM queue_messages WHERE queue = :queue",
+                {"now": now, "queue": queue},
+            ).fetchone()
+        visible, in_flight, delayed = (int(v or 0) for v in row)
+        return {"visible": visible, "in_flight": in_flight, "delayed": delayed}
+
+    def release_leases(self, prefix: str) -> int:
+        """At startup of the only server using this file: what its predecessor was running
+        when it died runs again now, without waiting for the leases to run out."""
         with self._transaction() as db:
             cursor = db.execute(
-                "UPDATE async_events SET state = CASE WHEN attempts > 0 THEN 'retrying'"
-                " ELSE 'queued' END, visible_at = ?, lease_until = NULL WHERE state = 'running'",
-                (time.time(),),
+                "UPDATE queue_messages SET state = CASE WHEN attempts > 0 THEN 'retrying'"
+                " ELSE 'queued' END, visible_at = :now, lease_until = NULL"
+                " WHERE state = 'running' AND queue >= :lo AND queue < :hi",
+                {"now": time.time(), "lo": prefix, "hi": prefix + "\uffff"},
             )
             return cursor.rowcount
 
-    def get(self, event_id: str) -> QueuedEvent | None:
+    def get(self, message_id: str) -> Message | None:
         with self._lock:
             row = self._db.execute(
-                f"SELECT {COLUMNS} FROM async_events WHERE id = ?", (event_id,)
+                f"SELECT {COLUMNS} FROM queue_messages WHERE id = ?", (message_id,)
             ).fetchone()
-        return _event(row) if row else None
+        return _message(row) if row else None
 
-    def recent(self, function: str | None, limit: int) -> list[QueuedEvent]:
-        with self._lock:
-            if function is None:
-                rows = self._db.execute(
-                    f"SELECT {COLUMNS} FROM async_events ORDER BY created_at DESC LIMIT ?",
-                    (limit,),
-                ).fetchall()
-            else:
-                rows = self._db.execute(
-                    f"SELECT {COLUMNS} FROM async_events WHERE function = ?"
-                    " ORDER BY created_at DESC LIMIT ?",
-                    (function, limit),
-                ).fetchall()
-        return [_event(r) for r in rows]
-
-    def counts(self) -> dict[str, int]:
+    def recent(self, queue_prefix: str, limit: int) -> list[Message]:
+        """The newest messages of the queues named `queue_prefix...`."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT state, COUNT(*) FROM async_events GROUP BY state"
+                f"SELECT {COLUMNS} FROM queue_messages WHERE queue >= :lo AND queue < :hi"
+                " ORDER BY created_at DESC LIMIT :limit",
+                {"lo": queue_prefix, "hi": queue_prefix + "\uffff", "limit": limit},
+            ).fetchall()
+        return [_message(r) for r in rows]
+
+    def counts(self, queue_prefix: str) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT state, COUNT(*) FROM queue_messages WHERE queue >= :lo AND queue < :hi"
+                " GROUP BY state",
+                {"lo": queue_prefix, "hi": queue_prefix + "\uffff"},
             ).fetchall()
         return {state: n for state, n in rows}
 
-    def prune(self, older_than: float) -> int:
-        """Forget finished events last changed before `older_than`."""
+    def prune(self, queue_prefix: str, older_than: float) -> int:
+        """Forget finished async invocations last changed before `older_than`."""
         with self._transaction() as db:
             return db.execute(
-                "DELETE FROM async_events WHERE state IN ('succeeded', 'failed')"
-                " AND updated_at < ?",
-                (older_than,),
+                "DELETE FROM queue_messages WHERE queue >= :lo AND queue < :hi"
+                " AND state IN ('succeeded', 'failed') AND updated_at < :before",
+                {"lo": queue_prefix, "hi": queue_prefix + "\uffff", "before": older_than},
             ).rowcount
 
     def close(self) -> None:

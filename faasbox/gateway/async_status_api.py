@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, unquote
 
 from faasbox.errors import InvalidParameterValue, ResourceNotFound, UnknownOperation
 from faasbox.events.dispatcher import EventQueue
+from faasbox.events.store import FUNCTION_QUEUE, function_queue
 from faasbox.gateway.http import Scope, Send, respond_json
 
 PREFIX = "/_faasbox/async/invocations"
@@ -42,5 +43,7 @@ async def serve_async_status(scope: Scope, send: Send, events: EventQueue) -> No
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidParameterValue(f"limit must be from 1 to {MAX_LIMIT}")
     function = query.get("function")
-    invocations = [e.status() for e in events.store.recent(function, limit)]
-    await respond_json(send, 200, {"invocations": invocations, "counts": events.store.counts()})
+    queue = function_queue(function) if function else FUNCTION_QUEUE
+    invocations = [e.status() for e in events.store.recent(queue, limit)]
+    counts = events.store.counts(queue)
+    await respond_json(send, 200, {"invocations": invocations, "counts": counts})

@@ -9,6 +9,7 @@ from pathlib import Path
 from faasbox.config import load_service
 from faasbox.events.dispatcher import AsyncSettings, EventQueue
 from faasbox.events.invoke_config import AsyncConfig
+from faasbox.events.store import function_queue
 from faasbox.execution.invoker import Invoker
 from faasbox.execution.settings import RuntimeSettings
 from faasbox.registry import Registry
@@ -49,7 +50,7 @@ def test_an_event_older_than_its_maximum_age_is_dropped_to_on_failure_unrun(
             assert gone.attempts == 0, "it never ran"
             assert gone.last_error == "EventAgeExceeded"
             assert gone.destination == f"function:{SINK}"
-            (record_event,) = [e for e in events.store.recent(SINK, 10)]
+            (record_event,) = [e for e in events.store.recent(function_queue(SINK), 10)]
             record = json.loads(record_event.payload)
             assert record["requestContext"]["condition"] == "EventAgeExceeded"
             assert record["requestContext"]["approximateInvokeCount"] == 0
