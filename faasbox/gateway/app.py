@@ -19,8 +19,9 @@ from typing import Any, Protocol
 
 from faasbox.errors import ServiceError, UnknownOperation
 from faasbox.events.dispatcher import AsyncSettings, EventQueue
+from faasbox.events.sqs import QueueService
 from faasbox.execution.invoker import Invoker
-from faasbox.gateway import async_status_api, event_invoke_config_api
+from faasbox.gateway import async_status_api, event_invoke_config_api, sqs_api
 from faasbox.gateway.apigw import ApiGateway
 from faasbox.gateway.control_plane import ControlPlaneApi
 from faasbox.gateway.http import (
@@ -71,6 +72,7 @@ class Gateway:
         api_keys: ApiKeyStore,
         authenticator: Authenticator | None = None,
         iam: SigV4Authenticator | None = None,
+        sqs_authenticator: Authenticator | None = None,
     ) -> None:
         self.registry = registry
         self.invoker = invoker
@@ -84,6 +86,11 @@ class Gateway:
         self.event_invoke_configs = event_invoke_config_api.EventInvokeConfigApi(
             registry, self.events.configs
         )
+        # SQS queues: on the same durable store, signed for service `sqs`.
+        self.queues = QueueService(registry.data_dir / "registry.sqlite3", self.events.store)
+        self.events.queues = self.queues
+        self.sqs_api = sqs_api.SqsApi(self.queues)
+        self.sqs_authenticator = sqs_authenticator
         self.management = ManagementApi(registry, invoker, api_keys)
         self.control_plane = ControlPlaneApi(registry, invoker)
         self.api_gateway = ApiGateway(registry, invoker, api_keys, iam)
@@ -153,6 +160,11 @@ class Gateway:
                     else:
                         body = b""
                     await self.management(scope, send, path[len(MANAGEMENT_PREFIX) :], body)
+            elif sqs_api.is_sqs_request(scope):
+                body = await self._authenticated_body(
+                    scope, receive, sqs_api.BODY_LIMIT, "Request too large", self.sqs_authenticator
+                )
+                await self.sqs_api(scope, send, request_id, body)
             elif path == "/ui" or path.startswith(UI_PREFIX):
                 await self.ui(scope, send)
             elif not await self.api_gateway(scope, receive, send, request_id):
@@ -216,15 +228,22 @@ class Gateway:
         await self.invoke_api.stream(scope, send, name, request_id, body)
 
     async def _authenticated_body(
-        self, scope: Scope, receive: Receive, limit: int, too_large: str
+        self,
+        scope: Scope,
+        receive: Receive,
+        limit: int,
+        too_large: str,
+        authenticator: Authenticator | None = None,
     ) -> bytes:
         """The body of a request to a signed API; an unsigned or unknown caller is refused
-        before a byte of it is buffered."""
-        if self.authenticator is None:
+        before a byte of it is buffered. `authenticator`: another API's (SQS's) instead of
+        the Lambda API's (both are None when auth is off)."""
+        auth = authenticator or self.authenticator
+        if auth is None:
             return await read_body(scope, receive, limit, too_large)
-        checked = self.authenticator.precheck(scope)
+        checked = auth.precheck(scope)
         body = await read_body(scope, receive, limit, too_large)
-        self.authenticator.verify_body(scope, checked, body)
+        auth.verify_body(scope, checked, body)
         return body
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
@@ -237,6 +256,7 @@ class Gateway:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.events.close()
+                self.queues.close()
                 await self.invoker.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
