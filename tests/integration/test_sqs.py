@@ -22,7 +22,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     assert running.stop() == 0, "".join(running.output)
 
 
-def sqs_client(server: RunningServer) -> Any:
+def sqs_client(server: RunningServer, secret: str | None = None) -> Any:
     import boto3
     from botocore.config import Config
 
@@ -32,7 +32,7 @@ def sqs_client(server: RunningServer) -> Any:
         endpoint_url=server.url,
         region_name="us-east-1",
         aws_access_key_id=server.credentials.access_key_id,
-        aws_secret_access_key=server.credentials.secret_access_key,
+        aws_secret_access_key=secret or server.credentials.secret_access_key,
         config=Config(retries={"max_attempts": 1}, read_timeout=60),
     )
 
@@ -168,8 +168,7 @@ def test_errors_are_sqs_shaped(server: RunningServer, sqs: Any) -> None:
         sqs.create_queue(QueueName="bad", Attributes={"VisibilityTimeout": "50000"})
     with pytest.raises(sqs.exceptions.QueueNameExists):
         sqs.create_queue(QueueName="strict", Attributes={"DelaySeconds": "5"})
-    unsigned = sqs_client(server)
-    unsigned._request_signer._credentials.secret_key = "wrong"  # noqa: SLF001
+    unsigned = sqs_client(server, secret="wrong")
     with pytest.raises(unsigned.exceptions.ClientError) as failed:
         unsigned.list_queues()
     assert failed.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
