@@ -16,6 +16,7 @@ from typing import Any
 
 from faasbox.config.fields import Context, integer, mapping, show
 from faasbox.config.keypath import KeyPath
+from faasbox.config.queues import queue_ref
 
 ASYNC_KEYS = frozenset({"maximumRetryAttempts", "maximumEventAge", "destinations", "onError"})
 DESTINATION_TYPES = ("function", "sqs")
@@ -62,10 +63,7 @@ def _destination(ctx: Context, value: object, path: KeyPath) -> str:
             )
         value = value["arn"]
     if isinstance(value, dict) and list(value) == ["Fn::GetAtt"]:
-        attribute = value["Fn::GetAtt"]
-        if isinstance(attribute, list) and len(attribute) == 2 and attribute[1] == "Arn":
-            # A queue of this service's resources: faasbox names it by its logical id.
-            return f"arn:aws:sqs:us-east-1:000000000000:{attribute[0]}"
+        return queue_ref(ctx, value, path)  # a queue of this service's resources
     if not isinstance(value, str) or not value:
         raise ctx.error(path, f"expected a function name or an ARN, got {show(value)}")
     if value.startswith("arn:") and not value.startswith(("arn:aws:lambda:", "arn:aws:sqs:")):

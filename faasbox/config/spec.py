@@ -110,3 +110,5 @@ class ServiceSpec(_Frozen):
     """What faasbox ignores or runs differently; each names the file and the key path."""
     raw: dict[Any, Any]
     """The whole document with variables resolved, unknown keys included."""
+    queues: dict[str, dict[str, Any]] = {}
+    """The AWS::SQS::Queue resources: logical id -> {name, attributes} (faasbox.config.queues)."""

@@ -50,6 +50,7 @@ def function_configs(spec: ServiceSpec) -> list[FunctionConfig]:
             ephemeral_storage=f.ephemeral_storage,
             network=f.network,
             async_config=dict(f.async_config) if f.async_config is not None else None,
+            queues=dict(spec.queues),
         )
         for f in spec.functions.values()
     ]

@@ -1101,7 +1101,7 @@ def test_unknown_and_ignored_top_level_keys_warn_and_are_kept(tmp_path: Path) ->
           - serverless-offline
           - serverless-python-requirements
         resources:
-          Resources: {}
+          Resources: {Table: {Type: 'AWS::DynamoDB::Table'}}
         mystery: 42
         functions:
           hello: {handler: handler.hello}
@@ -1111,8 +1111,8 @@ def test_unknown_and_ignored_top_level_keys_warn_and_are_kept(tmp_path: Path) ->
     assert spec.warnings == [
         f"{file}: plugins: faasbox does not run Serverless Framework plugins "
         "(serverless-offline, serverless-python-requirements)",
-        f"{file}: resources: faasbox does not create CloudFormation resources; whatever the "
-        "functions use from them (tables, buckets, queues) must exist elsewhere",
+        f"{file}: resources: faasbox creates only AWS::SQS::Queue resources; whatever the "
+        "functions use from the others (Table) must exist elsewhere",
         f"{file}: mystery: unknown key 'mystery'; faasbox ignores it",
     ]
     assert spec.raw["mystery"] == 42
