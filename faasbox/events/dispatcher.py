@@ -47,8 +47,11 @@ PRUNE_EVERY_S = 60.0
 class QueueSink(Protocol):
     """Where destinations and DLQs that are queues (arn:aws:sqs:...) are delivered."""
 
-    def deliver(self, queue_arn: str, body: str, attributes: dict[str, str]) -> bool:
-        """Put a message on the queue; False when there is no such queue."""
+    def deliver(
+        self, queue_arn: str, body: str, attributes: dict[str, str], declared: dict[str, Any]
+    ) -> bool:
+        """Put a message on the queue; False when there is no such queue. `declared`: the
+        sending function's queues (FunctionConfig.queues), which its ARN may name."""
         ...
 
 
@@ -285,7 +288,9 @@ class EventQueue:
             d
             for d in (
                 self._deliver_record(event, fn, config.on_failure, condition, result, runs),
-                self._deliver_dead_letter(event, config.dead_letter, error or condition, result),
+                self._deliver_dead_letter(
+                    event, fn, config.dead_letter, error or condition, result
+                ),
             )
             if d
         ]
@@ -327,6 +332,7 @@ class EventQueue:
     def _deliver_dead_letter(
         self,
         event: QueuedEvent,
+        fn: DeployedFunction,
         dead_letter: str | None,
         error: str,
         result: InvocationResult | None,
@@ -336,7 +342,7 @@ class EventQueue:
             return None
         message = _error_message(result.payload) if result is not None else error
         attributes = {"RequestID": event.id, "ErrorCode": "200", "ErrorMessage": message}
-        return self._send(None, dead_letter, event.payload.decode("utf-8", "replace"), attributes)
+        return self._send(fn, dead_letter, event.payload.decode("utf-8", "replace"), attributes)
 
     def _send(
         self, fn: DeployedFunction | None, destination: str, body: str, attributes: dict[str, str]
@@ -344,7 +350,10 @@ class EventQueue:
         """Deliver to a function (an async invocation of it) or a queue; what was reached,
         for the event's status, or None (logged) when the destination does not exist."""
         if destination.startswith("arn:aws:sqs:"):
-            if self.queues is not None and self.queues.deliver(destination, body, attributes):
+            declared = fn.config.queues if fn is not None else {}
+            if self.queues is not None and self.queues.deliver(
+                destination, body, attributes, declared
+            ):
                 return destination
             log.warning("destination %s: no such queue; the record is dropped", destination)
             return None

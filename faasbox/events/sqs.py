@@ -126,8 +126,21 @@ def md5_of_attributes(attributes: dict[str, Any]) -> str | None:
     return digest.hexdigest()
 
 
-def _md5(text: str) -> str:
+def md5_hex(text: str) -> str:
     return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+
+
+def resolve_queue(ref: Any, declared: dict[str, Any]) -> str:
+    """The name of the queue an ARN or `{Fn::GetAtt: [Id, Arn]}` (as serverless.yml keeps
+    it) names; a declared queue's logical id names that queue's QueueName."""
+    if isinstance(ref, dict) and "Fn::GetAtt" in ref:
+        attribute = ref["Fn::GetAtt"]
+        parts = attribute.split(".") if isinstance(attribute, str) else attribute
+        ref = queue_arn(str(parts[0]))
+    arn = str(ref)
+    name = name_of_arn(arn) or arn
+    entry = declared.get(name)
+    return str(entry["name"]) if isinstance(entry, dict) and "name" in entry else name
 
 
 @dataclass(frozen=True)
@@ -345,7 +358,7 @@ class QueueService:
             message_id = str(uuid.uuid4())
             rows.append((message_id, body.encode(), {"MessageAttributes": attributes or {}}))
             delays.append(float(queue.number("DelaySeconds") if delay is None else delay))
-            result: dict[str, Any] = {"MessageId": message_id, "MD5OfMessageBody": _md5(body)}
+            result: dict[str, Any] = {"MessageId": message_id, "MD5OfMessageBody": md5_hex(body)}
             digest = md5_of_attributes(attributes or {})
             if digest:
                 result["MD5OfMessageAttributes"] = digest
@@ -354,10 +367,13 @@ class QueueService:
         self._notify(name)
         return results
 
-    def deliver(self, queue_arn_: str, body: str, attributes: dict[str, str]) -> bool:
-        """A destination or DLQ message (faasbox.events.dispatcher.QueueSink)."""
-        name = name_of_arn(queue_arn_)
-        if name is None or not self.exists(name):
+    def deliver(
+        self, queue_arn_: str, body: str, attributes: dict[str, str], declared: dict[str, Any]
+    ) -> bool:
+        """A destination or DLQ message (faasbox.events.dispatcher.QueueSink); `declared`:
+        the sending function's queues, which its ARNs may name by logical id."""
+        name = resolve_queue(queue_arn_, declared)
+        if not self.exists(name):
             return False
         typed = {k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()}
         self.send(name, [(body, None, typed)], source="lambda")
@@ -378,7 +394,7 @@ class QueueService:
         return self.store.take(QUEUE_PREFIX + name, limit, float(lease), now)
 
     async def receive(
-        self, name: str, limit: int, visibility_s: int | None, wait_s: int | None
+        self, name: str, limit: int, visibility_s: int | None, wait_s: float | None
     ) -> list[Message]:
         """ReceiveMessage: what is there, or wait up to `wait_s` (long polling) for it."""
         queue = self.get(name)
@@ -450,7 +466,7 @@ def message_json(message: Message, system: list[str], custom: list[str]) -> dict
     result: dict[str, Any] = {
         "MessageId": message.id,
         "ReceiptHandle": message.receipt,
-        "MD5OfBody": _md5(body),
+        "MD5OfBody": md5_hex(body),
         "Body": body,
     }
     everything = {

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from faasbox.errors import ServiceError, UnknownOperation
 from faasbox.events.dispatcher import AsyncSettings, EventQueue
 from faasbox.events.sqs import QueueService
+from faasbox.events.sqs_source import SqsEventSources
 from faasbox.execution.invoker import Invoker
 from faasbox.gateway import async_status_api, event_invoke_config_api, sqs_api
 from faasbox.gateway.apigw import ApiGateway
@@ -90,6 +91,7 @@ class Gateway:
         self.queues = QueueService(registry.data_dir / "registry.sqlite3", self.events.store)
         self.events.queues = self.queues
         self.sqs_api = sqs_api.SqsApi(self.queues)
+        self.sqs_sources = SqsEventSources(registry, invoker, self.queues)
         self.sqs_authenticator = sqs_authenticator
         self.management = ManagementApi(registry, invoker, api_keys)
         self.control_plane = ControlPlaneApi(registry, invoker)
@@ -115,6 +117,7 @@ class Gateway:
 
     def _drain_changed(self, change: DeployChange) -> None:
         self.api_gateway.recompile()
+        self.sqs_sources.refresh()  # declared queues created, sqs event pollers (re)started
         # New invocations get the new code at once; workers of the old code finish what
         # they are running and are then retired.
         by_name = {f.name: f for f in change.deployed}
@@ -253,8 +256,10 @@ class Gateway:
                 self._loop = asyncio.get_running_loop()
                 self.invoker.start(self.registry.all())  # zygotes preload while we wait
                 self.events.start()
+                self.sqs_sources.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                await self.sqs_sources.close()
                 await self.events.close()
                 self.queues.close()
                 await self.invoker.close()

@@ -1,8 +1,11 @@
 """faasbox's queues through boto3's sqs client and the AWS CLI: send, receive (long
-polling), delete, visibility, redrive to a dead-letter queue, attributes, errors."""
+polling), delete, visibility, redrive to a dead-letter queue, attributes, errors; queues
+declared in serverless.yml, an `sqs` event source with batch item failures, and async
+failures delivered to queues."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import threading
@@ -12,12 +15,13 @@ from typing import Any
 
 import pytest
 
-from tests.support import SERVICES, RunningServer, aws_cli_path, wait_until
+from tests.async_support import Collector
+from tests.support import SERVICES, RunningServer, aws_cli_path, lambda_client, wait_until
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = RunningServer([SERVICES / "async"], tmp_path_factory.mktemp("data")).start()
+    running = RunningServer([SERVICES / "sqs"], tmp_path_factory.mktemp("data")).start()
     yield running
     assert running.stop() == 0, "".join(running.output)
 
@@ -196,3 +200,94 @@ def test_aws_cli_send_message(server: RunningServer, sqs: Any) -> None:
         lambda: sqs.receive_message(QueueUrl=url).get("Messages"), 10, "the CLI's message"
     )
     assert got[0]["Body"] == "from the CLI"
+
+
+@pytest.fixture
+def collector() -> Iterator[Collector]:
+    running = Collector()
+    yield running
+    running.close()
+
+
+def test_declared_queues_exist_after_deploy(sqs: Any) -> None:
+    urls = sqs.list_queues(QueueNamePrefix="sqstest-")["QueueUrls"]
+    names = sorted(u.rsplit("/", 1)[1] for u in urls)
+    assert names == ["sqstest-async-dlq", "sqstest-failures", "sqstest-jobs", "sqstest-jobs-dlq"]
+    jobs = sqs.get_queue_url(QueueName="sqstest-jobs")["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=jobs, AttributeNames=["All"])["Attributes"]
+    assert attributes["VisibilityTimeout"] == "5"
+    assert json.loads(attributes["RedrivePolicy"]) == {
+        "deadLetterTargetArn": "arn:aws:sqs:us-east-1:000000000000:sqstest-jobs-dlq",
+        "maxReceiveCount": 2,
+    }
+
+
+def test_sqs_event_source_with_batch_item_failures(sqs: Any, collector: Collector) -> None:
+    jobs = sqs.get_queue_url(QueueName="sqstest-jobs")["QueueUrl"]
+    dlq = sqs.get_queue_url(QueueName="sqstest-jobs-dlq")["QueueUrl"]
+    sqs.send_message_batch(
+        QueueUrl=jobs,
+        Entries=[
+            {
+                "Id": str(n),
+                "MessageBody": json.dumps({"collector": collector.url, "n": n, "fail": n == 2}),
+                "MessageAttributes": {"tag": {"DataType": "String", "StringValue": f"t{n}"}},
+            }
+            for n in range(4)
+        ],
+    )
+    # The failed item is received again once more (maxReceiveCount 2), then redriven.
+    wait_until(lambda: collector.runs_of("n").get(2) == 2, 60, "the failed item to run twice")
+    (dead,) = wait_until(
+        lambda: sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=1).get("Messages"),
+        60,
+        "the failed item in the dead-letter queue",
+    )
+    assert json.loads(dead["Body"])["n"] == 2
+    runs = collector.runs_of("n")
+    assert runs == {0: 1, 1: 1, 2: 2, 3: 1}, "what succeeded was deleted, not received again"
+    record = next(r["record"] for r in collector.snapshot() if r["n"] == 0)
+    assert record["eventSource"] == "aws:sqs"
+    assert record["eventSourceARN"] == "arn:aws:sqs:us-east-1:000000000000:sqstest-jobs"
+    assert record["awsRegion"] == "us-east-1"
+    assert record["attributes"]["ApproximateReceiveCount"] == "1"
+    assert record["messageAttributes"]["tag"] == {
+        "stringValue": "t0",
+        "stringListValues": [],
+        "binaryListValues": [],
+        "dataType": "String",
+    }
+    assert record["md5OfBody"] == hashlib.md5(record["body"].encode()).hexdigest()
+    assert max(r["batch"] for r in collector.snapshot()) > 1, "messages came in batches"
+    attributes = sqs.get_queue_attributes(QueueUrl=jobs, AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "0"
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+
+def test_async_failures_reach_their_queues(server: RunningServer, sqs: Any) -> None:
+    aws = lambda_client(server.url, server.credentials)
+    response = aws.invoke(
+        FunctionName="sqstest-dev-failing", InvocationType="Event", Payload=b'{"job": "x"}'
+    )
+    request_id = response["ResponseMetadata"]["RequestId"]
+    failures = sqs.get_queue_url(QueueName="sqstest-failures")["QueueUrl"]
+    (message,) = wait_until(
+        lambda: sqs.receive_message(QueueUrl=failures, WaitTimeSeconds=1).get("Messages"),
+        60,
+        "the failure record on the onFailure queue",
+    )
+    record = json.loads(message["Body"])
+    assert record["requestContext"]["requestId"] == request_id
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 1
+    assert record["requestPayload"] == {"job": "x"}
+    assert record["responsePayload"]["errorMessage"] == "cannot do x"
+    dlq = sqs.get_queue_url(QueueName="sqstest-async-dlq")["QueueUrl"]
+    (dead,) = sqs.receive_message(QueueUrl=dlq, MessageAttributeNames=["All"])["Messages"]
+    assert json.loads(dead["Body"]) == {"job": "x"}, "the DLQ gets the event itself"
+    attributes = {k: v["StringValue"] for k, v in dead["MessageAttributes"].items()}
+    assert attributes == {
+        "RequestID": request_id,
+        "ErrorCode": "200",
+        "ErrorMessage": "cannot do x",
+    }
