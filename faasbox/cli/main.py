@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
+from faasbox.cli.async_invocations import async_command, print_async_state
 from faasbox.cli.keys import keys as keys_command
 from faasbox.config import ServiceSpec, load_service
 from faasbox.errors import ConfigError, FaasboxError, ServerUnreachable
@@ -549,6 +550,8 @@ def invoke(
         out.print(
             f"{invocation_type} accepted ({response.status}), RequestId {response.request_id}"
         )
+        if invocation_type == "Event" and response.request_id:
+            print_async_state(Client(url), response.request_id)
         return
     _print_result(response.payload, response.function_error, response.log if log else None)
 
@@ -677,6 +680,7 @@ def remove(name: str, url: str) -> None:
 
 
 cli.add_command(keys_command)
+cli.add_command(async_command)
 
 
 def main() -> None:

@@ -4,6 +4,9 @@ destinations (records in AWS's shape), and the event invoke config API, with bot
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -179,3 +182,30 @@ def test_an_oversized_event_is_refused(aws: Any) -> None:
             InvocationType="Event",
             Payload=json.dumps({"pad": "x" * (256 * 1024)}),
         )
+
+
+def faasbox_cli(server: RunningServer, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "faasbox", *args],
+        capture_output=True,
+        text=True,
+        env=server.client_env(),
+        timeout=120,
+    )
+
+
+def test_the_cli_shows_where_an_event_invocation_is(
+    server: RunningServer, collector: Collector
+) -> None:
+    event = json.dumps({"collector": collector.url, "n": 5})
+    invoked = faasbox_cli(server, "invoke", "-f", LUCKY, "-t", "Event", "-d", event)
+    assert invoked.returncode == 0, invoked.stderr
+    assert "Event accepted (202), RequestId " in invoked.stdout
+    request_id = invoked.stdout.split("RequestId ")[1].split()[0]
+    assert re.search(r"State: (queued|running|succeeded)", invoked.stdout), invoked.stdout
+    followed = faasbox_cli(server, "async", request_id, "--wait")
+    assert followed.returncode == 0, followed.stderr
+    assert f"{request_id} {LUCKY}: succeeded; sent to function:{SINK}" in followed.stdout
+    listed = faasbox_cli(server, "async", "-f", LUCKY)
+    assert listed.returncode == 0, listed.stderr
+    assert request_id in listed.stdout and "succeeded" in listed.stdout
