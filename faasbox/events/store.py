@@ -53,6 +53,9 @@ CREATE TABLE IF NOT EXISTS queue_messages (
     destination TEXT
 );
 CREATE INDEX IF NOT EXISTS queue_messages_ready ON queue_messages (queue, state, visible_at);
+-- What the dispatcher looks for, without scanning the finished rows kept for status.
+CREATE INDEX IF NOT EXISTS queue_messages_waiting ON queue_messages (state, visible_at);
+CREATE INDEX IF NOT EXISTS queue_messages_leased ON queue_messages (state, lease_until);
 CREATE INDEX IF NOT EXISTS queue_messages_receipt ON queue_messages (receipt);
 CREATE INDEX IF NOT EXISTS queue_messages_created ON queue_messages (created_at);
 """
@@ -216,8 +219,10 @@ class EventStore:
         """Queues named `prefix...` with a message ready to take."""
         with self._lock:
             rows = self._db.execute(
-                f"SELECT DISTINCT queue FROM queue_messages WHERE queue >= :lo AND queue < :hi"
-                f" AND {READY}",
+                "SELECT queue FROM queue_messages WHERE state IN ('queued', 'retrying')"
+                " AND visible_at <= :now AND queue >= :lo AND queue < :hi"
+                " UNION SELECT queue FROM queue_messages WHERE state = 'running'"
+                " AND lease_until <= :now AND queue >= :lo AND queue < :hi",
                 {"lo": prefix, "hi": prefix + "\uffff", "now": now},
             ).fetchall()
         return [r[0] for r in rows]
@@ -257,9 +262,10 @@ class EventStore:
         """When the next waiting message (a retry) or lease of `prefix...` queues is due."""
         with self._lock:
             row = self._db.execute(
-                "SELECT MIN(CASE WHEN state = 'running' THEN lease_until ELSE visible_at END)"
-                " FROM queue_messages WHERE queue >= :lo AND queue < :hi"
-                " AND state IN ('queued', 'retrying', 'running')",
+                "SELECT MIN(t) FROM (SELECT MIN(visible_at) AS t FROM queue_messages"
+                " WHERE state IN ('queued', 'retrying') AND queue >= :lo AND queue < :hi"
+                " UNION ALL SELECT MIN(lease_until) FROM queue_messages WHERE state = 'running'"
+                " AND queue >= :lo AND queue < :hi)",
                 {"lo": prefix, "hi": prefix + "\uffff"},
             ).fetchone()
         return None if row is None or row[0] is None else float(row[0])
