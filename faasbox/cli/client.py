@@ -200,6 +200,14 @@ class Client:
     def functions(self) -> list[dict[str, Any]]:
         return list(self._request("GET", "/_faasbox/functions").json()["functions"])
 
+    def async_invocation(self, request_id: str) -> dict[str, Any]:
+        """Where an async invocation is (faasbox.gateway.async_status_api)."""
+        return dict(self._request("GET", f"/_faasbox/async/invocations/{request_id}").json())
+
+    def async_invocations(self, function: str | None = None, limit: int = 20) -> dict[str, Any]:
+        params: dict[str, Any] = {"limit": limit, **({"function": function} if function else {})}
+        return dict(self._request("GET", "/_faasbox/async/invocations", params=params).json())
+
     def remove(self, name: str) -> None:
         self._request("DELETE", f"/_faasbox/functions/{name}")
 

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
+from faasbox.cli.async_invocations import async_command, print_async_state
 from faasbox.cli.keys import keys as keys_command
 from faasbox.config import ServiceSpec, load_service
 from faasbox.errors import ConfigError, FaasboxError, ServerUnreachable
@@ -226,6 +227,13 @@ def cli() -> None:
     help="Seconds a request waits for a busy function before a 429.",
 )
 @click.option(
+    "--async-retry-delay",
+    type=click.FloatRange(min=0.01),
+    default=60.0,
+    show_default=True,
+    help="Seconds before a failed async invocation's first retry (the second waits twice this).",
+)
+@click.option(
     "--no-auth",
     is_flag=True,
     help="Accept unsigned requests on the Lambda and management APIs (local development only).",
@@ -307,6 +315,7 @@ def serve(
     max_workers: int | None,
     idle_timeout: float,
     queue_timeout: float,
+    async_retry_delay: float,
     no_auth: bool,
     unsafe: bool,
     watch: bool,
@@ -339,6 +348,7 @@ def serve(
             "data_dir": data_dir.resolve(),
             "idle_timeout_s": idle_timeout,
             "queue_timeout_s": queue_timeout,
+            "async_retry_delay_s": async_retry_delay,
             "use_zygote": zygote,
             "jail": jail,
         }
@@ -540,6 +550,8 @@ def invoke(
         out.print(
             f"{invocation_type} accepted ({response.status}), RequestId {response.request_id}"
         )
+        if invocation_type == "Event" and response.request_id:
+            print_async_state(Client(url), response.request_id)
         return
     _print_result(response.payload, response.function_error, response.log if log else None)
 
@@ -668,6 +680,7 @@ def remove(name: str, url: str) -> None:
 
 
 cli.add_command(keys_command)
+cli.add_command(async_command)
 
 
 def main() -> None:

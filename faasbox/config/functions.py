@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from faasbox.config.async_settings import ASYNC_KEYS, async_settings
 from faasbox.config.events import check_events
 from faasbox.config.fields import (
     Context,
@@ -36,7 +37,7 @@ MODELED_KEYS = frozenset(
         "events", "layers", "reservedConcurrency", "provisionedConcurrency", "package",
         "ephemeralStorage", "ephemeralStorageSize", "network",
     }
-) | runtimes.OPTIONS_KEYS  # fmt: skip
+) | runtimes.OPTIONS_KEYS | ASYNC_KEYS  # fmt: skip
 # Settings of the AWS deployment that change nothing about how a function runs or is reached.
 DEPLOY_ONLY_KEYS = frozenset(
     {
@@ -108,6 +109,7 @@ def build_function(
         package=mapping(ctx, doc.get("package") or {}, (*path, "package"), "a mapping"),
         ephemeral_storage=_ephemeral_storage(ctx, doc, path),
         network=_network(ctx, doc, path),
+        async_config=async_settings(ctx, doc, path),
     )
 
 

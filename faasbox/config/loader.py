@@ -41,6 +41,7 @@ from faasbox.config.functions import (
     timeout_setting,
 )
 from faasbox.config.keypath import KeyPath
+from faasbox.config.queues import declared_queues, other_resources
 from faasbox.config.spec import (
     DEFAULT_MEMORY_MB,
     DEFAULT_TIMEOUT_S,
@@ -184,6 +185,7 @@ def _build_service(
         ),
         api_keys=_api_keys(ctx, api_gateway.get("apiKeys")),
         http_api=http_api,
+        queues=declared_queues(ctx, doc),
         warnings=ctx.warnings,
         raw=doc,
     )
@@ -198,11 +200,13 @@ def _warn_unknown_top_level(ctx: Context, doc: dict[Any, Any]) -> None:
             listed = ", ".join(map(str, names)) if isinstance(names, list) else str(names)
             ctx.warn((key,), f"faasbox does not run Serverless Framework plugins ({listed})")
         elif key == "resources":
-            ctx.warn(
-                (key,),
-                "faasbox does not create CloudFormation resources; whatever the functions use "
-                "from them (tables, buckets, queues) must exist elsewhere",
-            )
+            others = other_resources(value)
+            if others:
+                ctx.warn(
+                    (key,),
+                    "faasbox creates only AWS::SQS::Queue resources; whatever the functions use "
+                    f"from the others ({', '.join(others)}) must exist elsewhere",
+                )
         else:
             ctx.warn((key,), f"unknown key {key!r}; faasbox ignores it")
 

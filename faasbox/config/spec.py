@@ -69,6 +69,9 @@ class FunctionSpec(_Frozen):
     """The size of the function's private /tmp, in MB (Lambda's ephemeral storage)."""
     network: str = Field(default="default", pattern="^(default|none)$")
     """``none``: no network but loopback for the function's workers."""
+    async_config: dict[str, Any] | None = None
+    """maximumRetryAttempts, maximumEventAge, destinations and onError, checked
+    (faasbox.config.async_settings)."""
 
 
 class LayerSpec(_Frozen):
@@ -107,3 +110,5 @@ class ServiceSpec(_Frozen):
     """What faasbox ignores or runs differently; each names the file and the key path."""
     raw: dict[Any, Any]
     """The whole document with variables resolved, unknown keys included."""
+    queues: dict[str, dict[str, Any]] = {}
+    """The AWS::SQS::Queue resources: logical id -> {name, attributes} (faasbox.config.queues)."""

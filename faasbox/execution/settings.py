@@ -44,3 +44,6 @@ class RuntimeSettings:
     # The uids (and gids) functions run as: [uid_base, uid_base + uid_count).
     uid_base: int = 100000
     uid_count: int = 1 << 20
+    # An async invocation that failed is retried after this, and then twice this (Lambda:
+    # about 1 and 2 minutes); tests shorten it (serve --async-retry-delay).
+    async_retry_delay_s: float = 60.0

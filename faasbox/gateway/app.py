@@ -18,7 +18,11 @@ from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from faasbox.errors import ServiceError, UnknownOperation
+from faasbox.events.dispatcher import AsyncSettings, EventQueue
+from faasbox.events.sqs import QueueService
+from faasbox.events.sqs_source import SqsEventSources
 from faasbox.execution.invoker import Invoker
+from faasbox.gateway import async_status_api, event_invoke_config_api, sqs_api
 from faasbox.gateway.apigw import ApiGateway
 from faasbox.gateway.control_plane import ControlPlaneApi
 from faasbox.gateway.http import (
@@ -69,11 +73,26 @@ class Gateway:
         api_keys: ApiKeyStore,
         authenticator: Authenticator | None = None,
         iam: SigV4Authenticator | None = None,
+        sqs_authenticator: Authenticator | None = None,
     ) -> None:
         self.registry = registry
         self.invoker = invoker
         self.authenticator = authenticator
-        self.invoke_api = InvokeApi(registry, invoker)
+        self.events = EventQueue(
+            registry,
+            invoker,
+            AsyncSettings(invoker.settings.async_retry_delay_s, max_in_flight=invoker.budget.limit),
+        )
+        self.invoke_api = InvokeApi(registry, invoker, self.events)
+        self.event_invoke_configs = event_invoke_config_api.EventInvokeConfigApi(
+            registry, self.events.configs
+        )
+        # SQS queues: on the same durable store, signed for service `sqs`.
+        self.queues = QueueService(registry.data_dir / "registry.sqlite3", self.events.store)
+        self.events.queues = self.queues
+        self.sqs_api = sqs_api.SqsApi(self.queues)
+        self.sqs_sources = SqsEventSources(registry, invoker, self.queues)
+        self.sqs_authenticator = sqs_authenticator
         self.management = ManagementApi(registry, invoker, api_keys)
         self.control_plane = ControlPlaneApi(registry, invoker)
         self.api_gateway = ApiGateway(registry, invoker, api_keys, iam)
@@ -98,6 +117,7 @@ class Gateway:
 
     def _drain_changed(self, change: DeployChange) -> None:
         self.api_gateway.recompile()
+        self.sqs_sources.refresh()  # declared queues created, sqs event pollers (re)started
         # New invocations get the new code at once; workers of the old code finish what
         # they are running and are then retired.
         by_name = {f.name: f for f in change.deployed}
@@ -127,6 +147,13 @@ class Gateway:
                 await self._lambda_api(scope, receive, send, path[len(LAMBDA_PREFIX) :], request_id)
             elif path.startswith(STREAM_PREFIX):
                 await self._stream_api(scope, receive, send, path[len(STREAM_PREFIX) :], request_id)
+            elif path.startswith(event_invoke_config_api.PREFIX):
+                body = await self._authenticated_body(scope, receive, 1 << 20, "Request too large")
+                rest = path[len(event_invoke_config_api.PREFIX) :]
+                await self.event_invoke_configs(scope, send, rest, request_id, body)
+            elif path.startswith(async_status_api.PREFIX):
+                await self._authenticated_body(scope, receive, 1 << 20, "Request too large")
+                await async_status_api.serve_async_status(scope, send, self.events)
             elif path.startswith(MANAGEMENT_PREFIX):
                 async with self._upload_turn(scope):
                     if path not in PUBLIC_MANAGEMENT:
@@ -136,6 +163,11 @@ class Gateway:
                     else:
                         body = b""
                     await self.management(scope, send, path[len(MANAGEMENT_PREFIX) :], body)
+            elif sqs_api.is_sqs_request(scope):
+                body = await self._authenticated_body(
+                    scope, receive, sqs_api.BODY_LIMIT, "Request too large", self.sqs_authenticator
+                )
+                await self.sqs_api(scope, send, request_id, body)
             elif path == "/ui" or path.startswith(UI_PREFIX):
                 await self.ui(scope, send)
             elif not await self.api_gateway(scope, receive, send, request_id):
@@ -199,15 +231,22 @@ class Gateway:
         await self.invoke_api.stream(scope, send, name, request_id, body)
 
     async def _authenticated_body(
-        self, scope: Scope, receive: Receive, limit: int, too_large: str
+        self,
+        scope: Scope,
+        receive: Receive,
+        limit: int,
+        too_large: str,
+        authenticator: Authenticator | None = None,
     ) -> bytes:
         """The body of a request to a signed API; an unsigned or unknown caller is refused
-        before a byte of it is buffered."""
-        if self.authenticator is None:
+        before a byte of it is buffered. `authenticator`: another API's (SQS's) instead of
+        the Lambda API's (both are None when auth is off)."""
+        auth = authenticator or self.authenticator
+        if auth is None:
             return await read_body(scope, receive, limit, too_large)
-        checked = self.authenticator.precheck(scope)
+        checked = auth.precheck(scope)
         body = await read_body(scope, receive, limit, too_large)
-        self.authenticator.verify_body(scope, checked, body)
+        auth.verify_body(scope, checked, body)
         return body
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
@@ -216,9 +255,13 @@ class Gateway:
             if message["type"] == "lifespan.startup":
                 self._loop = asyncio.get_running_loop()
                 self.invoker.start(self.registry.all())  # zygotes preload while we wait
+                self.events.start()
+                self.sqs_sources.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                await self.invoke_api.close()
+                await self.sqs_sources.close()
+                await self.events.close()
+                self.queues.close()
                 await self.invoker.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -3,11 +3,9 @@ and InvokeWithResponseStream, POST /2021-11-15/functions/{name}/response-streami
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import json
-import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -17,16 +15,14 @@ from faasbox.errors import (
     InvalidParameterValue,
     InvalidRequestContent,
     RequestTooLarge,
-    ServiceError,
 )
+from faasbox.events.dispatcher import EventQueue
 from faasbox.execution.invoker import Invoker
 from faasbox.gateway import eventstream
 from faasbox.gateway.http import Scope, Send, header, respond
 from faasbox.lambda_.limits import ASYNC_PAYLOAD_LIMIT
 from faasbox.registry import Registry
 from faasbox.registry.models import DeployedFunction, split_function_name
-
-log = logging.getLogger("faasbox.gateway")
 
 INVOCATION_TYPES = ("Event", "RequestResponse", "DryRun")  # in the order AWS lists them
 STREAM_INVOCATION_TYPES = ("RequestResponse", "DryRun")
@@ -47,10 +43,10 @@ class Call:
 
 
 class InvokeApi:
-    def __init__(self, registry: Registry, invoker: Invoker) -> None:
+    def __init__(self, registry: Registry, invoker: Invoker, events: EventQueue) -> None:
         self.registry = registry
         self.invoker = invoker
-        self._background: set[asyncio.Task[Any]] = set()
+        self.events = events
 
     async def __call__(
         self, scope: Scope, send: Send, name: str, request_id: str, payload: bytes
@@ -65,13 +61,16 @@ class InvokeApi:
             await respond(send, 204, b"", None, base_headers)
             return
         if invocation_type == "Event":
-            task = asyncio.get_running_loop().create_task(
-                self._run_event(
-                    fn.name, qualifier, payload, request_id, invoked_arn, client_context
-                )
+            # Committed to the durable queue before the 202: accepted means it will run.
+            self.events.enqueue(
+                fn.name,
+                qualifier,
+                payload,
+                source="lambda-api",
+                request_id=request_id,
+                invoked_arn=invoked_arn,
+                client_context=client_context,
             )
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
             await respond(send, 202, b"", None, base_headers)
             return
 
@@ -147,37 +146,6 @@ class InvokeApi:
             error_code = result.error_type or result.function_error
             error_details = _error_message(result.payload)
         await response.complete(eventstream.invoke_complete(error_code, error_details, tail))
-
-    async def _run_event(
-        self,
-        name: str,
-        qualifier: str | None,
-        payload: bytes,
-        request_id: str,
-        invoked_arn: str,
-        client_context: dict[str, Any] | None,
-    ) -> None:
-        try:
-            fn = self.registry.get(name, qualifier)
-            result = await self.invoker.invoke(
-                fn,
-                payload,
-                request_id=request_id,
-                invoked_arn=invoked_arn,
-                client_context=client_context,
-            )
-            if result.function_error:
-                log.info(
-                    "async invocation %s of %s failed: %s", request_id, name, result.error_type
-                )
-        except ServiceError as e:
-            log.warning("async invocation %s of %s not run: %s", request_id, name, e.message)
-
-    async def close(self) -> None:
-        for task in list(self._background):
-            task.cancel()
-        if self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
 
 
 class EventStreamResponse:

@@ -42,7 +42,8 @@ def build_server(
     authenticator = SigV4Authenticator(access_keys) if access_keys is not None else None
     # `aws_iam` routes: the same access keys, signed for API Gateway's service.
     iam = SigV4Authenticator(access_keys, service=IAM_SERVICE) if access_keys is not None else None
-    gateway = Gateway(registry, invoker, api_keys, authenticator, iam)
+    sqs = SigV4Authenticator(access_keys, service="sqs") if access_keys is not None else None
+    gateway = Gateway(registry, invoker, api_keys, authenticator, iam, sqs)
     return Server(registry, invoker, gateway, api_keys, access_keys)
 
 

@@ -74,6 +74,12 @@ class FunctionConfig:
     ephemeral_storage: int = 512  # MB of the worker's private /tmp (a tmpfs of that size)
     network: str = "default"  # "none": a network namespace with only loopback
     tracing_mode: str = "PassThrough"  # reported only: faasbox does no X-Ray tracing
+    # serverless.yml's async settings (faasbox.events.invoke_config.from_function):
+    # maximumRetryAttempts, maximumEventAge, onSuccess, onFailure, onError.
+    async_config: dict[str, Any] | None = None
+    # The service's AWS::SQS::Queue resources (logical id -> {name, attributes}), created
+    # at deploy; its `sqs` events and queue destinations name them.
+    queues: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -49,6 +49,8 @@ def function_configs(spec: ServiceSpec) -> list[FunctionConfig]:
             api_gateway=api_gateway_settings(spec),
             ephemeral_storage=f.ephemeral_storage,
             network=f.network,
+            async_config=dict(f.async_config) if f.async_config is not None else None,
+            queues=dict(spec.queues),
         )
         for f in spec.functions.values()
     ]

@@ -1101,7 +1101,7 @@ def test_unknown_and_ignored_top_level_keys_warn_and_are_kept(tmp_path: Path) ->
           - serverless-offline
           - serverless-python-requirements
         resources:
-          Resources: {}
+          Resources: {Table: {Type: 'AWS::DynamoDB::Table'}}
         mystery: 42
         functions:
           hello: {handler: handler.hello}
@@ -1111,8 +1111,8 @@ def test_unknown_and_ignored_top_level_keys_warn_and_are_kept(tmp_path: Path) ->
     assert spec.warnings == [
         f"{file}: plugins: faasbox does not run Serverless Framework plugins "
         "(serverless-offline, serverless-python-requirements)",
-        f"{file}: resources: faasbox does not create CloudFormation resources; whatever the "
-        "functions use from them (tables, buckets, queues) must exist elsewhere",
+        f"{file}: resources: faasbox creates only AWS::SQS::Queue resources; whatever the "
+        "functions use from the others (Table) must exist elsewhere",
         f"{file}: mystery: unknown key 'mystery'; faasbox ignores it",
     ]
     assert spec.raw["mystery"] == 42
@@ -1159,14 +1159,14 @@ def test_another_provider_name_warns(tmp_path: Path) -> None:
 def test_events_faasbox_does_not_route_are_kept_with_a_warning(tmp_path: Path) -> None:
     spec = load(
         tmp_path,
-        with_function("handler: h.h\nevents:\n  - schedule: rate(1 minute)\n  - sqs: {arn: x}"),
+        with_function("handler: h.h\nevents:\n  - schedule: rate(1 minute)\n  - sns: topic"),
     )
-    assert hello(spec).events == [{"schedule": "rate(1 minute)"}, {"sqs": {"arn": "x"}}]
+    assert hello(spec).events == [{"schedule": "rate(1 minute)"}, {"sns": "topic"}]
     assert len(spec.warnings) == 2
     assert (
         "functions.hello.events[0].schedule: faasbox does not route 'schedule'" in spec.warnings[0]
     )
-    assert "functions.hello.events[1].sqs: faasbox does not route 'sqs'" in spec.warnings[1]
+    assert "functions.hello.events[1].sns: faasbox does not route 'sns'" in spec.warnings[1]
 
 
 def test_cloudformation_environment_values_are_dropped_with_a_warning(tmp_path: Path) -> None:
