@@ -13,10 +13,10 @@ What a jailed worker is, and who does which step (docs/security.md has the threa
   makes the kernel kill whatever else still runs in the namespace;
 - the worker, at BOOT (the only jail work on the cold-start path, what depends on the
   function): its code read-only at /var/task and its layers at /opt (from /.host), an
-  empty read-only tmpfs over /.host, a tmpfs /tmp of the function's ephemeral storage (what of the root lay under /tmp
-  bound again over it), a network namespace with only loopback for `network: none`, the
-  limits, then the function's own uid/gid with no capability, no new privileges and not
-  dumpable.
+  empty read-only tmpfs over /.host, a tmpfs /tmp of the function's ephemeral storage (what
+  of the root lay under /tmp bound again over it), a network namespace with only loopback
+  for `network: none`, the limits, then the function's own uid/gid with no capability, no
+  new privileges and not dumpable.
 
 Stdlib only: the zygote and the worker import this module.
 """
