@@ -21,6 +21,8 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from faasbox.cli.keys import keys as keys_command
+from faasbox.cli.package import layer as layer_command
+from faasbox.cli.package import package as package_command
 from faasbox.config import ServiceSpec, load_service
 from faasbox.errors import ConfigError, FaasboxError, ServerUnreachable
 from faasbox.gateway.edge_limits import DEFAULT_MAX_CONNECTIONS, EdgeLimits
@@ -436,15 +438,26 @@ def deploy(
 ) -> None:
     """Deploy the service(s) in DIRECTORY to a running server."""
     from faasbox.cli.client import Client
-    from faasbox.registry.services import package_zip
+    from faasbox.registry.packaging import plan
+    from faasbox.registry.service_layers import ServiceLayer
 
     client = Client(url)
     try:
         for spec in find_services(directory, _cli_options(stage, region), params):
             _warn(spec)
             configs = [c.to_dict() for c in function_configs(spec)]
+            packages = plan(spec)  # the zips `faasbox package` writes
             result = client.deploy(
-                spec.name, configs, package_zip(spec), list(spec.api_keys), force=force
+                spec.name,
+                configs,
+                packages.service.zip_bytes() if packages.service is not None else None,
+                list(spec.api_keys),
+                force=force,
+                packages={name: src.zip_bytes() for name, src in packages.functions.items()},
+                layers=[
+                    (ServiceLayer.of(spec.layers[key]).to_dict(), src.zip_bytes())
+                    for key, src in packages.layers.items()
+                ],
             )
             for fn in result["deployed"]:
                 state = "updated" if fn["name"] in result["changed"] else "unchanged"
@@ -668,6 +681,8 @@ def remove(name: str, url: str) -> None:
 
 
 cli.add_command(keys_command)
+cli.add_command(package_command)
+cli.add_command(layer_command)
 
 
 def main() -> None:

@@ -308,8 +308,21 @@ def _layers(ctx: Context, value: object, root: Path) -> dict[str, LayerSpec]:
             compatible_runtimes=string_list(
                 ctx, runtimes, (*path, "compatibleRuntimes"), "runtimes (python3.11)"
             ),
+            license_info=None
+            if layer.get("licenseInfo") is None
+            else string(ctx, layer["licenseInfo"], (*path, "licenseInfo")),
+            retain=_flag(ctx, layer.get("retain", False), (*path, "retain")),
+            patterns=string_list(
+                ctx, package.get("patterns") or [], (*path, "package", "patterns"), "globs"
+            ),
         )
     return layers
+
+
+def _flag(ctx: Context, value: object, path: KeyPath) -> bool:
+    if not isinstance(value, bool):
+        raise ctx.error(path, f"expected true or false, got {show(value)}")
+    return value
 
 
 def _check_authorizer_functions(
