@@ -606,7 +606,14 @@ def invoke_local(
                 f"functions.{function}",
                 "no such function; this service has " + ", ".join(str(k) for k in configs),
             )
-        result = run_local(config, spec.root, _payload(data, path))
+        layer_dirs = []
+        for layer in config.layers:  # the service's own, by key; an ARN needs a server
+            folder = spec.layers[layer].path if layer in spec.layers else None
+            if folder is None:
+                err.print(f"[yellow]Warning:[/] invoke local runs without layer {layer}")
+            else:
+                layer_dirs.append(folder)
+        result = run_local(config, spec.root, _payload(data, path), layer_dirs)
     except FaasboxError as e:
         _fail(e)
         return

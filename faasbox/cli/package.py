@@ -29,13 +29,28 @@ def _fail(error: FaasboxError) -> None:
 @click.argument("directory", default=".", type=click.Path(path_type=Path))
 @click.option("--stage", default=None, help="The stage (${opt:stage}) to package for.")
 @click.option("--region", default=None, help="The region (${opt:region}) to package for.")
-def package(directory: Path, stage: str | None, region: str | None) -> None:
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A ${param:KEY} value, over the file's params:; repeat for more.",
+)
+def package(
+    directory: Path, stage: str | None, region: str | None, params: tuple[str, ...]
+) -> None:
     """Write the zips a deploy of DIRECTORY would upload into its .serverless/ folder."""
     from faasbox.registry.packaging import plan, write_packages
 
     options = {k: v for k, v in {"stage": stage, "region": region}.items() if v}
+    values: dict[str, str] = {}
+    for item in params:
+        key, equals, text = item.partition("=")
+        if not equals or not key.strip():
+            raise click.BadParameter(f"expected key=value, got {item!r}", param_hint="--param")
+        values[key.strip()] = text
     try:
-        spec = load_service(directory, options)
+        spec = load_service(directory, options, params=values)
         for warning in spec.warnings:
             err.print(f"[yellow]Warning:[/] {warning}")
         written = write_packages(spec, plan(spec))

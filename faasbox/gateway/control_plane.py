@@ -166,6 +166,10 @@ class ControlPlaneApi:
             "Configuration": _configuration(fn, package, qualified="Qualifier" in query),
             "Code": {"RepositoryType": "S3", "Location": location},
         }
+        if fn.config.layers:
+            answer["Configuration"]["Layers"] = await asyncio.to_thread(
+                function_layers, self.registry, fn.config.layers
+            )
         if fn.config.reserved_concurrency is not None:
             answer["Concurrency"] = {"ReservedConcurrentExecutions": fn.config.reserved_concurrency}
         return answer
