@@ -400,3 +400,65 @@ def test_faasbox_package_output_deploys_with_the_aws_cli_and_behaves_the_same(
     assert json.loads(created.stdout)["CodeSha256"] == same_code
     for key in ("greeting", "shared", "tool_output", "library_present", "packaged_docs"):
         assert by_hand[key] == deployed_one[key], key
+
+
+def wheel(folder: Path, name: str, version: str, module: str) -> Path:
+    """A pure-Python wheel, made here: pip installs it from the file, with no index."""
+    path = folder / f"{name}-{version}-py3-none-any.whl"
+    info = f"{name}-{version}.dist-info"
+    files = {
+        f"{name}/__init__.py": module,
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = "".join(f"{n},,\n" for n in files) + f"{info}/RECORD,,\n"
+    path.write_bytes(make_zip({**files, f"{info}/RECORD": record}))
+    return path
+
+
+def test_faasbox_layer_build_makes_a_python_layer_that_functions_import(
+    server: RunningServer, client: Any, tmp_path: Path
+) -> None:
+    built = wheel(tmp_path, "tinylayerpkg", "1.2.3", "VERSION = '1.2.3'\n")
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(f"{built}\n")
+    output = tmp_path / "out" / "layer.zip"
+
+    done = faasbox(server, "layer", "build", "-r", str(requirements), "-o", str(output))
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    members = zipfile.ZipFile(output).namelist()
+    assert "python/tinylayerpkg/__init__.py" in members
+    assert not any("__pycache__" in m for m in members)
+    arn = client.publish_layer_version(LayerName="tiny", Content={"ZipFile": output.read_bytes()})[
+        "LayerVersionArn"
+    ]
+    client.create_function(
+        FunctionName="uses-built-layer",
+        Runtime="python3.11",
+        Role=ROLE,
+        Handler="handler.handler",
+        Code={
+            "ZipFile": make_zip(
+                {
+                    "handler.py": "import tinylayerpkg\ndef handler(e, c):\n    return tinylayerpkg.VERSION\n"
+                }
+            )
+        },
+        Layers=[arn],
+    )
+    assert invoke(client, "uses-built-layer") == "1.2.3"
+
+
+def test_faasbox_layer_build_refuses_with_pip_s_message(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(f"{tmp_path / 'missing-1.0-py3-none-any.whl'}\n")
+
+    done = faasbox(server, "layer", "build", "-r", str(requirements), "-o", str(tmp_path / "l.zip"))
+
+    assert done.returncode == 1
+    assert "pip could not install" in done.stderr
+    assert "missing-1.0-py3-none-any.whl" in done.stderr
+    assert not (tmp_path / "l.zip").exists()

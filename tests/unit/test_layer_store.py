@@ -26,9 +26,9 @@ def registry(tmp_path: Path) -> Registry:
     return Registry(tmp_path / "data")
 
 
-def publish(registry: Registry, name: str, text: str = "x", **kw: object) -> str:
+def publish(registry: Registry, name: str, text: str = "x", *, reuse: bool = False) -> str:
     code = registry.store_zip(make_zip({"python/mod.py": text}))
-    return registry.layers.publish(name, "us-east-1", code, LayerMeta(), **kw).arn  # type: ignore[arg-type]
+    return registry.layers.publish(name, "us-east-1", code, LayerMeta(), reuse=reuse).arn
 
 
 def test_versions_count_up_and_are_never_reused(registry: Registry) -> None:
@@ -61,8 +61,9 @@ def test_a_deleted_version_is_gone_from_the_api_but_keeps_serving_its_functions(
         registry.layers.get("lib", 1)
     with pytest.raises(InvalidParameterValue):
         registry.layers.by_arn(arn)
-    assert registry.get("f").opt_dir is not None
-    assert (registry.get("f").opt_dir / "python" / "mod.py").read_text() == "x"  # type: ignore[operator]
+    opt = registry.get("f").opt_dir
+    assert opt is not None
+    assert (opt / "python" / "mod.py").read_text() == "x"
 
 
 def test_attaching_checks_arns_count_duplicates_and_size(registry: Registry) -> None:
