@@ -43,6 +43,7 @@ NAME_PATTERN = (
     r"(arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\d{12}:layer:[a-zA-Z0-9-_]+)|[a-zA-Z0-9-_]+"
 )
 CREDENTIAL_REGION = re.compile(r"Credential=[^/,\s]+/\d{8}/([a-z0-9-]+)/")
+NEWEST = 10**12  # above any version number
 MAX_RUNTIMES = 15  # CompatibleRuntimes, as Lambda caps it
 Body = dict[str, Any]
 
@@ -161,7 +162,8 @@ class LayerApi:
             for v in self.layers.versions(name)
             if runtime is None or runtime in v.compatible_runtimes
         ]
-        page, marker = _page(versions, query, key=lambda v: f"{-v.version:020d}")
+        # Newest first; the key is a string that sorts that way.
+        page, marker = _page(versions, query, key=lambda v: f"{NEWEST - v.version:013d}")
         return _with_marker({"LayerVersions": [_list_item(v) for v in page]}, marker)
 
     async def _download(self, send: Send, version: LayerVersion, headers: Headers) -> None:

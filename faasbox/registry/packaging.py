@@ -137,6 +137,9 @@ def plan(spec: ServiceSpec) -> ServicePackages:
             if service_artifact is not None
             else Source(f"{spec.name}.zip", spec.root, base)
         )
+    for key, layer in spec.layers.items():
+        if layer.artifact is None and layer.path is not None and not layer.path.is_dir():
+            raise DeployError(f"{spec.file}: layers.{key}.path: no folder {layer.path}")
     layers = {
         key: (
             Source(f"{key}.zip", artifact=layer.artifact)

@@ -409,7 +409,9 @@ def wheel(folder: Path, name: str, version: str, module: str) -> Path:
     files = {
         f"{name}/__init__.py": module,
         f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
-        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        f"{info}/WHEEL": (
+            "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        ),
     }
     record = "".join(f"{n},,\n" for n in files) + f"{info}/RECORD,,\n"
     path.write_bytes(make_zip({**files, f"{info}/RECORD": record}))
@@ -441,7 +443,9 @@ def test_faasbox_layer_build_makes_a_python_layer_that_functions_import(
         Code={
             "ZipFile": make_zip(
                 {
-                    "handler.py": "import tinylayerpkg\ndef handler(e, c):\n    return tinylayerpkg.VERSION\n"
+                    "handler.py": (
+                        "import tinylayerpkg\ndef handler(e, c):\n    return tinylayerpkg.VERSION\n"
+                    )
                 }
             )
         },
@@ -462,3 +466,21 @@ def test_faasbox_layer_build_refuses_with_pip_s_message(
     assert "pip could not install" in done.stderr
     assert "missing-1.0-py3-none-any.whl" in done.stderr
     assert not (tmp_path / "l.zip").exists()
+
+
+def test_list_layer_versions_pages_newest_first(client: Any) -> None:
+    for n in range(3):
+        client.publish_layer_version(
+            LayerName="paged", Content={"ZipFile": make_zip({"python/p.py": f"N = {n}\n"})}
+        )
+
+    first = client.list_layer_versions(LayerName="paged", MaxItems=2)
+    rest = client.list_layer_versions(LayerName="paged", MaxItems=2, Marker=first["NextMarker"])
+    pages = client.get_paginator("list_layer_versions").paginate(
+        LayerName="paged", PaginationConfig={"PageSize": 1}
+    )
+
+    assert [v["Version"] for v in first["LayerVersions"]] == [3, 2]
+    assert [v["Version"] for v in rest["LayerVersions"]] == [1]
+    assert "NextMarker" not in rest
+    assert [v["Version"] for page in pages for v in page["LayerVersions"]] == [3, 2, 1]

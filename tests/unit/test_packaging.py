@@ -113,3 +113,13 @@ def test_write_packages_puts_every_zip_in_dot_serverless(tmp_path: Path) -> None
 
     assert sorted(p.name for p in written) == ["lib.zip", "s.zip"]
     assert [p.read_bytes() for p in written] == [p.read_bytes() for p in again]
+
+
+def test_a_layer_folder_that_does_not_exist_is_refused(tmp_path: Path) -> None:
+    root = service(
+        tmp_path,
+        "service: s\nlayers:\n  lib: {path: nowhere}\nfunctions:\n  a: {handler: handler.a}\n",
+        {"handler.py": ""},
+    )
+    with pytest.raises(DeployError, match=r"layers\.lib\.path: no folder"):
+        plan(load_service(root))
