@@ -70,6 +70,13 @@ PROVIDER_KEYS = frozenset(
         "apiGateway", "httpApi", "layers",
     }
 )  # fmt: skip
+# What faasbox reads of a layer, or what changes nothing here (one architecture: the server's).
+LAYER_KEYS = frozenset(
+    {
+        "path", "name", "description", "compatibleRuntimes", "compatibleArchitectures",
+        "licenseInfo", "retain", "package",
+    }
+)  # fmt: skip
 # Settings of the AWS deployment that change nothing about how functions run or are reached.
 DEPLOY_ONLY_PROVIDER_KEYS = frozenset(
     {
@@ -281,6 +288,8 @@ def _layers(ctx: Context, value: object, root: Path) -> dict[str, LayerSpec]:
     for key, item in mapping(ctx, value, ("layers",), "a mapping of layers").items():
         path: KeyPath = ("layers", key)
         layer = mapping(ctx, item, path, "a mapping with the layer's path")
+        for unknown in [k for k in layer if k not in LAYER_KEYS]:
+            ctx.warn((*path, unknown), f"faasbox does not support {unknown!r} and ignores it")
         package = mapping(ctx, layer.get("package") or {}, (*path, "package"), "a mapping")
         folder = layer.get("path")
         artifact = package.get("artifact")

@@ -123,3 +123,20 @@ def test_a_layer_folder_that_does_not_exist_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(DeployError, match=r"layers\.lib\.path: no folder"):
         plan(load_service(root))
+
+
+def test_a_layer_s_settings_are_read_and_unknown_ones_warned(tmp_path: Path) -> None:
+    root = service(
+        tmp_path,
+        "service: s\nlayers:\n  my-deps:\n    path: deps\n    licenseInfo: MIT\n    retain: true\n"
+        "    allowedAccounts: ['*']\n    package: {patterns: ['!tests/**']}\n"
+        "functions:\n  a: {handler: handler.a, layers: [{Ref: MyDashdepsLambdaLayer}]}\n",
+        {"handler.py": "", "deps/python/x.py": "", "deps/tests/t.py": ""},
+    )
+    spec = load_service(root)
+
+    layer = spec.layers["my-deps"]
+    assert (layer.license_info, layer.retain, layer.patterns) == ("MIT", True, ["!tests/**"])
+    assert spec.functions["a"].layers == ["my-deps"]
+    assert any("layers.my-deps.allowedAccounts" in w for w in spec.warnings)
+    assert names(plan(spec).layers["my-deps"].zip_bytes()) == {"python/x.py"}
