@@ -464,6 +464,8 @@ def deploy(
                 out.print(f"  {fn['name']}: {state}")
             for name in result["removed"]:
                 out.print(f"  {name}: removed")
+            for layer in result.get("layers", []):
+                out.print(f"  layer {layer['key']}: {layer['arn']}")
             _print_moved(result.get("moved", []))
             _print_new_api_keys([(k["name"], k["value"]) for k in result.get("apiKeys", [])])
             out.print(f"Deployed [bold]{spec.name}[/] ({spec.stage}, {spec.region}) to {url}")

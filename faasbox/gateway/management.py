@@ -151,6 +151,7 @@ class ManagementApi:
                 "changed": change.changed,
                 "removed": change.removed,
                 "moved": change.moved,
+                "layers": [{"key": k, "arn": v.arn} for k, v in published.items()],
                 "apiKeys": [{"name": k.name, "value": k.value} for k in new_keys],
             },
         )

@@ -44,23 +44,21 @@ from faasbox.errors import CodeTooLarge, DeployError, InvalidZip
 from faasbox.lambda_.limits import UNZIPPED_CODE_LIMIT, ZIPPED_CODE_LIMIT
 
 # Never part of a package: tooling state that Serverless would not ship either.
-ALWAYS_EXCLUDED = frozenset(
-    {
-        ".git",
-        ".hg",
-        ".svn",
-        "__pycache__",
-        ".serverless",
-        ".faasbox",
-        ".venv",
-        "venv",
-        ".pytest_cache",
-        ".mypy_cache",
-        ".ruff_cache",
-        "node_modules",
-        ".DS_Store",
-    }
-)
+ALWAYS_EXCLUDED = {
+    ".git",
+    ".hg",
+    ".svn",
+    "__pycache__",
+    ".serverless",
+    ".faasbox",
+    ".venv",
+    "venv",
+    ".pytest_cache",
+    ".mypy_cache",
+    ".ruff_cache",
+    "node_modules",
+    ".DS_Store",
+}
 
 
 # Lambda's answer to a package it cannot unzip, whatever the cause.

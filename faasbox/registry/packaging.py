@@ -46,7 +46,8 @@ FRAMEWORK_EXCLUDES = (
 )
 OUTPUT_DIR = ".serverless"  # where `serverless package` writes its zips
 # A layer ships its node_modules; the rest of faasbox's tooling folders stay out.
-LAYER_EXCLUDED = ALWAYS_EXCLUDED - {"node_modules"}
+FUNCTION_EXCLUDED = frozenset(ALWAYS_EXCLUDED)
+LAYER_EXCLUDED = FUNCTION_EXCLUDED - {"node_modules"}
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class Source:
     root: Path | None = None
     patterns: tuple[str, ...] = ()
     artifact: Path | None = None
-    excluded: frozenset[str] = ALWAYS_EXCLUDED
+    excluded: frozenset[str] = FUNCTION_EXCLUDED
 
     def files(self) -> Iterator[tuple[str, Path]]:
         assert self.root is not None

@@ -147,6 +147,9 @@ def deployed(
         f"sharedLayerArn={shared_layer['LayerVersionArn']}",
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    assert (
+        "layer greeting: arn:aws:lambda:us-east-1:000000000000:layer:greeting-dev:1" in done.stdout
+    )
     return folder
 
 
