@@ -183,15 +183,25 @@ class Client:
         self,
         service: str,
         functions: list[dict[str, Any]],
-        code_zip: bytes,
+        code_zip: bytes | None,
         api_keys: list[str | dict[str, Any]] | None = None,
         *,
         force: bool = False,
+        packages: dict[str, bytes] | None = None,
+        layers: list[tuple[dict[str, Any], bytes]] | None = None,
     ) -> Any:
+        """`packages`: functions' own zips by name; `layers`: (description, zip) of each of
+        the service's layers (faasbox.registry.service_layers.ServiceLayer.to_dict)."""
+
+        def b64(data: bytes) -> str:
+            return base64.b64encode(data).decode()
+
         body = {
             "service": service,
             "functions": functions,
-            "code_zip": base64.b64encode(code_zip).decode(),
+            "code_zip": b64(code_zip) if code_zip is not None else None,
+            "packages": {name: b64(data) for name, data in (packages or {}).items()},
+            "layers": [{**layer, "zip": b64(data)} for layer, data in layers or []],
             "apiKeys": api_keys or [],
             "force": force,
         }

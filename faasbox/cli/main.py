@@ -22,6 +22,8 @@ from rich.table import Table
 
 from faasbox.cli.async_invocations import async_command, print_async_state
 from faasbox.cli.keys import keys as keys_command
+from faasbox.cli.package import layer as layer_command
+from faasbox.cli.package import package as package_command
 from faasbox.config import ServiceSpec, load_service
 from faasbox.errors import ConfigError, FaasboxError, ServerUnreachable
 from faasbox.gateway.edge_limits import DEFAULT_MAX_CONNECTIONS, EdgeLimits
@@ -446,21 +448,34 @@ def deploy(
 ) -> None:
     """Deploy the service(s) in DIRECTORY to a running server."""
     from faasbox.cli.client import Client
-    from faasbox.registry.services import package_zip
+    from faasbox.registry.packaging import plan
+    from faasbox.registry.service_layers import ServiceLayer
 
     client = Client(url)
     try:
         for spec in find_services(directory, _cli_options(stage, region), params):
             _warn(spec)
             configs = [c.to_dict() for c in function_configs(spec)]
+            packages = plan(spec)  # the zips `faasbox package` writes
             result = client.deploy(
-                spec.name, configs, package_zip(spec), list(spec.api_keys), force=force
+                spec.name,
+                configs,
+                packages.service.zip_bytes() if packages.service is not None else None,
+                list(spec.api_keys),
+                force=force,
+                packages={name: src.zip_bytes() for name, src in packages.functions.items()},
+                layers=[
+                    (ServiceLayer.of(spec.layers[key]).to_dict(), src.zip_bytes())
+                    for key, src in packages.layers.items()
+                ],
             )
             for fn in result["deployed"]:
                 state = "updated" if fn["name"] in result["changed"] else "unchanged"
                 out.print(f"  {fn['name']}: {state}")
             for name in result["removed"]:
                 out.print(f"  {name}: removed")
+            for layer in result.get("layers", []):
+                out.print(f"  layer {layer['key']}: {layer['arn']}")
             _print_moved(result.get("moved", []))
             _print_new_api_keys([(k["name"], k["value"]) for k in result.get("apiKeys", [])])
             out.print(f"Deployed [bold]{spec.name}[/] ({spec.stage}, {spec.region}) to {url}")
@@ -605,7 +620,14 @@ def invoke_local(
                 f"functions.{function}",
                 "no such function; this service has " + ", ".join(str(k) for k in configs),
             )
-        result = run_local(config, spec.root, _payload(data, path))
+        layer_dirs = []
+        for layer in config.layers:  # the service's own, by key; an ARN needs a server
+            folder = spec.layers[layer].path if layer in spec.layers else None
+            if folder is None:
+                err.print(f"[yellow]Warning:[/] invoke local runs without layer {layer}")
+            else:
+                layer_dirs.append(folder)
+        result = run_local(config, spec.root, _payload(data, path), layer_dirs)
     except FaasboxError as e:
         _fail(e)
         return
@@ -681,6 +703,8 @@ def remove(name: str, url: str) -> None:
 
 cli.add_command(keys_command)
 cli.add_command(async_command)
+cli.add_command(package_command)
+cli.add_command(layer_command)
 
 
 def main() -> None:

@@ -71,6 +71,13 @@ PROVIDER_KEYS = frozenset(
         "apiGateway", "httpApi", "layers",
     }
 )  # fmt: skip
+# What faasbox reads of a layer, or what changes nothing here (one architecture: the server's).
+LAYER_KEYS = frozenset(
+    {
+        "path", "name", "description", "compatibleRuntimes", "compatibleArchitectures",
+        "licenseInfo", "retain", "package",
+    }
+)  # fmt: skip
 # Settings of the AWS deployment that change nothing about how functions run or are reached.
 DEPLOY_ONLY_PROVIDER_KEYS = frozenset(
     {
@@ -285,6 +292,8 @@ def _layers(ctx: Context, value: object, root: Path) -> dict[str, LayerSpec]:
     for key, item in mapping(ctx, value, ("layers",), "a mapping of layers").items():
         path: KeyPath = ("layers", key)
         layer = mapping(ctx, item, path, "a mapping with the layer's path")
+        for unknown in [k for k in layer if k not in LAYER_KEYS]:
+            ctx.warn((*path, unknown), f"faasbox does not support {unknown!r} and ignores it")
         package = mapping(ctx, layer.get("package") or {}, (*path, "package"), "a mapping")
         folder = layer.get("path")
         artifact = package.get("artifact")
@@ -312,8 +321,21 @@ def _layers(ctx: Context, value: object, root: Path) -> dict[str, LayerSpec]:
             compatible_runtimes=string_list(
                 ctx, runtimes, (*path, "compatibleRuntimes"), "runtimes (python3.11)"
             ),
+            license_info=None
+            if layer.get("licenseInfo") is None
+            else string(ctx, layer["licenseInfo"], (*path, "licenseInfo")),
+            retain=_flag(ctx, layer.get("retain", False), (*path, "retain")),
+            patterns=string_list(
+                ctx, package.get("patterns") or [], (*path, "package", "patterns"), "globs"
+            ),
         )
     return layers
+
+
+def _flag(ctx: Context, value: object, path: KeyPath) -> bool:
+    if not isinstance(value, bool):
+        raise ctx.error(path, f"expected true or false, got {show(value)}")
+    return value
 
 
 def _check_authorizer_functions(

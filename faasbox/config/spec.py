@@ -75,7 +75,7 @@ class FunctionSpec(_Frozen):
 
 
 class LayerSpec(_Frozen):
-    """A layer declared under ``layers:`` (parsed only, for now)."""
+    """A layer declared under ``layers:``, published at deploy (faasbox.registry.layers)."""
 
     key: str
     name: str
@@ -86,6 +86,11 @@ class LayerSpec(_Frozen):
     """A prebuilt zip (``package.artifact``), absolute."""
     description: str | None = None
     compatible_runtimes: list[str]
+    license_info: str | None = None
+    retain: bool = False
+    """Keep earlier versions when a deploy publishes a new one (else they are deleted)."""
+    patterns: list[str] = []
+    """The layer's ``package.patterns``, applied to its folder."""
 
 
 class ServiceSpec(_Frozen):

@@ -65,6 +65,9 @@ class WorkerStart:
     # Lambda answers an INIT error of this runtime with the invocation's requestId added
     # (awslambdaric does; Lambda's Node.js runtime sends its error object as it is).
     init_error_names_request: bool = True
+    # What of a function's layers (`opt`: /opt, or where it is emulated) goes on the runtime's
+    # module path after the code (sys.path, NODE_PATH), in Lambda's order.
+    layer_paths: Callable[[str], list[str]] | None = None
 
     def spawn_command(self, config: FunctionConfig | None = None) -> tuple[str, ...]:
         """The program and arguments of a spawned worker of `config`, but its control fd."""
@@ -138,7 +141,14 @@ PYTHON = Runtime(
     described=f"Python functions (python3.x, on this server's Python {running_python()})",
     language="Python",
     installed=running_python,
-    worker=WorkerStart(module="faasbox.execution.process.python.worker", forkable=True),
+    worker=WorkerStart(
+        module="faasbox.execution.process.python.worker",
+        forkable=True,
+        layer_paths=lambda opt: [
+            f"{opt}/python/lib/python{running_python()}/site-packages",
+            f"{opt}/python",
+        ],
+    ),
 )
 WEBASSEMBLY = Runtime(
     listed_as="wasm",
@@ -171,6 +181,10 @@ NODE = Runtime(
         runtime_dir=node.RUNTIME_DIR,
         bin_dir=node.bin_dir,
         init_error_names_request=False,
+        layer_paths=lambda opt: [
+            f"{opt}/nodejs/node{node.installed_major()}/node_modules",
+            f"{opt}/nodejs/node_modules",
+        ],
     ),
 )
 PROVIDED = Runtime(

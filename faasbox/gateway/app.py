@@ -1,6 +1,7 @@
 """The ASGI application: dispatches each request by its path prefix.
 
 - `/2015-03-31/functions...`  the Lambda API (Invoke, and the control plane), SigV4-signed
+- `/2018-10-31/layers...`     the Lambda layer API, SigV4-signed
 - `/_faasbox/...`             faasbox's management API (CLI, UI), SigV4-signed but for health
 - everything else            API Gateway routes of the deployed functions
 
@@ -36,6 +37,8 @@ from faasbox.gateway.http import (
     respond_json,
 )
 from faasbox.gateway.lambda_api import InvokeApi, new_request_id, too_large_message
+from faasbox.gateway.layer_api import PREFIX as LAYERS_PREFIX
+from faasbox.gateway.layer_api import LayerApi
 from faasbox.gateway.management import DEPLOY_BODY_LIMIT, ManagementApi
 from faasbox.gateway.routes import claim_routes
 from faasbox.gateway.sigv4 import SigV4Authenticator
@@ -95,6 +98,7 @@ class Gateway:
         self.sqs_authenticator = sqs_authenticator
         self.management = ManagementApi(registry, invoker, api_keys)
         self.control_plane = ControlPlaneApi(registry, invoker)
+        self.layer_api = LayerApi(registry)
         self.api_gateway = ApiGateway(registry, invoker, api_keys, iam)
         self.ui = StaticUi()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -145,6 +149,12 @@ class Gateway:
         try:
             if path.startswith(LAMBDA_PREFIX):
                 await self._lambda_api(scope, receive, send, path[len(LAMBDA_PREFIX) :], request_id)
+            elif path.startswith(LAYERS_PREFIX):
+                async with self._upload_turn(scope):
+                    body = await self._authenticated_body(
+                        scope, receive, CONTROL_BODY_LIMIT, "Request too large"
+                    )
+                    await self.layer_api(scope, send, path[len(LAYERS_PREFIX) :], request_id, body)
             elif path.startswith(STREAM_PREFIX):
                 await self._stream_api(scope, receive, send, path[len(STREAM_PREFIX) :], request_id)
             elif path.startswith(event_invoke_config_api.PREFIX):

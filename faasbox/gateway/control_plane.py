@@ -46,6 +46,7 @@ from faasbox.errors import (
 from faasbox.execution.invoker import Invoker
 from faasbox.gateway import lambda_requests as req
 from faasbox.gateway.http import Headers, Scope, Send, header, respond, respond_json
+from faasbox.gateway.layer_api import function_layers
 from faasbox.lambda_.limits import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
 from faasbox.registry import DeployedFunction, FunctionConfig, Registry, StoredCode
 from faasbox.registry.code_store import UNZIP_FAILED, Package
@@ -165,6 +166,10 @@ class ControlPlaneApi:
             "Configuration": _configuration(fn, package, qualified="Qualifier" in query),
             "Code": {"RepositoryType": "S3", "Location": location},
         }
+        if fn.config.layers:
+            answer["Configuration"]["Layers"] = await asyncio.to_thread(
+                function_layers, self.registry, fn.config.layers
+            )
         if fn.config.reserved_concurrency is not None:
             answer["Concurrency"] = {"ReservedConcurrentExecutions": fn.config.reserved_concurrency}
         return answer
@@ -274,7 +279,13 @@ class ControlPlaneApi:
 
     async def _configurations(self, fns: list[DeployedFunction], *, qualified: bool) -> list[Body]:
         packages = await asyncio.to_thread(lambda: [self.registry.package_of(f) for f in fns])
-        return [_configuration(f, p, qualified) for f, p in zip(fns, packages, strict=True)]
+        answers = [_configuration(f, p, qualified) for f, p in zip(fns, packages, strict=True)]
+        for fn, answer in zip(fns, answers, strict=True):
+            if fn.config.layers:  # as Lambda: no Layers member without layers
+                answer["Layers"] = await asyncio.to_thread(
+                    function_layers, self.registry, fn.config.layers
+                )
+        return answers
 
 
 def _configuration(fn: DeployedFunction, package: Package, qualified: bool) -> Body:

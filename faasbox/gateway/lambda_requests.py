@@ -135,12 +135,13 @@ def configure(config: FunctionConfig, request: Body) -> FunctionConfig:
         )
         changes["ephemeral_storage"] = size
     layers = get(request, "Layers", list)
-    if layers:
-        raise InvalidParameterValue(
-            "faasbox does not attach layers through the Lambda API; declare them in serverless.yml"
-        )
     if layers is not None:
-        changes["layers"] = []
+        if not all(isinstance(arn, str) for arn in layers):
+            raise InvalidRequestContent(
+                "Could not parse request body into json: Layers must be a list of ARNs"
+            )
+        # Whether each names a version published here is the registry's check.
+        changes["layers"] = list(layers)
     if get(request, "FileSystemConfigs", list):
         raise InvalidParameterValue("faasbox does not mount file systems (FileSystemConfigs)")
     check_architectures(request)

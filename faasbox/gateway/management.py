@@ -3,6 +3,8 @@
 - GET    /_faasbox/health                        liveness and a few counters
 - GET    /_faasbox/functions                     deployed functions
 - POST   /_faasbox/deploy                        {service, functions: [config], code_zip: base64,
+                                                 packages: {function name: base64 zip of its
+                                                 own}, layers: [{key, name, ..., zip: base64}],
                                                  force: moves names and routes of other services}
 - DELETE /_faasbox/functions/{name}              remove a function
 - GET    /_faasbox/functions/{name}/logs         ?since=SEQ&limit=N&wait=SECONDS
@@ -27,6 +29,7 @@ from faasbox.lambda_.limits import ZIPPED_CODE_LIMIT
 from faasbox.registry import DeployedFunction, Registry
 from faasbox.registry.api_keys import ApiKeyStore
 from faasbox.registry.models import checked_config
+from faasbox.registry.service_layers import ServiceLayer, publish_layers, with_layer_arns
 
 DEPLOY_BODY_LIMIT = ZIPPED_CODE_LIMIT * 4 // 3 + (1 << 20)  # base64 of the zip, plus JSON
 
@@ -86,7 +89,13 @@ class ManagementApi:
             if not isinstance(request, dict) or not isinstance(request.get("functions"), list):
                 raise ValueError("expected an object with a 'functions' list")
             configs = [checked_config(c) for c in request["functions"]]
-            code_zip = base64.b64decode(request["code_zip"], validate=True)
+            shared_zip = request.get("code_zip")
+            code_zip = base64.b64decode(shared_zip, validate=True) if shared_zip else None
+            own_zips = _decoded_zips(request.get("packages") or {})
+            layer_zips = [
+                (ServiceLayer.from_dict(item), base64.b64decode(item["zip"], validate=True))
+                for item in request.get("layers") or []
+            ]
             service = request.get("service")
             if service is not None and not isinstance(service, str):
                 raise ValueError("'service' must be a string")
@@ -102,12 +111,33 @@ class ManagementApi:
             event = unsupported_authorizer(cfg.events, cfg.api_gateway.get("httpApiAuthorizers"))
             if event is not None:
                 raise InvalidParameterValue(f"Function {cfg.name}, event {event}")
+        if code_zip is None and any(c.name not in own_zips for c in configs):
+            raise InvalidParameterValue(
+                "A deploy needs code_zip for the functions without their own"
+            )
         try:
-            code = await asyncio.to_thread(self.registry.store_zip, code_zip)
+            code = {
+                name: await asyncio.to_thread(self.registry.store_zip, data)
+                for name, data in own_zips.items()
+            }
+            if code_zip is not None:
+                shared = await asyncio.to_thread(self.registry.store_zip, code_zip)
+                code.update({c.name: shared for c in configs if c.name not in code})
+            layers = [
+                (layer, await asyncio.to_thread(self.registry.store_zip, data))
+                for layer, data in layer_zips
+            ]
         except DeployError as e:
             raise InvalidParameterValue(str(e)) from None
+        published = await asyncio.to_thread(
+            publish_layers, self.registry, service, configs[0].region, layers
+        )
         change = await asyncio.to_thread(
-            self.registry.deploy, configs, code, replace_service=service, force=force
+            self.registry.deploy,
+            with_layer_arns(configs, published),
+            code,
+            replace_service=service,
+            force=force,
         )
         # After the deploy: a refused one (another service's names or routes) creates no keys.
         new_keys = (
@@ -121,6 +151,7 @@ class ManagementApi:
                 "changed": change.changed,
                 "removed": change.removed,
                 "moved": change.moved,
+                "layers": [{"key": k, "arn": v.arn} for k, v in published.items()],
                 "apiKeys": [{"name": k.name, "value": k.value} for k in new_keys],
             },
         )
@@ -141,3 +172,10 @@ class ManagementApi:
         await respond_json(
             send, 200, {"function": fn.name, "records": [r.to_dict() for r in records]}
         )
+
+
+def _decoded_zips(packages: object) -> dict[str, bytes]:
+    """A deploy's `packages`: each function's own zip, by name (base64 in the request)."""
+    if not isinstance(packages, dict):
+        raise ValueError("'packages' must map function names to base64 zips")
+    return {str(name): base64.b64decode(data, validate=True) for name, data in packages.items()}

@@ -16,24 +16,26 @@ zips are checked one at a time.
 The Lambda API also needs the package *as a zip* (GetFunction's Code.Location, CodeSha256, the
 base64 SHA-256 of that zip). `PackageStore` keeps, in `packages/<sha256>.zip`, each zip as it
 was uploaded; code deployed from a folder has none, so its package is its canonical zip, built
-from the stored files once and cached: the same bytes `faasbox.registry.services.package_zip`
-builds from the folder (paths in walk order, dated 1980-01-01, deflated, modes 0644/0755),
-so a function's CodeSha256 is the same whether `faasbox serve` or `faasbox deploy` put it there.
+from the stored files once and cached: the same bytes `faasbox.registry.packaging` builds from
+the folder (paths in walk order, dated 1980-01-01, deflated, modes 0644/0755), so a function's
+CodeSha256 is the same whether `faasbox serve` or `faasbox deploy` put it there.
 """
 
 from __future__ import annotations
 
 import base64
-import fnmatch
+import functools
 import hashlib
 import io
 import os
+import re
 import shutil
 import stat
 import tempfile
 import threading
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
@@ -107,28 +109,76 @@ class _TreeHasher:
         return self._h.hexdigest()
 
 
-def included(rel: str, patterns: Sequence[str]) -> bool:
-    """Serverless `package.patterns`: '!glob' excludes, 'glob' re-includes; last match wins."""
+@functools.lru_cache(maxsize=512)
+def glob_regex(glob: str) -> re.Pattern[str]:
+    """A `package.patterns` glob as the Serverless Framework's matcher reads it: `**` any
+    number of folders, `*` and `?` within one name, `[...]` a class, `{a,b}` either; dot
+    files match. A glob naming a folder (`docs`, `docs/`) also matches what is inside it."""
+    out: list[str] = []
+    i, depth = 0, 0
+    glob = glob.rstrip("/")
+    while i < len(glob):
+        c = glob[i]
+        if glob.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+            continue
+        if glob.startswith("**", i):
+            out.append(".*")
+            i += 2
+            continue
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[" and "]" in glob[i + 1 :]:
+            end = glob.index("]", i + 1)
+            body = glob[i + 1 : end].replace("\\", "\\\\")
+            out.append(f"[^{body[1:]}]" if body.startswith("!") else f"[{body}]")
+            i = end + 1
+            continue
+        elif c == "{":
+            depth += 1
+            out.append("(?:")
+        elif c == "}" and depth:
+            depth -= 1
+            out.append(")")
+        elif c == "," and depth:
+            out.append("|")
+        else:
+            out.append(re.escape(c))
+        i += 1
+    out.extend(")" * depth)
+    return re.compile("".join(out) + "(?:/.*)?", re.DOTALL)
+
+
+def included(
+    rel: str, patterns: Sequence[str], excluded: AbstractSet[str] = ALWAYS_EXCLUDED
+) -> bool:
+    """Serverless `package.patterns`: '!glob' excludes, 'glob' re-includes; last match wins.
+    `excluded` names (folders or files anywhere) are never part of a package."""
     parts = PurePosixPath(rel).parts
-    if any(p in ALWAYS_EXCLUDED for p in parts) or rel.endswith(".pyc"):
+    if any(p in excluded for p in parts) or rel.endswith(".pyc"):
         return False
     keep = True
     for pattern in patterns:
         negate = pattern.startswith("!")
         glob = pattern[1:] if negate else pattern
-        if fnmatch.fnmatch(rel, glob) or fnmatch.fnmatch(rel, glob.rstrip("/") + "/*"):
+        if glob_regex(glob).fullmatch(rel):
             keep = not negate
     return keep
 
 
-def package_files(root: Path, patterns: Sequence[str]) -> Iterator[tuple[str, Path]]:
+def package_files(
+    root: Path, patterns: Sequence[str], excluded: AbstractSet[str] = ALWAYS_EXCLUDED
+) -> Iterator[tuple[str, Path]]:
     """The files of a package folder, as (relative posix path, path), in a stable order."""
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in ALWAYS_EXCLUDED)
+        dirnames[:] = sorted(d for d in dirnames if d not in excluded)
         for name in sorted(filenames):
             path = Path(dirpath) / name
             rel = path.relative_to(root).as_posix()
-            if included(rel, patterns) and path.is_file():
+            if included(rel, patterns, excluded) and path.is_file():
                 yield rel, path
 
 
@@ -143,12 +193,17 @@ class CodeStore:
     def path_of(self, sha256: str) -> Path:
         return self.root / sha256
 
-    def put_directory(self, src: Path, patterns: Sequence[str] = ()) -> StoredCode:
+    def put_directory(
+        self,
+        src: Path,
+        patterns: Sequence[str] = (),
+        excluded: AbstractSet[str] = ALWAYS_EXCLUDED,
+    ) -> StoredCode:
         hasher = _TreeHasher()
         staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.root))
         try:
             # Hashed in path order, as put_zip does, so a folder and its zip share one copy.
-            for rel, path in sorted(package_files(src, patterns)):
+            for rel, path in sorted(package_files(src, patterns, excluded)):
                 executable = bool(path.stat().st_mode & stat.S_IXUSR)
                 with path.open("rb") as source:
                     self._store(staging, rel, source, executable, hasher)
@@ -449,10 +504,15 @@ def canonical_files(code_dir: Path) -> Iterator[tuple[str, Path]]:
 
 
 def write_canonical_zip(code_dir: Path, out: IO[bytes]) -> None:
-    """The zip `faasbox.registry.services.package_zip` builds from the same files, byte for
-    byte: fixed dates and modes, so the same code always gives the same CodeSha256."""
+    """The zip `faasbox.registry.packaging` builds from the same files, byte for byte."""
+    write_files_zip(canonical_files(code_dir), out)
+
+
+def write_files_zip(files: Iterable[tuple[str, Path]], out: IO[bytes]) -> None:
+    """The canonical zip of `files`: fixed dates and modes, so the same code always gives
+    the same bytes, and the same CodeSha256."""
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        for rel, path in canonical_files(code_dir):
+        for rel, path in files:
             info = zipfile.ZipInfo(rel, date_time=(1980, 1, 1, 0, 0, 0))
             mode = path.stat().st_mode
             info.external_attr = ((0o755 if mode & stat.S_IXUSR else 0o644) | stat.S_IFREG) << 16

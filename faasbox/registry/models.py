@@ -104,6 +104,9 @@ class DeployedFunction:
     # The hex SHA-256 of the zip this version was uploaded as ("" when deployed from a folder:
     # its package is then the canonical zip of its code, see faasbox.registry.code_store).
     package_sha256: str = ""
+    # Its layers merged, the folder a worker sees as /opt (faasbox.registry.layers); None
+    # without layers.
+    opt_dir: Path | None = None
 
     @property
     def name(self) -> str:

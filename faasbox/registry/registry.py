@@ -19,7 +19,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from faasbox.errors import (
     ResourceNotFound,
 )
 from faasbox.registry.code_store import CodeStore, Package, PackageStore, StoredCode
+from faasbox.registry.layers import LayerStore
 from faasbox.registry.models import (
     ACCOUNT_ID,
     LATEST,
@@ -140,6 +141,7 @@ class Registry:
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)
         self._migrate()
+        self.layers = LayerStore(data_dir, self.code)  # its own table in the same file
         self._lock = threading.Lock()
         self._listeners: list[Callable[[DeployChange], None]] = []
         self.route_guard: RouteGuard | None = None
@@ -203,12 +205,13 @@ class Registry:
     def deploy(
         self,
         configs: Sequence[FunctionConfig],
-        code: StoredCode,
+        code: StoredCode | Mapping[str, StoredCode],
         *,
         replace_service: str | None = None,
         force: bool = False,
     ) -> DeployChange:
-        """Point each function at `code` with its config, in one transaction.
+        """Point each function at `code` with its config, in one transaction; `code` is
+        one package for all, or each function's own by name (`package.individually`).
 
         With `replace_service`, functions of that service missing from `configs` are removed,
         as `serverless deploy` removes functions dropped from serverless.yml. A function name
@@ -236,7 +239,8 @@ class Registry:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 for cfg in configs:
-                    if self._upsert_latest(current.get(cfg.name), cfg, code):
+                    own = code[cfg.name] if isinstance(code, Mapping) else code
+                    if self._upsert_latest(current.get(cfg.name), cfg, own):
                         changed.append(cfg.name)
                 for name, events in taken.items():
                     fn = current[name]
@@ -384,6 +388,7 @@ class Registry:
         return self.get(fn.name, str(number))
 
     def close(self) -> None:
+        self.layers.close()
         self._db.close()
 
     # --- internals ---
@@ -434,6 +439,7 @@ class Registry:
             and old.config == cfg
         ):
             return False  # unchanged: keep its revision and its warm workers
+        self.layers.attachable(cfg.layers, code.size)  # refuses unknown ARNs, > 5, > 250 MB
         self._db.execute(
             "INSERT INTO functions (name, config, code_sha256, code_size,"
             " last_modified, revision_id, package_sha256) VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -466,8 +472,9 @@ class Registry:
 
     def _row(self, version: str, row: Sequence[Any]) -> DeployedFunction:
         config_json, sha, size, modified, revision, package_sha = row
+        config = FunctionConfig.from_dict(json.loads(config_json))
         return DeployedFunction(
-            config=FunctionConfig.from_dict(json.loads(config_json)),
+            config=config,
             version=version,
             code_sha256=sha,
             code_dir=self.code.path_of(sha),
@@ -475,6 +482,7 @@ class Registry:
             last_modified=modified,
             revision_id=revision,
             package_sha256=package_sha,
+            opt_dir=self.layers.opt_dir(config.layers),
         )
 
     def _load(self) -> Snapshot:

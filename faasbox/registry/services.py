@@ -1,30 +1,26 @@
-"""Deploying a serverless.yml service: its functions' configs and one code package for all.
+"""Deploying a serverless.yml service: its functions' configs, packages and layers.
 
 As the Serverless Framework packages a service by default, every function of a service shares
-one package: the service folder, less `package.patterns` exclusions and tooling folders.
+one package (the service folder, less `package.patterns` exclusions and tooling folders),
+unless it is packaged on its own; faasbox.registry.packaging decides which zips there are.
 """
 
 from __future__ import annotations
 
-import io
-import stat
-import zipfile
 from typing import Any
 
 from faasbox.config import ServiceSpec
+from faasbox.errors import DeployError
 from faasbox.registry.api_keys import ApiKeyStore, NewApiKey
-from faasbox.registry.code_store import package_files
 from faasbox.registry.models import FunctionConfig
+from faasbox.registry.packaging import plan, service_patterns
 from faasbox.registry.registry import DeployChange, Registry
+from faasbox.registry.service_layers import ServiceLayer, publish_layers, with_layer_arns
 
 
 def package_patterns(spec: ServiceSpec) -> list[str]:
-    package: dict[str, Any] = spec.raw.get("package") or {}
-    patterns = list(package.get("patterns") or [])
-    # The older include/exclude keys, still common in the wild.
-    patterns += [f"!{p}" for p in package.get("exclude") or []]
-    patterns += list(package.get("include") or [])
-    return [str(p) for p in patterns]
+    """The patterns of the service's shared package (faasbox.registry.packaging)."""
+    return service_patterns(spec)
 
 
 def function_configs(spec: ServiceSpec) -> list[FunctionConfig]:
@@ -74,23 +70,31 @@ def deploy_service(
     *,
     force: bool = False,
 ) -> tuple[DeployChange, list[NewApiKey]]:
-    """Store the service's code and point its functions at it (the in-process deploy);
-    returns the change and the API keys generated now, whose values are shown only once.
-    Function names and routes of other services are refused unless `force` moves them."""
-    code = registry.store_directory(spec.root, package_patterns(spec))
-    change = registry.deploy(function_configs(spec), code, replace_service=spec.name, force=force)
+    """Store the service's packages and layers and point its functions at them (the
+    in-process deploy); returns the change and the API keys generated now, whose values are
+    shown only once. Function names and routes of other services are refused unless `force`
+    moves them."""
+    packages = plan(spec)
+    layers = [
+        (ServiceLayer.of(spec.layers[key]), source.store(registry))
+        for key, source in packages.layers.items()
+    ]
+    shared = packages.service.store(registry) if packages.service is not None else None
+    code = {name: source.store(registry) for name, source in packages.functions.items()}
+    configs = function_configs(spec)
+    if shared is not None:
+        code.update({c.name: shared for c in configs if c.name not in code})
+    published = publish_layers(registry, spec.name, spec.region, layers)
+    change = registry.deploy(
+        with_layer_arns(configs, published), code, replace_service=spec.name, force=force
+    )
     new_keys = api_keys.ensure(spec.name, list(spec.api_keys)) if api_keys else []
     return change, new_keys
 
 
 def package_zip(spec: ServiceSpec) -> bytes:
-    """The service's package as a zip, for a deploy to a server elsewhere."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
-        for rel, path in package_files(spec.root, package_patterns(spec)):
-            info = zipfile.ZipInfo(rel, date_time=(1980, 1, 1, 0, 0, 0))
-            mode = path.stat().st_mode
-            info.external_attr = ((0o755 if mode & stat.S_IXUSR else 0o644) | stat.S_IFREG) << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, path.read_bytes())
-    return buf.getvalue()
+    """The service's shared package as a zip, for a deploy to a server elsewhere."""
+    shared = plan(spec).service
+    if shared is None:
+        raise DeployError(f"{spec.file}: every function of {spec.name} is packaged on its own")
+    return shared.zip_bytes()

@@ -108,10 +108,13 @@ def test_context_environment_cwd_and_tmp(harness: Harness) -> None:
     assert env["_HANDLER"] == "probe.inspect"
     assert env["TZ"] == ":UTC"
     assert env["OWN_SETTING"] == "own-value" and env["SHARED"] == "from-provider"
+    # Lambda's library path: the code's, then the layers' (/opt/lib, or where it stands in).
+    assert env["LD_LIBRARY_PATH"].startswith(f"{task_root}:{task_root}/lib:")
     # Nothing of the server's own environment leaks in.
     for key in os.environ:
-        if key not in ("PATH", "LANG", "TZ", "TMPDIR"):
+        if key not in ("PATH", "LANG", "TZ", "TMPDIR", "LD_LIBRARY_PATH"):
             assert key not in env, key
+    assert env["LD_LIBRARY_PATH"] != os.environ.get("LD_LIBRARY_PATH")
     assert seen["cwd"] == task_root
     assert seen["tmpdir"] == env["TMPDIR"] == tmp
     assert seen["init_pid"] == seen["pid"]

@@ -235,7 +235,13 @@ def test_exclude_and_reinclude_patterns(store: CodeStore, src: Path) -> None:
         ("docs/keep.md", ["!docs/**", "docs/keep.md"], True),  # last match wins
         ("docs/keep.md", ["docs/keep.md", "!docs/**"], False),
         ("tests/unit/test_x.py", ["!tests/**"], False),
-        ("lib/a.txt", ["!*.txt"], False),
+        ("notes.txt", ["!*.txt"], False),
+        ("lib/a.txt", ["!*.txt"], True),  # `*` stays within one folder, as the Framework's
+        ("lib/a.txt", ["!**/*.txt"], False),
+        ("lib/deep/a.txt", ["!lib/**/a.txt"], False),
+        ("model/m.onnx", ["!model/**", "model/*.{onnx,txt}"], True),
+        ("model/m.bin", ["!model/**", "model/*.{onnx,txt}"], False),
+        (".env", ["!.env*"], False),  # dot files match
         ("handler.py", ["!*.txt"], True),
         ("node_modules/x/index.js", ["node_modules/**"], False),  # cannot be re-included
         ("lib/.git/HEAD", [], False),

@@ -12,11 +12,11 @@ What a jailed worker is, and who does which step (docs/security.md has the threa
   orphan, and when the worker ends writes its wait status to the server and exits, which
   makes the kernel kill whatever else still runs in the namespace;
 - the worker, at BOOT (the only jail work on the cold-start path, what depends on the
-  function): its code read-only at /var/task (from /.host), an empty read-only tmpfs over
-  /.host, a tmpfs /tmp of the function's ephemeral storage (what of the root lay under /tmp
-  bound again over it), a network namespace with only loopback for `network: none`, the
-  limits, then the function's own uid/gid with no capability, no new privileges and not
-  dumpable.
+  function): its code read-only at /var/task and its layers at /opt (from /.host), an
+  empty read-only tmpfs over /.host, a tmpfs /tmp of the function's ephemeral storage (what
+  of the root lay under /tmp bound again over it), a network namespace with only loopback
+  for `network: none`, the limits, then the function's own uid/gid with no capability, no
+  new privileges and not dumpable.
 
 Stdlib only: the zygote and the worker import this module.
 """
@@ -250,7 +250,7 @@ def build_root(root: str, hidden: list[str], visible: Sequence[str] = ()) -> Non
         _hide(root + path)
     _under_tmp = [path for path in paths if path.startswith("/tmp/")]
     _hidden_under_tmp = [path for path in hidden_here if path.startswith("/tmp/")]
-    for sub in ("proc", "dev", "tmp", "var/task", HOST[1:]):
+    for sub in ("proc", "dev", "tmp", "var/task", "opt", HOST[1:]):
         _mkdirs(f"{root}/{sub}")
     # This process is pid 1 of the new namespace: its /proc shows that namespace only, and
     # hidepid keeps the processes of other users (the init itself) out of the worker's view.
@@ -326,6 +326,8 @@ def enter(spec: dict[str, Any]) -> None:
         unshare(CLONE_NEWNET)
         _loopback_up()
     _bind_read_only(HOST + spec["code"], "/var/task")  # an absolute, resolved path
+    if spec.get("opt"):  # the function's layers, merged (faasbox.registry.layers)
+        _bind_read_only(HOST + spec["opt"], "/opt")
     _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={int(spec['tmp_mb'])}m,mode=1777")
     for path in _under_tmp:  # none unless the server runs from under /tmp
         _mkdirs(path)  # root's, 0755: the function can neither write nor remove them

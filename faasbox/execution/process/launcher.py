@@ -215,6 +215,17 @@ def vendored_names(code_dir: Path) -> set[str]:
     return names
 
 
+def shipped_names(fn: DeployedFunction) -> set[str]:
+    """Top-level importable names a function's code and its layers' python/ folders provide."""
+    names = vendored_names(fn.code_dir)
+    if fn.opt_dir is not None:
+        python = fn.opt_dir / "python"
+        names |= vendored_names(python) - {"lib"}
+        for site in python.glob("lib/python3.*/site-packages"):
+            names |= vendored_names(site)
+    return names
+
+
 def _children() -> list[int]:
     pids: list[int] = []
     for task in Path("/proc/self/task").glob("*/children"):
@@ -342,10 +353,11 @@ class Launcher:
             return self.base  # it execs another program: nothing preloaded would help
         if not self._wants_preload.get(fn.code_sha256, False):
             return self.base
-        vendors = self._vendors_preloaded.get(fn.code_sha256)
+        key = f"{fn.code_sha256}:{fn.opt_dir or ''}"  # its layers may ship packages too
+        vendors = self._vendors_preloaded.get(key)
         if vendors is None:
-            clash = vendored_names(fn.code_dir) & (self.preloaded.packages - {"faasbox"})
-            vendors = self._vendors_preloaded[fn.code_sha256] = bool(clash)
+            clash = shipped_names(fn) & (self.preloaded.packages - {"faasbox"})
+            vendors = self._vendors_preloaded[key] = bool(clash)
             if clash:
                 log.info(
                     "%s ships its own %s: its workers fork from the base zygote",

@@ -111,10 +111,11 @@ class InitOutcome:
 
 
 TASK_ROOT = "/var/task"  # where a jailed worker sees its code, as on Lambda
+OPT = "/opt"  # where a jailed worker sees its layers, as on Lambda
 
 
 def lambda_environment(
-    fn: DeployedFunction, log_stream: str, tmp_dir: Path, task_root: str
+    fn: DeployedFunction, log_stream: str, tmp_dir: Path, task_root: str, opt: str = OPT
 ) -> dict[str, str]:
     """The variables Lambda sets, then the function's own; nothing of the server's."""
     cfg = fn.config
@@ -124,7 +125,8 @@ def lambda_environment(
     env = dict(cfg.environment)
     env.update(
         {
-            "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin",
+            # Lambda's, its layers' programs last.
+            "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin:{opt}/bin",
             "LANG": "C.UTF-8",
             "TZ": ":UTC",
             "TMPDIR": str(tmp_dir),
@@ -142,6 +144,9 @@ def lambda_environment(
             "AWS_DEFAULT_REGION": cfg.region,
         }
     )
+    # Lambda's library path ends with the code's lib/ and the layers' (unless the function
+    # sets its own); read by programs the function starts and by a spawned runtime.
+    env.setdefault("LD_LIBRARY_PATH", f"{task_root}:{task_root}/lib:{opt}/lib")
     return env
 
 
@@ -195,13 +200,14 @@ class WorkerProcess:
         if process.jailed:
             # Its own tmpfs /tmp, in its own mount namespace: nothing on the host's disk.
             self.tmp_dir = Path("/tmp")
-            task_root = TASK_ROOT
+            task_root, opt = TASK_ROOT, OPT
             settings = self._launcher.jail
             assert settings is not None
             uid = self._launcher.identity(self.fn)
             jail = {
                 # Absolute and without symlinks: the worker finds it under the host's root.
                 "code": os.path.realpath(self.fn.code_dir),
+                "opt": os.path.realpath(self.fn.opt_dir) if self.fn.opt_dir else None,
                 "uid": uid,
                 "gid": uid,
                 "tmp_mb": self.fn.config.ephemeral_storage,
@@ -212,7 +218,10 @@ class WorkerProcess:
             self.tmp_dir = self._run_dir / f"tmp-{self.id}"
             self.tmp_dir.mkdir(parents=True, exist_ok=True)
             task_root = os.path.realpath(self.fn.code_dir)
-        env = lambda_environment(self.fn, self.log_stream, self.tmp_dir, task_root)
+            # No /opt of its own without a jail: its layers' folder stands in for it.
+            opt = os.path.realpath(self.fn.opt_dir) if self.fn.opt_dir else ""
+        env = lambda_environment(self.fn, self.log_stream, self.tmp_dir, task_root, opt or OPT)
+        start = runtimes.of(self.fn.config.runtime).worker
         self._pid, self.started_by = process.pid, process.started_by
         self._status_fd = process.status_fd
         os.set_blocking(process.status_fd, False)
@@ -227,7 +236,9 @@ class WorkerProcess:
         boot: dict[str, Any] = {
             "handler": self.fn.config.handler,
             "task_root": task_root,
-            "paths": [],
+            "opt": opt or OPT,
+            # The layers' module folders (sys.path, NODE_PATH) after the code, as Lambda's.
+            "paths": start.layer_paths(opt) if opt and start and start.layer_paths else [],
             "env": env,
             "tmp_dir": "" if jail else str(self.tmp_dir),
             "jail": jail,
@@ -238,7 +249,6 @@ class WorkerProcess:
             "log_group": self.fn.log_group,
             "log_stream": self.log_stream,
         }
-        start = runtimes.of(self.fn.config.runtime).worker
         if process.exec:
             # The exec worker reads the first BOOT, enters the jail and execs the runtime's
             # program, which reads the second (faasbox.execution.process.exec_worker).

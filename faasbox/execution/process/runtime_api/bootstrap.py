@@ -24,8 +24,10 @@ class EntrypointError(Exception):
     """No bootstrap that can be executed: Lambda's Runtime.InvalidEntrypoint."""
 
 
-def find_bootstrap(task_root: str) -> str:
-    candidates = [os.path.join(task_root, "bootstrap"), LAYER_BOOTSTRAP]
+def find_bootstrap(task_root: str, opt: str = "/opt") -> str:
+    """`opt`: where the layers are (/opt in a jail; their folder without one)."""
+    layer = LAYER_BOOTSTRAP if opt == "/opt" else os.path.join(opt, "bootstrap")
+    candidates = [os.path.join(task_root, "bootstrap"), layer]
     for path in candidates:
         if os.path.isfile(path):
             if not os.access(path, os.X_OK):

@@ -124,7 +124,8 @@ class RuntimeApiWorker:
         self.boot_ms = boot_ms
         self.started = time.perf_counter()
         try:
-            self.bootstrap = Bootstrap(find_bootstrap(task_root), task_root, env)
+            opt = self.boot.get("opt", "/opt")
+            self.bootstrap = Bootstrap(find_bootstrap(task_root, opt), task_root, env)
         except EntrypointError as e:
             error = {"errorType": "Runtime.InvalidEntrypoint", "errorMessage": str(e)}
             os.write(2, f"Error: {e}\nRuntime.InvalidEntrypoint\n".encode())
