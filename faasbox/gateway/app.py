@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from faasbox.errors import ServiceError, UnknownOperation
+from faasbox.events.scheduler import Scheduler, event_invocation
 from faasbox.execution.invoker import Invoker
 from faasbox.gateway.apigw import ApiGateway
 from faasbox.gateway.control_plane import ControlPlaneApi
@@ -74,7 +75,8 @@ class Gateway:
         self.invoker = invoker
         self.authenticator = authenticator
         self.invoke_api = InvokeApi(registry, invoker)
-        self.management = ManagementApi(registry, invoker, api_keys)
+        self.schedules = Scheduler(registry, event_invocation(self.invoke_api))
+        self.management = ManagementApi(registry, invoker, api_keys, self.schedules)
         self.control_plane = ControlPlaneApi(registry, invoker)
         self.api_gateway = ApiGateway(registry, invoker, api_keys, iam)
         self.ui = StaticUi()
@@ -216,8 +218,10 @@ class Gateway:
             if message["type"] == "lifespan.startup":
                 self._loop = asyncio.get_running_loop()
                 self.invoker.start(self.registry.all())  # zygotes preload while we wait
+                self.schedules.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                await self.schedules.close()
                 await self.invoke_api.close()
                 await self.invoker.close()
                 await send({"type": "lifespan.shutdown.complete"})
