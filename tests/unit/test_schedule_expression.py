@@ -40,8 +40,12 @@ AWS_EXAMPLES = [
     # Run at 6:00 pm (UTC+0) every Monday through Friday
     (
         "cron(0 18 ? * MON-FRI *)",
-        ["Wed 2026-12-02 18:00", "Thu 2026-12-03 18:00", "Fri 2026-12-04 18:00"]
-        + ["Mon 2026-12-07 18:00"],
+        [
+            "Wed 2026-12-02 18:00",
+            "Thu 2026-12-03 18:00",
+            "Fri 2026-12-04 18:00",
+            "Mon 2026-12-07 18:00",
+        ],
     ),
     # Run at 8:00 am (UTC+0) every first day of the month
     ("cron(0 8 1 * ? *)", ["Fri 2027-01-01 08:00", "Mon 2027-02-01 08:00"]),
@@ -58,8 +62,12 @@ AWS_EXAMPLES = [
     # the range of hours wraps past midnight.
     (
         "cron(0/30 20-2 ? * MON-FRI *)",
-        ["Wed 2026-12-02 01:30", "Wed 2026-12-02 02:00", "Wed 2026-12-02 02:30"]
-        + ["Wed 2026-12-02 20:00"],
+        [
+            "Wed 2026-12-02 01:30",
+            "Wed 2026-12-02 02:00",
+            "Wed 2026-12-02 02:30",
+            "Wed 2026-12-02 20:00",
+        ],
     ),
     # Run at 9:00 am (UTC+0) on the first Monday of each month (2 = Monday: 1-7 is SUN-SAT)
     ("cron(0 9 ? * 2#1 *)", ["Mon 2026-12-07 09:00", "Mon 2027-01-04 09:00"]),

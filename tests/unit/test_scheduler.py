@@ -60,7 +60,9 @@ EVENTS: list[dict[str, Any]] = [
             "name": "transformed",
             "inputTransformer": {
                 "inputPathsMap": {"when": "$.time", "where": "$.region"},
-                "inputTemplate": '{"at": "<when>", "region": <where>, "rule": "<aws.events.rule-name>"}',
+                "inputTemplate": (
+                    '{"at": "<when>", "region": <where>, "rule": "<aws.events.rule-name>"}'
+                ),
             },
         }
     },
