@@ -200,6 +200,9 @@ class Client:
     def functions(self) -> list[dict[str, Any]]:
         return list(self._request("GET", "/_faasbox/functions").json()["functions"])
 
+    def schedules(self) -> list[dict[str, Any]]:
+        return list(self._request("GET", "/_faasbox/schedules").json()["schedules"])
+
     def remove(self, name: str) -> None:
         self._request("DELETE", f"/_faasbox/functions/{name}")
 

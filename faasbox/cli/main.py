@@ -21,6 +21,7 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from faasbox.cli.keys import keys as keys_command
+from faasbox.cli.schedules import schedules as schedules_command
 from faasbox.config import ServiceSpec, load_service
 from faasbox.errors import ConfigError, FaasboxError, ServerUnreachable
 from faasbox.gateway.edge_limits import DEFAULT_MAX_CONNECTIONS, EdgeLimits
@@ -668,6 +669,7 @@ def remove(name: str, url: str) -> None:
 
 
 cli.add_command(keys_command)
+cli.add_command(schedules_command)
 
 
 def main() -> None:
