@@ -157,10 +157,13 @@ class Client:
         invocation_type: str = "RequestResponse",
         log: bool = False,
         qualifier: str | None = None,
+        client_context: str | None = None,
     ) -> InvokeResponse:
         headers = {"X-Amz-Invocation-Type": invocation_type, "content-type": "application/json"}
         if log:
             headers["X-Amz-Log-Type"] = "Tail"
+        if client_context:
+            headers["X-Amz-Client-Context"] = client_context  # base64 of the JSON, as boto3
         params = {"Qualifier": qualifier} if qualifier else None
         response = self._request(
             "POST",
@@ -181,7 +184,7 @@ class Client:
 
     def deploy(
         self,
-        service: str,
+        service: str | None,
         functions: list[dict[str, Any]],
         code_zip: bytes,
         api_keys: list[str | dict[str, Any]] | None = None,
