@@ -1159,12 +1159,13 @@ def test_another_provider_name_warns(tmp_path: Path) -> None:
 def test_events_faasbox_does_not_route_are_kept_with_a_warning(tmp_path: Path) -> None:
     spec = load(
         tmp_path,
-        with_function("handler: h.h\nevents:\n  - schedule: rate(1 minute)\n  - sqs: {arn: x}"),
+        with_function("handler: h.h\nevents:\n  - websocket: $connect\n  - sqs: {arn: x}"),
     )
-    assert hello(spec).events == [{"schedule": "rate(1 minute)"}, {"sqs": {"arn": "x"}}]
+    assert hello(spec).events == [{"websocket": "$connect"}, {"sqs": {"arn": "x"}}]
     assert len(spec.warnings) == 2
     assert (
-        "functions.hello.events[0].schedule: faasbox does not route 'schedule'" in spec.warnings[0]
+        "functions.hello.events[0].websocket: faasbox does not route 'websocket'"
+        in spec.warnings[0]
     )
     assert "functions.hello.events[1].sqs: faasbox does not route 'sqs'" in spec.warnings[1]
 
