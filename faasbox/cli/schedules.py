@@ -26,7 +26,10 @@ def schedules(function: str | None, as_json: bool, url: str) -> None:
         _fail(e)
         return
     if function:
-        rules = [r for r in rules if function in (r["function"], r["function"].split("-")[-1])]
+        # The deployed name, or its serverless.yml key (names end in -KEY).
+        rules = [
+            r for r in rules if r["function"] == function or r["function"].endswith(f"-{function}")
+        ]
     if as_json:
         print_json(rules)
         return

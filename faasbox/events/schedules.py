@@ -121,6 +121,18 @@ def rule_specs(body: object) -> list[RuleSpec]:
     ]
 
 
+def schedule_problem(events: Iterable[dict[str, Any]]) -> str | None:
+    """What is wrong with the first ``schedule`` event that cannot run (None: all can)."""
+    for index, event in enumerate(events):
+        if isinstance(event, dict) and "schedule" in event:
+            try:
+                rule_specs(event["schedule"])
+            except ScheduleEventError as e:
+                where = f"events[{index}].schedule" + (f".{e.key}" if e.key else "")
+                return f"{where}: {e}"
+    return None
+
+
 def rules_of(fn: DeployedFunction) -> list[ScheduleRule]:
     """The schedule rules of a deployed function, named as given or `NAME-schedule-N`."""
     rules: list[ScheduleRule] = []

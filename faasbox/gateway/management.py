@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, unquote
 
 from faasbox.errors import DeployError, InvalidParameterValue, InvalidRequestContent
 from faasbox.events.scheduler import Scheduler
+from faasbox.events.schedules import schedule_problem
 from faasbox.execution.invoker import Invoker
 from faasbox.gateway.http import Scope, Send, respond_json
 from faasbox.gateway.routes import unsupported_authorizer
@@ -114,6 +115,9 @@ class ManagementApi:
             event = unsupported_authorizer(cfg.events, cfg.api_gateway.get("httpApiAuthorizers"))
             if event is not None:
                 raise InvalidParameterValue(f"Function {cfg.name}, event {event}")
+            problem = schedule_problem(cfg.events)
+            if problem is not None:
+                raise InvalidParameterValue(f"Function {cfg.name}, {problem}")
         try:
             code = await asyncio.to_thread(self.registry.store_zip, code_zip)
         except DeployError as e:

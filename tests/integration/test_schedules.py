@@ -5,10 +5,13 @@ tests/unit/test_scheduler.py; this is the one test that waits for a real minute.
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -125,3 +128,30 @@ def test_a_real_rate_of_one_minute_fires_within_70_seconds(server: RunningServer
         r["name"]: r for r in httpx.get(f"{server.url}/_faasbox/schedules").json()["schedules"]
     }
     assert rules["with-input"]["lastFire"] is not None
+
+
+def test_a_deploy_with_a_bad_schedule_is_refused_by_the_server(server: RunningServer) -> None:
+    # A client that skipped the file check (or the management API called directly).
+    config = {
+        "name": "bad-dev-tick",
+        "handler": "handler.show",
+        "runtime": "python3.11",
+        "events": [{"schedule": "rate(1 minutes)"}],
+    }
+    zipped = base64.b64encode(zip_of({"handler.py": "def show(e, c):\n    return e\n"}))
+    response = httpx.post(
+        f"{server.url}/_faasbox/deploy",
+        json={"service": "bad", "functions": [config], "code_zip": zipped.decode()},
+        timeout=30,
+    )
+    assert response.status_code == 400
+    assert "events[0].schedule: rate(1 minutes)" in response.json()["message"]
+    assert response.headers["x-amzn-errortype"] == "InvalidParameterValueException"
+
+
+def zip_of(files: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return buffer.getvalue()
