@@ -14,14 +14,18 @@ $(BIN)/python:
 
 # Stamps: reinstall only when pyproject.toml changes.
 $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[examples]'
+	$(BIN)/pip install --quiet -e '.[examples,clients]'
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[examples,dev]'
+	$(BIN)/pip install --quiet -e '.[examples,clients,dev]'
 	touch $@ $(VENV)/.installed-run
 
-run: $(VENV)/.installed-run
+# A port in use (a faasbox already running) fails first, before the venv or data dir change.
+run:
+	@$(PYTHON) -c "import socket; s = socket.socket(socket.AF_INET6 if ':' in '$(HOST)' else socket.AF_INET); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('$(HOST)', $(PORT)))" 2>/dev/null \
+		|| { echo "Error: $(HOST):$(PORT) is in use (is faasbox already running?); stop it, or: make run PORT=8001" >&2; exit 1; }
+	@$(MAKE) --no-print-directory $(VENV)/.installed-run
 	$(BIN)/faasbox serve examples --host $(HOST) --port $(PORT)
 
 lint: $(VENV)/.installed-test

@@ -157,10 +157,13 @@ class Client:
         invocation_type: str = "RequestResponse",
         log: bool = False,
         qualifier: str | None = None,
+        client_context: str | None = None,
     ) -> InvokeResponse:
         headers = {"X-Amz-Invocation-Type": invocation_type, "content-type": "application/json"}
         if log:
             headers["X-Amz-Log-Type"] = "Tail"
+        if client_context:
+            headers["X-Amz-Client-Context"] = client_context  # base64 of the JSON, as boto3
         params = {"Qualifier": qualifier} if qualifier else None
         response = self._request(
             "POST",
@@ -181,7 +184,7 @@ class Client:
 
     def deploy(
         self,
-        service: str,
+        service: str | None,
         functions: list[dict[str, Any]],
         code_zip: bytes | None,
         api_keys: list[str | dict[str, Any]] | None = None,
@@ -217,6 +220,8 @@ class Client:
     def async_invocations(self, function: str | None = None, limit: int = 20) -> dict[str, Any]:
         params: dict[str, Any] = {"limit": limit, **({"function": function} if function else {})}
         return dict(self._request("GET", "/_faasbox/async/invocations", params=params).json())
+    def schedules(self) -> list[dict[str, Any]]:
+        return list(self._request("GET", "/_faasbox/schedules").json()["schedules"])
 
     def remove(self, name: str) -> None:
         self._request("DELETE", f"/_faasbox/functions/{name}")

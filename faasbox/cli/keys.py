@@ -164,12 +164,19 @@ def warn_no_auth(url: str) -> None:
 
 
 def print_try_lines(
-    url: str, function: str, key: str, data_dir: Path, auth: bool, default_url: str
+    url: str,
+    function: str,
+    key: str,
+    data_dir: Path,
+    auth: bool,
+    default_url: str,
+    command: str = "faasbox",
 ) -> None:
-    """Commands that work against this server as it runs, to copy and paste."""
+    """Commands that work against this server as it runs, to copy and paste; `command` runs
+    faasbox as the user ran it."""
     event = '\'{"name": "you"}\''
     invoke_url = f"{url}/2015-03-31/functions/{function}/invocations"
-    cli = "faasbox invoke"
+    cli = f"{command} invoke"
     if auth and data_dir.resolve() != Path(".faasbox").resolve():
         cli = f"FAASBOX_HOME={shlex.quote(str(data_dir))} {cli}"
     if url != default_url:

@@ -18,12 +18,23 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 from rich.console import Console
 from rich.logging import RichHandler
-from rich.table import Table
 
 from faasbox.cli.async_invocations import async_command, print_async_state
 from faasbox.cli.keys import keys as keys_command
 from faasbox.cli.package import layer as layer_command
 from faasbox.cli.package import package as package_command
+from faasbox.cli.deploy_function import (
+    SERVICE_COMMAND,
+    DeployGroup,
+    deploy_function,
+    print_deploy_result,
+    upload_args,
+)
+from faasbox.cli.info import info as info_command
+from faasbox.cli.print_config import print_config as print_config_command
+from faasbox.cli.remove_service import remove_service as remove_service_command
+from faasbox.cli.schedules import schedules as schedules_command
+from faasbox.cli.self_command import self_command
 from faasbox.config import ServiceSpec, load_service
 from faasbox.errors import ConfigError, FaasboxError, ServerUnreachable
 from faasbox.gateway.edge_limits import DEFAULT_MAX_CONNECTIONS, EdgeLimits
@@ -340,6 +351,12 @@ def serve(
 
     keys.refuse_unsafe_no_auth(host, no_auth, unsafe)
     options = _cli_options(stage, region)
+    # First: a port in use (a second `make run`) fails before anything is deployed.
+    try:
+        sock = bind_socket(host, port)
+    except OSError as e:
+        err.print(f"[bold red]Error:[/] cannot listen on {host}:{port}: {e.strerror}")
+        sys.exit(1)
     try:
         specs = [
             spec
@@ -368,13 +385,9 @@ def serve(
             out.print(f"Deployed [bold]{spec.name}[/] ({spec.stage}): {names}")
             _print_moved(change.moved)
             _print_new_api_keys([(k.name, k.value) for k in new_keys])
-        sock = bind_socket(host, port)
     except FaasboxError as e:
         _fail(e)
         return
-    except OSError as e:
-        err.print(f"[bold red]Error:[/] cannot listen on {host}:{port}: {e.strerror}")
-        sys.exit(1)
     port = sock.getsockname()[1]
     url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     example = next((f for f in server.registry.all() if f.config.key == "hello"), None)
@@ -391,6 +404,7 @@ def serve(
             data_dir,
             not no_auth,
             DEFAULT_URL,
+            self_command(),
         )
     if watch:
         _watch(specs, options, params, server, force)
@@ -431,8 +445,17 @@ def _check_isolation(missing: list[str], required: bool) -> None:
     )
 
 
-@cli.command()
+@cli.group("deploy", cls=DeployGroup)
+def deploy_group() -> None:
+    """Deploy a service (faasbox deploy [DIRECTORY]) or one function of it
+    (faasbox deploy function -f NAME)."""
+
+
+@deploy_group.command(SERVICE_COMMAND)
 @click.argument("directory", default=".", type=click.Path(path_type=Path))
+@click.option(
+    "-c", "--config", "config", type=click.Path(path_type=Path), help="A serverless.yml to deploy."
+)
 @click.option("--stage", default=None, help="The stage (${opt:stage}) to deploy.")
 @_region_option
 @_param_option
@@ -440,40 +463,28 @@ def _check_isolation(missing: list[str], required: bool) -> None:
 @_url_option
 def deploy(
     directory: Path,
+    config: Path | None,
     stage: str | None,
     region: str | None,
     params: dict[str, str],
     force: bool,
     url: str,
 ) -> None:
-    """Deploy the service(s) in DIRECTORY to a running server."""
+    """Deploy the service(s) in DIRECTORY (or --config FILE) to a running server.
+
+    `faasbox deploy function -f NAME` deploys one function of a service."""
     from faasbox.cli.client import Client
-    from faasbox.registry.packaging import plan
-    from faasbox.registry.service_layers import ServiceLayer
 
     client = Client(url)
     try:
-        for spec in find_services(directory, _cli_options(stage, region), params):
+        for spec in find_services(config or directory, _cli_options(stage, region), params):
             _warn(spec)
             configs = [c.to_dict() for c in function_configs(spec)]
-            packages = plan(spec)  # the zips `faasbox package` writes
+            existed = {fn["name"] for fn in client.functions()}
             result = client.deploy(
-                spec.name,
-                configs,
-                packages.service.zip_bytes() if packages.service is not None else None,
-                list(spec.api_keys),
-                force=force,
-                packages={name: src.zip_bytes() for name, src in packages.functions.items()},
-                layers=[
-                    (ServiceLayer.of(spec.layers[key]).to_dict(), src.zip_bytes())
-                    for key, src in packages.layers.items()
-                ],
+                spec.name, configs, api_keys=list(spec.api_keys), force=force, **upload_args(spec)
             )
-            for fn in result["deployed"]:
-                state = "updated" if fn["name"] in result["changed"] else "unchanged"
-                out.print(f"  {fn['name']}: {state}")
-            for name in result["removed"]:
-                out.print(f"  {name}: removed")
+            print_deploy_result(result, existed, url)
             for layer in result.get("layers", []):
                 out.print(f"  layer {layer['key']}: {layer['arn']}")
             _print_moved(result.get("moved", []))
@@ -531,6 +542,13 @@ def _print_result(payload: bytes, function_error: str | None, log: str | None) -
     show_default=True,
 )
 @click.option("-q", "--qualifier", default=None, help="A published version.")
+@click.option(
+    "--context",
+    "client_context",
+    default=None,
+    help="The ClientContext, as JSON: the function sees it as context.client_context.",
+)
+@click.option("--raw", is_flag=True, help="Send --data as a JSON string, even if it is JSON.")
 @_url_option
 @click.pass_context
 def invoke(
@@ -541,6 +559,8 @@ def invoke(
     log: bool,
     invocation_type: str,
     qualifier: str | None,
+    client_context: str | None,
+    raw: bool,
     url: str,
 ) -> None:
     """Invoke a deployed function on a running server."""
@@ -549,14 +569,17 @@ def invoke(
     if not function:
         raise click.UsageError("Missing option '-f' / '--function'.")
     from faasbox.cli.client import Client
+    from faasbox.cli.invoke_options import client_context_header, raw_payload
 
     try:
+        payload = raw_payload(data, path) if raw else _payload(data, path)
         response = Client(url).invoke(
             function,
-            _payload(data, path),
+            payload,
             invocation_type=invocation_type,
             log=log,
             qualifier=qualifier,
+            client_context=client_context_header(client_context),
         )
     except FaasboxError as e:
         _fail(e)
@@ -661,29 +684,37 @@ def logs(function: str, tail: bool, limit: int, url: str) -> None:
 
 
 @cli.command("ls")
+@click.option("--json", "as_json", is_flag=True, help="Print the functions as JSON.")
 @_url_option
-def list_functions(url: str) -> None:
-    """List the deployed functions."""
+def list_functions(as_json: bool, url: str) -> None:
+    """List the deployed functions (whole names when piped; --json for programs)."""
     from faasbox.cli.client import Client
+    from faasbox.cli.output import print_json, print_rows
 
     try:
         functions = Client(url).functions()
     except FaasboxError as e:
         _fail(e)
         return
-    table = Table("name", "service", "runtime", "handler", "memory", "timeout", "modified")
+    if as_json:
+        print_json(functions)
+        return
+    rows = []
     for fn in functions:
         cfg = fn["config"]
-        table.add_row(
-            fn["name"],
-            cfg.get("service") or "",
-            cfg["runtime"],
-            cfg["handler"],
-            f"{cfg['memory_size']} MB",
-            f"{cfg['timeout']:g} s",
-            fn["lastModified"],
+        rows.append(
+            [
+                fn["name"],
+                cfg.get("service") or "",
+                cfg["runtime"],
+                cfg["handler"],
+                f"{cfg['memory_size']} MB",
+                f"{cfg['timeout']:g} s",
+                fn["lastModified"],
+            ]
         )
-    out.print(table)
+    headers = ["name", "service", "runtime", "handler", "memory", "timeout", "modified"]
+    print_rows(out, headers, rows)
 
 
 @cli.command("rm")
@@ -705,6 +736,11 @@ cli.add_command(keys_command)
 cli.add_command(async_command)
 cli.add_command(package_command)
 cli.add_command(layer_command)
+deploy_group.add_command(deploy_function)
+cli.add_command(schedules_command)
+cli.add_command(info_command)
+cli.add_command(remove_service_command)
+cli.add_command(print_config_command)
 
 
 def main() -> None:

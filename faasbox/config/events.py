@@ -14,6 +14,7 @@ from faasbox.config.authorizers import http_api_authorizers as http_api_authoriz
 from faasbox.config.fields import Context, mapping, show
 from faasbox.config.keypath import KeyPath
 from faasbox.config.queues import check_sqs_event
+from faasbox.config.schedules import check_schedule
 
 ROUTED_EVENTS = ("http", "httpApi")
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY"})
@@ -43,6 +44,8 @@ def check_events(ctx: Context, value: object, path: KeyPath) -> list[dict[str, A
             _check_http_api(ctx, body, (*where, kind))
         elif kind == "sqs":
             check_sqs_event(ctx, body, (*where, kind))
+        elif kind == "schedule":
+            check_schedule(ctx, body, (*where, kind))
         else:
             ctx.warn(
                 (*where, kind),

@@ -22,6 +22,7 @@ from faasbox.errors import ServiceError, UnknownOperation
 from faasbox.events.dispatcher import AsyncSettings, EventQueue
 from faasbox.events.sqs import QueueService
 from faasbox.events.sqs_source import SqsEventSources
+from faasbox.events.scheduler import Scheduler, event_invocation
 from faasbox.execution.invoker import Invoker
 from faasbox.gateway import async_status_api, event_invoke_config_api, sqs_api
 from faasbox.gateway.apigw import ApiGateway
@@ -96,7 +97,8 @@ class Gateway:
         self.sqs_api = sqs_api.SqsApi(self.queues)
         self.sqs_sources = SqsEventSources(registry, invoker, self.queues)
         self.sqs_authenticator = sqs_authenticator
-        self.management = ManagementApi(registry, invoker, api_keys)
+        self.schedules = Scheduler(registry, event_invocation(self.events))
+        self.management = ManagementApi(registry, invoker, api_keys, self.schedules)
         self.control_plane = ControlPlaneApi(registry, invoker)
         self.layer_api = LayerApi(registry)
         self.api_gateway = ApiGateway(registry, invoker, api_keys, iam)
@@ -267,8 +269,10 @@ class Gateway:
                 self.invoker.start(self.registry.all())  # zygotes preload while we wait
                 self.events.start()
                 self.sqs_sources.start()
+                self.schedules.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                await self.schedules.close()
                 await self.sqs_sources.close()
                 await self.events.close()
                 self.queues.close()

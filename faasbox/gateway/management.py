@@ -10,6 +10,7 @@
 - GET    /_faasbox/functions/{name}/logs         ?since=SEQ&limit=N&wait=SECONDS
 - GET    /_faasbox/functions/{name}              one function, with its live workers
 - DELETE /_faasbox/functions/{name}/workers      stop its idle workers (the next call is cold)
+- GET    /_faasbox/schedules                     schedule rules with their next fire times
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from faasbox.errors import DeployError, InvalidParameterValue, InvalidRequestContent
+from faasbox.events.scheduler import Scheduler
+from faasbox.events.schedules import schedule_problem
 from faasbox.execution.invoker import Invoker
 from faasbox.gateway.http import Scope, Send, respond_json
 from faasbox.gateway.routes import unsupported_authorizer
@@ -48,10 +51,17 @@ def describe(fn: DeployedFunction) -> dict[str, Any]:
 
 
 class ManagementApi:
-    def __init__(self, registry: Registry, invoker: Invoker, api_keys: ApiKeyStore) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        invoker: Invoker,
+        api_keys: ApiKeyStore,
+        schedules: Scheduler | None = None,
+    ) -> None:
         self.registry = registry
         self.invoker = invoker
         self.api_keys = api_keys
+        self.schedules = schedules
 
     async def __call__(self, scope: Scope, send: Send, path: str, body: bytes) -> None:
         """Serve one request; `body` was read (and authenticated) by the gateway."""
@@ -65,6 +75,9 @@ class ManagementApi:
             )
         elif parts == ["functions"] and method == "GET":
             await respond_json(send, 200, {"functions": [describe(f) for f in self.registry.all()]})
+        elif parts == ["schedules"] and method == "GET" and self.schedules is not None:
+            entries = [e.to_dict() for e in self.schedules.entries()]
+            await respond_json(send, 200, {"schedules": entries})
         elif parts == ["deploy"] and method == "POST":
             await self._deploy(send, body)
         elif len(parts) == 2 and parts[0] == "functions" and method == "GET":
@@ -111,6 +124,9 @@ class ManagementApi:
             event = unsupported_authorizer(cfg.events, cfg.api_gateway.get("httpApiAuthorizers"))
             if event is not None:
                 raise InvalidParameterValue(f"Function {cfg.name}, event {event}")
+            problem = schedule_problem(cfg.events)
+            if problem is not None:
+                raise InvalidParameterValue(f"Function {cfg.name}, {problem}")
         if code_zip is None and any(c.name not in own_zips for c in configs):
             raise InvalidParameterValue(
                 "A deploy needs code_zip for the functions without their own"

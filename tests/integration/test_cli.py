@@ -158,13 +158,14 @@ def test_deploy_to_running_server_and_remove(server: RunningServer, tmp_path: Pa
     )
     done = faasbox("deploy", str(service), server=server)
     assert done.returncode == 0, done.stderr
-    assert "greeter-dev-greet: updated" in done.stdout
+    assert "greeter-dev-greet: created" in done.stdout  # new: created, not "updated"
     assert '"hi v1"' in faasbox("invoke", "-f", "greet", server=server).stdout
 
     (service / "app.py").write_text(
         "import os\n\ndef greet(event, context):\n    return os.environ['WORD'] + ' v2'\n"
     )
-    assert faasbox("deploy", str(service), server=server).returncode == 0
+    changed = faasbox("deploy", str(service), server=server)
+    assert changed.returncode == 0 and "greeter-dev-greet: updated" in changed.stdout
     assert '"hi v2"' in faasbox("invoke", "-f", "greet", server=server).stdout
     again = faasbox("deploy", str(service), server=server)
     assert "greeter-dev-greet: unchanged" in again.stdout

@@ -1159,12 +1159,13 @@ def test_another_provider_name_warns(tmp_path: Path) -> None:
 def test_events_faasbox_does_not_route_are_kept_with_a_warning(tmp_path: Path) -> None:
     spec = load(
         tmp_path,
-        with_function("handler: h.h\nevents:\n  - schedule: rate(1 minute)\n  - sns: topic"),
+        with_function("handler: h.h\nevents:\n  - websocket: $connect\n  - sns: topic"),
     )
-    assert hello(spec).events == [{"schedule": "rate(1 minute)"}, {"sns": "topic"}]
+    assert hello(spec).events == [{"websocket": "$connect"}, {"sns": "topic"}]
     assert len(spec.warnings) == 2
     assert (
-        "functions.hello.events[0].schedule: faasbox does not route 'schedule'" in spec.warnings[0]
+        "functions.hello.events[0].websocket: faasbox does not route 'websocket'"
+        in spec.warnings[0]
     )
     assert "functions.hello.events[1].sns: faasbox does not route 'sns'" in spec.warnings[1]
 
