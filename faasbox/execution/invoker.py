@@ -13,6 +13,7 @@ Everything a function can do wrong (raise, time out, exceed its memory, crash) e
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
 import time
@@ -21,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from faasbox.errors import TooManyRequests
 from faasbox.execution import runtimes
 from faasbox.execution.admission import Budget
 from faasbox.execution.api import (
@@ -31,9 +33,12 @@ from faasbox.execution.api import (
     StreamSink,
     WorkerInfo,
 )
+from faasbox.execution.log_db import LogDatabase, Retention
 from faasbox.execution.logs import InvocationRecord, LogStore
+from faasbox.execution.metrics import InvocationMetrics
 from faasbox.execution.settings import RuntimeSettings
 from faasbox.lambda_.report import invocation_log
+from faasbox.lambda_.tracing import current_trace, new_trace_id
 from faasbox.registry.models import DeployedFunction
 
 
@@ -50,6 +55,7 @@ class InvocationResult:
     cold: bool
     init_ms: float | None
     streamed: bool = False  # the payload went to the caller's stream sink as it was made
+    trace_id: str | None = None  # what the function saw as _X_AMZN_TRACE_ID
 
     @property
     def error_type(self) -> str | None:
@@ -61,11 +67,26 @@ class InvocationResult:
             return None
 
 
+def log_database(settings: RuntimeSettings) -> LogDatabase:
+    """Invocation logs go to the registry's database file, in their own table."""
+    return LogDatabase(
+        settings.data_dir / "registry.sqlite3",
+        Retention(settings.log_retention_bytes, settings.log_retention_s),
+    )
+
+
 class Invoker:
     def __init__(self, settings: RuntimeSettings) -> None:
         self.settings = settings
         self.budget = Budget(settings.max_workers)
-        self.logs = LogStore(settings.log_records_per_function, settings.log_bytes_per_function)
+        self.logs = LogStore(
+            settings.log_records_per_function,
+            settings.log_bytes_per_function,
+            log_database(settings) if settings.persist_logs else None,
+        )
+        self.metrics = InvocationMetrics()
+        self.metrics.add_state(self.workers, self.waiting)
+        self._in_flight: dict[str, int] = {}  # invocations of each function not finished yet
         self._executors: dict[str, Executor] = {}
         self._by_runtime: dict[str, Executor] = {}  # runtime name -> its kind's executor
         self._started = False
@@ -100,30 +121,59 @@ class Invoker:
         identity: dict[str, Any] | None = None,
         http_event: bool = False,
         stream: StreamSink | None = None,
+        trace_id: str | None = None,
     ) -> InvocationResult:
         """`http_event`: the payload is an API Gateway proxy event from one of faasbox's
         routes (a wasm function then reads the request body and answers a proxy response).
         `stream`: InvokeWithResponseStream's sink for a response streamed as it is made (the
-        result's payload is then empty and `streamed` true)."""
+        result's payload is then empty and `streamed` true). `trace_id`: by default the
+        request's (faasbox.lambda_.tracing), or a new one."""
         request_id = request_id or str(uuid.uuid4())
+        trace_id = trace_id or current_trace.get() or new_trace_id()
         started_at = time.time()
         executor = self._by_runtime.get(fn.config.runtime) or self.executor_for(fn)
-        outcome = await executor.invoke(
-            Invocation(
-                fn,
-                payload,
-                request_id,
-                invoked_arn or fn.arn,
-                client_context,
-                identity,
-                http_event,
-                stream,
+        in_flight = self._in_flight
+        metrics = self.metrics.of(fn.name)
+        in_flight[fn.name] = in_flight.get(fn.name, 0) + 1
+        metrics.concurrent.inc()
+        try:
+            outcome = await executor.invoke(
+                Invocation(
+                    fn,
+                    payload,
+                    request_id,
+                    invoked_arn or fn.arn,
+                    client_context,
+                    identity,
+                    http_event,
+                    stream,
+                    trace_id,
+                )
             )
-        )
-        return self._finish(fn, request_id, started_at, outcome)
+        except TooManyRequests:
+            metrics.throttles.inc()
+            raise
+        finally:
+            in_flight[fn.name] -= 1
+            metrics.concurrent.dec()
+        return self._finish(fn, request_id, trace_id, started_at, outcome)
+
+    def waiting(self) -> dict[str, int]:
+        """Invocations of each function that no environment runs yet: queued for a busy
+        one, or waiting for a cold start."""
+        busy: dict[str, int] = {}
+        for w in self.workers():
+            if w.busy:
+                busy[w.function] = busy.get(w.function, 0) + 1
+        return {name: max(0, n - busy.get(name, 0)) for name, n in self._in_flight.items()}
 
     def _finish(
-        self, fn: DeployedFunction, request_id: str, started_at: float, outcome: Outcome
+        self,
+        fn: DeployedFunction,
+        request_id: str,
+        trace_id: str,
+        started_at: float,
+        outcome: Outcome,
     ) -> InvocationResult:
         log = invocation_log(
             request_id,
@@ -133,6 +183,9 @@ class Invoker:
             fn.config.memory_size,
             outcome.max_memory_mb,
             outcome.init_ms,
+        )
+        self.metrics.finished(
+            fn.name, outcome.status, outcome.duration_ms, outcome.cold, outcome.init_ms
         )
         self.logs.add(
             InvocationRecord(
@@ -147,6 +200,7 @@ class Invoker:
                 init_ms=outcome.init_ms,
                 max_memory_mb=outcome.max_memory_mb,
                 log=log,
+                trace_id=trace_id,
             )
         )
         return InvocationResult(
@@ -161,6 +215,7 @@ class Invoker:
             cold=outcome.cold,
             init_ms=outcome.init_ms,
             streamed=outcome.streamed,
+            trace_id=trace_id,
         )
 
     # -- what the gateway asks of the executors ------------------------------------------------
@@ -221,3 +276,4 @@ class Invoker:
         self.budget.closing = True
         for executor in reversed(list(self._executors.values())):
             await executor.close()
+        await asyncio.to_thread(self.logs.close)

@@ -166,6 +166,11 @@ def invoke(
     global _current_request_id
     request_id: str = header["request_id"]
     _current_request_id = request_id
+    # As Lambda's runtime does: the invocation's X-Ray trace header, for SDKs that read it.
+    if header.get("trace_id"):
+        os.environ["_X_AMZN_TRACE_ID"] = header["trace_id"]
+    else:
+        os.environ.pop("_X_AMZN_TRACE_ID", None)
     context = LambdaContext(
         function_name=boot_header["function_name"],
         function_version=boot_header["version"],
