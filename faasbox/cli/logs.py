@@ -64,7 +64,8 @@ def stamp(epoch: float) -> str:
 
 def timestamped_lines(record: dict[str, Any], text: str | None) -> list[str]:
     """The record's log lines, each after its time; only those containing `text`."""
-    started = float(record["started_at"])
+    # The handler ran after the INIT of a cold start (and any wait for a worker, unknown).
+    started = float(record["started_at"]) + float(record.get("init_ms") or 0) / 1000
     ended = started + float(record["duration_ms"]) / 1000
     begin, end = stamp(started), stamp(ended)
     lines = []

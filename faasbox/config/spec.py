@@ -69,6 +69,8 @@ class FunctionSpec(_Frozen):
     """The size of the function's private /tmp, in MB (Lambda's ephemeral storage)."""
     network: str = Field(default="default", pattern="^(default|none)$")
     """``none``: no network but loopback for the function's workers."""
+    logging_config: dict[str, str] = Field(default_factory=dict)
+    """Lambda's LoggingConfig from ``logs`` (the function's over ``provider.logs.lambda``)."""
 
 
 class LayerSpec(_Frozen):

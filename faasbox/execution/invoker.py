@@ -37,6 +37,7 @@ from faasbox.execution.log_db import LogDatabase, Retention
 from faasbox.execution.logs import InvocationRecord, LogStore
 from faasbox.execution.metrics import InvocationMetrics
 from faasbox.execution.settings import RuntimeSettings
+from faasbox.lambda_.log_format import is_json, json_invocation_log
 from faasbox.lambda_.report import invocation_log
 from faasbox.lambda_.tracing import current_trace, new_trace_id
 from faasbox.registry.models import DeployedFunction
@@ -175,15 +176,32 @@ class Invoker:
         started_at: float,
         outcome: Outcome,
     ) -> InvocationResult:
-        log = invocation_log(
-            request_id,
-            fn.version,
-            outcome.output,
-            outcome.duration_ms,
-            fn.config.memory_size,
-            outcome.max_memory_mb,
-            outcome.init_ms,
-        )
+        cfg = fn.config
+        if is_json(cfg.logging_config):
+            # platform.start when the handler started (after a cold start's INIT), so the
+            # records' times are in the order of the function's own.
+            log = json_invocation_log(
+                cfg.logging_config,
+                time.time() - outcome.duration_ms / 1000,
+                request_id,
+                fn.version,
+                outcome.output,
+                outcome.status,
+                outcome.duration_ms,
+                cfg.memory_size,
+                outcome.max_memory_mb,
+                outcome.init_ms,
+            )
+        else:
+            log = invocation_log(
+                request_id,
+                fn.version,
+                outcome.output,
+                outcome.duration_ms,
+                cfg.memory_size,
+                outcome.max_memory_mb,
+                outcome.init_ms,
+            )
         self.metrics.finished(
             fn.name, outcome.status, outcome.duration_ms, outcome.cold, outcome.init_ms
         )

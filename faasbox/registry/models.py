@@ -74,6 +74,8 @@ class FunctionConfig:
     ephemeral_storage: int = 512  # MB of the worker's private /tmp (a tmpfs of that size)
     network: str = "default"  # "none": a network namespace with only loopback
     tracing_mode: str = "PassThrough"  # reported only: faasbox does no X-Ray tracing
+    # Lambda's LoggingConfig (faasbox.lambda_.log_format): {} is Text, the default.
+    logging_config: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -49,6 +49,7 @@ def function_configs(spec: ServiceSpec) -> list[FunctionConfig]:
             api_gateway=api_gateway_settings(spec),
             ephemeral_storage=f.ephemeral_storage,
             network=f.network,
+            logging_config=dict(f.logging_config),
         )
         for f in spec.functions.values()
     ]
