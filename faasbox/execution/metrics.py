@@ -25,7 +25,7 @@ DURATION_BUCKETS = (
     30.0, 60.0, 300.0, 900.0,
 )  # fmt: skip
 # No `_created` series: a scrape reads what moved, not when each series was first seen.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 INIT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
