@@ -22,7 +22,6 @@ from rich.console import Console
 
 from faasbox.errors import FaasboxError, ServerUnreachable
 
-out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -125,7 +124,7 @@ def logs(
         while True:
             for record in records:
                 for line in timestamped_lines(record, text):
-                    out.print(line, markup=False)
+                    click.echo(line)  # as written: tabs kept (Rich would expand them)
                 since = max(since, record["seq"])
             sys.stdout.flush()
             if not tail:
