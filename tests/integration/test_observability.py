@@ -241,7 +241,11 @@ def test_logging_config_through_the_lambda_api(server: RunningServer) -> None:
     assert levels == ["platform.start", "DEBUG", "INFO", "WARN", "platform.report"]
     client.update_function_configuration(
         FunctionName=WARNINGS,
-        LoggingConfig={"LogFormat": "JSON", "ApplicationLogLevel": "WARN", "SystemLogLevel": "WARN"},
+        LoggingConfig={
+            "LogFormat": "JSON",
+            "ApplicationLogLevel": "WARN",
+            "SystemLogLevel": "WARN",
+        },
     )
 
 
