@@ -17,7 +17,7 @@ from contextvars import ContextVar
 HEADER = b"x-amzn-trace-id"
 MAX_LENGTH = 256  # longer headers are not trace ids of X-Ray's making
 ROOT = re.compile(r"(?:^|;)\s*Root=1-[0-9a-f]{8}-[0-9a-f]{24}(?:;|$)")
-PRINTABLE = re.compile(r"^[\x21-\x7e]*$")
+PRINTABLE = re.compile(r"[\x21-\x7e]*")
 
 # The trace id of the request being served (None outside a request: a schedule, say).
 current_trace: ContextVar[str | None] = ContextVar("faasbox_trace_id", default=None)
@@ -32,7 +32,7 @@ def trace_id_from(header_value: str | None) -> str:
     if (
         header_value
         and len(header_value) <= MAX_LENGTH
-        and PRINTABLE.match(header_value)
+        and PRINTABLE.fullmatch(header_value)
         and ROOT.search(header_value)
     ):
         return header_value
