@@ -339,9 +339,12 @@ def value(samples: dict[Any, float], name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-def test_metrics_need_a_signature(server: RunningServer) -> None:
+def test_metrics_need_a_signature_and_keep_their_path(server: RunningServer) -> None:
     response = httpx.get(f"{server.url}/metrics", timeout=30)
     assert response.status_code == 403
+    # A function's route at /metrics does not take it over: skipped, with a warning.
+    assert "route GET /metrics is under a reserved prefix; skipped" in "".join(server.output)
+    assert scrape(server)  # Prometheus's text, not the function's JSON
 
 
 def test_metrics_parse_and_move_with_invocations(server: RunningServer) -> None:
