@@ -33,6 +33,7 @@ TEXT = "observe-dev-text"
 STRUCTURED = "observe-dev-structured"
 WARNINGS = "observe-dev-warnings"
 FAILING = "observe-dev-failing"
+NODE = "observe-dev-node-structured"
 SLOW = "observe-dev-slow"
 ROOT_ID = re.compile(r"^Root=1-[0-9a-f]{8}-[0-9a-f]{24}(;|$)")
 STAMPED = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\t")
@@ -181,6 +182,29 @@ def test_log_levels_filter_application_and_system_records(server: RunningServer)
     entries = json_lines(log)
     # applicationLogLevel WARN: the warning only; systemLogLevel WARN: no platform records.
     assert [(e["level"], e["message"]) for e in entries] == [("WARN", "warning levels")]
+
+
+def test_node_functions_write_json_at_their_level_and_see_the_trace_id(
+    server: RunningServer,
+) -> None:
+    trace = "Root=1-6759e988-00000000000000000000abcd;Sampled=0"
+    response = signed_request(
+        "POST",
+        f"{server.url}/2015-03-31/functions/{NODE}/invocations",
+        server.credentials,
+        content=b'{"marker": "node-1"}',
+        headers={"X-Amzn-Trace-Id": trace},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == {"traceId": trace}
+    request_id = response.headers["x-amzn-requestid"]
+    entries = json_lines(record_of(server, NODE, request_id)["log"])
+    application = [e for e in entries if "level" in e]
+    # applicationLogLevel WARN: Lambda's Node.js runtime drops console.debug and .info.
+    assert [(e["level"], e["requestId"]) for e in application] == [("WARN", request_id)]
+    assert application[0]["message"].startswith("node warning")
+    assert "node-1" in application[0]["message"]
+    assert [e["type"] for e in entries if "type" in e] == ["platform.start", "platform.report"]
 
 
 def test_a_logged_exception_and_a_failed_invocation_in_json(server: RunningServer) -> None:
