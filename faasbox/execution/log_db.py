@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS invocation_logs (
     duration_ms REAL NOT NULL,
     init_ms REAL,
     max_memory_mb INTEGER NOT NULL,
-    log TEXT NOT NULL
+    log TEXT NOT NULL,
+    log_size INTEGER NOT NULL  -- len(log), so retention never reads the texts
 );
 CREATE INDEX IF NOT EXISTS invocation_logs_by_function ON invocation_logs (function, seq);
 CREATE INDEX IF NOT EXISTS invocation_logs_by_time ON invocation_logs (started_at);
@@ -52,7 +53,8 @@ BATCH = 500  # records written in one transaction at most
 # A batch waits this long for more records after its first: under load, one transaction
 # (one wake-up of the writer) per interval instead of one per invocation.
 BATCH_WINDOW_S = 0.05
-AGE_SWEEP_S = 60.0  # how often records past the retention age are dropped
+AGE_SWEEP_S = 60.0
+TRIM_TO = 0.9  # a function over its byte budget is trimmed to this share of it  # how often records past the retention age are dropped
 
 
 @dataclass(frozen=True)
@@ -203,7 +205,7 @@ class LogDatabase:
     def _write_loop(self) -> None:
         db = self._connect()
         sizes = dict(
-            db.execute("SELECT function, SUM(length(log)) FROM invocation_logs GROUP BY function")
+            db.execute("SELECT function, SUM(log_size) FROM invocation_logs GROUP BY function")
         )
         next_sweep = 0.0
         try:
@@ -247,9 +249,9 @@ class LogDatabase:
             for op in ops:
                 if isinstance(op, _Add):
                     db.execute(
-                        f"INSERT OR REPLACE INTO invocation_logs ({COLUMNS}) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        _row(op.record),
+                        f"INSERT OR REPLACE INTO invocation_logs ({COLUMNS}, log_size) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (*_row(op.record), len(op.record.log)),
                     )
                     sizes[op.record.function] = sizes.get(op.record.function, 0) + len(
                         op.record.log
@@ -257,7 +259,9 @@ class LogDatabase:
                     touched.add(op.record.function)
                 elif isinstance(op, _Note):
                     db.execute(
-                        "UPDATE invocation_logs SET log = log || ? WHERE seq = ?", (op.text, op.seq)
+                        "UPDATE invocation_logs SET log = log || ?, log_size = log_size + ? "
+                        "WHERE seq = ?",
+                        (op.text, len(op.text), op.seq),
                     )
                     sizes[op.function] = sizes.get(op.function, 0) + len(op.text)
                 elif isinstance(op, _Forget):
@@ -272,15 +276,17 @@ class LogDatabase:
             raise
 
     def _trim(self, db: sqlite3.Connection, function: str) -> int:
-        """Drop the oldest records of `function` past its byte budget; its size after."""
+        """Drop the oldest records of `function` until it fits TRIM_TO of its byte budget
+        (the slack spares a scan of its records at every batch); its size after."""
+        budget = int(self.retention.bytes_per_function * TRIM_TO)
         kept = 0
         cutoff = None
         rows = db.execute(
-            "SELECT seq, length(log) FROM invocation_logs WHERE function = ? ORDER BY seq DESC",
+            "SELECT seq, log_size FROM invocation_logs WHERE function = ? ORDER BY seq DESC",
             (function,),
         )
         for seq, size in rows:
-            if kept + size > self.retention.bytes_per_function:
+            if kept + size > budget:
                 cutoff = seq
                 break
             kept += size
@@ -296,5 +302,5 @@ class LogDatabase:
             (time.time() - self.retention.max_age_s,),
         )
         return dict(
-            db.execute("SELECT function, SUM(length(log)) FROM invocation_logs GROUP BY function")
+            db.execute("SELECT function, SUM(log_size) FROM invocation_logs GROUP BY function")
         )

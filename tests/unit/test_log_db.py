@@ -80,7 +80,7 @@ def test_each_function_keeps_what_fits_its_byte_budget(db_path: Path) -> None:
             db.add(record(seq, log="x" * 300))
         db.add(record(11, function="other", log="y" * 300))
         db.flush()
-        # 300 bytes each: the newest three fit in 1000.
+        # 300 bytes each; over 1000, trimmed to 90% of it: the newest three are left.
         assert [r.seq for r in db.query("f")] == [8, 9, 10]
         assert [r.seq for r in db.query("other")] == [11]
     finally:
