@@ -53,8 +53,8 @@ BATCH = 500  # records written in one transaction at most
 # A batch waits this long for more records after its first: under load, one transaction
 # (one wake-up of the writer) per interval instead of one per invocation.
 BATCH_WINDOW_S = 0.05
-AGE_SWEEP_S = 60.0
-TRIM_TO = 0.9  # a function over its byte budget is trimmed to this share of it  # how often records past the retention age are dropped
+AGE_SWEEP_S = 60.0  # how often records past the retention age are dropped
+TRIM_TO = 0.9  # a function over its byte budget is trimmed to this share of it
 
 
 @dataclass(frozen=True)
