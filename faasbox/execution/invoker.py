@@ -2,9 +2,11 @@
 
 It holds one executor per kind (faasbox.execution.api.Executor; the runtime registry says which
 kind runs a function, and each is created at its first use), the one global worker budget they
-all take environments from (faasbox.execution.admission), and the log store: it writes each
-invocation's START/END/REPORT record. It knows no runtime: the gateway, the management API and
-the CLI talk to it, never to an executor or a pool.
+all take environments from (faasbox.execution.admission), the log store (it writes each
+invocation's record: START/END/REPORT, or Lambda's JSON records) and the metrics
+(faasbox.execution.metrics); every invocation carries the request's trace id. It knows no
+runtime: the gateway, the management API and the CLI talk to it, never to an executor or a
+pool.
 
 Everything a function can do wrong (raise, time out, exceed its memory, crash) ends here as an
 `InvocationResult` with Lambda's error object, never as an exception: on Lambda these are
