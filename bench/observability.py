@@ -11,14 +11,20 @@ All three carry trace ids and count metrics, which have no switch."""
 from __future__ import annotations
 
 import asyncio
+import io
+import logging
 import tempfile
 import time
+from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
+from typing import Any
 
 from bench.common import FUNCTIONS, Load, faasbox_server, wrk
 from bench.results import machine, update_section
 from faasbox.execution.log_db import LogDatabase, Retention
 from faasbox.execution.logs import InvocationRecord, LogStore
+from faasbox.execution.metrics import InvocationMetrics
+from faasbox.gateway.observe import observed
 
 SECONDS = 5
 ROUNDS = 2  # the servers alternate, so a change of load on the machine hits them all
@@ -75,8 +81,62 @@ def log_store_table() -> str:
     )
 
 
+def wrapper_table() -> str:
+    """CPU µs per request of the gateway's wrapper (trace id in and out), of the access log
+    line (formatted and written to a buffer), and of an invocation's metrics."""
+    scope = {
+        "type": "http", "method": "GET", "path": "/hello", "raw_path": b"/hello",
+        "headers": [(b"host", b"bench")], "client": ("127.0.0.1", 5000),
+    }  # fmt: skip
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        return None
+
+    async def handler(scope: Any, receive: Any, send: Any, request_id: str) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"hi"})
+
+    async def per_call(call: Callable[[], Awaitable[None]]) -> float:
+        started = time.process_time()
+        for _ in range(RECORDS):
+            await call()
+        return (time.process_time() - started) / RECORDS * 1e6
+
+    async def run() -> tuple[float, float, float]:
+        bare = await per_call(lambda: handler(scope, None, send, "rid"))
+        traced = await per_call(lambda: observed(scope, None, send, handler, "rid"))
+        logger = logging.getLogger("faasbox.access")
+        buffer = logging.StreamHandler(io.StringIO())
+        logger.addHandler(buffer)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+        try:
+            logged = await per_call(lambda: observed(scope, None, send, handler, "rid"))
+        finally:
+            logger.removeHandler(buffer)
+            logger.setLevel(logging.NOTSET)
+        return bare, traced, logged
+
+    bare, traced, logged = asyncio.run(run())
+    metrics = InvocationMetrics()
+    started = time.process_time()
+    for _ in range(RECORDS):
+        of = metrics.of("hello")
+        of.concurrent.inc()
+        of.concurrent.dec()
+        metrics.finished("hello", "success", 0.4, False, None)
+    counted = (time.process_time() - started) / RECORDS * 1e6
+    return (
+        "| per request | CPU µs |\n|---|---|\n"
+        f"| trace id in and out (gateway/observe.py) | {traced - bare:.1f} |\n"
+        f"| the access log line (off with --quiet) | {logged - traced:.1f} |\n"
+        f"| an invocation's metrics (execution/metrics.py) | {counted:.1f} |"
+    )
+
+
 def main() -> None:
     store = log_store_table()
+    wrapper = wrapper_table()
     servers = {
         name: faasbox_server([FUNCTIONS / "hello"], *args) for name, args in VARIANTS.items()
     }
@@ -106,6 +166,10 @@ def main() -> None:
 {RECORDS:,} records of a hello's size through LogStore.add, in process (CPU time, which the
 machine's load does not inflate as it does wall time): the invoking thread only queues a
 record; the writer thread's batched INSERTs are the rest.
+
+{wrapper}
+
+The same number of calls of each, in process, against a handler that only answers.
 
 | load | plain req/s (p50) | persisted logs | persisted logs + access log |
 |---|---|---|---|
