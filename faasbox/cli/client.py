@@ -226,11 +226,25 @@ class Client:
     def remove(self, name: str) -> None:
         self._request("DELETE", f"/_faasbox/functions/{name}")
 
-    def logs(self, name: str, since: int = 0, limit: int = 20, wait: float = 0) -> Any:
+    def logs(
+        self,
+        name: str,
+        since: int = 0,
+        limit: int = 20,
+        wait: float = 0,
+        start_time: float | None = None,
+        text: str | None = None,
+    ) -> Any:
+        """`start_time`: epoch seconds; `text`: only records whose log contains it."""
+        params: dict[str, Any] = {"since": since, "limit": limit, "wait": wait}
+        if start_time is not None:
+            params["startTime"] = int(start_time * 1000)
+        if text:
+            params["filter"] = text
         return self._request(
             "GET",
             f"/_faasbox/functions/{name}/logs",
-            params={"since": since, "limit": limit, "wait": wait},
+            params=params,
             timeout=wait + 10,
         ).json()
 

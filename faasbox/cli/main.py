@@ -35,6 +35,8 @@ from faasbox.cli.print_config import print_config as print_config_command
 from faasbox.cli.remove_service import remove_service as remove_service_command
 from faasbox.cli.schedules import schedules as schedules_command
 from faasbox.cli.self_command import self_command
+from faasbox.cli.access_log import print_access_log
+from faasbox.cli.logs import logs as logs_command
 from faasbox.config import ServiceSpec, load_service
 from faasbox.errors import ConfigError, FaasboxError, ServerUnreachable
 from faasbox.gateway.edge_limits import DEFAULT_MAX_CONNECTIONS, EdgeLimits
@@ -312,6 +314,31 @@ def cli() -> None:
     help="Refuse to start unless every function can run in its own jail (root, namespaces).",
 )
 @click.option(
+    "--log-retention-mb",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
+    help="MB of invocation logs kept per function in the data dir (the oldest go first).",
+)
+@click.option(
+    "--log-retention-days",
+    type=click.FloatRange(min=0, min_open=True),
+    default=7.0,
+    show_default=True,
+    help="Days invocation logs are kept.",
+)
+@click.option(
+    "--memory-logs",
+    is_flag=True,
+    help="Keep invocation logs in memory only (lost when the server stops).",
+)
+@click.option(
+    "--metrics-public",
+    is_flag=True,
+    help="Serve /metrics without a signature (for a Prometheus scraper).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No access log line per request.")
+@click.option(
     "--i-know-this-is-unsafe",
     "unsafe",
     is_flag=True,
@@ -342,6 +369,11 @@ def serve(
     zygote: bool,
     jail: bool,
     require_isolation: bool,
+    log_retention_mb: int,
+    log_retention_days: float,
+    memory_logs: bool,
+    metrics_public: bool,
+    quiet: bool,
 ) -> None:
     """Deploy the services in DIRECTORIES (default: examples) and serve them."""
     from faasbox.cli import keys
@@ -370,11 +402,14 @@ def serve(
             "async_retry_delay_s": async_retry_delay,
             "use_zygote": zygote,
             "jail": jail,
+            "persist_logs": not memory_logs,
+            "log_retention_bytes": log_retention_mb << 20,
+            "log_retention_s": log_retention_days * 86400,
         }
         if max_workers:
             settings_kwargs["max_workers"] = max_workers
         settings = RuntimeSettings(**settings_kwargs)
-        server = build_server(settings, auth=not no_auth)
+        server = build_server(settings, auth=not no_auth, metrics_public=metrics_public)
         _check_isolation(server.invoker.isolation_missing(), require_isolation)
         if server.access_keys is not None:
             keys.prepare_access_keys(server.access_keys)
@@ -410,6 +445,8 @@ def serve(
         _watch(specs, options, params, server, force)
     out.print("Press Ctrl+C to stop.", style="dim")
     sys.stdout.flush()
+    if not quiet:
+        print_access_log()
     # uvicorn re-raises the SIGINT it handled, after a clean shutdown.
     limits = EdgeLimits(
         header_timeout_s=header_timeout,
@@ -657,32 +694,6 @@ def invoke_local(
     _print_result(result.payload, result.function_error, result.log if log else None)
 
 
-@cli.command()
-@click.option("-f", "--function", "function", required=True)
-@click.option("-t", "--tail", is_flag=True, help="Keep printing new logs as they come.")
-@click.option("-n", "--limit", default=20, show_default=True, help="How many invocations.")
-@_url_option
-def logs(function: str, tail: bool, limit: int, url: str) -> None:
-    """Show the logs of a function's recent invocations."""
-    from faasbox.cli.client import Client
-
-    client = Client(url)
-    since = 0
-    try:
-        while True:
-            page = client.logs(function, since=since, limit=limit, wait=20 if tail else 0)
-            for record in page["records"]:
-                out.print(record["log"].rstrip("\n"), markup=False)
-                since = max(since, record["seq"])
-            if not tail:
-                return
-            limit = 0  # after the first page, everything new
-    except FaasboxError as e:
-        _fail(e)
-    except KeyboardInterrupt:
-        return
-
-
 @cli.command("ls")
 @click.option("--json", "as_json", is_flag=True, help="Print the functions as JSON.")
 @_url_option
@@ -741,6 +752,7 @@ cli.add_command(schedules_command)
 cli.add_command(info_command)
 cli.add_command(remove_service_command)
 cli.add_command(print_config_command)
+cli.add_command(logs_command)
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from faasbox.config.async_settings import ASYNC_KEYS, async_settings
@@ -20,6 +20,7 @@ from faasbox.config.fields import (
     string,
 )
 from faasbox.config.keypath import KeyPath, format_path
+from faasbox.config.logging_config import function_logging
 from faasbox.config.spec import FUNCTION_NAME_PATTERN, FunctionSpec
 from faasbox.execution import runtimes
 from faasbox.execution.runtimes import Runtime
@@ -35,7 +36,7 @@ MODELED_KEYS = frozenset(
     {
         "handler", "name", "description", "runtime", "memorySize", "timeout", "environment",
         "events", "layers", "reservedConcurrency", "provisionedConcurrency", "package",
-        "ephemeralStorage", "ephemeralStorageSize", "network",
+        "ephemeralStorage", "ephemeralStorageSize", "network", "logs",
     }
 ) | runtimes.OPTIONS_KEYS | ASYNC_KEYS  # fmt: skip
 # Settings of the AWS deployment that change nothing about how a function runs or is reached.
@@ -43,7 +44,7 @@ DEPLOY_ONLY_KEYS = frozenset(
     {
         "role", "tags", "vpc", "tracing", "architecture", "kmsKeyArn", "disableLogs",
         "logRetentionInDays", "logDataProtectionPolicy", "runtimeManagement", "condition",
-        "dependsOn", "snapStart", "logs", "versionFunction",
+        "dependsOn", "snapStart", "versionFunction",
     }
 )  # fmt: skip
 
@@ -61,6 +62,8 @@ class Defaults:
     timeout: float
     environment: dict[str, str]
     layers: list[str]
+    logging_config: dict[str, str] = field(default_factory=dict)
+    """``provider.logs.lambda`` as Lambda's LoggingConfig."""
 
 
 def build_function(
@@ -110,6 +113,7 @@ def build_function(
         ephemeral_storage=_ephemeral_storage(ctx, doc, path),
         network=_network(ctx, doc, path),
         async_config=async_settings(ctx, doc, path),
+        logging_config=function_logging(ctx, doc, path, defaults.logging_config),
     )
 
 

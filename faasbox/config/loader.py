@@ -42,6 +42,7 @@ from faasbox.config.functions import (
 )
 from faasbox.config.keypath import KeyPath
 from faasbox.config.queues import declared_queues, other_resources
+from faasbox.config.logging_config import provider_logging
 from faasbox.config.spec import (
     DEFAULT_MEMORY_MB,
     DEFAULT_TIMEOUT_S,
@@ -68,7 +69,7 @@ QUIET_TOP_LEVEL = frozenset(
 PROVIDER_KEYS = frozenset(
     {
         "name", "runtime", "stage", "region", "memorySize", "timeout", "environment",
-        "apiGateway", "httpApi", "layers",
+        "apiGateway", "httpApi", "layers", "logs",
     }
 )  # fmt: skip
 # What faasbox reads of a layer, or what changes nothing here (one architecture: the server's).
@@ -86,7 +87,7 @@ DEPLOY_ONLY_PROVIDER_KEYS = frozenset(
         "cfnRole", "notificationArns", "disableRollback", "versionFunctions",
         "logRetentionInDays", "logDataProtectionPolicy", "tracing", "iam", "iamRoleStatements",
         "iamManagedPolicies", "role", "architecture", "runtimeManagement", "kmsKeyArn", "vpc",
-        "logs", "lambdaHashingVersion", "apiName", "endpointType",
+        "lambdaHashingVersion", "apiName", "endpointType",
     }
 )  # fmt: skip
 _PROVIDER_HINTS = {
@@ -263,6 +264,7 @@ def _defaults(
         timeout=timeout_setting(ctx, provider, where, DEFAULT_TIMEOUT_S),
         environment=environment(ctx, provider.get("environment"), (*where, "environment")),
         layers=layer_refs(ctx, provider.get("layers"), (*where, "layers"), layer_ids),
+        logging_config=provider_logging(ctx, provider),
     )
 
 

@@ -72,6 +72,8 @@ class FunctionSpec(_Frozen):
     async_config: dict[str, Any] | None = None
     """maximumRetryAttempts, maximumEventAge, destinations and onError, checked
     (faasbox.config.async_settings)."""
+    logging_config: dict[str, str] = Field(default_factory=dict)
+    """Lambda's LoggingConfig from ``logs`` (the function's over ``provider.logs.lambda``)."""
 
 
 class LayerSpec(_Frozen):

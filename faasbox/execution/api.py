@@ -42,6 +42,8 @@ class Invocation:
     # as it is made (the Outcome's payload is then empty on success). Executors whose
     # functions cannot stream ignore it and answer with the whole payload.
     stream: StreamSink | None = None
+    # X-Ray's trace header, `_X_AMZN_TRACE_ID` in the function (faasbox.lambda_.tracing).
+    trace_id: str | None = None
 
 
 @dataclass(slots=True)

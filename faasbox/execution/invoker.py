@@ -2,9 +2,11 @@
 
 It holds one executor per kind (faasbox.execution.api.Executor; the runtime registry says which
 kind runs a function, and each is created at its first use), the one global worker budget they
-all take environments from (faasbox.execution.admission), and the log store: it writes each
-invocation's START/END/REPORT record. It knows no runtime: the gateway, the management API and
-the CLI talk to it, never to an executor or a pool.
+all take environments from (faasbox.execution.admission), the log store (it writes each
+invocation's record: START/END/REPORT, or Lambda's JSON records) and the metrics
+(faasbox.execution.metrics); every invocation carries the request's trace id. It knows no
+runtime: the gateway, the management API and the CLI talk to it, never to an executor or a
+pool.
 
 Everything a function can do wrong (raise, time out, exceed its memory, crash) ends here as an
 `InvocationResult` with Lambda's error object, never as an exception: on Lambda these are
@@ -13,6 +15,7 @@ Everything a function can do wrong (raise, time out, exceed its memory, crash) e
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
 import time
@@ -21,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from faasbox.errors import TooManyRequests
 from faasbox.execution import runtimes
 from faasbox.execution.admission import Budget
 from faasbox.execution.api import (
@@ -31,9 +35,13 @@ from faasbox.execution.api import (
     StreamSink,
     WorkerInfo,
 )
+from faasbox.execution.log_db import LogDatabase, Retention
 from faasbox.execution.logs import InvocationRecord, LogStore
+from faasbox.execution.metrics import InvocationMetrics
 from faasbox.execution.settings import RuntimeSettings
+from faasbox.lambda_.log_format import is_json, json_invocation_log
 from faasbox.lambda_.report import invocation_log
+from faasbox.lambda_.tracing import current_trace, new_trace_id
 from faasbox.registry.models import DeployedFunction
 
 
@@ -50,6 +58,7 @@ class InvocationResult:
     cold: bool
     init_ms: float | None
     streamed: bool = False  # the payload went to the caller's stream sink as it was made
+    trace_id: str | None = None  # what the function saw as _X_AMZN_TRACE_ID
 
     @property
     def error_type(self) -> str | None:
@@ -61,11 +70,26 @@ class InvocationResult:
             return None
 
 
+def log_database(settings: RuntimeSettings) -> LogDatabase:
+    """Invocation logs go to the registry's database file, in their own table."""
+    return LogDatabase(
+        settings.data_dir / "registry.sqlite3",
+        Retention(settings.log_retention_bytes, settings.log_retention_s),
+    )
+
+
 class Invoker:
     def __init__(self, settings: RuntimeSettings) -> None:
         self.settings = settings
         self.budget = Budget(settings.max_workers)
-        self.logs = LogStore(settings.log_records_per_function, settings.log_bytes_per_function)
+        self.logs = LogStore(
+            settings.log_records_per_function,
+            settings.log_bytes_per_function,
+            log_database(settings) if settings.persist_logs else None,
+        )
+        self.metrics = InvocationMetrics()
+        self.metrics.add_state(self.workers, self.waiting)
+        self._in_flight: dict[str, int] = {}  # invocations of each function not finished yet
         self._executors: dict[str, Executor] = {}
         self._by_runtime: dict[str, Executor] = {}  # runtime name -> its kind's executor
         self._started = False
@@ -100,39 +124,88 @@ class Invoker:
         identity: dict[str, Any] | None = None,
         http_event: bool = False,
         stream: StreamSink | None = None,
+        trace_id: str | None = None,
     ) -> InvocationResult:
         """`http_event`: the payload is an API Gateway proxy event from one of faasbox's
         routes (a wasm function then reads the request body and answers a proxy response).
         `stream`: InvokeWithResponseStream's sink for a response streamed as it is made (the
-        result's payload is then empty and `streamed` true)."""
+        result's payload is then empty and `streamed` true). `trace_id`: by default the
+        request's (faasbox.lambda_.tracing), or a new one."""
         request_id = request_id or str(uuid.uuid4())
+        trace_id = trace_id or current_trace.get() or new_trace_id()
         started_at = time.time()
         executor = self._by_runtime.get(fn.config.runtime) or self.executor_for(fn)
-        outcome = await executor.invoke(
-            Invocation(
-                fn,
-                payload,
-                request_id,
-                invoked_arn or fn.arn,
-                client_context,
-                identity,
-                http_event,
-                stream,
+        in_flight = self._in_flight
+        metrics = self.metrics.of(fn.name)
+        in_flight[fn.name] = in_flight.get(fn.name, 0) + 1
+        metrics.concurrent.inc()
+        try:
+            outcome = await executor.invoke(
+                Invocation(
+                    fn,
+                    payload,
+                    request_id,
+                    invoked_arn or fn.arn,
+                    client_context,
+                    identity,
+                    http_event,
+                    stream,
+                    trace_id,
+                )
             )
-        )
-        return self._finish(fn, request_id, started_at, outcome)
+        except TooManyRequests:
+            metrics.throttles.inc()
+            raise
+        finally:
+            in_flight[fn.name] -= 1
+            metrics.concurrent.dec()
+        return self._finish(fn, request_id, trace_id, started_at, outcome)
+
+    def waiting(self) -> dict[str, int]:
+        """Invocations of each function that no environment runs yet: queued for a busy
+        one, or waiting for a cold start."""
+        busy: dict[str, int] = {}
+        for w in self.workers():
+            if w.busy:
+                busy[w.function] = busy.get(w.function, 0) + 1
+        return {name: max(0, n - busy.get(name, 0)) for name, n in self._in_flight.items()}
 
     def _finish(
-        self, fn: DeployedFunction, request_id: str, started_at: float, outcome: Outcome
+        self,
+        fn: DeployedFunction,
+        request_id: str,
+        trace_id: str,
+        started_at: float,
+        outcome: Outcome,
     ) -> InvocationResult:
-        log = invocation_log(
-            request_id,
-            fn.version,
-            outcome.output,
-            outcome.duration_ms,
-            fn.config.memory_size,
-            outcome.max_memory_mb,
-            outcome.init_ms,
+        cfg = fn.config
+        if is_json(cfg.logging_config):
+            # platform.start when the handler started (after a cold start's INIT), so the
+            # records' times are in the order of the function's own.
+            log = json_invocation_log(
+                cfg.logging_config,
+                time.time() - outcome.duration_ms / 1000,
+                request_id,
+                fn.version,
+                outcome.output,
+                outcome.status,
+                outcome.duration_ms,
+                cfg.memory_size,
+                outcome.max_memory_mb,
+                outcome.init_ms,
+            )
+        else:
+            log = invocation_log(
+                request_id,
+                fn.version,
+                outcome.output,
+                outcome.duration_ms,
+                cfg.memory_size,
+                outcome.max_memory_mb,
+                outcome.init_ms,
+            )
+        self.metrics.finished(
+            fn.name, outcome.status, outcome.duration_ms, outcome.cold, outcome.init_ms
         )
         self.logs.add(
             InvocationRecord(
@@ -147,6 +220,7 @@ class Invoker:
                 init_ms=outcome.init_ms,
                 max_memory_mb=outcome.max_memory_mb,
                 log=log,
+                trace_id=trace_id,
             )
         )
         return InvocationResult(
@@ -161,6 +235,7 @@ class Invoker:
             cold=outcome.cold,
             init_ms=outcome.init_ms,
             streamed=outcome.streamed,
+            trace_id=trace_id,
         )
 
     # -- what the gateway asks of the executors ------------------------------------------------
@@ -221,3 +296,4 @@ class Invoker:
         self.budget.closing = True
         for executor in reversed(list(self._executors.values())):
             await executor.close()
+        await asyncio.to_thread(self.logs.close)

@@ -39,7 +39,9 @@ def invoke_local(
             )
             # No jail: this is the caller's own code, run in place from its source folder
             # (which the jail's unprivileged uid may not even be allowed to read).
-            settings = RuntimeSettings(data_dir=Path(tmp), max_workers=1, jail=False)
+            settings = RuntimeSettings(
+                data_dir=Path(tmp), max_workers=1, jail=False, persist_logs=False
+            )
             invoker = Invoker(settings)
             try:
                 return await invoker.invoke(fn, payload)

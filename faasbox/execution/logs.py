@@ -1,9 +1,12 @@
-"""Per-function invocation records and logs, kept in memory with a bounded retention.
+"""Per-function invocation records and logs: the newest in memory, all of them in the database.
 
 Each invocation appends one record (its log text between START and REPORT, its status,
-duration, cold or warm). A function keeps its newest records up to a count and a byte budget;
-older ones are dropped. Records carry a global sequence number so followers (`logs --tail`,
-the UI) can ask for what is new since the last one they saw.
+duration, cold or warm). A function keeps its newest records in memory up to a count and a
+byte budget, for followers and the page; with a database (faasbox.execution.log_db) every
+record is also written there, off the invocation's path, and read back at the next start, so
+logs survive restarts and older ones can be searched by time and text. Records carry a
+sequence number, increasing across restarts, so followers (`logs --tail`, the UI) can ask for
+what is new since the last one they saw.
 """
 
 from __future__ import annotations
@@ -14,7 +17,10 @@ import dataclasses
 import itertools
 from collections import deque
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from faasbox.execution.log_db import LogDatabase
 
 LOG_CAP = 1 << 20  # bytes of output kept per invocation; the rest is counted and dropped
 
@@ -32,18 +38,36 @@ class InvocationRecord:
     init_ms: float | None
     max_memory_mb: int
     log: str
+    trace_id: str | None = None  # the invocation's X-Amzn-Trace-Id
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
+def _matches(record: InvocationRecord, start_time: float | None, text: str | None) -> bool:
+    return (start_time is None or record.started_at >= start_time) and (
+        not text or text in record.log
+    )
+
+
 class LogStore:
-    def __init__(self, records_per_function: int, bytes_per_function: int) -> None:
+    def __init__(
+        self,
+        records_per_function: int,
+        bytes_per_function: int,
+        database: LogDatabase | None = None,
+    ) -> None:
         self._records: dict[str, deque[InvocationRecord]] = {}
         self._bytes: dict[str, int] = {}
         self._max_records = records_per_function
         self._max_bytes = bytes_per_function
+        self._database = database
         self._seq = itertools.count(1)
+        if database is not None:
+            self._seq = itertools.count(database.last_seq() + 1)
+            for function in database.functions():
+                for record in database.query(function, limit=records_per_function):
+                    self._keep(record)
         # Followers wait on the current event; a new record sets it and starts a new one.
         self._changed = asyncio.Event()
 
@@ -51,6 +75,13 @@ class LogStore:
         return next(self._seq)
 
     def add(self, record: InvocationRecord) -> None:
+        self._keep(record)
+        if self._database is not None:
+            self._database.add(record)  # queued: written by the database's own thread
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    def _keep(self, record: InvocationRecord) -> None:
         records = self._records.setdefault(record.function, deque())
         records.append(record)
         self._bytes[record.function] = self._bytes.get(record.function, 0) + len(record.log)
@@ -59,30 +90,76 @@ class LogStore:
         ):
             dropped = records.popleft()
             self._bytes[record.function] -= len(dropped.log)
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
 
     def records(self, function: str, since: int = 0, limit: int = 100) -> list[InvocationRecord]:
-        """The newest `limit` records of `function` with a sequence number above `since`."""
+        """The newest `limit` (0: all) records of `function` in memory with a sequence
+        number above `since`."""
         found = [r for r in self._records.get(function, ()) if r.seq > since]
         return found[-limit:] if limit else found
+
+    def search(
+        self,
+        function: str,
+        *,
+        since: int = 0,
+        start_time: float | None = None,
+        text: str | None = None,
+        limit: int = 100,
+    ) -> list[InvocationRecord]:
+        """Like `records`, over everything kept (the database too), of those started at or
+        after `start_time` (epoch seconds) whose log contains `text`. Reads the database:
+        call it off the event loop."""
+        found = {
+            r.seq: r
+            for r in self._records.get(function, ())
+            if r.seq > since and _matches(r, start_time, text)
+        }
+        if self._database is not None:
+            # Records still queued for the writer are in memory, newer ones win.
+            stored = self._database.query(
+                function, since=since, start_time=start_time, text=text, limit=limit
+            )
+            found = {r.seq: r for r in stored} | found
+        ordered = [found[seq] for seq in sorted(found)]
+        return ordered[-limit:] if limit else ordered
+
+    def last_seq(self, function: str) -> int:
+        """The sequence number of `function`'s newest record (0: none), where a follower
+        that wants only what comes next starts."""
+        records = self._records.get(function)
+        return records[-1].seq if records else 0
 
     def append_note(self, function: str, request_id: str, note: str) -> None:
         """Add a line after an invocation's REPORT (API Gateway's reasons for a 502, say)."""
         records = self._records.get(function)
         if not records:
             return
+        text = note.rstrip() + "\n"
         for index in range(len(records) - 1, -1, -1):
             record = records[index]
             if record.request_id == request_id:
-                records[index] = dataclasses.replace(record, log=record.log + note.rstrip() + "\n")
-                self._bytes[function] += len(note) + 1
+                records[index] = dataclasses.replace(record, log=record.log + text)
+                self._bytes[function] += len(text)
+                if self._database is not None:
+                    self._database.append_note(record.seq, function, text)
                 return
 
     def forget(self, function: str) -> None:
         self._records.pop(function, None)
         self._bytes.pop(function, None)
+        if self._database is not None:
+            self._database.forget(function)
 
     async def wait_for_new(self, timeout: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._changed.wait(), timeout)
+
+    def flush(self) -> None:
+        """Wait until every record so far is in the database (blocks: off the loop)."""
+        if self._database is not None:
+            self._database.flush()
+
+    def close(self) -> None:
+        """Write what is queued and close the database."""
+        if self._database is not None:
+            self._database.close()

@@ -32,6 +32,11 @@ class RuntimeSettings:
     init_timeout_s: float = 10.0  # Lambda's INIT phase limit
     log_records_per_function: int = 1000
     log_bytes_per_function: int = 8 << 20
+    # Invocation logs in the registry's database (faasbox.execution.log_db): how much of each
+    # function's is kept there, by size and by age; False keeps them in memory only.
+    persist_logs: bool = True
+    log_retention_bytes: int = 64 << 20
+    log_retention_s: float = 7 * 86400.0
     watchdog_interval_s: float = 0.05
     # Enforce memorySize with cgroups where the machine allows; False: the RSS watchdog only.
     memory_cgroups: bool = True

@@ -3,6 +3,7 @@
 - `/2015-03-31/functions...`  the Lambda API (Invoke, and the control plane), SigV4-signed
 - `/2018-10-31/layers...`     the Lambda layer API, SigV4-signed
 - `/_faasbox/...`             faasbox's management API (CLI, UI), SigV4-signed but for health
+- `/metrics`                 Prometheus metrics, SigV4-signed unless --metrics-public
 - everything else            API Gateway routes of the deployed functions
 
 Dispatch is a few string checks on the path: no framework router, no SQL, no disk on the hot
@@ -41,6 +42,9 @@ from faasbox.gateway.lambda_api import InvokeApi, new_request_id, too_large_mess
 from faasbox.gateway.layer_api import PREFIX as LAYERS_PREFIX
 from faasbox.gateway.layer_api import LayerApi
 from faasbox.gateway.management import DEPLOY_BODY_LIMIT, ManagementApi
+from faasbox.gateway.metrics import PATH as METRICS_PATH
+from faasbox.gateway.metrics import serve_metrics
+from faasbox.gateway.observe import observed
 from faasbox.gateway.routes import claim_routes
 from faasbox.gateway.sigv4 import SigV4Authenticator
 from faasbox.gateway.ui import PREFIX as UI_PREFIX
@@ -78,6 +82,8 @@ class Gateway:
         authenticator: Authenticator | None = None,
         iam: SigV4Authenticator | None = None,
         sqs_authenticator: Authenticator | None = None,
+        *,
+        metrics_public: bool = False,
     ) -> None:
         self.registry = registry
         self.invoker = invoker
@@ -103,6 +109,7 @@ class Gateway:
         self.layer_api = LayerApi(registry)
         self.api_gateway = ApiGateway(registry, invoker, api_keys, iam)
         self.ui = StaticUi()
+        self.metrics_public = metrics_public  # /metrics unsigned (for a Prometheus scraper)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._uploads: asyncio.Semaphore | None = None
         registry.on_change(self._on_deploy)
@@ -141,13 +148,12 @@ class Gateway:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            await self._http(scope, receive, send)
+            await observed(scope, receive, send, self._http, new_request_id())
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _http(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
         path: str = scope["path"]
-        request_id = new_request_id()
         try:
             if path.startswith(LAMBDA_PREFIX):
                 await self._lambda_api(scope, receive, send, path[len(LAMBDA_PREFIX) :], request_id)
@@ -182,6 +188,10 @@ class Gateway:
                 await self.sqs_api(scope, send, request_id, body)
             elif path == "/ui" or path.startswith(UI_PREFIX):
                 await self.ui(scope, send)
+            elif path == METRICS_PATH and scope["method"] == "GET":
+                if not self.metrics_public:
+                    await self._authenticated_body(scope, receive, 0, "Request too large")
+                await serve_metrics(send, self.invoker.metrics)
             elif not await self.api_gateway(scope, receive, send, request_id):
                 if path == "/" and scope["method"] in ("GET", "HEAD"):
                     await redirect(send, UI_PREFIX)  # no function claims "/": the page

@@ -47,6 +47,7 @@ from faasbox.execution.invoker import Invoker
 from faasbox.gateway import lambda_requests as req
 from faasbox.gateway.http import Headers, Scope, Send, header, respond, respond_json
 from faasbox.gateway.layer_api import function_layers
+from faasbox.lambda_ import log_format
 from faasbox.lambda_.limits import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
 from faasbox.registry import DeployedFunction, FunctionConfig, Registry, StoredCode
 from faasbox.registry.code_store import UNZIP_FAILED, Package
@@ -314,7 +315,7 @@ def _configuration(fn: DeployedFunction, package: Package, qualified: bool) -> B
         "Architectures": [req.HOST_ARCHITECTURE],
         "EphemeralStorage": {"Size": cfg.ephemeral_storage},
         "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
-        "LoggingConfig": {"LogFormat": "Text", "LogGroup": fn.log_group},
+        "LoggingConfig": log_format.lambda_logging_config(cfg.logging_config, fn.log_group),
     }
 
 

@@ -26,6 +26,7 @@ from faasbox.errors import (
     ValidationFailed,
 )
 from faasbox.execution import runtimes
+from faasbox.lambda_ import log_format
 from faasbox.lambda_.limits import (
     ENVIRONMENT_LIMIT,
     MAX_EPHEMERAL_STORAGE_MB,
@@ -125,6 +126,9 @@ def configure(config: FunctionConfig, request: Body) -> FunctionConfig:
                 "Member must satisfy enum value set: [Active, PassThrough]",
             )
         changes["tracing_mode"] = mode
+    logging_config = get(request, "LoggingConfig", dict)
+    if logging_config is not None:
+        changes["logging_config"] = checked_logging_config(logging_config)
     storage = get(request, "EphemeralStorage", dict)
     if storage is not None:
         size = storage.get("Size")
@@ -275,6 +279,44 @@ def required(request: Body, key: str, kind: type, field: str) -> Any:
             "constraint: Member must not be null"
         )
     return value
+
+
+LOGGING_FIELDS = {
+    "LogFormat": ("logFormat", log_format.LOG_FORMATS),
+    "ApplicationLogLevel": ("applicationLogLevel", log_format.APPLICATION_LOG_LEVELS),
+    "SystemLogLevel": ("systemLogLevel", log_format.SYSTEM_LOG_LEVELS),
+    "LogGroup": ("logGroup", None),
+}
+
+
+def checked_logging_config(value: Body) -> dict[str, str]:
+    """LoggingConfig as Lambda checks it: its enums, and levels with JSON only."""
+    config: dict[str, str] = {}
+    for key, item in value.items():
+        if key not in LOGGING_FIELDS or item is None:
+            continue
+        field, allowed = LOGGING_FIELDS[key]
+        if not isinstance(item, str):
+            raise InvalidRequestContent(
+                f"Could not parse request body into json: LoggingConfig.{key} must be a string"
+            )
+        if allowed is not None and item not in allowed:
+            raise constraint(
+                item,
+                f"loggingConfig.{field}",
+                f"Member must satisfy enum value set: [{', '.join(allowed)}]",
+            )
+        if key == "LogGroup":
+            check_length(item, "loggingConfig.logGroup", 512)
+        config[key] = item
+    if not log_format.is_json(config) and (
+        "ApplicationLogLevel" in config or "SystemLogLevel" in config
+    ):
+        raise InvalidParameterValue(
+            'LogLevel is not supported when LogFormat is set to "Text". Remove LogLevel '
+            'from your request or change the LogFormat to "JSON" and try again.'
+        )
+    return config
 
 
 def constraint(value: Any, field: str, rule: str) -> ValidationFailed:

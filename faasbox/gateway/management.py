@@ -8,6 +8,7 @@
                                                  force: moves names and routes of other services}
 - DELETE /_faasbox/functions/{name}              remove a function
 - GET    /_faasbox/functions/{name}/logs         ?since=SEQ&limit=N&wait=SECONDS
+                                                 &startTime=EPOCH_MS&filter=TEXT
 - GET    /_faasbox/functions/{name}              one function, with its live workers
 - DELETE /_faasbox/functions/{name}/workers      stop its idle workers (the next call is cold)
 - GET    /_faasbox/schedules                     schedule rules with their next fire times
@@ -26,6 +27,7 @@ from faasbox.errors import DeployError, InvalidParameterValue, InvalidRequestCon
 from faasbox.events.scheduler import Scheduler
 from faasbox.events.schedules import schedule_problem
 from faasbox.execution.invoker import Invoker
+from faasbox.execution.logs import InvocationRecord
 from faasbox.gateway.http import Scope, Send, respond_json
 from faasbox.gateway.routes import unsupported_authorizer
 from faasbox.lambda_.limits import ZIPPED_CODE_LIMIT
@@ -179,14 +181,44 @@ class ManagementApi:
             since = int(query.get("since", ["0"])[0])
             limit = int(query.get("limit", ["100"])[0])
             wait = min(float(query.get("wait", ["0"])[0]), 30.0)
+            start_ms = query.get("startTime", [None])[0]
+            start_time = None if start_ms is None else int(start_ms) / 1000
         except ValueError as e:
             raise InvalidParameterValue(f"Bad logs query: {e}") from None
-        records = self.invoker.logs.records(fn.name, since, limit)
-        if not records and wait > 0:
-            await self.invoker.logs.wait_for_new(wait)
-            records = self.invoker.logs.records(fn.name, since, limit)
+        if limit < 0 or since < 0:
+            raise InvalidParameterValue("Bad logs query: since and limit must be 0 or more")
+        text = query.get("filter", [None])[0] or None
+        logs = self.invoker.logs
+
+        async def find() -> list[InvocationRecord]:
+            if start_time is None and text is None:
+                return logs.records(fn.name, since, limit)  # the newest, from memory
+            # Older records than memory keeps are in the database: read it off the loop.
+            return await asyncio.to_thread(
+                logs.search, fn.name, since=since, start_time=start_time, text=text, limit=limit
+            )
+
+        seen = logs.last_seq(fn.name)
+        records = await find()
+        deadline = asyncio.get_running_loop().time() + wait
+        while not records:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                break
+            # New records of any function wake us: look again when one of ours came.
+            if logs.last_seq(fn.name) == seen:
+                await logs.wait_for_new(remaining)
+            if logs.last_seq(fn.name) != seen:
+                seen = logs.last_seq(fn.name)
+                records = await find()
         await respond_json(
-            send, 200, {"function": fn.name, "records": [r.to_dict() for r in records]}
+            send,
+            200,
+            {
+                "function": fn.name,
+                "records": [r.to_dict() for r in records],
+                "lastSeq": logs.last_seq(fn.name),
+            },
         )
 
 

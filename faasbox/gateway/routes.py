@@ -30,6 +30,7 @@ REST = "rest"  # `http` events: REST API, payload format 1.0
 HTTP_API = "http"  # `httpApi` events: HTTP API, payload format 2.0
 ANY = "ANY"
 RESERVED_PREFIXES = ("/2015-03-31/", "/_faasbox/", "/ui/")
+RESERVED_PATHS = ("/ui", "/_faasbox", "/metrics")  # /metrics: faasbox.gateway.metrics
 
 DEFAULT_CORS_HEADERS = (
     "Content-Type",
@@ -396,7 +397,7 @@ def _route(fn: FunctionConfig, event: dict[str, Any], http_api_cors: Cors | None
         return None
     if path != "$default":
         path = normalize_path(path)
-        if path.startswith(RESERVED_PREFIXES) or path.rstrip("/") in ("/ui", "/_faasbox"):
+        if path.startswith(RESERVED_PREFIXES) or path.rstrip("/") in RESERVED_PATHS:
             log.warning(
                 "%s: route %s %s is under a reserved prefix; skipped", fn.name, method, path
             )

@@ -31,7 +31,11 @@ class Server:
 
 
 def build_server(
-    settings: RuntimeSettings, registry: Registry | None = None, *, auth: bool = True
+    settings: RuntimeSettings,
+    registry: Registry | None = None,
+    *,
+    auth: bool = True,
+    metrics_public: bool = False,
 ) -> Server:
     """A server whose Lambda and management APIs need SigV4 signatures, unless `auth` is off
     (local development only: anyone who can reach the port can then deploy and run code)."""
@@ -43,7 +47,9 @@ def build_server(
     # `aws_iam` routes: the same access keys, signed for API Gateway's service.
     iam = SigV4Authenticator(access_keys, service=IAM_SERVICE) if access_keys is not None else None
     sqs = SigV4Authenticator(access_keys, service="sqs") if access_keys is not None else None
-    gateway = Gateway(registry, invoker, api_keys, authenticator, iam, sqs)
+    gateway = Gateway(
+        registry, invoker, api_keys, authenticator, iam, sqs, metrics_public=metrics_public
+    )
     return Server(registry, invoker, gateway, api_keys, access_keys)
 
 

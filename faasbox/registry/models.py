@@ -80,6 +80,8 @@ class FunctionConfig:
     # The service's AWS::SQS::Queue resources (logical id -> {name, attributes}), created
     # at deploy; its `sqs` events and queue destinations name them.
     queues: dict[str, Any] = field(default_factory=dict)
+    # Lambda's LoggingConfig (faasbox.lambda_.log_format): {} is Text, the default.
+    logging_config: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

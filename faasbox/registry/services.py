@@ -47,6 +47,7 @@ def function_configs(spec: ServiceSpec) -> list[FunctionConfig]:
             network=f.network,
             async_config=dict(f.async_config) if f.async_config is not None else None,
             queues=dict(spec.queues),
+            logging_config=dict(f.logging_config),
         )
         for f in spec.functions.values()
     ]

@@ -186,6 +186,7 @@ def test_a_record_serializes_to_a_dict() -> None:
             "init_ms",
             "max_memory_mb",
             "log",
+            "trace_id",
         }
 
     run(test)

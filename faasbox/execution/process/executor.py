@@ -64,6 +64,7 @@ class ProcessExecutor:
             "invoked_arn": invocation.invoked_arn,
             "client_context": invocation.client_context,
             "identity": invocation.identity,
+            "trace_id": invocation.trace_id,
         }
         if invocation.stream is not None:
             header["stream"] = True

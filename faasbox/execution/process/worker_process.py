@@ -26,7 +26,7 @@ from faasbox.execution.logs import LOG_CAP
 from faasbox.execution.process import exec_worker, protocol
 from faasbox.execution.process.launcher import Launcher
 from faasbox.execution.process.limits import MemoryLimit
-from faasbox.lambda_ import faults
+from faasbox.lambda_ import faults, log_format
 from faasbox.registry.models import DeployedFunction
 
 READ_CHUNK = 1 << 16
@@ -142,6 +142,7 @@ def lambda_environment(
             "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
             "AWS_REGION": cfg.region,
             "AWS_DEFAULT_REGION": cfg.region,
+            **log_format.runtime_env(cfg.logging_config),
         }
     )
     # Lambda's library path ends with the code's lib/ and the layers' (unless the function

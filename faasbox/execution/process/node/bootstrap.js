@@ -641,6 +641,12 @@ class Runtime {
     const invocation = { requestId, started: performance.now() };
     this.current = invocation;
     currentRequestId = requestId;
+    // As Lambda's runtime does: the invocation's X-Ray trace header, for SDKs that read it.
+    if (header.trace_id) {
+      process.env._X_AMZN_TRACE_ID = header.trace_id;
+    } else {
+      delete process.env._X_AMZN_TRACE_ID;
+    }
     this.channel.letLoopEmpty();
     const [callback, context] = this.callbackContext(invocation);
     Object.assign(context, {

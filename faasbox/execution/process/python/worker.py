@@ -55,6 +55,43 @@ class _LambdaFormatter(logging.Formatter):
         )
 
 
+# Lambda's level names for the logging module's, both ways (TRACE is below DEBUG).
+_LAMBDA_LEVEL = {"WARNING": "WARN", "CRITICAL": "FATAL"}
+_LOGGING_LEVEL = {"TRACE": 5, "DEBUG": 10, "INFO": 20, "WARN": 30, "WARNING": 30, "ERROR": 40}
+_LOGGING_LEVEL["FATAL"] = _LOGGING_LEVEL["CRITICAL"] = 50
+# LogRecord's own attributes: anything else on a record came in `extra=` and is logged too.
+_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message",
+    "asctime",
+    "aws_request_id",
+}
+
+
+class _JsonFormatter(logging.Formatter):
+    """Lambda's JSON log format (logFormat: JSON): one object per record."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": _LAMBDA_LEVEL.get(record.levelname, record.levelname),
+            "message": record.getMessage(),
+            "logger": record.name,
+        }
+        if _current_request_id:
+            entry["requestId"] = _current_request_id
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            entry["errorType"] = type(error).__name__
+            entry["errorMessage"] = str(error)
+            entry["stackTrace"] = self.formatException(record.exc_info).splitlines()
+        entry["location"] = f"{record.pathname}:{record.funcName}:{record.lineno}"
+        for key, value in vars(record).items():
+            if key not in _RECORD_FIELDS:
+                entry[key] = value
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
 def _setup_output() -> None:
     # Unbuffered text on fd 1/2, so output written before a timeout kill is not lost.
     sys.stdout = io.TextIOWrapper(
@@ -67,10 +104,13 @@ def _setup_output() -> None:
     for h in list(root.handlers):
         root.removeHandler(h)
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(_LambdaFormatter())
+    as_json = os.environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON"
+    handler.setFormatter(_JsonFormatter() if as_json else _LambdaFormatter())
     handler.addFilter(_RequestIdFilter())
     root.addHandler(handler)
-    root.setLevel(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "WARNING").upper())
+    # Text: Python's own default (WARNING); JSON: the function's applicationLogLevel.
+    level = os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO" if as_json else "WARNING").upper()
+    root.setLevel(_LOGGING_LEVEL.get(level, logging.WARNING))
 
 
 _libc_fflush: Any = None
@@ -166,6 +206,11 @@ def invoke(
     global _current_request_id
     request_id: str = header["request_id"]
     _current_request_id = request_id
+    # As Lambda's runtime does: the invocation's X-Ray trace header, for SDKs that read it.
+    if header.get("trace_id"):
+        os.environ["_X_AMZN_TRACE_ID"] = header["trace_id"]
+    else:
+        os.environ.pop("_X_AMZN_TRACE_ID", None)
     context = LambdaContext(
         function_name=boot_header["function_name"],
         function_version=boot_header["version"],

@@ -1,0 +1,148 @@
+"""Unit tests of faasbox.execution.log_db and the log store over it: records that last,
+bounded by size and age, searched by time and text (a SQLite file in tmp_path)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from faasbox.execution.log_db import LogDatabase, Retention
+from faasbox.execution.logs import InvocationRecord, LogStore
+
+WEEK = 7 * 86400.0
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "registry.sqlite3"
+
+
+@pytest.fixture
+def database(db_path: Path) -> Iterator[LogDatabase]:
+    db = LogDatabase(db_path, Retention(bytes_per_function=1 << 20, max_age_s=WEEK))
+    yield db
+    db.close()
+
+
+def record(
+    seq: int, function: str = "f", log: str = "hello\n", started_at: float | None = None
+) -> InvocationRecord:
+    return InvocationRecord(
+        seq=seq,
+        function=function,
+        version="$LATEST",
+        request_id=f"req-{seq}",
+        started_at=time.time() if started_at is None else started_at,
+        status="success",
+        cold=seq == 1,
+        duration_ms=1.5,
+        init_ms=12.0 if seq == 1 else None,
+        max_memory_mb=30,
+        log=log,
+        trace_id=f"Root=1-00000000-{seq:024x}",
+    )
+
+
+def test_records_are_written_and_read_back_whole(database: LogDatabase) -> None:
+    written = [record(1), record(2, log="two\n"), record(3, function="g")]
+    for r in written:
+        database.add(r)
+    assert database.flush()
+    assert database.query("f") == written[:2]
+    assert database.query("g") == written[2:]
+    assert database.last_seq() == 3
+    assert sorted(database.functions()) == ["f", "g"]
+
+
+def test_query_by_since_start_time_text_and_limit(database: LogDatabase) -> None:
+    now = time.time()
+    for seq in range(1, 6):
+        database.add(record(seq, log=f"line {seq} {'odd' if seq % 2 else 'even'}\n",
+                            started_at=now - 100 + seq * 10))  # fmt: skip
+    database.flush()
+    seqs = lambda found: [r.seq for r in found]  # noqa: E731
+    assert seqs(database.query("f", since=3)) == [4, 5]
+    assert seqs(database.query("f", start_time=now - 70)) == [3, 4, 5]
+    assert seqs(database.query("f", text="odd")) == [1, 3, 5]
+    assert seqs(database.query("f", text="ODD")) == []  # case-sensitive, as CloudWatch's
+    assert seqs(database.query("f", limit=2)) == [4, 5]  # the newest, oldest first
+    assert seqs(database.query("f", text="odd", start_time=now - 80, limit=1)) == [5]
+
+
+def test_each_function_keeps_what_fits_its_byte_budget(db_path: Path) -> None:
+    db = LogDatabase(db_path, Retention(bytes_per_function=1000, max_age_s=WEEK))
+    try:
+        for seq in range(1, 11):
+            db.add(record(seq, log="x" * 300))
+        db.add(record(11, function="other", log="y" * 300))
+        db.flush()
+        # 300 bytes each; over 1000, trimmed to 90% of it: the newest three are left.
+        assert [r.seq for r in db.query("f")] == [8, 9, 10]
+        assert [r.seq for r in db.query("other")] == [11]
+    finally:
+        db.close()
+
+
+def test_records_past_the_retention_age_are_dropped(db_path: Path) -> None:
+    db = LogDatabase(db_path, Retention(bytes_per_function=1 << 20, max_age_s=3600))
+    try:
+        db.add(record(1, started_at=time.time() - 7200))
+        db.add(record(2))
+        db.flush()
+        assert [r.seq for r in db.query("f")] == [2]
+    finally:
+        db.close()
+
+
+def test_notes_and_forgetting(database: LogDatabase) -> None:
+    database.add(record(1))
+    database.append_note(1, "f", "API Gateway: a note\n")
+    database.add(record(2, function="g"))
+    database.forget("g")
+    database.flush()
+    assert database.query("f")[0].log == "hello\nAPI Gateway: a note\n"
+    assert database.query("g") == []
+
+
+def test_a_log_store_over_a_database_survives_a_restart(db_path: Path) -> None:
+    async def first_life() -> list[InvocationRecord]:
+        store = LogStore(10, 10_000, LogDatabase(db_path, Retention(1 << 20, WEEK)))
+        added = [record(store.next_seq(), log=f"run {i}\n") for i in range(3)]
+        for r in added:
+            store.add(r)
+        store.append_note("f", added[-1].request_id, "noted")
+        store.close()
+        return added
+
+    async def second_life() -> None:
+        store = LogStore(2, 10_000, LogDatabase(db_path, Retention(1 << 20, WEEK)))
+        try:
+            # Memory holds the newest (its own bound); the database has them all.
+            assert [r.log for r in store.records("f", limit=0)] == ["run 1\n", "run 2\nnoted\n"]
+            assert [r.seq for r in store.search("f", limit=0)] == [1, 2, 3]
+            assert store.search("f", text="run 0")[0].trace_id == added[0].trace_id
+            # Sequence numbers go on after the stored ones.
+            assert store.next_seq() == 4
+            assert store.last_seq("f") == 3
+        finally:
+            store.close()
+
+    added = asyncio.run(first_life())
+    asyncio.run(second_life())
+
+
+def test_search_sees_records_not_written_yet(db_path: Path) -> None:
+    async def test() -> None:
+        store = LogStore(10, 10_000, LogDatabase(db_path, Retention(1 << 20, WEEK)))
+        try:
+            store.add(record(store.next_seq(), log="fresh\n"))
+            # Whether or not the writer got to it, a search finds it (memory has it).
+            assert [r.log for r in store.search("f", text="fresh")] == ["fresh\n"]
+        finally:
+            store.close()
+
+    asyncio.run(test())
