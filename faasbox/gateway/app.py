@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from faasbox.errors import ServiceError, UnknownOperation
 from faasbox.execution.invoker import Invoker
 from faasbox.gateway.apigw import ApiGateway
+from faasbox.gateway.console_api import server_facts
 from faasbox.gateway.control_plane import ControlPlaneApi
 from faasbox.gateway.http import (
     ClientDisconnected,
@@ -48,6 +49,7 @@ STREAM_PREFIX = "/2021-11-15/functions/"  # InvokeWithResponseStream
 STREAM_SUFFIX = "/response-streaming-invocations"
 MANAGEMENT_PREFIX = "/_faasbox/"
 PUBLIC_MANAGEMENT = ("/_faasbox/health",)
+UI_FACTS = UI_PREFIX + "server.json"  # what the page needs before it signs anything
 CONTROL_BODY_LIMIT = DEPLOY_BODY_LIMIT  # CreateFunction carries the zip base64 in JSON
 UPLOAD_BYTES = 1 << 20  # a body over this (or of unknown size) to those APIs waits its turn
 
@@ -136,6 +138,8 @@ class Gateway:
                     else:
                         body = b""
                     await self.management(scope, send, path[len(MANAGEMENT_PREFIX) :], body)
+            elif path == UI_FACTS:
+                await server_facts(scope, send, self.api_gateway.table, self.authenticator is not None)
             elif path == "/ui" or path.startswith(UI_PREFIX):
                 await self.ui(scope, send)
             elif not await self.api_gateway(scope, receive, send, request_id):
