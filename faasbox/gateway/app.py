@@ -139,7 +139,8 @@ class Gateway:
                         body = b""
                     await self.management(scope, send, path[len(MANAGEMENT_PREFIX) :], body)
             elif path == UI_FACTS:
-                await server_facts(scope, send, self.api_gateway.table, self.authenticator is not None)
+                auth = self.authenticator is not None
+                await server_facts(scope, send, self.api_gateway.table, auth)
             elif path == "/ui" or path.startswith(UI_PREFIX):
                 await self.ui(scope, send)
             elif not await self.api_gateway(scope, receive, send, request_id):

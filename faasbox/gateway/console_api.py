@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 from urllib.parse import parse_qs
 
 from faasbox.errors import InvalidParameterValue

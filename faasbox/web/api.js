@@ -91,7 +91,8 @@ async function signedFetch(method, url, body = "", headers = {}) {
   const { auth } = await serverFacts();
   const creds = credentials();
   if (auth && !creds) throw new SignInNeeded("This server needs an access key.", 403);
-  const signature = auth ? await signRequest({ method, url, body, ...creds }) : {};
+  const amz = Object.fromEntries(Object.entries(headers).filter(([name]) => /^x-amz-/i.test(name)));
+  const signature = auth ? await signRequest({ method, url, body, headers: amz, ...creds }) : {};
   const response = await request(url, {
     method,
     body: method === "GET" || method === "HEAD" ? undefined : body,

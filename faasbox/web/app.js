@@ -170,7 +170,11 @@ async function discover() {
     choices = BUILT_IN.filter((c) => facts.postRoutes.includes(c.path));
     source = "The image functions deployed on this server.";
   } catch (error) {
+    // Unreachable: say so, and offer nothing (running anything would fail the same way).
     showMessage(error.message || String(error));
+    $("function-choices").replaceChildren();
+    $("run-button").hidden = true;
+    return;
   }
   setChoices(choices, source);
   // Which function serves each path, for links to its log: readable with --no-auth or signed in.
@@ -237,6 +241,8 @@ function setChoices(choices, source) {
   }
   // No choice, no Run button (and nothing to pick an image for).
   $("run-button").hidden = !choices.length;
+  $("image-card").hidden = !choices.length;
+  if (!choices.length) source = "";
   if (source !== undefined) $("functions-source").textContent = source;
   updateRunButton();
 }

@@ -22,7 +22,7 @@ export function niceMax(max) {
 }
 
 function frame(max, format, buckets) {
-  const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", preserveAspectRatio: "none" });
+  const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img" });
   const bottom = H - PAD.bottom;
   root.append(
     svg("line", { x1: PAD.left, y1: bottom, x2: W - PAD.right, y2: bottom, class: "axis" }),
@@ -36,7 +36,7 @@ function frame(max, format, buckets) {
   const minutes = buckets.length;
   root.append(
     label(PAD.left - 4, PAD.top + 4, format(max), "end"),
-    label(PAD.left - 4, bottom, format(0), "end"),
+    label(PAD.left - 4, bottom, "0", "end"),
     label(PAD.left, H - 4, `-${minutes} min`, "start"),
     label(W - PAD.right, H - 4, "now", "end"),
   );
