@@ -255,7 +255,9 @@ def test_a_too_large_file_is_refused_before_upload(open_server, new_page) -> Non
     assert "6 MB" in page.inner_text("#size-note") and "base64" in page.inner_text("#size-note")
     page.wait_for_selector(".choice")
     big = b"\xff\xd8\xff" + bytes(int(4.8 * 1024 * 1024))
-    page.set_input_files("#file-input", {"name": "big.jpg", "mimeType": "image/jpeg", "buffer": big})
+    page.set_input_files(
+        "#file-input", {"name": "big.jpg", "mimeType": "image/jpeg", "buffer": big}
+    )
     alert = page.locator("#try-message")
     alert.wait_for(state="visible")
     text = alert.inner_text()

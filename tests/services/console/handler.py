@@ -10,3 +10,9 @@ def echo(event, context):
 
 def failing(event, context):
     raise RuntimeError("this function always fails")
+
+
+def size(event, context):
+    """How large the request body was, as the function received it (base64 or not)."""
+    body = event.get("body") or ""
+    return {"bodyChars": len(body), "isBase64Encoded": event.get("isBase64Encoded")}
