@@ -177,24 +177,30 @@ async function discover() {
     return;
   }
   setChoices(choices, source);
-  // Which function serves each path, for links to its log: readable with --no-auth or signed in.
-  state.owners = new Map();
-  if (choices.length && (credentials() || !(await serverFacts()).auth)) {
+  state.owners = new Map(); // a deploy or a sign-in may have changed who serves what
+}
+
+// The function behind a choice's route, for links to its log: readable with --no-auth or
+// signed in (the management API's list), else null.
+async function ownerOf(choice) {
+  if (!state.owners.has(choice.path)) {
     try {
+      if (!credentials() && (await serverFacts()).auth) return null;
       const routes = routesOf((await managementGet("functions")).functions || []);
-      for (const choice of choices) {
-        const route = routes.find((r) => routeClaims(r, "POST", choice.path));
-        if (route) state.owners.set(choice.path, route.function);
+      for (const c of state.choices) {
+        const route = routes.find((r) => routeClaims(r, "POST", c.path));
+        if (route) state.owners.set(c.path, route.function);
       }
     } catch {
-      // no links to logs; the choices stand
+      return null; // no link to the log; the result stands
     }
   }
+  return state.owners.get(choice.path) || null;
 }
 
 // Where a person reads the log of `requestId` from the function behind `choice`.
-function logLink(choice, requestId) {
-  const owner = state.owners.get(choice.path);
+async function logLink(choice, requestId) {
+  const owner = await ownerOf(choice);
   if (!owner) return { href: "#functions", text: "See its log in the Functions view." };
   const href = `#fn/${encodeURIComponent(owner)}/` + (requestId ? `log/${encodeURIComponent(requestId)}` : "invocations");
   return { href, text: "See its log." };
@@ -315,7 +321,7 @@ async function run() {
     const message = messageOf(response.status, response.statusText, text);
     if (response.status >= 500) {
       const failedId = response.headers.get("x-amzn-requestid") || response.headers.get("apigw-requestid");
-      showMessage(`${choice.title} failed: ${message} (HTTP ${response.status}).`, "error", logLink(choice, failedId));
+      showMessage(`${choice.title} failed: ${message} (HTTP ${response.status}).`, "error", await logLink(choice, failedId));
     } else {
       showMessage(`${choice.title} answered ${response.status}: ${message}`);
     }
@@ -339,7 +345,7 @@ async function run() {
   if (requestId) {
     const link = document.createElement("a");
     link.className = "request-link";
-    link.href = logLink(choice, requestId).href;
+    link.href = (await logLink(choice, requestId)).href;
     link.textContent = requestId;
     link.title = "Its log";
     meta.append(" · request ", link);
