@@ -4,7 +4,9 @@
 import { el, formatMs } from "./dom.js";
 
 const SVG = "http://www.w3.org/2000/svg";
-const W = 600;
+// Drawn at the size shown (the viewBox is the box's width in CSS pixels), so that the labels
+// keep their size on a phone instead of shrinking with the drawing.
+let W = 600;
 const H = 150;
 const PAD = { top: 12, right: 8, bottom: 20, left: 44 };
 
@@ -106,6 +108,7 @@ function chart(name, title, total, drawing, legend = []) {
 }
 
 export function renderCharts(box, buckets) {
+  W = box.clientWidth ? Math.max(240, Math.round(box.clientWidth - 30)) : 600; // less the card padding
   const sum = (key) => buckets.reduce((n, b) => n + b[key], 0);
   const durations = buckets.map((b) => b.p99Ms).filter((v) => v !== null);
   box.replaceChildren(
