@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = ["warm", "cold", "density", "image", "wasm", "node", "runtime_api", "layers"]
+BENCHES = [
+    "warm", "cold", "density", "image", "wasm", "node", "runtime_api", "layers", "console_stats",
+]  # fmt: skip
 
 
 def main() -> None:

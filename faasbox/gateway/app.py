@@ -27,6 +27,7 @@ from faasbox.events.scheduler import Scheduler, event_invocation
 from faasbox.execution.invoker import Invoker
 from faasbox.gateway import async_status_api, event_invoke_config_api, sqs_api
 from faasbox.gateway.apigw import ApiGateway
+from faasbox.gateway.console_api import server_facts
 from faasbox.gateway.control_plane import ControlPlaneApi
 from faasbox.gateway.http import (
     ClientDisconnected,
@@ -60,6 +61,7 @@ STREAM_PREFIX = "/2021-11-15/functions/"  # InvokeWithResponseStream
 STREAM_SUFFIX = "/response-streaming-invocations"
 MANAGEMENT_PREFIX = "/_faasbox/"
 PUBLIC_MANAGEMENT = ("/_faasbox/health",)
+UI_FACTS = UI_PREFIX + "server.json"  # what the page needs before it signs anything
 CONTROL_BODY_LIMIT = DEPLOY_BODY_LIMIT  # CreateFunction carries the zip base64 in JSON
 UPLOAD_BYTES = 1 << 20  # a body over this (or of unknown size) to those APIs waits its turn
 
@@ -186,6 +188,9 @@ class Gateway:
                     scope, receive, sqs_api.BODY_LIMIT, "Request too large", self.sqs_authenticator
                 )
                 await self.sqs_api(scope, send, request_id, body)
+            elif path == UI_FACTS:
+                auth = self.authenticator is not None
+                await server_facts(scope, send, self.api_gateway.table, auth)
             elif path == "/ui" or path.startswith(UI_PREFIX):
                 await self.ui(scope, send)
             elif path == METRICS_PATH and scope["method"] == "GET":

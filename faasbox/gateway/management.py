@@ -12,6 +12,7 @@
 - GET    /_faasbox/functions/{name}              one function, with its live workers
 - DELETE /_faasbox/functions/{name}/workers      stop its idle workers (the next call is cold)
 - GET    /_faasbox/schedules                     schedule rules with their next fire times
+- the console's stats and saved test events: faasbox/gateway/console_api.py
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from faasbox.events.scheduler import Scheduler
 from faasbox.events.schedules import schedule_problem
 from faasbox.execution.invoker import Invoker
 from faasbox.execution.logs import InvocationRecord
+from faasbox.gateway.console_api import ConsoleApi
 from faasbox.gateway.http import Scope, Send, respond_json
 from faasbox.gateway.routes import unsupported_authorizer
 from faasbox.lambda_.limits import ZIPPED_CODE_LIMIT
@@ -64,11 +66,14 @@ class ManagementApi:
         self.invoker = invoker
         self.api_keys = api_keys
         self.schedules = schedules
+        self.console = ConsoleApi(registry, invoker)  # the web console's endpoints
 
     async def __call__(self, scope: Scope, send: Send, path: str, body: bytes) -> None:
         """Serve one request; `body` was read (and authenticated) by the gateway."""
         method = scope["method"]
         parts = [unquote(p) for p in path.strip("/").split("/") if p]
+        if await self.console(scope, send, parts, body):
+            return
         if parts == ["health"] and method == "GET":
             await respond_json(
                 send,

@@ -1,5 +1,5 @@
-// Requests to faasbox from the page: the management API (signed when the server asks for it)
-// and readable messages for every way a request can fail.
+// Requests to faasbox from the page: the management API and Lambda's Invoke (signed when the
+// server asks for it) and readable messages for every way a request can fail.
 import { signRequest } from "./sigv4.js";
 
 const KEY_ID = "faasbox.accessKeyId";
@@ -69,25 +69,76 @@ export async function errorMessage(response) {
   return messageOf(response.status, response.statusText, text);
 }
 
-let authRequired = false; // set once the server has answered an unsigned request with 403
-
-// GET a management API path (under /_faasbox/) and return its JSON. Unsigned first, as a
-// server started with --no-auth accepts; signed with the tab's key after a 403.
-export async function managementGet(path) {
-  const url = "/_faasbox/" + path.replace(/^\//, "");
-  const creds = credentials();
-  if (!authRequired || !creds) {
-    const response = await request(url, { headers: { Accept: "application/json" } });
-    if (response.status !== 403) return json(response);
-    authRequired = true;
-    if (!creds) throw new SignInNeeded(await errorMessage(response), 403);
+// What the page must know before its first management request (GET /ui/server.json, public):
+// whether the management API needs a signature, the largest file "Try it" can send, and which
+// of the given POST paths a public route serves. Asked once per page load; knowing `auth` up
+// front means the page never sends an unsigned request only to be refused with a 403.
+let facts = null;
+export function serverFacts(postPaths = []) {
+  if (!facts) {
+    const query = postPaths.map((p) => `post=${encodeURIComponent(p)}`).join("&");
+    facts = request(`server.json${query ? "?" + query : ""}`).then(json, (error) => {
+      facts = null; // unreachable now: ask again next time
+      throw error;
+    });
   }
-  const headers = await signRequest({ method: "GET", url, body: "", ...creds });
-  const response = await request(url, { headers: { ...headers, Accept: "application/json" } });
-  if (response.status === 403) {
+  return facts;
+}
+
+// A request to a signed API: signed with this tab's key when the server asks for signatures,
+// plain with --no-auth; SignInNeeded, with no request sent, when a key is needed and missing.
+async function signedFetch(method, url, body = "", headers = {}) {
+  const { auth } = await serverFacts();
+  const creds = credentials();
+  if (auth && !creds) throw new SignInNeeded("This server needs an access key.", 403);
+  const amz = Object.fromEntries(Object.entries(headers).filter(([name]) => /^x-amz-/i.test(name)));
+  const signature = auth ? await signRequest({ method, url, body, headers: amz, ...creds }) : {};
+  const response = await request(url, {
+    method,
+    body: method === "GET" || method === "HEAD" ? undefined : body,
+    headers: { ...headers, ...signature },
+  });
+  if (response.status === 403 && auth) {
     throw new SignInNeeded(await errorMessage(response), 403);
   }
-  return json(response);
+  return response;
+}
+
+// A management API call (under /_faasbox/); its JSON answer, or ApiError with its message.
+export async function management(method, path, body = "") {
+  const url = "/_faasbox/" + path.replace(/^\//, "");
+  const headers = { Accept: "application/json" };
+  if (body) headers["Content-Type"] = "application/json";
+  return json(await signedFetch(method, url, body, headers));
+}
+
+export function managementGet(path) {
+  return management("GET", path);
+}
+
+// Lambda's Invoke (RequestResponse, with the tail of the log): what the Test tab shows.
+export async function invokeFunction(name, payload) {
+  const url = `/2015-03-31/functions/${encodeURIComponent(name)}/invocations`;
+  const response = await signedFetch("POST", url, payload, {
+    "Content-Type": "application/json",
+    "X-Amz-Log-Type": "Tail",
+  });
+  const text = await response.text();
+  if (!response.ok) throw new ApiError(messageOf(response.status, response.statusText, text), response.status);
+  const tail = response.headers.get("x-amz-log-result");
+  return {
+    status: response.status,
+    requestId: response.headers.get("x-amzn-requestid") || "",
+    functionError: response.headers.get("x-amz-function-error") || "",
+    version: response.headers.get("x-amz-executed-version") || "",
+    payload: text,
+    log: tail ? decodeBase64(tail) : "",
+  };
+}
+
+function decodeBase64(text) {
+  const bytes = Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+  return new TextDecoder().decode(bytes);
 }
 
 async function json(response) {

@@ -1,34 +1,75 @@
-// The page: two views switched by the URL's hash, #try (default) and #functions.
+// The page: views switched by the URL's hash: #try (default), #functions, and a function's
+// page #fn/NAME/PANEL (#fn/NAME/log/REQUEST_ID opens one invocation's log).
 // "Try it" sends an image to a function's API Gateway route and shows the answer and latency.
-import { ApiError, managementGet, messageOf, request } from "./api.js";
-import { initFunctionsView, showFunctionsView, hideFunctionsView } from "./functions.js";
+import { ApiError, credentials, managementGet, messageOf, request, serverFacts } from "./api.js";
+import { initAccount } from "./account.js";
+import { formatBytes } from "./dom.js";
+import { hideFunctionPage, initFunctionPage, reloadFunctionPage, showFunctionPage } from "./function-page.js";
+import { hideFunctionsView, initFunctionsView, reloadFunctionsView, showFunctionsView } from "./functions.js";
 import { routeClaims, routesOf } from "./routes.js";
+import { initTestTab } from "./test-tab.js";
 
-// The image functions this page knows how to show. Each is offered only while it is deployed:
-// the management API's list decides when the page may read it (a --no-auth server, or this tab
-// signed in); otherwise all are offered and one whose route answers API Gateway's "no such
-// route" (404 Not Found / 403 Missing Authentication Token) is removed when tried.
+// The image functions this page knows how to show. Each is offered only while a public POST
+// route serves its path: the server says which (GET /ui/server.json, no signature needed).
 const BUILT_IN = [
   { id: "grayscale", title: "Grayscale", note: "Python: OpenCV, Pillow", path: "/images/grayscale", kind: "image" },
   { id: "classify", title: "Classify", note: "Python: EfficientNet-Lite0, ONNX", path: "/images/classify", kind: "classes" },
   { id: "grayscale-wasm", title: "Grayscale (WebAssembly)", note: "C compiled to WebAssembly", path: "/wasm/grayscale", kind: "image" },
 ];
+const FORMATS = "JPEG, PNG, GIF or WebP";
 
 const $ = (id) => document.getElementById(id);
-const state = { file: null, fileUrl: "", resultUrl: "", choices: [], selected: null, busy: false };
+const state = {
+  file: null,
+  fileUrl: "",
+  resultUrl: "",
+  choices: [],
+  selected: null,
+  busy: false,
+  maxBytes: Infinity, // the server's figure (server.json), once known
+  owners: new Map(), // path -> function name, when the management API is readable
+};
 
 // --- views ---
 
+// {view, name, panel, requestId} of the URL's hash.
+export function parseHash(hash) {
+  const parts = hash.replace(/^#/, "").split("/").map((p) => {
+    try {
+      return decodeURIComponent(p);
+    } catch {
+      return p;
+    }
+  });
+  if (parts[0] === "functions") return { view: "functions" };
+  if (parts[0] === "fn" && parts[1]) {
+    if (parts[2] === "log") return { view: "function", name: parts[1], panel: "invocations", requestId: parts.slice(3).join("/") };
+    return { view: "function", name: parts[1], panel: parts[2] || "test" };
+  }
+  return { view: "try" };
+}
+
 function showView() {
-  const view = location.hash === "#functions" ? "functions" : "try";
-  $("view-try").hidden = view !== "try";
-  $("view-functions").hidden = view !== "functions";
+  const route = parseHash(location.hash);
+  const tabView = route.view === "function" ? "functions" : route.view;
+  $("view-try").hidden = route.view !== "try";
+  $("view-functions").hidden = route.view !== "functions";
+  $("view-function").hidden = route.view !== "function";
+  if (route.view === "try") $("sign-in").hidden = true; // "Try it" needs no key
   for (const tab of document.querySelectorAll(".tabs a")) {
-    if (tab.dataset.view === view) tab.setAttribute("aria-current", "page");
+    if (tab.dataset.view === tabView) tab.setAttribute("aria-current", "page");
     else tab.removeAttribute("aria-current");
   }
-  if (view === "functions") showFunctionsView();
+  if (route.view === "functions") showFunctionsView();
   else hideFunctionsView();
+  if (route.view === "function") showFunctionPage(route.name, route.panel, route.requestId);
+  else hideFunctionPage();
+}
+
+function signedInOrOut() {
+  reloadFunctionsView();
+  reloadFunctionPage();
+  discover();
 }
 
 // --- messages ---
@@ -52,14 +93,24 @@ function hideMessage() {
 
 // --- the image ---
 
-function formatBytes(n) {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(0)} KB`;
-  return `${(n / 1024 / 1024).toFixed(1)} MB`;
-}
-
 function setFile(file) {
   if (!file) return;
+  // Refused here, before any upload: API Gateway would answer 413 after the whole body.
+  if (file.size > state.maxBytes) {
+    state.file = null;
+    $("input-preview").hidden = true;
+    $("input-icon").hidden = false;
+    $("input-name").textContent = `${file.name} · ${formatBytes(file.size)}`;
+    $("dropzone").classList.remove("has-file");
+    showMessage(
+      `${file.name} is ${formatBytes(file.size)}: too large to send. The largest file is about ` +
+        `${formatBytes(state.maxBytes)} (${state.maxBytes.toLocaleString("en")} bytes), because ` +
+        "API Gateway hands the function a binary body base64-encoded inside its event, and " +
+        "an event may be at most 6 MB (Lambda's payload limit).",
+    );
+    updateRunButton();
+    return;
+  }
   state.file = file;
   if (state.fileUrl) URL.revokeObjectURL(state.fileUrl);
   state.fileUrl = URL.createObjectURL(file);
@@ -100,7 +151,7 @@ function initImageInput() {
     event.preventDefault();
     const file = event.dataTransfer.files[0];
     if (file) setFile(file);
-    else showMessage("Drop a file from your computer (an image: JPEG or PNG).");
+    else showMessage(`Drop a file from your computer (an image: ${FORMATS}).`);
   });
   // A file dropped beside the zone must not make the browser leave the page for it.
   window.addEventListener("dragover", (event) => event.preventDefault());
@@ -111,19 +162,48 @@ function initImageInput() {
 // --- the functions to choose from ---
 
 async function discover() {
-  let source = "Showing the example functions; one that is not deployed is removed when tried.";
-  let choices = BUILT_IN.slice();
+  let choices = [];
+  let source = "";
   try {
-    const data = await managementGet("functions");
-    const routes = routesOf(data.functions || []);
-    choices = BUILT_IN.filter((c) => routes.some((r) => routeClaims(r, "POST", c.path)));
-    source = "Functions deployed on this server.";
+    const facts = await serverFacts(BUILT_IN.map((c) => c.path));
+    state.maxBytes = facts.maxUploadBytes || Infinity;
+    choices = BUILT_IN.filter((c) => facts.postRoutes.includes(c.path));
+    source = "The image functions deployed on this server.";
   } catch (error) {
-    // Signed out on a server that needs a key (403): the built-in list, checked when tried.
-    // Unreachable (status 0): say so, since running anything will fail the same way.
-    if (error instanceof ApiError && error.status === 0) showMessage(error.message);
+    // Unreachable: say so, and offer nothing (running anything would fail the same way).
+    showMessage(error.message || String(error));
+    $("function-choices").replaceChildren();
+    $("run-button").hidden = true;
+    return;
   }
   setChoices(choices, source);
+  state.owners = new Map(); // a deploy or a sign-in may have changed who serves what
+}
+
+// The function behind a choice's route, for links to its log: readable with --no-auth or
+// signed in (the management API's list), else null.
+async function ownerOf(choice) {
+  if (!state.owners.has(choice.path)) {
+    try {
+      if (!credentials() && (await serverFacts()).auth) return null;
+      const routes = routesOf((await managementGet("functions")).functions || []);
+      for (const c of state.choices) {
+        const route = routes.find((r) => routeClaims(r, "POST", c.path));
+        if (route) state.owners.set(c.path, route.function);
+      }
+    } catch {
+      return null; // no link to the log; the result stands
+    }
+  }
+  return state.owners.get(choice.path) || null;
+}
+
+// Where a person reads the log of `requestId` from the function behind `choice`.
+async function logLink(choice, requestId) {
+  const owner = await ownerOf(choice);
+  if (!owner) return { href: "#functions", text: "See its log in the Functions view." };
+  const href = `#fn/${encodeURIComponent(owner)}/` + (requestId ? `log/${encodeURIComponent(requestId)}` : "invocations");
+  return { href, text: "See its log." };
 }
 
 function setChoices(choices, source) {
@@ -161,9 +241,14 @@ function setChoices(choices, source) {
     empty.className = "message warning";
     empty.textContent =
       "None of the image functions is deployed on this server. Deploy examples/image-service " +
-      "or examples/wasm-grayscale (faasbox deploy DIR), then reload this page.";
+      "or examples/wasm-grayscale (faasbox deploy DIR), then reload this page; any function " +
+      "can be invoked with a JSON event from its Test tab in Functions.";
     box.append(empty);
   }
+  // No choice, no Run button (and nothing to pick an image for).
+  $("run-button").hidden = !choices.length;
+  $("image-card").hidden = !choices.length;
+  if (!choices.length) source = "";
   if (source !== undefined) $("functions-source").textContent = source;
   updateRunButton();
 }
@@ -235,10 +320,8 @@ async function run() {
     }
     const message = messageOf(response.status, response.statusText, text);
     if (response.status >= 500) {
-      showMessage(`${choice.title} failed: ${message} (HTTP ${response.status}).`, "error", {
-        href: "#functions",
-        text: "See its log in the Functions view.",
-      });
+      const failedId = response.headers.get("x-amzn-requestid") || response.headers.get("apigw-requestid");
+      showMessage(`${choice.title} failed: ${message} (HTTP ${response.status}).`, "error", await logLink(choice, failedId));
     } else {
       showMessage(`${choice.title} answered ${response.status}: ${message}`);
     }
@@ -257,9 +340,16 @@ async function run() {
   status.className = "badge ok";
   $("latency").textContent = `${Math.round(elapsed)} ms`;
   const requestId = response.headers.get("x-amzn-requestid") || response.headers.get("apigw-requestid");
-  $("result-meta").textContent =
-    `${choice.title} · POST ${choice.path} · latency measured in this page` +
-    (requestId ? ` · request ${requestId}` : "");
+  const meta = $("result-meta");
+  meta.textContent = `${choice.title} · POST ${choice.path} · latency measured in this page`;
+  if (requestId) {
+    const link = document.createElement("a");
+    link.className = "request-link";
+    link.href = (await logLink(choice, requestId)).href;
+    link.textContent = requestId;
+    link.title = "Its log";
+    meta.append(" · request ", link);
+  }
   $("result").hidden = false;
 }
 
@@ -349,8 +439,12 @@ async function showClasses(blob) {
 // --- start ---
 
 function init() {
+  serverFacts(BUILT_IN.map((c) => c.path)).catch(() => {}); // first: the views share this answer
   initImageInput();
-  initFunctionsView({ onSignedIn: discover });
+  initAccount(signedInOrOut);
+  initFunctionsView();
+  initFunctionPage();
+  initTestTab();
   $("run-button").addEventListener("click", run);
   window.addEventListener("hashchange", showView);
   showView();

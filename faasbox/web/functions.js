@@ -1,166 +1,90 @@
-// The Functions view: deployed functions, their recent invocations (status, duration, cold or
-// warm, memory) and each invocation's log, from the management API. Refreshed every few
-// seconds while the view is shown.
-import {
-  ApiError,
-  SignInNeeded,
-  clearCredentials,
-  credentials,
-  managementGet,
-  saveCredentials,
-} from "./api.js";
-import { describeRoute, routesOf } from "./routes.js";
+// The Functions view: one collapsed row per deployed function (name, runtime, memory, timeout,
+// last invocation, errors in the last hour), a search box, and each name a link to the
+// function's page. Refreshed every few seconds while shown.
+import { ApiError, SignInNeeded, managementGet } from "./api.js";
+import { askToSignIn, hideSignIn, signInShown } from "./account.js";
+import { $, el, formatAgo, formatDateTime, hideMessage, showMessage } from "./dom.js";
 
-const $ = (id) => document.getElementById(id);
-const RECENT = 10; // invocations shown per function
 const REFRESH_MS = 5000;
 let timer = null;
 let visible = false;
 let loading = null;
-let onSignedInHook = () => {};
+let shown = []; // [{fn, stats}] of the last load
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function showMessage(text, kind = "error") {
-  const box = $("functions-message");
-  box.textContent = text;
-  box.className = `message ${kind}`;
-  box.hidden = false;
-}
-
-function hideMessage() {
-  $("functions-message").hidden = true;
-}
-
-function showSignedIn() {
-  const creds = credentials();
-  $("signed-in").hidden = !creds;
-  $("sign-out").hidden = !creds;
-  if (creds) $("signed-in").textContent = `Signed in as ${creds.accessKeyId}`;
-}
-
-function showSignIn(reason) {
-  $("sign-in").hidden = false;
-  $("function-list").replaceChildren();
-  if (reason) showMessage(reason, credentials() ? "error" : "info");
-}
-
-function formatTime(epochSeconds) {
-  const date = new Date(epochSeconds * 1000);
-  const sameDay = date.toDateString() === new Date().toDateString();
-  const time = date.toLocaleTimeString([], {
-    hour: "2-digit",
-    minute: "2-digit",
-    second: "2-digit",
-    hour12: false,
-  });
-  return sameDay ? time : `${date.toLocaleDateString()} ${time}`;
-}
-
-function formatMs(ms) {
-  if (ms === null || ms === undefined) return "";
-  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms < 10 ? ms.toFixed(1) : Math.round(ms)} ms`;
-}
-
-function invocationRow(record, openIds) {
-  const item = el("details", `invocation status-${record.status}`);
-  item.dataset.requestId = record.request_id;
-  if (openIds.has(record.request_id)) item.open = true;
-  const summary = el("summary");
-  const start = el("span", `badge ${record.cold ? "cold" : "warm"}`, record.cold ? "cold" : "warm");
-  if (record.cold && record.init_ms) {
-    start.textContent += ` +${formatMs(record.init_ms)}`;
-    start.title = `Cold start: ${formatMs(record.init_ms)} to start a worker and import the handler (Init Duration)`;
-  } else if (!record.cold) {
-    start.title = "Warm: a worker already running served it";
-  }
-  summary.append(
-    el("time", "when", formatTime(record.started_at)),
-    el("span", `badge status ${record.status === "success" ? "ok" : "bad"}`, record.status),
-    el("span", "duration", formatMs(record.duration_ms)),
-    start,
-    el("span", "memory muted", record.max_memory_mb ? `${record.max_memory_mb} MB` : ""),
-  );
-  const log = el("pre", "log", record.log || "(no log)");
-  item.append(summary, log);
-  return item;
-}
-
-function functionCard(fn, records, openIds) {
-  const card = el("article", "card fn-card");
-  card.dataset.function = fn.name;
-  const head = el("div", "fn-head");
-  head.append(el("h2", "fn-name", fn.name));
+// A function matches the search when every word is in its name, runtime or handler.
+export function matches(fn, query) {
+  const words = query.toLowerCase().split(/\s+/).filter(Boolean);
   const config = fn.config || {};
-  const facts = [config.runtime, config.memory_size && `${config.memory_size} MB`,
-    config.timeout && `${config.timeout} s timeout`].filter(Boolean).join(" · ");
-  head.append(el("span", "muted small", facts));
-  card.append(head);
-  const routes = routesOf([fn]);
-  if (routes.length) {
-    const list = el("p", "routes");
-    for (const route of routes) list.append(el("code", "", describeRoute(route)));
-    card.append(list);
-  }
-  const box = el("div", "invocations");
-  if (records instanceof Error) {
-    box.append(el("p", "message error", `Its invocations could not be read: ${records.message}`));
-  } else if (!records.length) {
-    box.append(el("p", "muted small", "No invocations yet."));
-  } else {
-    const head = el("div", "invocation-head");
-    for (const name of ["Started", "Status", "Duration", "Cold / warm", "Max memory"]) {
-      head.append(el("span", "", name));
+  const text = [fn.name, config.runtime, config.handler, config.service].filter(Boolean).join(" ").toLowerCase();
+  return words.every((word) => text.includes(word));
+}
+
+function row({ fn, stats }) {
+  const config = fn.config || {};
+  const tr = el("tr", "fn-row");
+  tr.dataset.function = fn.name;
+  const name = el("td", "fn-name");
+  const link = el("a", "", fn.name);
+  link.href = `#fn/${encodeURIComponent(fn.name)}`;
+  name.append(link);
+  const last = el("td", "fn-last");
+  if (stats && stats.lastInvocation) {
+    const time = el("time", "", formatAgo(stats.lastInvocation));
+    time.dateTime = new Date(stats.lastInvocation * 1000).toISOString();
+    time.title = formatDateTime(stats.lastInvocation);
+    last.append(time);
+    if (stats.lastStatus && stats.lastStatus !== "success") {
+      last.append(" ", el("span", "badge bad", stats.lastStatus));
     }
-    box.append(head);
-    for (const record of records.slice().reverse()) box.append(invocationRow(record, openIds));
+  } else {
+    last.append(el("span", "muted", "never"));
   }
-  card.append(box);
-  return card;
+  const errors = stats ? stats.errors : 0;
+  const errorCell = el("td", `fn-errors${errors ? " has-errors" : ""}`, String(errors));
+  const cells = [
+    name,
+    el("td", "fn-runtime", config.runtime || ""),
+    el("td", "fn-memory", config.memory_size ? `${config.memory_size} MB` : ""),
+    el("td", "fn-timeout", config.timeout ? `${config.timeout} s` : ""),
+    last,
+    errorCell,
+  ];
+  // The headers again, for the phone layout (each row a card, each cell labelled).
+  const labels = ["Name", "Runtime", "Memory", "Timeout", "Last invocation", "Errors (1 h)"];
+  cells.forEach((cell, i) => (cell.dataset.label = labels[i]));
+  tr.append(...cells);
+  return tr;
+}
+
+function render() {
+  const query = $("function-search").value;
+  const found = shown.filter(({ fn }) => matches(fn, query));
+  $("function-rows").replaceChildren(...found.map(row));
+  $("function-table").hidden = !found.length;
+  const empty = $("functions-empty");
+  empty.hidden = found.length > 0;
+  if (!shown.length) empty.textContent = "No functions are deployed. Deploy a service with `faasbox deploy DIR`.";
+  else if (!found.length) empty.textContent = `No function matches "${query}".`;
 }
 
 async function load() {
   if (loading) return loading;
   loading = (async () => {
     try {
-      const data = await managementGet("functions");
-      const functions = (data.functions || []).slice().sort((a, b) => a.name.localeCompare(b.name));
-      const logs = await Promise.all(
-        functions.map((fn) =>
-          managementGet(`functions/${encodeURIComponent(fn.name)}/logs?limit=${RECENT}`).then(
-            (answer) => answer.records || [],
-            (error) => error,
-          ),
-        ),
-      );
-      $("sign-in").hidden = true;
-      hideMessage();
-      showSignedIn();
-      const openIds = new Set(
-        Array.from(document.querySelectorAll("#function-list details[open]"), (d) => d.dataset.requestId),
-      );
-      const list = $("function-list");
-      list.replaceChildren(...functions.map((fn, i) => functionCard(fn, logs[i], openIds)));
-      if (!functions.length) {
-        list.append(el("p", "message info", "No functions are deployed. Deploy a service with `faasbox deploy DIR`."));
-      }
+      const [list, stats] = await Promise.all([managementGet("functions"), managementGet("stats?minutes=60")]);
+      const byName = stats.functions || {};
+      shown = (list.functions || [])
+        .slice()
+        .sort((a, b) => a.name.localeCompare(b.name))
+        .map((fn) => ({ fn, stats: byName[fn.name] }));
+      hideSignIn();
+      hideMessage("functions-message");
+      render();
       return true;
     } catch (error) {
-      if (error instanceof SignInNeeded) {
-        const reason = credentials()
-          ? `The server refused this access key: ${error.message}`
-          : "This server needs an access key to show its functions.";
-        if (credentials()) clearCredentials();
-        showSignedIn();
-        showSignIn(reason);
-      } else {
-        showMessage(error instanceof ApiError ? error.message : `Something went wrong: ${error}`);
-      }
+      $("function-table").hidden = true;
+      if (error instanceof SignInNeeded) askToSignIn(error);
+      else showMessage("functions-message", error instanceof ApiError ? error.message : `Something went wrong: ${error}`);
       return false;
     } finally {
       loading = null;
@@ -173,7 +97,7 @@ function schedule() {
   clearTimeout(timer);
   if (!visible) return;
   timer = setTimeout(async () => {
-    if (visible && document.visibilityState === "visible" && $("sign-in").hidden) await load();
+    if (visible && document.visibilityState === "visible" && !signInShown()) await load();
     schedule();
   }, REFRESH_MS);
 }
@@ -189,20 +113,11 @@ export function hideFunctionsView() {
   clearTimeout(timer);
 }
 
-export function initFunctionsView({ onSignedIn } = {}) {
-  if (onSignedIn) onSignedInHook = onSignedIn;
+export function reloadFunctionsView() {
+  if (visible) load();
+}
+
+export function initFunctionsView() {
   $("refresh-button").addEventListener("click", () => load());
-  $("sign-in").addEventListener("submit", async (event) => {
-    event.preventDefault();
-    saveCredentials($("access-key-id").value, $("secret-access-key").value);
-    $("secret-access-key").value = "";
-    if (await load()) onSignedInHook();
-  });
-  $("sign-out").addEventListener("click", () => {
-    clearCredentials();
-    showSignedIn();
-    showSignIn("Signed out. The access key was removed from this tab.");
-    onSignedInHook();
-  });
-  showSignedIn();
+  $("function-search").addEventListener("input", render);
 }

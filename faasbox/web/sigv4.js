@@ -170,7 +170,9 @@ export function amzDate(date) {
 //   { "X-Amz-Date", "X-Amz-Content-Sha256", "Authorization" }.
 // `url` is absolute or relative to the page; `body` a string, ArrayBuffer or Uint8Array.
 // options.date (a Date) and options.plain (skip WebCrypto) exist for the tests.
-export async function signRequest({ method, url, body, accessKeyId, secretAccessKey }, options = {}) {
+// `headers`: other headers the request sends that must be signed too (faasbox, like AWS,
+// refuses an unsigned x-amz-* header such as X-Amz-Log-Type).
+export async function signRequest({ method, url, body, accessKeyId, secretAccessKey, headers: extra = {} }, options = {}) {
   const target = new URL(url, globalThis.location ? globalThis.location.href : undefined);
   const when = amzDate(options.date || new Date());
   const day = when.slice(0, 8);
@@ -179,7 +181,8 @@ export async function signRequest({ method, url, body, accessKeyId, secretAccess
     ["host", target.host],
     ["x-amz-content-sha256", payloadHash],
     ["x-amz-date", when],
-  ];
+    ...Object.entries(extra).map(([name, value]) => [name.toLowerCase(), String(value)]),
+  ].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const signedHeaders = headers.map(([name]) => name).join(";");
   const request = [
     method.toUpperCase(),

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.helpers import CHROMIUM, CHROMIUM_ARGS, IMAGE_SERVICE, WASM_GRAYSCALE
+from tests.e2e.helpers import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    CONSOLE_SERVICE,
+    IMAGE_SERVICE,
+    WASM_GRAYSCALE,
+)
 from tests.support import ROOT, RunningServer
 
 
@@ -21,9 +28,11 @@ def _data_dir() -> Path:
 
 @pytest.fixture(scope="package")
 def open_server() -> Iterator[RunningServer]:
-    """A server started with --no-auth: the image service and the WebAssembly grayscale."""
+    """A server started with --no-auth: the image service, the WebAssembly grayscale and the
+    console's test functions."""
     data = _data_dir()
-    server = RunningServer([IMAGE_SERVICE, WASM_GRAYSCALE], data, "--no-auth").start()
+    dirs = [IMAGE_SERVICE, WASM_GRAYSCALE, CONSOLE_SERVICE]
+    server = RunningServer(dirs, data, "--no-auth").start()
     try:
         yield server
     finally:
@@ -91,3 +100,8 @@ def new_page(browser):  # type: ignore[no-untyped-def]
     for context in contexts:
         context.close()
     assert not errors, errors
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    if ARTIFACTS.is_dir() and any(ARTIFACTS.iterdir()):
+        terminalreporter.write_line(f"browser test screenshots: {ARTIFACTS}")

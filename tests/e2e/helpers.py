@@ -21,6 +21,7 @@ CHROMIUM_ARGS = [
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
 IMAGE_SERVICE = EXAMPLES / "image-service"  # POST /images/grayscale, POST /images/classify
 WASM_GRAYSCALE = EXAMPLES / "wasm-grayscale"
+CONSOLE_SERVICE = ROOT / "tests" / "services" / "console"  # console-dev-echo, console-dev-failing
 PHOTO = ROOT / "faasbox" / "web" / "sample.jpg"  # a real photo: Grace Hopper, 512x600 JPEG
 
 
@@ -29,3 +30,10 @@ def screenshot(page, name: str) -> Path:  # type: ignore[no-untyped-def]
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def console_errors(page) -> list[str]:  # type: ignore[no-untyped-def]
+    """The page's console errors from now on (a failed request is one: Chromium logs it)."""
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    return errors

@@ -48,33 +48,42 @@ def test_functions_and_their_invocations_without_auth(open_server, new_page) -> 
 
     page = new_page(open_server)
     page.goto("/ui/#functions")
-    card = page.locator(f'.fn-card[data-function="{name}"]')
-    card.wait_for()
+    row = page.locator(f'tr[data-function="{name}"]')
+    row.wait_for()
     assert page.locator("#sign-in").is_hidden()  # --no-auth: no key needed
-    assert "POST /images/grayscale" in card.inner_text()
     names = page.locator(".fn-name").all_inner_texts()
     assert names == sorted(names) and len(names) >= 3
+    assert row.locator(".fn-last time").inner_text().endswith("ago")
 
-    row = card.locator(f'details[data-request-id="{record["request_id"]}"]')
-    summary = row.locator("summary").inner_text()
+    # Its page: the routes, and the invocation with its log.
+    row.get_by_role("link", name=name).click()
+    page.get_by_role("link", name="Configuration").click()
+    assert "POST /images/grayscale" in page.inner_text("#fn-routes")
+    page.get_by_role("link", name="Invocations").click()
+    item = page.locator(f'details[data-request-id="{record["request_id"]}"]')
+    item.wait_for()
+    summary = item.locator("summary").inner_text()
     assert record["status"] in summary
     assert re.search(r"\d+(\.\d)? ms", summary)
     assert ("cold" if record["cold"] else "warm") in summary
-    row.locator("summary").click()
-    log = row.locator("pre.log").inner_text()
+    item.locator("summary time").click()
+    log = item.locator("pre.log").inner_text()
     assert f"START RequestId: {record['request_id']}" in log
     assert f"REPORT RequestId: {record['request_id']}" in log
 
-    # An invocation from the page shows up there too, with the request id the page showed.
+    # An invocation from the page: its request id leads to its log.
     page.goto("/ui/#try")
     page.set_input_files("#file-input", PHOTO)
     page.check('.choice[data-function="grayscale"] input')
     page.get_by_role("button", name="Run grayscale").click()
     page.wait_for_selector("#result:not([hidden])")
-    request_id = re.search(r"request (\S+)", page.inner_text("#result-meta"))
-    assert request_id is not None
-    page.get_by_role("link", name="Functions").click()
-    page.locator(f'details[data-request-id="{request_id.group(1)}"]').wait_for()
+    link = page.locator("#result-meta .request-link")
+    request_id = link.inner_text()
+    link.click()
+    page.wait_for_url(f"**/ui/#fn/{name}/log/{request_id}")
+    opened = page.locator(f'details[data-request-id="{request_id}"][open]')
+    opened.wait_for()
+    assert f"START RequestId: {request_id}" in opened.locator("pre.log").inner_text()
     screenshot(page, "functions-no-auth")
 
 
@@ -85,25 +94,19 @@ def test_signing_in_on_a_server_with_auth(auth_server, new_page) -> None:  # typ
 
     page = new_page(auth_server)
     page.goto("/ui/")
-    # Signed out, the management API is closed to the page: it offers the built-in functions
-    # and removes one that is not deployed (the WebAssembly grayscale, here) when tried.
-    page.wait_for_selector("text=Showing the example functions")
-    assert page.locator(".choice").count() == 3
-    page.set_input_files("#file-input", PHOTO)
-    page.check('.choice[data-function="grayscale-wasm"] input')
-    page.get_by_role("button", name="Run grayscale (WebAssembly)").click()
-    message = page.locator("#try-message")
-    message.wait_for(state="visible")
-    assert "not deployed" in message.inner_text()
+    # Signed out, the page still offers only what is deployed (the server says which routes
+    # exist): not the WebAssembly grayscale, which this server does not have.
+    page.wait_for_selector("text=The image functions deployed on this server.")
     assert page.locator(".choice-title").all_inner_texts() == ["Grayscale", "Classify"]
     # The try-it view works without credentials.
+    page.set_input_files("#file-input", PHOTO)
     page.get_by_role("button", name="Run grayscale").click()
     page.wait_for_selector("#result-images:not([hidden])")
 
     page.get_by_role("link", name="Functions").click()
     form = page.locator("#sign-in")
     form.wait_for()
-    assert "needs an access key" in page.inner_text("#functions-message")
+    assert "needs an access key" in page.inner_text("#sign-in-reason")
     screenshot(page, "functions-sign-in")
 
     page.fill("#access-key-id", creds.access_key_id)
@@ -115,21 +118,16 @@ def test_signing_in_on_a_server_with_auth(auth_server, new_page) -> None:  # typ
     page.fill("#access-key-id", creds.access_key_id)
     page.fill("#secret-access-key", creds.secret_access_key)
     page.get_by_role("button", name="Sign in").click()
-    page.locator(".fn-card .invocation").first.wait_for()
+    page.locator("#function-rows tr .fn-last time").first.wait_for()
     assert form.is_hidden()
     assert creds.access_key_id in page.inner_text("#signed-in")
     stored = page.evaluate("() => [{...sessionStorage}, localStorage.length]")
     assert creds.secret_access_key in stored[0].values() and stored[1] == 0
     screenshot(page, "functions-signed-in")
 
-    # Signed in, the try-it view lists what the server has deployed.
-    page.get_by_role("link", name="Try it").click()
-    page.wait_for_selector("text=Functions deployed on this server.")
-    assert page.locator(".choice-title").all_inner_texts() == ["Grayscale", "Classify"]
-
     # The key lasts as long as the tab; signing out forgets it.
     page.goto("/ui/#functions")
-    page.locator(".fn-card").first.wait_for()
+    page.locator("#function-rows tr").first.wait_for()
     page.get_by_role("button", name="Sign out").click()
     form.wait_for()
     assert page.evaluate("() => sessionStorage.length") == 0

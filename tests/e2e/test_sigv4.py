@@ -59,3 +59,40 @@ def test_the_page_signs_as_the_server_verifies(open_server, new_page, path, meth
         assert headers["X-Amz-Content-Sha256"] == payload_hash
         assert headers["X-Amz-Date"] == expected["X-Amz-Date"] == "20260304T050607Z"
         assert headers["Authorization"] == expected["Authorization"]
+
+
+SIGN_WITH_HEADERS = """async ([url, body, when, keyId, secret]) => {
+  const { signRequest } = await import("/ui/sigv4.js");
+  const request = { method: "POST", url, body, accessKeyId: keyId, secretAccessKey: secret,
+                    headers: { "X-Amz-Log-Type": "Tail" } };
+  const date = new Date(when);
+  return [await signRequest(request, { date }), await signRequest(request, { date, plain: true })];
+}"""
+
+
+def test_the_page_signs_the_x_amz_headers_it_sends(open_server, new_page) -> None:  # type: ignore[no-untyped-def]
+    # The Test tab's Invoke sends X-Amz-Log-Type, which must be among the signed headers.
+    page = new_page(open_server)
+    page.goto("/ui/")
+    url = open_server.url + "/2015-03-31/functions/console-dev-echo/invocations"
+    body = '{"a": 1}'
+    in_page = page.evaluate(SIGN_WITH_HEADERS, [url, body, WHEN, KEY_ID, SECRET])
+    parts = urlsplit(url)
+    payload_hash = hashlib.sha256(body.encode()).hexdigest()
+    expected = sign_request(
+        KEY_ID,
+        SECRET,
+        "POST",
+        parts.path.encode(),
+        b"",
+        [
+            ("host", parts.netloc),
+            ("x-amz-content-sha256", payload_hash),
+            ("x-amz-log-type", "Tail"),
+        ],
+        body.encode(),
+        now=calendar.timegm((2026, 3, 4, 5, 6, 7, 0, 0, 0)),
+    )
+    assert "x-amz-log-type" in expected["Authorization"]
+    for headers in in_page:
+        assert headers["Authorization"] == expected["Authorization"]

@@ -162,8 +162,14 @@ def test_a_function_failure_shows_a_message(open_server, new_page) -> None:  # t
     alert = page.locator("#try-message")
     alert.wait_for(state="visible")
     assert re.search(r"failed: Internal server error \(HTTP 5\d\d\)", alert.inner_text())
-    assert "Functions view" in alert.inner_text()
     screenshot(page, "try-function-failed")
+    # Its link leads to that invocation's log, with the reason for the 502.
+    alert.get_by_role("link", name="See its log.").click()
+    opened = page.locator("#invocation-list details[open]")
+    opened.wait_for()
+    assert "/log/" in page.url and opened.get_attribute("data-request-id") in page.url
+    assert opened.get_attribute("data-status") != "success"
+    assert "START RequestId" in opened.locator("pre.log").inner_text()
 
 
 def test_a_non_image_shows_the_functions_message(open_server, new_page) -> None:  # type: ignore[no-untyped-def]
@@ -208,7 +214,7 @@ def test_a_network_failure_shows_a_message(open_server, new_page) -> None:  # ty
 def test_the_choices_are_the_deployed_functions(open_server, new_page) -> None:  # type: ignore[no-untyped-def]
     page = new_page(open_server)  # --no-auth: the page reads the deployed routes
     page.goto("/ui/")
-    page.wait_for_selector("text=Functions deployed on this server.")
+    page.wait_for_selector("text=The image functions deployed on this server.")
     titles = page.locator(".choice-title").all_inner_texts()
     assert titles == ["Grayscale", "Classify", "Grayscale (WebAssembly)"]
 
@@ -234,7 +240,34 @@ def test_phone_width(open_server, new_page) -> None:  # type: ignore[no-untyped-
     screenshot(page, "phone-grayscale")
 
     page.goto("/ui/#functions")
-    page.wait_for_selector(".fn-card .invocation")
-    page.locator(".fn-card .invocation summary").first.click()
+    page.wait_for_selector("#function-rows tr")
     assert page.evaluate(overflow) == 0
     screenshot(page, "phone-functions")
+
+
+def test_a_too_large_file_is_refused_before_upload(open_server, new_page) -> None:  # type: ignore[no-untyped-def]
+    page = new_page(open_server)
+    posted: list[str] = []
+    page.on("request", lambda r: posted.append(r.url) if r.method == "POST" else None)
+    page.goto("/ui/")
+    hint = page.inner_text("#input-name")
+    assert hint == "JPEG, PNG, GIF or WebP, up to about 4.5 MB"
+    assert "6 MB" in page.inner_text("#size-note") and "base64" in page.inner_text("#size-note")
+    page.wait_for_selector(".choice")
+    big = b"\xff\xd8\xff" + bytes(int(4.8 * 1024 * 1024))
+    page.set_input_files(
+        "#file-input", {"name": "big.jpg", "mimeType": "image/jpeg", "buffer": big}
+    )
+    alert = page.locator("#try-message")
+    alert.wait_for(state="visible")
+    text = alert.inner_text()
+    assert "big.jpg is 4.8 MB: too large to send" in text
+    assert "about 4.5 MB" in text and "6 MB" in text and "base64" in text
+    expect(page.locator("#run-button")).to_be_disabled()
+    assert posted == []  # refused in the page: nothing was uploaded
+    screenshot(page, "try-it-too-large")
+
+    # A file that fits is taken again.
+    page.set_input_files("#file-input", PHOTO)
+    expect(page.locator("#run-button")).to_be_enabled()
+    assert page.locator("#try-message").is_hidden()
