@@ -51,7 +51,7 @@ class PostgresStateStore(SqlStateStore):
             broken = False
             try:
                 with conn.transaction(), conn.cursor() as cur:
-                    yield cur  # type: ignore[misc]
+                    yield cur
             except psycopg.OperationalError:
                 broken = True
                 raise
