@@ -20,8 +20,10 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
+from faasbox.cli.dapr import dapr_options, start_dapr
 from faasbox.cli.keys import keys as keys_command
 from faasbox.config import ServiceSpec, load_service
+from faasbox.dapr.settings import DaprSettings
 from faasbox.errors import ConfigError, FaasboxError, ServerUnreachable
 from faasbox.gateway.edge_limits import DEFAULT_MAX_CONNECTIONS, EdgeLimits
 from faasbox.registry.models import DeployedFunction
@@ -296,6 +298,7 @@ def cli() -> None:
     is_flag=True,
     help="Allow --no-auth on a --host other than loopback.",
 )
+@dapr_options
 def serve(
     directories: tuple[Path, ...],
     host: str,
@@ -320,6 +323,8 @@ def serve(
     zygote: bool,
     jail: bool,
     require_isolation: bool,
+    dapr: DaprSettings | None,
+    dapr_ports_required: tuple[bool, bool],
 ) -> None:
     """Deploy the services in DIRECTORIES (default: examples) and serve them."""
     from faasbox.cli import keys
@@ -357,6 +362,10 @@ def serve(
             _print_moved(change.moved)
             _print_new_api_keys([(k.name, k.value) for k in new_keys])
         sock = bind_socket(host, port)
+        if dapr is not None:
+            start_dapr(
+                server, dapr, list(directories or (Path("examples"),)), dapr_ports_required, out
+            )
     except FaasboxError as e:
         _fail(e)
         return

@@ -17,6 +17,7 @@ from faasbox.dapr.components import (
 )
 from faasbox.dapr.errors import DaprError, StateError, malformed, state_failure, store_not_found
 from faasbox.dapr.state import DeleteRequest, Item, Operation, SetRequest, StateStore
+from faasbox.errors import ConfigError
 
 T = TypeVar("T")
 SEPARATOR = "||"
@@ -37,9 +38,18 @@ def open_store(component: Component, data_dir: Path) -> StateStore:
             component.name, path if path.is_absolute() else data_dir / path, table
         )
     if component.type == STATE_POSTGRESQL:
+        import psycopg
+
         from faasbox.dapr.postgres_store import PostgresStateStore
 
-        return PostgresStateStore(component.name, component.metadata["connectionString"], table)
+        try:
+            return PostgresStateStore(component.name, component.metadata["connectionString"], table)
+        except psycopg.Error as e:
+            raise ConfigError(
+                component.file or component.name,
+                "spec.metadata.connectionString",
+                f"cannot use the PostgreSQL database of state store {component.name!r}: {e}",
+            ) from None
     raise ValueError(f"not a state store: {component.type}")
 
 
