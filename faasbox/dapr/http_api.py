@@ -183,7 +183,11 @@ def _set_request(item: object) -> SetRequest:
         raise malformed("each state item must be an object {key, value, ...}")
     etag, first_write, metadata = _options(item)
     return SetRequest(
-        item["key"], json.dumps(item.get("value"), separators=(",", ":")).encode(), etag, first_write, _ttl(metadata)
+        item["key"],
+        json.dumps(item.get("value"), separators=(",", ":")).encode(),
+        etag,
+        first_write,
+        _ttl(metadata),
     )
 
 

@@ -1,18 +1,19 @@
-"""Fetches an order from the `orders` app through /v1.0/invoke (DAPR_HTTP_ENDPOINT)."""
+"""Fetches an order from the `orders` app through Dapr's service invocation, with the real
+Dapr SDK (DaprClient finds faasbox's Dapr APIs through DAPR_HTTP_ENDPOINT/DAPR_GRPC_ENDPOINT)."""
 
 import json
-import os
-import urllib.error
-import urllib.request
+
+from dapr.clients import DaprClient
 
 
 def handle(event, context):
     order_id = event["pathParameters"]["id"]
-    url = f"{os.environ['DAPR_HTTP_ENDPOINT']}/v1.0/invoke/orders/method/orders/{order_id}"
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            status, body = response.status, response.read()
-    except urllib.error.HTTPError as e:
-        status, body = e.code, e.read()
-    return {"statusCode": 200, "body": json.dumps({"via": "dapr", "status": status,
-                                                    "order": json.loads(body)})}
+    with DaprClient() as client:
+        response = client.invoke_method("orders", f"orders/{order_id}", http_verb="GET")
+        saved = client.get_state("statestore", f"order-{order_id}")
+    return {
+        "statusCode": 200,
+        "body": json.dumps(
+            {"via": "dapr-sdk", "order": json.loads(response.data), "state": json.loads(saved.data)}
+        ),
+    }

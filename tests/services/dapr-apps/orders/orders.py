@@ -26,7 +26,8 @@ def handle(event, context):
     status, body = _call("GET", f"{STORE}/order-{event['pathParameters']['id']}")
     if status == 204:
         return {"statusCode": 404, "body": json.dumps({"error": "no such order"})}
-    return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": body.decode()}
+    headers = {"content-type": "application/json"}
+    return {"statusCode": 200, "headers": headers, "body": body.decode()}
 
 
 def _append(key, entry):
