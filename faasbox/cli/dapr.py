@@ -95,8 +95,11 @@ def start_dapr(
     from faasbox.execution.platform_env import set_platform_environment
     from faasbox.gateway.server import bind_socket
 
-    if not settings.component_dirs:
-        settings.component_dirs = [d / "components" for d in directories]
+    if not settings.component_dirs:  # a served folder's components/, or its services'
+        settings.component_dirs = [
+            *(d / "components" for d in directories),
+            *(s / "components" for d in directories if d.is_dir() for s in sorted(d.iterdir())),
+        ]
     host = settings.host
     http_socket = _listen(
         lambda port: bind_socket(host, port), settings.http_port, required[0], host, "HTTP"

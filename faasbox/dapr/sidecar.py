@@ -104,8 +104,11 @@ class Sidecar:
         return PortDispatch(app, self)
 
     async def start(self) -> None:
-        from faasbox.dapr.grpc_api import start_grpc_server
-
+        try:  # the protos come with the dapr SDK (the examples extra installs it)
+            from faasbox.dapr.grpc_api import start_grpc_server
+        except ImportError as e:
+            log.warning("Dapr's gRPC API is off: %s (pip install -e '.[examples]')", e)
+            return
         self._grpc = await start_grpc_server(self, self.settings.host, self.grpc_port)
 
     async def stop(self) -> None:
