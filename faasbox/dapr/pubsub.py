@@ -74,9 +74,12 @@ def verdict(result: InvocationResult) -> str:
     except ValueError:
         return SUCCESS
     status = answer.get("status") if isinstance(answer, dict) else None
+    if not status:
+        return SUCCESS  # no status: as Dapr takes a 2xx without one
     if isinstance(status, str) and status.upper() in (SUCCESS, RETRY, DROP):
         return status.upper()
-    return SUCCESS
+    log.warning("dapr: a subscriber answered the unknown status %r: retried", status)
+    return RETRY
 
 
 def envelope(
