@@ -65,6 +65,12 @@ class DaprHttpApi:
         if app_id is not None and not path.startswith(API):  # the header form of invocation
             await self._invoke(scope, receive, send, app_id, path)
             return
+        if path.startswith(ALPHA) and method in ("POST", "PUT"):
+            parts = path[len(ALPHA) :].split("/")
+            if len(parts) == 3 and parts[0] == "state" and parts[2] == "query":
+                body = _json(await read_body(scope, receive, BODY_LIMIT, ""))
+                await respond_json(send, 200, await self.sidecar.state.query(parts[1], body))
+                return
         if not path.startswith(API):
             raise DaprError(404, "ERR_NOT_FOUND", f"{method} {path} is not one of Dapr's APIs")
         parts = [urllib.parse.unquote(p) for p in path[len(API) :].split("/")]

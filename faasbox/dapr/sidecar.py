@@ -20,6 +20,7 @@ from faasbox.dapr.pubsub import PubSub
 from faasbox.dapr.settings import DaprSettings
 from faasbox.dapr.state import CAPABILITIES
 from faasbox.dapr.state_api import StateApi
+from faasbox.execution.platform_env import set_platform_environment
 from faasbox.gateway.http import Receive, Scope, Send
 
 log = logging.getLogger("faasbox.dapr")
@@ -109,7 +110,13 @@ class Sidecar:
         except ImportError as e:
             log.warning("Dapr's gRPC API is off: %s (pip install -e '.[examples]')", e)
             return
-        self._grpc = await start_grpc_server(self, self.settings.host, self.grpc_port)
+        try:
+            self._grpc = await start_grpc_server(self, self.settings.host, self.grpc_port)
+        except RuntimeError as e:  # the port checked free at start was taken since
+            log.warning("Dapr's gRPC API: port %d: %s; a free port instead", self.grpc_port, e)
+            self.grpc_port = free_port(self.settings.host)
+            self._grpc = await start_grpc_server(self, self.settings.host, self.grpc_port)
+            set_platform_environment(self.environment())
 
     async def stop(self) -> None:
         await self.pubsub.close()

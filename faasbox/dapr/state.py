@@ -70,6 +70,9 @@ class StateStore(Protocol):
     def transact(self, operations: Sequence[Operation]) -> None:
         """Apply every operation or none (a bulk save is a transaction of sets)."""
 
+    def scan(self, prefix: str, limit: int) -> list[Item]:
+        """The live items whose keys start with `prefix`, at most `limit`."""
+
     def close(self) -> None: ...
 
 
@@ -138,6 +141,19 @@ class SqlStateStore:
             )
             rows = cur.fetchall()
         return {row[0]: Item(row[0], bytes(row[1]), row[2], row[3]) for row in rows}
+
+    def scan(self, prefix: str, limit: int) -> list[Item]:
+        pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        with self._transaction() as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT key, value, etag, expires_at FROM {t} WHERE key LIKE ? ESCAPE '\\' "
+                    "AND (expires_at IS NULL OR expires_at > ?) ORDER BY key LIMIT ?"
+                ),
+                [pattern, time.time(), limit],
+            )
+            rows = cur.fetchall()
+        return [Item(row[0], bytes(row[1]), row[2], row[3]) for row in rows]
 
     def transact(self, operations: Sequence[Operation]) -> None:
         now = time.time()

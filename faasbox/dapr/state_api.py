@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from faasbox.dapr.components import (
     DEFAULT_STATE_STORE,
@@ -15,13 +15,22 @@ from faasbox.dapr.components import (
     STATE_SQLITE,
     Component,
 )
-from faasbox.dapr.errors import DaprError, StateError, malformed, state_failure, store_not_found
+from faasbox.dapr.errors import (
+    INVALID_ARGUMENT,
+    DaprError,
+    StateError,
+    malformed,
+    state_failure,
+    store_not_found,
+)
+from faasbox.dapr.query import MAX_SCANNED, parse_query, run_query
 from faasbox.dapr.state import DeleteRequest, Item, Operation, SetRequest, StateStore
 from faasbox.errors import ConfigError
 
 T = TypeVar("T")
 SEPARATOR = "||"
 MAX_BULK_KEYS = 10_000
+MAX_OPERATIONS = 10_000  # items of one save, delete or transaction: one database transaction
 
 
 def open_store(component: Component, data_dir: Path) -> StateStore:
@@ -123,6 +132,18 @@ class StateApi:
         )
         return [(key, found.get(stored[key])) for key in keys]
 
+    async def query(self, store_name: str, body: object) -> dict[str, Any]:
+        """Dapr's query API over this app's keys (faasbox.dapr.query)."""
+        store = self.store(store_name)
+        query = parse_query(body)
+        prefix = self.stored_key(store_name, "x")[:-1]  # the app's namespace, with its ||
+        items = await self._run(
+            "ERR_STATE_QUERY",
+            f"failed query in state store {store_name}",
+            lambda: store.scan(prefix, MAX_SCANNED + 1),
+        )
+        return run_query(query, [(item.key[len(prefix) :], item) for item in items])
+
     async def save(self, store_name: str, requests: Sequence[SetRequest]) -> None:
         await self._transact(
             store_name,
@@ -159,6 +180,14 @@ class StateApi:
         self, store_name: str, operations: Sequence[Operation], code: str, message: str
     ) -> None:
         store = self.store(store_name)
+        if len(operations) > MAX_OPERATIONS:
+            raise DaprError(
+                400,
+                "ERR_STATE_STORE_TOO_MANY_TRANSACTIONS",
+                f"the operations exceed the maximum number allowed ({MAX_OPERATIONS}), "
+                f"got {len(operations)}",
+                INVALID_ARGUMENT,
+            )
         prefixed = [_with_key(op, self.stored_key(store_name, op.key)) for op in operations]
         await self._run(code, message, lambda: store.transact(prefixed))
 

@@ -355,3 +355,32 @@ def test_publish_delivers_to_subscribers(dapr: DaprServer) -> None:
         400,
         "ERR_PUBSUB_NOT_FOUND",
     )
+
+
+def test_http_state_query(dapr: DaprServer) -> None:
+    people = [
+        {"key": "q1", "value": {"person": {"org": "Dev Ops", "id": 1036}, "city": "Seattle"}},
+        {"key": "q2", "value": {"person": {"org": "Finance", "id": 1071}, "city": "Sacramento"}},
+        {"key": "q3", "value": {"person": {"org": "Dev Ops", "id": 1042}, "city": "Portland"}},
+        {"key": "q4", "value": {"person": {"org": "Sales", "id": 1007}, "city": "Seattle"}},
+    ]
+    assert httpx.post(f"{dapr.http}/v1.0/state/statestore", json=people).status_code == 204
+    url = f"{dapr.http}/v1.0-alpha1/state/statestore/query"
+    query = {
+        "filter": {
+            "AND": [
+                {"IN": {"person.org": ["Dev Ops", "Sales"]}},
+                {"OR": [{"EQ": {"city": "Seattle"}}, {"EQ": {"city": "Portland"}}]},
+            ]
+        },
+        "sort": [{"key": "person.id", "order": "DESC"}],
+        "page": {"limit": 2},
+    }
+    first = httpx.post(url, json=query).json()
+    assert [r["key"] for r in first["results"]] == ["q3", "q1"]
+    assert first["results"][0]["data"]["city"] == "Portland" and first["results"][0]["etag"]
+    query["page"] = {"limit": 2, "token": first["token"]}
+    rest = httpx.post(url, json=query).json()
+    assert [r["key"] for r in rest["results"]] == ["q4"] and "token" not in rest
+    bad = httpx.post(url, json={"filter": {"LIKE": {"city": "S%"}}})
+    assert error(bad) == (400, "ERR_MALFORMED_REQUEST")
