@@ -22,6 +22,7 @@ from typing import Any
 
 from faasbox.dapr.components import DEFAULT_PUBSUB, Component
 from faasbox.dapr.errors import INVALID_ARGUMENT, DaprError
+from faasbox.errors import ServiceError
 from faasbox.execution.invoker import InvocationResult, Invoker
 from faasbox.registry import Registry
 from faasbox.registry.models import DeployedFunction
@@ -173,10 +174,14 @@ class PubSub:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 fn = self.registry.get(sub.function)
-            except Exception:  # undeployed meanwhile
+            except ServiceError:  # undeployed meanwhile
                 log.warning("dapr: %s is gone; an event on %s is dropped", sub.function, sub.topic)
                 return
-            outcome = verdict(await deliver(self.invoker, fn, event))
+            try:
+                outcome = verdict(await deliver(self.invoker, fn, event))
+            except ServiceError as e:  # not run (too many requests, ...): tried again
+                log.info("dapr: an event on %s for %s not run: %s", sub.topic, sub.function, e)
+                outcome = RETRY
             if outcome == SUCCESS:
                 return
             if outcome == DROP:

@@ -125,7 +125,11 @@ def run_query(query: Query, items: list[tuple[str, Item]]) -> dict[str, Any]:
         def by_field(row: tuple[str, Any, str], path: str = field) -> tuple[int, Any]:
             return _sort_key(_field(row[1], path))
 
+        def missing(row: tuple[str, Any, str], path: str = field) -> bool:
+            return _field(row[1], path) is MISSING
+
         rows.sort(key=by_field, reverse=descending)
+        rows.sort(key=missing)  # stable: items without the field last, either order
     end = None if query.limit is None else query.offset + query.limit
     page = rows[query.offset : end]
     body: dict[str, Any] = {
