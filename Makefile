@@ -35,7 +35,7 @@ lint: $(VENV)/.installed-test
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
 
-test: lint typecheck toolchains chromium
+test: lint typecheck toolchains chromium postgresql
 	$(BIN)/python -m pytest tests
 
 # The committed grayscale.wasm must be what its source builds to (skipped, with a message,
@@ -84,6 +84,22 @@ chromium:
 	  else \
 	    echo "The browser tests (tests/e2e) need Debian's chromium at $(CHROMIUM)." >&2; \
 	    echo "Installing it needs root: sudo apt-get update && sudo apt-get install -y chromium" >&2; \
+	    exit 1; \
+	  fi; \
+	fi
+
+# The Dapr state tests start a PostgreSQL server of their own (tests/postgres.py) from
+# Debian's postgresql package: initdb into a temp dir, a free port, stopped afterwards.
+PG_CTL_GLOB := /usr/lib/postgresql/*/bin/pg_ctl
+.PHONY: postgresql
+postgresql:
+	@if ! ls $(PG_CTL_GLOB) >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian's postgresql for the Dapr state store tests"; \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; \
+	  else \
+	    echo "The Dapr state store tests need Debian's postgresql (pg_ctl, initdb)." >&2; \
+	    echo "Installing it needs root: sudo apt-get update && sudo apt-get install -y postgresql" >&2; \
 	    exit 1; \
 	  fi; \
 	fi

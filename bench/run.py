@@ -7,6 +7,7 @@ import sys
 
 BENCHES = [
     "warm", "cold", "density", "image", "wasm", "node", "runtime_api", "layers", "console_stats",
+    "dapr_state",
 ]  # fmt: skip
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.postgres import PostgresServer, start_postgres, stop_postgres
 from tests.support import ROOT
 
 
@@ -34,3 +35,13 @@ def data_dir() -> Iterator[Path]:
     path.mkdir(parents=True)
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the whole run (tests/postgres.py), stopped at the end."""
+    server = start_postgres()
+    try:
+        yield server
+    finally:
+        stop_postgres(server)

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from faasbox.cli.async_invocations import async_command, print_async_state
+from faasbox.cli.dapr import dapr_options, start_dapr
 from faasbox.cli.keys import keys as keys_command
 from faasbox.cli.package import layer as layer_command
 from faasbox.cli.package import package as package_command
@@ -38,6 +39,7 @@ from faasbox.cli.self_command import self_command
 from faasbox.cli.access_log import print_access_log
 from faasbox.cli.logs import logs as logs_command
 from faasbox.config import ServiceSpec, load_service
+from faasbox.dapr.settings import DaprSettings
 from faasbox.errors import ConfigError, FaasboxError, ServerUnreachable
 from faasbox.gateway.edge_limits import DEFAULT_MAX_CONNECTIONS, EdgeLimits
 from faasbox.registry.models import DeployedFunction
@@ -344,6 +346,7 @@ def cli() -> None:
     is_flag=True,
     help="Allow --no-auth on a --host other than loopback.",
 )
+@dapr_options
 def serve(
     directories: tuple[Path, ...],
     host: str,
@@ -374,6 +377,8 @@ def serve(
     memory_logs: bool,
     metrics_public: bool,
     quiet: bool,
+    dapr: DaprSettings | None,
+    dapr_ports_required: tuple[bool, bool],
 ) -> None:
     """Deploy the services in DIRECTORIES (default: examples) and serve them."""
     from faasbox.cli import keys
@@ -420,6 +425,10 @@ def serve(
             out.print(f"Deployed [bold]{spec.name}[/] ({spec.stage}): {names}")
             _print_moved(change.moved)
             _print_new_api_keys([(k.name, k.value) for k in new_keys])
+        if dapr is not None:
+            start_dapr(
+                server, dapr, list(directories or (Path("examples"),)), dapr_ports_required, out
+            )
     except FaasboxError as e:
         _fail(e)
         return

@@ -46,6 +46,8 @@ def check_events(ctx: Context, value: object, path: KeyPath) -> list[dict[str, A
             check_sqs_event(ctx, body, (*where, kind))
         elif kind == "schedule":
             check_schedule(ctx, body, (*where, kind))
+        elif kind == "dapr":
+            _check_dapr(ctx, body, (*where, kind))
         else:
             ctx.warn(
                 (*where, kind),
@@ -126,6 +128,16 @@ def _check_http_api(ctx: Context, body: object, path: KeyPath) -> None:
     method = event.get("method", "*")
     if not isinstance(method, str) or method.upper() not in {*HTTP_METHODS, "*"}:
         raise ctx.error((*path, "method"), _method_expectation(method, any_star=True))
+
+
+def _check_dapr(ctx: Context, body: object, path: KeyPath) -> None:
+    """A Dapr pub/sub subscription: ``{pubsub: pubsub, topic: orders, deadLetterTopic: ...}``
+    (faasbox.dapr.pubsub delivers it)."""
+    event = mapping(ctx, body, path, "a mapping with topic (and pubsub, deadLetterTopic)")
+    for key in ("topic", "pubsub", "deadLetterTopic"):
+        value = event.get(key)
+        if (key == "topic" or value is not None) and (not isinstance(value, str) or not value):
+            raise ctx.error((*path, key), f"expected a name, got {show(value)}")
 
 
 def describe_event(body: dict[str, Any]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 
@@ -28,6 +29,8 @@ class Server:
     api_keys: ApiKeyStore
     # The SigV4 access keys of the Lambda and management APIs; None when auth is off.
     access_keys: AccessKeyStore | None = None
+    # Dapr's APIs (faasbox.dapr.sidecar.Sidecar), when the CLI turned them on.
+    dapr: Any = None
 
 
 def build_server(
@@ -70,8 +73,13 @@ def run(server: Server, sock: socket.socket, limits: EdgeLimits | None = None) -
     # Each connection is a file descriptor: take what the hard limit allows, and keep the
     # connection cap below it, so the excess is refused instead of failing accept().
     max_connections = limits.connection_cap(raise_fd_limit())
+    app: Any = server.gateway
+    sockets = [sock]
+    if server.dapr is not None:  # Dapr's HTTP API: another socket of the same uvicorn
+        app = server.dapr.wrap(server.gateway)
+        sockets.append(server.dapr.http_socket)
     config = uvicorn.Config(
-        server.gateway,
+        app,
         loop="uvloop",
         # uvicorn's httptools protocol, with a header timeout, head size and connection caps.
         http=edge_protocol(limits, max_connections),
@@ -89,4 +97,4 @@ def run(server: Server, sock: socket.socket, limits: EdgeLimits | None = None) -
         h11_max_incomplete_event_size=limits.max_header_bytes,
         timeout_graceful_shutdown=5,
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    uvicorn.Server(config).run(sockets=sockets)

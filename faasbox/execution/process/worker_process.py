@@ -23,6 +23,7 @@ from typing import Any
 from faasbox.execution import runtimes
 from faasbox.execution.api import StreamSink
 from faasbox.execution.logs import LOG_CAP
+from faasbox.execution.platform_env import platform_environment
 from faasbox.execution.process import exec_worker, protocol
 from faasbox.execution.process.launcher import Launcher
 from faasbox.execution.process.limits import MemoryLimit
@@ -122,7 +123,7 @@ def lambda_environment(
     start = runtimes.of(cfg.runtime).worker
     bin_dir = (start.bin_dir() if start and start.bin_dir else None) or Path(sys.executable).parent
     runtime_dir = (start.runtime_dir if start else None) or Path(__file__).parent
-    env = dict(cfg.environment)
+    env = {**platform_environment(), **cfg.environment}
     env.update(
         {
             # Lambda's, its layers' programs last.
