@@ -30,6 +30,7 @@ from pathlib import Path
 
 import wasmtime
 
+from faasbox.execution.wasm import nn
 from faasbox.execution.wasm import poll as wasm_poll
 
 log = logging.getLogger("faasbox.execution")
@@ -161,7 +162,7 @@ class Engines:
         except wasmtime.WasmtimeError as e:
             raise InvalidModule(
                 f"{path.name} imports what faasbox does not provide (only WASI preview1, "
-                f"{WASI}): {_first_line(e)}"
+                f"{WASI}, and wasi-nn, {nn.MODULE}): {_first_line(e)}"
             ) from None
         load_ms = (time.perf_counter() - started) * 1000
         return Program(engine, pre, fuel, load_ms, compiled)
@@ -203,6 +204,7 @@ def _linker(engine: wasmtime.Engine) -> wasmtime.Linker:
         wasm_poll.poll_oneoff,
         access_caller=True,
     )
+    nn.define(linker)
     return linker
 
 

@@ -41,6 +41,7 @@ from faasbox.execution.admission import Budget
 from faasbox.execution.api import Invocation, Outcome, WorkerInfo
 from faasbox.execution.logs import LOG_CAP
 from faasbox.execution.settings import RuntimeSettings
+from faasbox.execution.wasm import nn
 from faasbox.execution.wasm import poll as wasm_poll
 from faasbox.execution.wasm.engine import Engines, InvalidModule, Program
 from faasbox.execution.wasm.http import request_from_event
@@ -72,6 +73,7 @@ class WasmExecutor:
         self._rw_lock = threading.Lock()
         self._rw_ready: set[Path] = set()
         self._modules: dict[tuple[Path, str], Path] = {}
+        self.models = nn.Models()
         # Last: its ticker thread starts at once and calls _check_outputs.
         self.engines = Engines(settings.data_dir / "wasm-cache", on_tick=self._check_outputs)
 
@@ -179,6 +181,7 @@ class WasmExecutor:
         live = {s.fn.code_dir for s in self._slots.values() if s is not slots}
         if slots.fn.code_dir not in live:
             self.engines.forget(slots.fn.code_dir / slots.fn.config.handler)
+            self.models.forget(slots.fn.code_dir)
 
     async def close(self) -> None:
         """Stop every running instance (they trap at once) and the engines' ticker."""
@@ -209,7 +212,8 @@ class WasmExecutor:
             options = WasmOptions.of(fn.config)
             program, loaded = self.engines.program(self._module(fn), options.fuel is not None)
             preopens = self._preopens(fn, options)
-        except WasmConfigError as e:
+            named = self._models_of(fn, options)
+        except (WasmConfigError, nn.ModelError) as e:
             return fault(request_id, "Runtime.WasmConfigError", str(e))
         except InvalidModule as e:
             return fault(request_id, "Runtime.InvalidEntrypoint", str(e))
@@ -231,7 +235,8 @@ class WasmExecutor:
                 stdin = request.body
                 env.extend(request.env)
         # Later definitions win (a program's getenv() would find the first of duplicates).
-        run = self._run(program, fn, options, stdin, list(dict(env).items()), preopens)
+        session = nn.Session(named=named, threads=nn.threads_for(self._concurrency(fn)))
+        run = self._run(program, fn, options, stdin, list(dict(env).items()), preopens, session)
         return outcome(fn, request_id, options, run, http_event, init_ms)
 
     def _run(
@@ -242,6 +247,7 @@ class WasmExecutor:
         stdin: bytes,
         env: list[tuple[str, str]],
         preopens: list[tuple[Path, str, bool]],
+        session: nn.Session,
     ) -> Run:
         """Instantiate and run `_start`; the timeout counts from here (loading the module is
         the INIT phase, reported as Init Duration)."""
@@ -273,6 +279,8 @@ class WasmExecutor:
             deadline = time.monotonic() + fn.config.timeout
             wasm_poll.current.at = deadline
             wasm_poll.current.wake = self._closing
+            session.deadline = deadline
+            nn.bind(session)
             store.set_epoch_deadline(self.engines.deadline_ticks(fn.config.timeout))
             try:
                 instance = program.pre.instantiate(store)
@@ -302,11 +310,14 @@ class WasmExecutor:
                     run.memory_bytes = memory.data_len(store)
         finally:
             wasm_poll.current.at = float("inf")
+            nn.unbind()
             self._running.difference_update((stdout, stderr))
             store.close()  # closes wasmtime's descriptors of the captures
             try:
                 run.stdout, run.stdout_over = stdout.read(), stdout.truncated
                 run.stderr, run.stderr_over = stderr.read(), stderr.truncated
+                if session.notes:  # wasi-nn's reasons for the errnos it returned
+                    run.stderr += "".join(f"{n}\n" for n in session.notes).encode()
             finally:
                 stdout.close()
                 stderr.close()
@@ -330,6 +341,28 @@ class WasmExecutor:
         for capture in list(self._running):
             with contextlib.suppress(OSError):
                 capture.check()
+        nn.check_deadlines()
+
+    def _models_of(self, fn: DeployedFunction, options: WasmOptions) -> dict[str, nn.Graph]:
+        """The `wasm.models` of `fn`, loaded (once per code version) before the instance
+        starts, so load_by_name costs nothing; the first load is part of INIT."""
+        concurrency = self._concurrency(fn)
+        named: dict[str, nn.Graph] = {}
+        for name, rel in options.models:
+            try:
+                path = inside(fn.code_dir, rel)
+            except WasmConfigError:
+                raise WasmConfigError(
+                    f"wasm.models: {name}: {rel!r} leads outside the function's code"
+                ) from None
+            if not path.is_file():
+                raise WasmConfigError(f"wasm.models: {name}: {rel!r} is not a file of the code")
+            named[name] = self.models.get(name, path, concurrency)
+        return named
+
+    def _concurrency(self, fn: DeployedFunction) -> int:
+        slots = self._slots.get((fn.name, fn.version))
+        return slots.limit if slots is not None and slots.limit > 0 else 1
 
     def _preopens(self, fn: DeployedFunction, options: WasmOptions) -> list[tuple[Path, str, bool]]:
         found = []
