@@ -36,60 +36,89 @@ NN_IMPORTS = f"""
   (import {NN} "compute" (func $compute (param i32) (result i32)))
   (import {NN} "get_output" (func $get_output (param i32 i32 i32 i32 i32) (result i32)))
 """
+
+
 # Memory: 0 graph id, 4 context id, 8 bytes written, 12 second context, 16 second graph;
 # 32 a graph builder {2048, stdin's length}; 40 a builder of 6 bytes (not a model);
 # tensors at 64 (good: dims at 96 [1, 4], f32, 16 bytes at 128), 160 (12 bytes), 192 (dims
 # 1x5, 20 bytes), 224 (type u8); 256 "double", 264 "nope"; 512 the output; 1024 the errnos;
 # 2048 the model from stdin.
-DATA = """
-  (data (i32.const 40) "\\00\\01\\00\\00\\06\\00\\00\\00")
-  (data (i32.const 64) "\\60\\00\\00\\00\\02\\00\\00\\00\\01\\00\\00\\00\\80\\00\\00\\00\\10\\00\\00\\00")
-  (data (i32.const 96) "\\01\\00\\00\\00\\04\\00\\00\\00\\01\\00\\00\\00\\05\\00\\00\\00")
-  (data (i32.const 128) "\\00\\00\\80\\3f\\00\\00\\00\\40\\00\\00\\40\\40\\00\\00\\80\\40")
-  (data (i32.const 160) "\\60\\00\\00\\00\\02\\00\\00\\00\\01\\00\\00\\00\\80\\00\\00\\00\\0c\\00\\00\\00")
-  (data (i32.const 192) "\\68\\00\\00\\00\\02\\00\\00\\00\\01\\00\\00\\00\\80\\00\\00\\00\\14\\00\\00\\00")
-  (data (i32.const 224) "\\60\\00\\00\\00\\02\\00\\00\\00\\02\\00\\00\\00\\80\\00\\00\\00\\04\\00\\00\\00")
-  (data (i32.const 256) "double")
-  (data (i32.const 264) "nope")
-"""
-# Each call's errno, in order, and what the witx ABI says it must be.
+def _wat_bytes(data: bytes) -> str:
+    return "".join(f"\\{b:02x}" for b in data)
+
+
+def _tensor(dims_ptr: int, rank: int, kind: int, data_ptr: int, size: int) -> bytes:
+    return struct.pack("<IIB3xII", dims_ptr, rank, kind, data_ptr, size)
+
+
+F32, U8 = 1, 2
+SEGMENTS = {
+    40: struct.pack("<II", 256, 6),  # a builder of 6 bytes: not a model
+    64: _tensor(96, 2, F32, 128, 16),  # good: 1x4 f32
+    96: struct.pack("<4I", 1, 4, 1, 5),  # dims [1, 4], and [1, 5] at 104
+    128: struct.pack("<4f", 1.0, 2.0, 3.0, 4.0),
+    160: _tensor(96, 2, F32, 128, 12),  # 12 bytes for 16
+    192: _tensor(104, 2, F32, 128, 20),  # 1x5
+    224: _tensor(96, 2, U8, 128, 4),  # u8 for a float input
+    256: b"double",
+    264: b"nope",
+}
+DATA = "".join(f'\n  (data (i32.const {at}) "{_wat_bytes(b)}")' for at, b in SEGMENTS.items())
+# Arguments: numbers are i32 constants; G is the graph id (stored at 0), C the context id
+# (at 4), C2 the second context (at 12).
+LOADED = {"G": 0, "C": 4, "C2": 12}
+OK, INVAL, NOT_FOUND, TOO_LARGE = (
+    Errno.SUCCESS,
+    Errno.INVALID_ARGUMENT,
+    Errno.NOT_FOUND,
+    Errno.TOO_LARGE,
+)
+# Each call, in order, and the errno the witx ABI says it must get.
 CALLS: list[tuple[str, str, Errno]] = [
-    ("load_by_name", "(call $load_by_name (i32.const 256) (i32.const 6) (i32.const 0))", Errno.SUCCESS),
-    ("init", "(call $init (i32.load (i32.const 0)) (i32.const 4))", Errno.SUCCESS),
-    ("set_input", "(call $set_input (i32.load (i32.const 4)) (i32.const 0) (i32.const 64))", Errno.SUCCESS),
-    ("compute", "(call $compute (i32.load (i32.const 4)))", Errno.SUCCESS),
-    ("get_output", "(call $get_output (i32.load (i32.const 4)) (i32.const 0) (i32.const 512) (i32.const 16) (i32.const 8))", Errno.SUCCESS),
-    ("load bytes", "(call $load (i32.const 32) (i32.const 1) (i32.const 1) (i32.const 0) (i32.const 16))", Errno.SUCCESS),
-    ("autodetect", "(call $load (i32.const 32) (i32.const 1) (i32.const 6) (i32.const 0) (i32.const 16))", Errno.SUCCESS),
-    ("unknown name", "(call $load_by_name (i32.const 264) (i32.const 4) (i32.const 0))", Errno.NOT_FOUND),
-    ("name out of bounds", "(call $load_by_name (i32.const 0x7ffffff0) (i32.const 64) (i32.const 0))", Errno.INVALID_ARGUMENT),
-    ("graph id out", "(call $load_by_name (i32.const 256) (i32.const 6) (i32.const -2))", Errno.INVALID_ARGUMENT),
-    ("openvino", "(call $load (i32.const 32) (i32.const 1) (i32.const 0) (i32.const 0) (i32.const 16))", Errno.INVALID_ENCODING),
-    ("not a model", "(call $load (i32.const 40) (i32.const 1) (i32.const 1) (i32.const 0) (i32.const 16))", Errno.INVALID_ARGUMENT),
-    ("builders out", "(call $load (i32.const -8) (i32.const 1) (i32.const 1) (i32.const 0) (i32.const 16))", Errno.INVALID_ARGUMENT),
-    ("gpu", "(call $load (i32.const 32) (i32.const 1) (i32.const 1) (i32.const 1) (i32.const 16))", Errno.UNSUPPORTED_OPERATION),
-    ("bad graph id", "(call $init (i32.const 99) (i32.const 12))", Errno.INVALID_ARGUMENT),
-    ("context out", "(call $init (i32.load (i32.const 0)) (i32.const -1))", Errno.INVALID_ARGUMENT),
-    ("bad context", "(call $set_input (i32.const 99) (i32.const 0) (i32.const 64))", Errno.INVALID_ARGUMENT),
-    ("tensor out", "(call $set_input (i32.load (i32.const 4)) (i32.const 0) (i32.const -16))", Errno.INVALID_ARGUMENT),
-    ("wrong size", "(call $set_input (i32.load (i32.const 4)) (i32.const 0) (i32.const 160))", Errno.INVALID_ARGUMENT),
-    ("wrong shape", "(call $set_input (i32.load (i32.const 4)) (i32.const 0) (i32.const 192))", Errno.INVALID_ARGUMENT),
-    ("wrong type", "(call $set_input (i32.load (i32.const 4)) (i32.const 0) (i32.const 224))", Errno.INVALID_ARGUMENT),
-    ("no input 3", "(call $set_input (i32.load (i32.const 4)) (i32.const 3) (i32.const 64))", Errno.INVALID_ARGUMENT),
-    ("compute bad", "(call $compute (i32.const 7))", Errno.INVALID_ARGUMENT),
-    ("second context", "(call $init (i32.load (i32.const 0)) (i32.const 12))", Errno.SUCCESS),
-    ("input unset", "(call $compute (i32.load (i32.const 12)))", Errno.INVALID_ARGUMENT),
-    ("not computed", "(call $get_output (i32.load (i32.const 12)) (i32.const 0) (i32.const 512) (i32.const 16) (i32.const 8))", Errno.INVALID_ARGUMENT),
-    ("buffer small", "(call $get_output (i32.load (i32.const 4)) (i32.const 0) (i32.const 512) (i32.const 8) (i32.const 8))", Errno.TOO_LARGE),
-    ("buffer out", "(call $get_output (i32.load (i32.const 4)) (i32.const 0) (i32.const 0xfff8) (i32.const 16) (i32.const 8))", Errno.INVALID_ARGUMENT),
-    ("written out", "(call $get_output (i32.load (i32.const 4)) (i32.const 0) (i32.const 512) (i32.const 16) (i32.const 0x10000))", Errno.INVALID_ARGUMENT),
-    ("no output 1", "(call $get_output (i32.load (i32.const 4)) (i32.const 1) (i32.const 512) (i32.const 16) (i32.const 8))", Errno.INVALID_ARGUMENT),
-]  # fmt: skip
+    ("load_by_name", "load_by_name 256 6 0", OK),
+    ("init", "init G 4", OK),
+    ("set_input", "set_input C 0 64", OK),
+    ("compute", "compute C", OK),
+    ("get_output", "get_output C 0 512 16 8", OK),
+    ("load bytes", "load 32 1 1 0 16", OK),
+    ("autodetect", "load 32 1 6 0 16", OK),
+    ("unknown name", "load_by_name 264 4 0", NOT_FOUND),
+    ("name out of bounds", "load_by_name 0x7ffffff0 64 0", INVAL),
+    ("graph id out of bounds", "load_by_name 256 6 -2", INVAL),
+    ("openvino", "load 32 1 0 0 16", Errno.INVALID_ENCODING),
+    ("not a model", "load 40 1 1 0 16", INVAL),
+    ("builders out of bounds", "load -8 1 1 0 16", INVAL),
+    ("gpu", "load 32 1 1 1 16", Errno.UNSUPPORTED_OPERATION),
+    ("bad graph id", "init 99 12", INVAL),
+    ("context id out of bounds", "init G -1", INVAL),
+    ("bad context", "set_input 99 0 64", INVAL),
+    ("tensor out of bounds", "set_input C 0 -16", INVAL),
+    ("wrong size", "set_input C 0 160", INVAL),
+    ("wrong shape", "set_input C 0 192", INVAL),
+    ("wrong type", "set_input C 0 224", INVAL),
+    ("no input 3", "set_input C 3 64", INVAL),
+    ("compute bad context", "compute 7", INVAL),
+    ("second context", "init G 12", OK),
+    ("input unset", "compute C2", INVAL),
+    ("not computed", "get_output C2 0 512 16 8", INVAL),
+    ("buffer too small", "get_output C 0 512 8 8", TOO_LARGE),
+    ("buffer out of bounds", "get_output C 0 0xfff8 16 8", INVAL),
+    ("written out of bounds", "get_output C 0 512 16 0x10000", INVAL),
+    ("no output 1", "get_output C 1 512 16 8", INVAL),
+]
+
+
+def _call(text: str) -> str:
+    name, *args = text.split()
+    wat = [
+        f"(i32.load (i32.const {LOADED[a]}))" if a in LOADED else f"(i32.const {a})" for a in args
+    ]
+    return f"(call ${name} {' '.join(wat)})"
 
 
 def _program() -> str:
     steps = "\n".join(
-        f"    (i32.store8 (i32.const {1024 + i}) {call})  ;; {name}"
+        f"    (i32.store8 (i32.const {1024 + i}) {_call(call)})  ;; {name}"
         for i, (name, call, _) in enumerate(CALLS)
     )
     # Reads stdin (the model's bytes) to 2048, sets builder 32's length, makes the calls,
