@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.helpers import CHROMIUM, CHROMIUM_ARGS, IMAGE_SERVICE, WASM_GRAYSCALE
+from tests.e2e.helpers import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    IMAGE_SERVICE,
+    WASM_CLASSIFY,
+    WASM_GRAYSCALE,
+)
 from tests.support import ROOT, RunningServer
 
 
@@ -21,9 +27,12 @@ def _data_dir() -> Path:
 
 @pytest.fixture(scope="package")
 def open_server() -> Iterator[RunningServer]:
-    """A server started with --no-auth: the image service and the WebAssembly grayscale."""
+    """A server started with --no-auth: the image service and the WebAssembly grayscale and
+    classify."""
     data = _data_dir()
-    server = RunningServer([IMAGE_SERVICE, WASM_GRAYSCALE], data, "--no-auth").start()
+    server = RunningServer(
+        [IMAGE_SERVICE, WASM_GRAYSCALE, WASM_CLASSIFY], data, "--no-auth"
+    ).start()
     try:
         yield server
     finally:
