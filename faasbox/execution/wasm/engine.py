@@ -105,9 +105,10 @@ class Engines:
 
     # -- modules -------------------------------------------------------------------------
 
-    def program(self, path: Path, fuel: bool) -> tuple[Program, bool]:
+    def program(self, path: Path, fuel: bool, entry: str = "_start") -> tuple[Program, bool]:
         """The linked module at `path`, and whether this call loaded it (compiled it, or
-        deserialized it from the disk cache). Blocking: call it off the event loop."""
+        deserialized it from the disk cache); it must export `entry` (a command's `_start`,
+        a reactor's `_initialize`). Blocking: call it off the event loop."""
         key = (str(path), fuel)
         program = self._programs.get(key)
         if program is not None:
@@ -119,7 +120,7 @@ class Engines:
                 program = self._programs.get(key)
                 if program is not None:
                     return program, False
-                program = self._programs[key] = self._load(path, fuel)
+                program = self._programs[key] = self._load(path, fuel, entry)
                 return program, True
         finally:
             with self._lock:
@@ -129,7 +130,7 @@ class Engines:
         for fuel in (False, True):
             self._programs.pop((str(path), fuel), None)
 
-    def _load(self, path: Path, fuel: bool) -> Program:
+    def _load(self, path: Path, fuel: bool, entry: str) -> Program:
         try:
             wasm = path.read_bytes()
         except FileNotFoundError:
@@ -152,7 +153,7 @@ class Engines:
             except wasmtime.WasmtimeError as e:
                 raise InvalidModule(f"{path.name} is not a valid WebAssembly module: {e}") from None
             self._store(cached, module)
-        if not any(e.name == "_start" for e in module.exports):
+        if not any(e.name == entry for e in module.exports):
             raise InvalidModule(
                 f"{path.name} exports no _start: build it as a WASI command (a program with "
                 "main), not a library or reactor"
