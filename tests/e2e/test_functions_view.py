@@ -88,14 +88,18 @@ def test_signing_in_on_a_server_with_auth(auth_server, new_page) -> None:  # typ
     # Signed out, the management API is closed to the page: it offers the built-in functions
     # and removes one that is not deployed (the WebAssembly grayscale, here) when tried.
     page.wait_for_selector("text=Showing the example functions")
-    assert page.locator(".choice").count() == 3
+    assert page.locator(".choice").count() == 4
     page.set_input_files("#file-input", PHOTO)
     page.check('.choice[data-function="grayscale-wasm"] input')
     page.get_by_role("button", name="Run grayscale (WebAssembly)").click()
     message = page.locator("#try-message")
     message.wait_for(state="visible")
     assert "not deployed" in message.inner_text()
-    assert page.locator(".choice-title").all_inner_texts() == ["Grayscale", "Classify"]
+    assert page.locator(".choice-title").all_inner_texts() == [
+        "Grayscale",
+        "Classify",
+        "Classify (WebAssembly)",
+    ]
     # The try-it view works without credentials.
     page.get_by_role("button", name="Run grayscale").click()
     page.wait_for_selector("#result-images:not([hidden])")
@@ -125,7 +129,11 @@ def test_signing_in_on_a_server_with_auth(auth_server, new_page) -> None:  # typ
     # Signed in, the try-it view lists what the server has deployed.
     page.get_by_role("link", name="Try it").click()
     page.wait_for_selector("text=Functions deployed on this server.")
-    assert page.locator(".choice-title").all_inner_texts() == ["Grayscale", "Classify"]
+    assert page.locator(".choice-title").all_inner_texts() == [
+        "Grayscale",
+        "Classify",
+        "Classify (WebAssembly)",
+    ]
 
     # The key lasts as long as the tab; signing out forgets it.
     page.goto("/ui/#functions")
