@@ -9,7 +9,10 @@ tests/onnx_models.py, named in `wasm.models` and also sent on stdin for `load`.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
+import math
+import shutil
 import struct
 import time
 from pathlib import Path
@@ -63,7 +66,13 @@ SEGMENTS = {
     256: b"double",
     264: b"nope",
 }
-DATA = "".join(f'\n  (data (i32.const {at}) "{_wat_bytes(b)}")' for at, b in SEGMENTS.items())
+
+
+def _data(segments: dict[int, bytes]) -> str:
+    return "".join(f'\n  (data (i32.const {at}) "{_wat_bytes(b)}")' for at, b in segments.items())
+
+
+DATA = _data(SEGMENTS)
 # Arguments: numbers are i32 constants; G is the graph id (stored at 0), C the context id
 # (at 4), C2 the second context (at 12).
 LOADED = {"G": 0, "C": 4, "C2": 12}
@@ -116,15 +125,17 @@ def _call(text: str) -> str:
     return f"(call ${name} {' '.join(wat)})"
 
 
-def _program() -> str:
+def _program(
+    calls: list[tuple[str, str, Errno]] = CALLS, data: str = DATA, output: int = 16
+) -> str:
     steps = "\n".join(
         f"    (i32.store8 (i32.const {1024 + i}) {_call(call)})  ;; {name}"
-        for i, (name, call, _) in enumerate(CALLS)
+        for i, (name, call, _) in enumerate(calls)
     )
     # Reads stdin (the model's bytes) to 2048, sets builder 32's length, makes the calls,
-    # writes the errnos then the 16 output bytes.
+    # writes the errnos then the output's bytes.
     return f"""(module {IMPORTS} {NN_IMPORTS}
-  (memory (export "memory") 1) {DATA} {WRITE_ALL}
+  (memory (export "memory") 1) {data} {WRITE_ALL}
   (func (export "_start")
     (i32.store (i32.const 0x800) (i32.const 0))
     (i32.store (i32.const 24) (i32.const 2048))
@@ -133,8 +144,37 @@ def _program() -> str:
     (i32.store (i32.const 32) (i32.const 2048))
     (i32.store (i32.const 36) (i32.load (i32.const 36)))
 {steps}
-    (call $write_all (i32.const 1) (i32.const 1024) (i32.const {len(CALLS)}))
-    (call $write_all (i32.const 1) (i32.const 512) (i32.const 16))))"""
+    (call $write_all (i32.const 1) (i32.const 1024) (i32.const {len(calls)}))
+    (call $write_all (i32.const 1) (i32.const 512) (i32.const {output}))))"""
+
+
+# TFLite (LiteRT): sine_float.tflite, y = sin(x) over a 1x1 float32 tensor.
+TFLITE_SEGMENTS = {
+    64: _tensor(96, 2, F32, 128, 4),
+    96: struct.pack("<4I", 1, 1, 1, 2),  # dims [1, 1], and [1, 2] at 104
+    128: struct.pack("<2f", 1.5, 0.0),
+    160: _tensor(104, 2, F32, 128, 8),  # 1x2
+    256: b"sine",
+}
+TFLITE_CALLS: list[tuple[str, str, Errno]] = [
+    ("load tensorflowlite", "load 32 1 4 0 16", OK),
+    ("autodetect", "load 32 1 6 0 16", OK),
+    ("load_by_name", "load_by_name 256 4 0", OK),
+    ("init", "init G 4", OK),
+    ("wrong shape", "set_input C 0 160", INVAL),
+    ("set_input", "set_input C 0 64", OK),
+    ("compute", "compute C", OK),
+    ("get_output", "get_output C 0 512 4 8", OK),
+]
+
+
+def tflite_model() -> Path:
+    """sine_float.tflite (3 KB), shipped in the tflite-micro wheel (the `examples` extra)."""
+    spec = importlib.util.find_spec("tflite_micro")
+    assert spec is not None and spec.submodule_search_locations, "pip install -e '.[examples]'"
+    return (
+        Path(next(iter(spec.submodule_search_locations))) / "python/tflite_micro/sine_float.tflite"
+    )
 
 
 # Calls compute on a context forever: the timeout must stop it.
@@ -156,16 +196,21 @@ FUNCTIONS: dict[str, dict[str, Any]] = {
     },
     "outside": {"handler": "nn.wasm", "wasm": {"models": {"double": "../double.onnx"}}},
     "notmodel": {"handler": "nn.wasm", "wasm": {"models": {"double": "serverless.yml"}}},
+    "tflite": {"handler": "tflite.wasm", "wasm": {"models": {"sine": "model/sine.tflite"}}},
 }
 
 
 class Service:
     def __init__(self, data_dir: Path) -> None:
+        tflite = _program(TFLITE_CALLS, _data(TFLITE_SEGMENTS), 4)
         folder = write_service(
-            data_dir / "nn-tests", FUNCTIONS, {"nn.wasm": _program(), "loop.wasm": COMPUTE_LOOP}
+            data_dir / "nn-tests",
+            FUNCTIONS,
+            {"nn.wasm": _program(), "loop.wasm": COMPUTE_LOOP, "tflite.wasm": tflite},
         )
         (folder / "model").mkdir()
         (folder / "model" / "double.onnx").write_bytes(MODEL)
+        shutil.copy(tflite_model(), folder / "model" / "sine.tflite")
         self.registry = Registry(data_dir)
         deploy_service(self.registry, load_service(folder))
         self.settings = RuntimeSettings(data_dir=data_dir)
@@ -231,3 +276,18 @@ def test_bad_models_are_configuration_errors(service: Service) -> None:
         "wasm.models: double: serverless.yml: load: not a usable model"
         in json.loads(notmodel.payload)["errorMessage"]
     )
+
+
+def test_a_tflite_model_through_litert(service: Service) -> None:
+    model = tflite_model().read_bytes()
+
+    async def scenario(invoker: Invoker) -> InvocationResult:
+        return await service.call(invoker, "tflite", model)
+
+    result = run_with_invoker(service.settings, scenario)
+    assert result.status == "success", result.payload
+    names = [n for n, _, _ in TFLITE_CALLS]
+    got = dict(zip(names, result.payload[: len(TFLITE_CALLS)], strict=True))
+    assert got == dict(zip(names, [int(e) for _, _, e in TFLITE_CALLS], strict=True))
+    (y,) = struct.unpack("<f", result.payload[len(TFLITE_CALLS) :])
+    assert math.isclose(y, math.sin(1.5), abs_tol=0.05)  # a small model's sine
