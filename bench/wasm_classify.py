@@ -105,7 +105,9 @@ Target (docs/performance.md): wasm classify (wasi-nn) >= 0.8x Python classify's 
 | Python classify, POST /images/classify | {rps["python"]:.1f} | 1.00x | {rps["python"] / rps["bare"]:.2f}x | {p50["python"]:.2f} | {cpu["python"]:.2f} |
 | bare onnxruntime, `predict` in a loop | {rps["bare"]:.1f} | | 1.00x | | {cpu["bare"]:.2f} |
 
-wasm classify {verdict} the target. Both functions: one `faasbox serve examples/image-service
+wasm classify {verdict} the target. Per request it costs {cpu["wasm"]:.2f} ms of CPU against
+Python's {cpu["python"]:.2f} ms: on 2 cores running nothing else, the CPU-bound ratio
+would be {cpu["python"] / cpu["wasm"]:.2f}x. Both functions: one `faasbox serve examples/image-service
 examples/wasm-classify --max-workers 2 --no-auth`, wrk `-t2 -c2` POSTing sample.jpg (512x600,
 `Content-Type: image/jpeg`) to the REST routes after a 2 s warm-up each. Bare: the same
 int8 EfficientNet-Lite0 through the Python function's model_loader (onnxruntime, 1 thread)
