@@ -76,6 +76,7 @@ class WasmExecutor:
         self._rw_ready: set[Path] = set()
         self._guests: dict[str, Guest] = {}
         self.models = nn.Models()
+        self._model_paths: dict[tuple[Path, str], Path] = {}
         # Last: its ticker thread starts at once and calls _check_outputs.
         self.engines = Engines(settings.data_dir / "wasm-cache", on_tick=self._check_outputs)
 
@@ -220,12 +221,15 @@ class WasmExecutor:
                 guest.module(fn), options.fuel is not None, guest.entry
             )
             preopens = self._preopens(fn, options)
-            named = self._models_of(fn, options)
+            named, models_ms = self._models_of(fn, options)
         except (WasmConfigError, nn.ModelError) as e:
             return fault(request_id, "Runtime.WasmConfigError", str(e))
         except (InvalidModule, InvalidGuest) as e:
             return fault(request_id, "Runtime.InvalidEntrypoint", str(e))
-        init_ms = program.load_ms if loaded else None
+        # INIT: compiling (or deserializing) the module and loading its models, when done.
+        init_ms: float | None = (program.load_ms if loaded else 0.0) + models_ms
+        if not loaded and not models_ms:
+            init_ms = None
 
         given = guest.input(fn, payload, http_event)
         env = [
@@ -350,22 +354,29 @@ class WasmExecutor:
                 capture.check()
         nn.check_deadlines()
 
-    def _models_of(self, fn: DeployedFunction, options: WasmOptions) -> dict[str, nn.Graph]:
+    def _models_of(
+        self, fn: DeployedFunction, options: WasmOptions
+    ) -> tuple[dict[str, nn.Graph], float]:
         """The `wasm.models` of `fn`, loaded (once per code version) before the instance
         starts, so load_by_name costs nothing; the first load is part of INIT."""
         concurrency = self._concurrency(fn)
         named: dict[str, nn.Graph] = {}
+        loading_ms = 0.0
         for name, rel in options.models:
-            try:
-                path = inside(fn.code_dir, rel)
-            except WasmConfigError:
-                raise WasmConfigError(
-                    f"wasm.models: {name}: {rel!r} leads outside the function's code"
-                ) from None
-            if not path.is_file():
-                raise WasmConfigError(f"wasm.models: {name}: {rel!r} is not a file of the code")
-            named[name] = self.models.get(name, path, concurrency)
-        return named
+            path = self._model_paths.get((fn.code_dir, rel))
+            if path is None:
+                try:
+                    path = inside(fn.code_dir, rel)
+                except WasmConfigError:
+                    raise WasmConfigError(
+                        f"wasm.models: {name}: {rel!r} leads outside the function's code"
+                    ) from None
+                if not path.is_file():
+                    raise WasmConfigError(f"wasm.models: {name}: {rel!r} is not a file of the code")
+                self._model_paths[(fn.code_dir, rel)] = path
+            named[name], ms = self.models.get(name, path, concurrency)
+            loading_ms += ms
+        return named, loading_ms
 
     def _concurrency(self, fn: DeployedFunction) -> int:
         slots = self._slots.get((fn.name, fn.version))

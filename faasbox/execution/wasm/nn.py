@@ -268,12 +268,15 @@ class Models:
         self._graphs: dict[tuple[Path, int], Graph] = {}
         self._lock = threading.Lock()
 
-    def get(self, name: str, path: Path, concurrency: int) -> Graph:
+    def get(self, name: str, path: Path, concurrency: int) -> tuple[Graph, float]:
+        """The model at `path`, and the milliseconds this call spent loading it (0.0 when
+        it was loaded already)."""
         threads = threads_for(concurrency)
         key = (path, threads)
         graph = self._graphs.get(key)
         if graph is not None:
-            return graph
+            return graph, 0.0
+        started = time.perf_counter()
         with self._lock:  # loads are rare (once per code version): one at a time is enough
             graph = self._graphs.get(key)
             if graph is None:
@@ -289,7 +292,7 @@ class Models:
                 except NnError as e:
                     raise ModelError(f"wasm.models: {name}: {path.name}: {e}") from None
                 self._graphs[key] = graph
-            return graph
+            return graph, (time.perf_counter() - started) * 1000
 
     def forget(self, code_dir: Path) -> None:
         root = code_dir.resolve()
