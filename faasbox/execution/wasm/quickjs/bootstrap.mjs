@@ -134,6 +134,7 @@ async function loadHandler(fullHandler) {
     module = await loadModule(`${TASK_ROOT}/${fullHandler.slice(0, slash + 1)}${moduleName}`);
   } catch (error) {
     if (error instanceof SyntaxError) throw new RuntimeError('Runtime.UserCodeSyntaxError', `${error.name}: ${error.message}`);
+    if (error && error.code === 'MODULE_NOT_FOUND') throw new RuntimeError('Runtime.ImportModuleError', `Error: ${error.message}`);
     throw error;
   }
   const handler = handlerPath.split('.').reduce((object, key) => object && object[key], module);
