@@ -129,11 +129,7 @@ def test_signing_in_on_a_server_with_auth(auth_server, new_page) -> None:  # typ
     # Signed in, the try-it view lists what the server has deployed.
     page.get_by_role("link", name="Try it").click()
     page.wait_for_selector("text=Functions deployed on this server.")
-    assert page.locator(".choice-title").all_inner_texts() == [
-        "Grayscale",
-        "Classify",
-        "Classify (WebAssembly)",
-    ]
+    assert page.locator(".choice-title").all_inner_texts() == ["Grayscale", "Classify"]
 
     # The key lasts as long as the tab; signing out forgets it.
     page.goto("/ui/#functions")
