@@ -1,4 +1,7 @@
-"""Running `runtime: wasm` functions: WASI preview1 commands, in the server process, on threads.
+"""Running WebAssembly functions, in the server process, on threads: `runtime: wasm` (WASI
+preview1 commands) and `runtime: quickjs` (JavaScript on QuickJS-NG compiled to WASI). What
+differs between them is a `Guest` (faasbox.execution.wasm.guest), which the runtime registry
+names; everything here is the same for both.
 
 Where and how: each invocation is a new wasmtime Store and instance of the function's module,
 compiled once per code version (`faasbox.execution.wasm.engine`), run on a thread of the
@@ -10,7 +13,8 @@ WASI call hangs at its first stdio operation.
 The program's world is what its configuration gives it and nothing else: stdin (the payload,
 or the HTTP request body), stdout and stderr (captured, `faasbox.execution.wasm.output`), argv
 and environment variables, and the preopened folders of `wasm.dirs`. No network, no other
-file, none of the server's environment.
+file, none of the server's environment. Besides WASI, the program may import wasi-nn
+(`faasbox.execution.wasm.nn`): inference on the host, on the models of `wasm.models`.
 
 Limits: `memorySize` caps linear memory (memory.grow fails past it); `timeout` is enforced
 by epoch interruption (the store traps within a tick, 5 ms, of its deadline; a sleeping
