@@ -43,6 +43,7 @@ test: lint typecheck toolchains chromium postgresql
 # `make test` runs it as a test (tests/functional/test_wasm.py), so a skip shows in its summary.
 wasm-check: toolchains
 	sh examples/wasm-grayscale/build.sh --check
+	sh examples/wasm-classify/build.sh --check
 
 # The WebAssembly toolchains, from Debian's packages: clang for examples/wasm-grayscale (and
 # build.sh --check), rustc with the wasm32 standard library for the Rust-built test in

@@ -6,8 +6,8 @@ import importlib
 import sys
 
 BENCHES = [
-    "warm", "cold", "density", "image", "wasm", "node", "runtime_api", "layers", "console_stats",
-    "dapr_state",
+    "warm", "cold", "density", "image", "wasm", "wasm_classify", "node", "runtime_api", "layers",
+    "console_stats", "dapr_state",
 ]  # fmt: skip
 
 

@@ -97,6 +97,8 @@ class Runtime:
     installed: Callable[[], str] | None = None  # the version that runs, when one does
     options_key: str | None = None  # a function key of serverless.yml only this runtime reads
     worker: WorkerStart | None = None  # runtimes of the process executor only
+    # Runtimes of the wasm executor: the guest that runs their functions (module:class).
+    wasm_guest: str = "faasbox.execution.wasm.guest:Command"
 
     def handler_problem(self, handler: str) -> str | None:
         """What is wrong with `handler`, or None if it is well formed."""
@@ -161,6 +163,19 @@ WEBASSEMBLY = Runtime(
     described="WebAssembly (wasm)",
     options_key="wasm",
 )
+QUICKJS = Runtime(
+    listed_as="quickjs",
+    pattern=re.compile(r"quickjs"),
+    executor=WASM,
+    handler=re.compile(r"[^\s]*[^\s/.]\.[^\s/]*[^\s/.]"),  # as Node.js's: file.export
+    handler_hint=(
+        "expected 'file.export' for a QuickJS function (e.g. index.handler or src/app.main)"
+    ),
+    missing_hint="expected 'file.export', e.g. index.handler for exports.handler in index.js",
+    supported_as="quickjs (JavaScript on QuickJS-NG, in WebAssembly)",
+    described="JavaScript on QuickJS (quickjs)",
+    wasm_guest="faasbox.execution.wasm.quickjs:QuickJs",
+)
 NODE = Runtime(
     listed_as="nodejs2x.x",
     # nodejs18.x, nodejs20.x, nodejs22.x...: any runs on the installed Node.js (a warning
@@ -200,7 +215,7 @@ PROVIDED = Runtime(
     # Stdlib-only Python: forked from a zygote, it enters the jail at BOOT as Python's does.
     worker=WorkerStart(module="faasbox.execution.process.runtime_api.worker", forkable=True),
 )
-RUNTIMES: tuple[Runtime, ...] = (PYTHON, NODE, PROVIDED, WEBASSEMBLY)
+RUNTIMES: tuple[Runtime, ...] = (PYTHON, NODE, PROVIDED, QUICKJS, WEBASSEMBLY)
 
 DEFAULT_RUNTIME = "python3.11"
 OPTIONS_KEYS = frozenset(r.options_key for r in RUNTIMES if r.options_key)

@@ -15,6 +15,7 @@ const BUILT_IN = [
   { id: "grayscale", title: "Grayscale", note: "Python: OpenCV, Pillow", path: "/images/grayscale", kind: "image" },
   { id: "classify", title: "Classify", note: "Python: EfficientNet-Lite0, ONNX", path: "/images/classify", kind: "classes" },
   { id: "grayscale-wasm", title: "Grayscale (WebAssembly)", note: "C compiled to WebAssembly", path: "/wasm/grayscale", kind: "image" },
+  { id: "classify-wasm", title: "Classify (WebAssembly)", note: "C + wasi-nn, ONNX", path: "/wasm/classify", kind: "classes" },
 ];
 const FORMATS = "JPEG, PNG, GIF or WebP";
 

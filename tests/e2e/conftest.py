@@ -15,6 +15,7 @@ from tests.e2e.helpers import (
     CHROMIUM_ARGS,
     CONSOLE_SERVICE,
     IMAGE_SERVICE,
+    WASM_CLASSIFY,
     WASM_GRAYSCALE,
 )
 from tests.support import ROOT, RunningServer
@@ -28,10 +29,10 @@ def _data_dir() -> Path:
 
 @pytest.fixture(scope="package")
 def open_server() -> Iterator[RunningServer]:
-    """A server started with --no-auth: the image service, the WebAssembly grayscale and the
-    console's test functions."""
+    """A server started with --no-auth: the image service, the WebAssembly grayscale and
+    classify, and the console's test functions."""
     data = _data_dir()
-    dirs = [IMAGE_SERVICE, WASM_GRAYSCALE, CONSOLE_SERVICE]
+    dirs = [IMAGE_SERVICE, WASM_GRAYSCALE, WASM_CLASSIFY, CONSOLE_SERVICE]
     server = RunningServer(dirs, data, "--no-auth").start()
     try:
         yield server

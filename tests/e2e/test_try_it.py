@@ -216,7 +216,7 @@ def test_the_choices_are_the_deployed_functions(open_server, new_page) -> None: 
     page.goto("/ui/")
     page.wait_for_selector("text=The image functions deployed on this server.")
     titles = page.locator(".choice-title").all_inner_texts()
-    assert titles == ["Grayscale", "Classify", "Grayscale (WebAssembly)"]
+    assert titles == ["Grayscale", "Classify", "Grayscale (WebAssembly)", "Classify (WebAssembly)"]
 
 
 def test_phone_width(open_server, new_page) -> None:  # type: ignore[no-untyped-def]

@@ -31,6 +31,7 @@ FAASBOX = Path(runtimes.__file__).resolve().parent.parent
         ("provided.al2023", PROCESS),
         ("provided.al2", PROCESS),
         ("wasm", WASM),
+        ("quickjs", WASM),
     ],
 )
 def test_known_runtimes_map_to_their_executor(name: str, kind: str) -> None:
@@ -135,13 +136,17 @@ def test_other_python_versions_warn_that_this_python_runs_them() -> None:
 
 
 def test_messages_list_every_runtime() -> None:
-    assert runtimes.enum_names() == "python3.x, nodejs2x.x, provided.al2023, provided.al2, wasm"
+    assert runtimes.enum_names() == (
+        "python3.x, nodejs2x.x, provided.al2023, provided.al2, quickjs, wasm"
+    )
     assert runtimes.supported_runtimes() == (
         f"python3.x (run on this server's Python {RUNNING}), "
         "nodejs2x.x (run on this server's Node.js), "
-        "provided.al2023/provided.al2 (a `bootstrap` speaking Lambda's Runtime API) and wasm"
+        "provided.al2023/provided.al2 (a `bootstrap` speaking Lambda's Runtime API), "
+        "quickjs (JavaScript on QuickJS-NG, in WebAssembly) and wasm"
     )
     assert "WebAssembly (wasm)" in runtimes.described()
+    assert "JavaScript on QuickJS (quickjs)" in runtimes.described()
     assert runtimes.lookup(runtimes.DEFAULT_RUNTIME) is not None
 
 
@@ -208,3 +213,17 @@ def test_the_gateway_and_the_cli_import_no_executor() -> None:
                     if name.startswith(("faasbox.execution.process", "faasbox.execution.wasm"))
                 ]
     assert offenders == []
+
+
+def test_wasm_runtimes_name_the_guest_that_runs_them() -> None:
+    import importlib
+
+    for runtime in runtimes.RUNTIMES:
+        if runtime.executor != WASM:
+            continue
+        module, _, name = runtime.wasm_guest.partition(":")
+        guest = getattr(importlib.import_module(module), name)()
+        assert guest.entry in ("_start", "_initialize")
+    assert runtimes.of("quickjs").wasm_guest.endswith("quickjs:QuickJs")
+    assert runtimes.of("quickjs").handler_problem("index.handler") is None
+    assert runtimes.of("quickjs").handler_problem("index") is not None

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import wasmtime
 
+from faasbox.execution.wasm import nn
 from faasbox.execution.wasm import poll as wasm_poll
 
 log = logging.getLogger("faasbox.execution")
@@ -104,9 +105,10 @@ class Engines:
 
     # -- modules -------------------------------------------------------------------------
 
-    def program(self, path: Path, fuel: bool) -> tuple[Program, bool]:
+    def program(self, path: Path, fuel: bool, entry: str = "_start") -> tuple[Program, bool]:
         """The linked module at `path`, and whether this call loaded it (compiled it, or
-        deserialized it from the disk cache). Blocking: call it off the event loop."""
+        deserialized it from the disk cache); it must export `entry` (a command's `_start`,
+        a reactor's `_initialize`). Blocking: call it off the event loop."""
         key = (str(path), fuel)
         program = self._programs.get(key)
         if program is not None:
@@ -118,7 +120,7 @@ class Engines:
                 program = self._programs.get(key)
                 if program is not None:
                     return program, False
-                program = self._programs[key] = self._load(path, fuel)
+                program = self._programs[key] = self._load(path, fuel, entry)
                 return program, True
         finally:
             with self._lock:
@@ -128,7 +130,7 @@ class Engines:
         for fuel in (False, True):
             self._programs.pop((str(path), fuel), None)
 
-    def _load(self, path: Path, fuel: bool) -> Program:
+    def _load(self, path: Path, fuel: bool, entry: str) -> Program:
         try:
             wasm = path.read_bytes()
         except FileNotFoundError:
@@ -151,7 +153,7 @@ class Engines:
             except wasmtime.WasmtimeError as e:
                 raise InvalidModule(f"{path.name} is not a valid WebAssembly module: {e}") from None
             self._store(cached, module)
-        if not any(e.name == "_start" for e in module.exports):
+        if not any(e.name == entry for e in module.exports):
             raise InvalidModule(
                 f"{path.name} exports no _start: build it as a WASI command (a program with "
                 "main), not a library or reactor"
@@ -161,7 +163,7 @@ class Engines:
         except wasmtime.WasmtimeError as e:
             raise InvalidModule(
                 f"{path.name} imports what faasbox does not provide (only WASI preview1, "
-                f"{WASI}): {_first_line(e)}"
+                f"{WASI}, and wasi-nn, {nn.MODULE}): {_first_line(e)}"
             ) from None
         load_ms = (time.perf_counter() - started) * 1000
         return Program(engine, pre, fuel, load_ms, compiled)
@@ -203,6 +205,7 @@ def _linker(engine: wasmtime.Engine) -> wasmtime.Linker:
         wasm_poll.poll_oneoff,
         access_caller=True,
     )
+    nn.define(linker)
     return linker
 
 

@@ -1,4 +1,7 @@
-"""Running `runtime: wasm` functions: WASI preview1 commands, in the server process, on threads.
+"""Running WebAssembly functions, in the server process, on threads: `runtime: wasm` (WASI
+preview1 commands) and `runtime: quickjs` (JavaScript on QuickJS-NG compiled to WASI). What
+differs between them is a `Guest` (faasbox.execution.wasm.guest), which the runtime registry
+names; everything here is the same for both.
 
 Where and how: each invocation is a new wasmtime Store and instance of the function's module,
 compiled once per code version (`faasbox.execution.wasm.engine`), run on a thread of the
@@ -10,7 +13,8 @@ WASI call hangs at its first stdio operation.
 The program's world is what its configuration gives it and nothing else: stdin (the payload,
 or the HTTP request body), stdout and stderr (captured, `faasbox.execution.wasm.output`), argv
 and environment variables, and the preopened folders of `wasm.dirs`. No network, no other
-file, none of the server's environment.
+file, none of the server's environment. Besides WASI, the program may import wasi-nn
+(`faasbox.execution.wasm.nn`): inference on the host, on the models of `wasm.models`.
 
 Limits: `memorySize` caps linear memory (memory.grow fails past it); `timeout` is enforced
 by epoch interruption (the store traps within a tick, 5 ms, of its deadline; a sleeping
@@ -27,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import importlib
 import logging
 import shutil
 import threading
@@ -37,15 +42,17 @@ from typing import Any
 import wasmtime
 from wasmtime import _ffi as wasmtime_ffi
 
+from faasbox.execution import runtimes
 from faasbox.execution.admission import Budget
 from faasbox.execution.api import Invocation, Outcome, WorkerInfo
 from faasbox.execution.logs import LOG_CAP
 from faasbox.execution.settings import RuntimeSettings
+from faasbox.execution.wasm import nn
 from faasbox.execution.wasm import poll as wasm_poll
 from faasbox.execution.wasm.engine import Engines, InvalidModule, Program
-from faasbox.execution.wasm.http import request_from_event
+from faasbox.execution.wasm.guest import Guest, InvalidGuest
 from faasbox.execution.wasm.options import WasmConfigError, WasmOptions, inside
-from faasbox.execution.wasm.outcome import MIB, Run, fault, frames, outcome, reason, timed_out
+from faasbox.execution.wasm.outcome import MIB, Run, fault, frames, reason, timed_out
 from faasbox.execution.wasm.output import Capture
 from faasbox.execution.wasm.slots import Slots
 from faasbox.lambda_.limits import MAX_TIMEOUT_S, SYNC_PAYLOAD_LIMIT
@@ -71,7 +78,9 @@ class WasmExecutor:
         self._closing = threading.Event()
         self._rw_lock = threading.Lock()
         self._rw_ready: set[Path] = set()
-        self._modules: dict[tuple[Path, str], Path] = {}
+        self._guests: dict[str, Guest] = {}
+        self.models = nn.Models()
+        self._model_paths: dict[tuple[Path, str], Path] = {}
         # Last: its ticker thread starts at once and calls _check_outputs.
         self.engines = Engines(settings.data_dir / "wasm-cache", on_tick=self._check_outputs)
 
@@ -178,7 +187,11 @@ class WasmExecutor:
         self._retired = [s for s in self._retired if s.active] + [slots]
         live = {s.fn.code_dir for s in self._slots.values() if s is not slots}
         if slots.fn.code_dir not in live:
-            self.engines.forget(slots.fn.code_dir / slots.fn.config.handler)
+            with contextlib.suppress(InvalidGuest):
+                module = self._guest(slots.fn).module(slots.fn)
+                if module.is_relative_to(slots.fn.code_dir.resolve()):  # not a runtime's own
+                    self.engines.forget(module)
+            self.models.forget(slots.fn.code_dir)
 
     async def close(self) -> None:
         """Stop every running instance (they trap at once) and the engines' ticker."""
@@ -206,16 +219,23 @@ class WasmExecutor:
         self, fn: DeployedFunction, payload: bytes, request_id: str, http_event: bool
     ) -> Outcome:
         try:
+            guest = self._guest(fn)
             options = WasmOptions.of(fn.config)
-            program, loaded = self.engines.program(self._module(fn), options.fuel is not None)
+            program, loaded = self.engines.program(
+                guest.module(fn), options.fuel is not None, guest.entry
+            )
             preopens = self._preopens(fn, options)
-        except WasmConfigError as e:
+            named, models_ms = self._models_of(fn, options)
+        except (WasmConfigError, nn.ModelError) as e:
             return fault(request_id, "Runtime.WasmConfigError", str(e))
-        except InvalidModule as e:
+        except (InvalidModule, InvalidGuest) as e:
             return fault(request_id, "Runtime.InvalidEntrypoint", str(e))
-        init_ms = program.load_ms if loaded else None
+        # INIT: compiling (or deserializing) the module and loading its models, when done.
+        init_ms: float | None = (program.load_ms if loaded else 0.0) + models_ms
+        if not loaded and not models_ms:
+            init_ms = None
 
-        stdin = payload
+        given = guest.input(fn, payload, http_event)
         env = [
             ("AWS_LAMBDA_FUNCTION_NAME", fn.name),
             ("AWS_LAMBDA_FUNCTION_VERSION", fn.version),
@@ -224,24 +244,41 @@ class WasmExecutor:
             ("AWS_REQUEST_ID", request_id),
             *fn.config.environment.items(),
             *options.env,
+            *given.env,
         ]
-        if http_event:
-            request = request_from_event(payload)
-            if request is not None:
-                stdin = request.body
-                env.extend(request.env)
         # Later definitions win (a program's getenv() would find the first of duplicates).
-        run = self._run(program, fn, options, stdin, list(dict(env).items()), preopens)
-        return outcome(fn, request_id, options, run, http_event, init_ms)
+        session = nn.Session(named=named, threads=nn.threads_for(self._concurrency(fn)))
+        run = self._run(
+            program,
+            fn,
+            guest,
+            options,
+            given.stdin,
+            list(dict(env).items()),
+            [*given.preopens, *preopens],
+            session,
+        )
+        return guest.outcome(fn, request_id, options, run, http_event, init_ms)
+
+    def _guest(self, fn: DeployedFunction) -> Guest:
+        """The runtime's guest (a WASI command, or QuickJS for JavaScript), made once."""
+        where = runtimes.of(fn.config.runtime).wasm_guest
+        guest = self._guests.get(where)
+        if guest is None:
+            module, _, name = where.partition(":")
+            guest = self._guests[where] = getattr(importlib.import_module(module), name)()
+        return guest
 
     def _run(
         self,
         program: Program,
         fn: DeployedFunction,
+        guest: Guest,
         options: WasmOptions,
         stdin: bytes,
         env: list[tuple[str, str]],
         preopens: list[tuple[Path, str, bool]],
+        session: nn.Session,
     ) -> Run:
         """Instantiate and run `_start`; the timeout counts from here (loading the module is
         the INIT phase, reported as Init Duration)."""
@@ -259,26 +296,26 @@ class WasmExecutor:
             if options.fuel is not None:
                 store.set_fuel(options.fuel)
             wasi = wasmtime.WasiConfig()
-            wasi.argv = [Path(fn.config.handler).name, *options.args]
+            wasi.argv = guest.argv(fn, options)
             wasi.env = [(k, v) for k, v in env if "\0" not in k + v]
             stdin_vec = wasmtime_ffi.bytes_to_capi(stdin)  # owned by the config from here
             wasmtime_ffi.wasi_config_set_stdin_bytes(wasi.ptr(), ctypes.byref(stdin_vec))
             wasi.stdout_file = stdout.path
             wasi.stderr_file = stderr.path
-            for host, guest, writable in preopens:
-                wasi.preopen_dir(str(host), guest, writable)
+            for host, seen_as, writable in preopens:
+                wasi.preopen_dir(str(host), seen_as, writable)
             store.set_wasi(wasi)
             self._running.update((stdout, stderr))
             t0 = time.perf_counter()
             deadline = time.monotonic() + fn.config.timeout
             wasm_poll.current.at = deadline
             wasm_poll.current.wake = self._closing
+            session.deadline = deadline
+            nn.bind(session)
             store.set_epoch_deadline(self.engines.deadline_ticks(fn.config.timeout))
             try:
                 instance = program.pre.instantiate(store)
-                start = instance.exports(store)["_start"]
-                assert isinstance(start, wasmtime.Func)
-                start(store)
+                guest.start(instance, store)
                 run.exit_code = 0
             except wasmtime.ExitTrap as e:
                 run.exit_code = e.code
@@ -302,34 +339,52 @@ class WasmExecutor:
                     run.memory_bytes = memory.data_len(store)
         finally:
             wasm_poll.current.at = float("inf")
+            nn.unbind()
             self._running.difference_update((stdout, stderr))
             store.close()  # closes wasmtime's descriptors of the captures
             try:
                 run.stdout, run.stdout_over = stdout.read(), stdout.truncated
                 run.stderr, run.stderr_over = stderr.read(), stderr.truncated
+                if session.notes:  # wasi-nn's reasons for the errnos it returned
+                    run.stderr += "".join(f"{n}\n" for n in session.notes).encode()
             finally:
                 stdout.close()
                 stderr.close()
         return run
 
-    def _module(self, fn: DeployedFunction) -> Path:
-        """The handler's .wasm file, which must lie inside the function's code."""
-        key = (fn.code_dir, fn.config.handler)
-        path = self._modules.get(key)
-        if path is None:
-            try:
-                path = inside(fn.code_dir, fn.config.handler)
-            except WasmConfigError:
-                raise InvalidModule(
-                    f"handler {fn.config.handler!r} leads outside the function's code"
-                ) from None
-            self._modules[key] = path
-        return path
-
     def _check_outputs(self) -> None:
         for capture in list(self._running):
             with contextlib.suppress(OSError):
                 capture.check()
+        nn.check_deadlines()
+
+    def _models_of(
+        self, fn: DeployedFunction, options: WasmOptions
+    ) -> tuple[dict[str, nn.Graph], float]:
+        """The `wasm.models` of `fn`, loaded (once per code version) before the instance
+        starts, so load_by_name costs nothing; the first load is part of INIT."""
+        concurrency = self._concurrency(fn)
+        named: dict[str, nn.Graph] = {}
+        loading_ms = 0.0
+        for name, rel in options.models:
+            path = self._model_paths.get((fn.code_dir, rel))
+            if path is None:
+                try:
+                    path = inside(fn.code_dir, rel)
+                except WasmConfigError:
+                    raise WasmConfigError(
+                        f"wasm.models: {name}: {rel!r} leads outside the function's code"
+                    ) from None
+                if not path.is_file():
+                    raise WasmConfigError(f"wasm.models: {name}: {rel!r} is not a file of the code")
+                self._model_paths[(fn.code_dir, rel)] = path
+            named[name], ms = self.models.get(name, path, concurrency)
+            loading_ms += ms
+        return named, loading_ms
+
+    def _concurrency(self, fn: DeployedFunction) -> int:
+        slots = self._slots.get((fn.name, fn.version))
+        return slots.limit if slots is not None and slots.limit > 0 else 1
 
     def _preopens(self, fn: DeployedFunction, options: WasmOptions) -> list[tuple[Path, str, bool]]:
         found = []

@@ -10,6 +10,8 @@ wasm:
     - data                         # seen by the program as /data
     - {path: cache, mode: rw}      # a writable copy (see faasbox.execution.wasm.executor)
   fuel: 100000000                  # an instruction budget per invocation
+  models:                          # wasi-nn models for load_by_name (faasbox.execution.wasm.nn)
+    mobilenet: model/mobilenet.onnx  # a .onnx or .tflite file of the code
 ```
 """
 
@@ -21,7 +23,7 @@ from typing import Any
 
 from faasbox.registry.models import FunctionConfig
 
-OPTION_KEYS = ("args", "env", "contentType", "dirs", "fuel")
+OPTION_KEYS = ("args", "env", "contentType", "dirs", "fuel", "models")
 
 
 class WasmConfigError(Exception):
@@ -42,6 +44,7 @@ class WasmOptions:
     content_type: str | None = None
     dirs: tuple[Preopen, ...] = ()
     fuel: int | None = None
+    models: tuple[tuple[str, str], ...] = ()  # (name, path relative to the code)
 
     @classmethod
     def of(cls, config: FunctionConfig) -> WasmOptions:
@@ -59,6 +62,7 @@ class WasmOptions:
             content_type=_content_type(raw.get("contentType")),
             dirs=_dirs(raw.get("dirs")),
             fuel=_fuel(raw.get("fuel")),
+            models=_models(raw.get("models")),
         )
 
 
@@ -134,6 +138,27 @@ def _fuel(value: object) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise WasmConfigError(f"wasm.fuel: expected a positive integer, got {value!r}")
     return value
+
+
+def _models(value: object) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise WasmConfigError(
+            f"wasm.models: expected a mapping of names to model files, got {value!r}"
+        )
+    found = []
+    for name, path in value.items():
+        if not isinstance(name, str) or not name or not isinstance(path, str) or not path:
+            raise WasmConfigError(f"wasm.models: bad entry {name!r}: {path!r}")
+        rel = PurePosixPath(path)
+        if rel.is_absolute() or ".." in rel.parts:
+            raise WasmConfigError(
+                f"wasm.models: {name}: {path!r} must be a file inside the function's code "
+                "(a relative path without ..)"
+            )
+        found.append((name, str(rel)))
+    return tuple(found)
 
 
 def inside(base: Path, rel: str) -> Path:
