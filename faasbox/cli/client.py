@@ -220,6 +220,7 @@ class Client:
     def async_invocations(self, function: str | None = None, limit: int = 20) -> dict[str, Any]:
         params: dict[str, Any] = {"limit": limit, **({"function": function} if function else {})}
         return dict(self._request("GET", "/_faasbox/async/invocations", params=params).json())
+
     def schedules(self) -> list[dict[str, Any]]:
         return list(self._request("GET", "/_faasbox/schedules").json()["schedules"])
 

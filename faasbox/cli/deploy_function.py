@@ -111,6 +111,7 @@ def deploy_function(
     """Deploy one function of the service in DIRECTORY; its other functions stay as they are."""
     from faasbox.cli.client import Client
     from faasbox.cli.main import _fail
+
     try:
         spec = load_one_service(directory, config, stage, region, params)
         fn_config = function_config(spec, function)

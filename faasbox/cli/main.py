@@ -19,11 +19,9 @@ import click
 from rich.console import Console
 from rich.logging import RichHandler
 
+from faasbox.cli.access_log import print_access_log
 from faasbox.cli.async_invocations import async_command, print_async_state
 from faasbox.cli.dapr import dapr_options, start_dapr
-from faasbox.cli.keys import keys as keys_command
-from faasbox.cli.package import layer as layer_command
-from faasbox.cli.package import package as package_command
 from faasbox.cli.deploy_function import (
     SERVICE_COMMAND,
     DeployGroup,
@@ -32,12 +30,14 @@ from faasbox.cli.deploy_function import (
     upload_args,
 )
 from faasbox.cli.info import info as info_command
+from faasbox.cli.keys import keys as keys_command
+from faasbox.cli.logs import logs as logs_command
+from faasbox.cli.package import layer as layer_command
+from faasbox.cli.package import package as package_command
 from faasbox.cli.print_config import print_config as print_config_command
 from faasbox.cli.remove_service import remove_service as remove_service_command
 from faasbox.cli.schedules import schedules as schedules_command
 from faasbox.cli.self_command import self_command
-from faasbox.cli.access_log import print_access_log
-from faasbox.cli.logs import logs as logs_command
 from faasbox.config import ServiceSpec, load_service
 from faasbox.dapr.settings import DaprSettings
 from faasbox.errors import ConfigError, FaasboxError, ServerUnreachable

@@ -41,8 +41,8 @@ from faasbox.config.functions import (
     timeout_setting,
 )
 from faasbox.config.keypath import KeyPath
-from faasbox.config.queues import declared_queues, other_resources
 from faasbox.config.logging_config import provider_logging
+from faasbox.config.queues import declared_queues, other_resources
 from faasbox.config.spec import (
     DEFAULT_MEMORY_MB,
     DEFAULT_TIMEOUT_S,

@@ -21,9 +21,9 @@ from typing import Any, Protocol
 
 from faasbox.errors import ServiceError, UnknownOperation
 from faasbox.events.dispatcher import AsyncSettings, EventQueue
+from faasbox.events.scheduler import Scheduler, event_invocation
 from faasbox.events.sqs import QueueService
 from faasbox.events.sqs_source import SqsEventSources
-from faasbox.events.scheduler import Scheduler, event_invocation
 from faasbox.execution.invoker import Invoker
 from faasbox.gateway import async_status_api, event_invoke_config_api, sqs_api
 from faasbox.gateway.apigw import ApiGateway
