@@ -13,15 +13,24 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 # Stamps: reinstall only when pyproject.toml changes.
-$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python $(VENV)/.installed-lambda-runtime
 	$(BIN)/pip install --quiet -e '.[examples]'
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python $(VENV)/.installed-lambda-runtime
 	$(BIN)/pip install --quiet -e '.[examples,dev]'
 	touch $@ $(VENV)/.installed-run
 
-run: $(VENV)/.installed-run
+# What Lambda's Python runtime gives every function (boto3, botocore, awslambdaric, at its
+# versions), apart from faasbox's own packages: functions import these and nothing of the
+# virtualenv's (faasbox/execution/process/python/search_path.py).
+LAMBDA_RUNTIME := faasbox/execution/process/python/lambda_runtime.txt
+$(VENV)/.installed-lambda-runtime: $(LAMBDA_RUNTIME) | $(BIN)/python
+	rm -rf $(VENV)/lambda-runtime
+	$(BIN)/pip install --quiet --target $(VENV)/lambda-runtime -r $(LAMBDA_RUNTIME)
+	touch $@
+
+run: $(VENV)/.installed-run $(VENV)/.installed-lambda-runtime
 	$(BIN)/faasbox serve examples --host $(HOST) --port $(PORT)
 
 lint: $(VENV)/.installed-test
@@ -31,7 +40,7 @@ lint: $(VENV)/.installed-test
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
 
-test: lint typecheck toolchains chromium
+test: lint typecheck toolchains chromium $(VENV)/.installed-lambda-runtime
 	$(BIN)/python -m pytest tests
 
 # The committed grayscale.wasm must be what its source builds to (skipped, with a message,

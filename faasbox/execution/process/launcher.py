@@ -9,7 +9,9 @@ for a function that needs nothing heavy) and a *preloaded* one (numpy, Pillow, O
 onnxruntime, when installed). A function starts from the base zygote; once its INIT shows
 that it imports a preloaded package, its later cold starts fork from the preloaded zygote.
 A function whose own code ships a package the preloaded zygote has imported (a vendored
-numpy, say) must get its own copy, so it forks from the base zygote.
+numpy, say) in another version than the zygote's, or without the .dist-info that tells its
+version, must get its own copy, so it forks from the base zygote; the same version as the
+zygote's (pip installed its requirements.txt) forks from the preloaded one.
 
 Runtimes whose worker cannot fork (Node.js) are, in a jail, forked as any other spare and
 exec their program at BOOT once inside the function's jail (faasbox.execution.process.
@@ -43,6 +45,7 @@ from typing import Any
 
 from faasbox.execution import runtimes
 from faasbox.execution.process.limits import MemoryLimit, MemoryLimiter
+from faasbox.execution.process.python import distributions, preload_site
 from faasbox.execution.runtimes import WorkerStart
 from faasbox.execution.settings import DEFAULT_PRELOAD
 from faasbox.registry.models import DeployedFunction
@@ -120,6 +123,7 @@ class Zygote:
         self.name = name
         self.modules = modules
         self.packages: frozenset[str] = frozenset()
+        self.versions: dict[str, str] = {}  # of the packages, where known
         self.pid = -1
         self._sock: socket.socket | None = None
         self._lock = asyncio.Lock()
@@ -159,6 +163,8 @@ class Zygote:
             self.close()
             return False
         self.packages = frozenset(hello.get("packages", ()))
+        # The zygote runs this interpreter and virtualenv: their metadata are its packages'.
+        self.versions = await asyncio.to_thread(distributions.installed_versions, self.packages)
         return True
 
     async def ready(self) -> bool:
@@ -318,6 +324,10 @@ class Launcher:
         self._wants_preload: dict[str, bool] = {}
         self._vendors_preloaded: dict[str, bool] = {}
         self._visible = runtime_paths() if jail is not None else []
+        # Folders a Python function imports from after its own and its layers' (in the
+        # virtualenv, which the jail shows): the preloaded packages (python.preload_site).
+        site = preload_site.build(preload) if preload else None
+        self.runtime_dirs: list[str] = [str(site)] if site is not None else []
 
     def start(self) -> None:
         if self.use_zygote:
@@ -344,7 +354,7 @@ class Launcher:
             return self.base
         vendors = self._vendors_preloaded.get(fn.code_sha256)
         if vendors is None:
-            clash = vendored_names(fn.code_dir) & (self.preloaded.packages - {"faasbox"})
+            clash = self._own_versions(fn)
             vendors = self._vendors_preloaded[fn.code_sha256] = bool(clash)
             if clash:
                 log.info(
@@ -353,6 +363,19 @@ class Launcher:
                     ", ".join(sorted(clash)),
                 )
         return self.base if vendors else self.preloaded
+
+    def _own_versions(self, fn: DeployedFunction) -> set[str]:
+        """The packages the preloaded zygote has imported that `fn` ships in another version
+        (or one that cannot be told): its workers must import its own."""
+        shipped = vendored_names(fn.code_dir) & (self.preloaded.packages - {"faasbox"})
+        versions = distributions.shipped_versions(fn.code_dir)
+        preloaded = self.preloaded.versions
+        return {
+            name
+            for name in shipped
+            if versions.get(name, distributions.UNKNOWN) in (distributions.UNKNOWN, None)
+            or versions[name] != preloaded.get(name)
+        }
 
     def identity(self, fn: DeployedFunction) -> int:
         """The function's own uid (and gid): stable for this server, never another's."""

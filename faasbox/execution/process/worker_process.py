@@ -25,6 +25,7 @@ from faasbox.execution.api import StreamSink
 from faasbox.execution.logs import LOG_CAP
 from faasbox.execution.process import exec_worker, protocol
 from faasbox.execution.process.launcher import Launcher
+from faasbox.execution.process.python import search_path
 from faasbox.execution.process.limits import MemoryLimit
 from faasbox.lambda_ import faults
 from faasbox.registry.models import DeployedFunction
@@ -228,6 +229,12 @@ class WorkerProcess:
             "handler": self.fn.config.handler,
             "task_root": task_root,
             "paths": [],
+            # Lambda's import path, without the server's packages (python.search_path).
+            "sys_path": search_path.function_sys_path(
+                task_root,
+                [search_path.LAYER_ROOT] if jail else [],
+                self._launcher.runtime_dirs,
+            ),
             "env": env,
             "tmp_dir": "" if jail else str(self.tmp_dir),
             "jail": jail,
