@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.table import Table
 
 from faasbox.cli.keys import keys as keys_command
@@ -92,8 +93,13 @@ def _cli_options(stage: str | None, region: str | None) -> dict[str, str]:
     return {name: value for name, value in given.items() if value}
 
 
+def _progress(line: str) -> None:
+    """A line of a dependency install (pip's, npm's), as it runs."""
+    out.print(f"  {line}", style="dim", markup=False, highlight=False)
+
+
 def _fail(error: FaasboxError) -> None:
-    err.print(f"[bold red]Error:[/] {error}")
+    err.print(f"[bold red]Error:[/] {escape(str(error))}")
     code = 2 if isinstance(error, ConfigError) else 3 if isinstance(error, ServerUnreachable) else 1
     sys.exit(code)
 
@@ -160,9 +166,11 @@ def _watch(
     def redeploy(root: Path) -> None:
         try:
             spec = load_service(root, options, params=params)
-            change, new_keys = deploy_service(server.registry, spec, server.api_keys, force=force)
+            change, new_keys = deploy_service(
+                server.registry, spec, server.api_keys, force=force, progress=_progress
+            )
         except FaasboxError as e:
-            err.print(f"[yellow]Not redeployed:[/] {e}")
+            err.print(f"[yellow]Not redeployed:[/] {e}", markup=False)
             return
         if change.changed or change.removed:
             changed = ", ".join(change.changed + change.removed)
@@ -351,7 +359,9 @@ def serve(
             keys.prepare_access_keys(server.access_keys)
         for spec in specs:
             _warn(spec)
-            change, new_keys = deploy_service(server.registry, spec, server.api_keys, force=force)
+            change, new_keys = deploy_service(
+                server.registry, spec, server.api_keys, force=force, progress=_progress
+            )
             names = ", ".join(f.name for f in change.deployed)
             out.print(f"Deployed [bold]{spec.name}[/] ({spec.stage}): {names}")
             _print_moved(change.moved)
@@ -443,9 +453,8 @@ def deploy(
         for spec in find_services(directory, _cli_options(stage, region), params):
             _warn(spec)
             configs = [c.to_dict() for c in function_configs(spec)]
-            result = client.deploy(
-                spec.name, configs, package_zip(spec), list(spec.api_keys), force=force
-            )
+            package = package_zip(spec, progress=_progress)
+            result = client.deploy(spec.name, configs, package, list(spec.api_keys), force=force)
             for fn in result["deployed"]:
                 state = "updated" if fn["name"] in result["changed"] else "unchanged"
                 out.print(f"  {fn['name']}: {state}")

@@ -143,12 +143,17 @@ class CodeStore:
     def path_of(self, sha256: str) -> Path:
         return self.root / sha256
 
-    def put_directory(self, src: Path, patterns: Sequence[str] = ()) -> StoredCode:
+    def put_directory(
+        self, src: Path, patterns: Sequence[str] = (), extra: Sequence[tuple[str, Path]] = ()
+    ) -> StoredCode:
+        """Store the package folder `src`, plus `extra` (path in the package, file: installed
+        dependencies), the folder's own files winning over an extra of the same path."""
         hasher = _TreeHasher()
         staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.root))
         try:
+            files = dict([*extra, *package_files(src, patterns)])
             # Hashed in path order, as put_zip does, so a folder and its zip share one copy.
-            for rel, path in sorted(package_files(src, patterns)):
+            for rel, path in sorted(files.items()):
                 executable = bool(path.stat().st_mode & stat.S_IXUSR)
                 with path.open("rb") as source:
                     self._store(staging, rel, source, executable, hasher)

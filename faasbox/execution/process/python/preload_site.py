@@ -1,10 +1,11 @@
 """The preloaded packages as a folder of their own, so functions can import them.
 
-A function's sys.path holds none of the server's virtualenv (search_path). The packages the
-preloaded zygote imports (numpy, Pillow, OpenCV, onnxruntime: faasbox.execution.settings.
-DEFAULT_PRELOAD, the `examples` extra) are the exception faasbox makes on purpose: the
-example image functions use them without shipping 200 MB of wheels, and a worker forked from
-the preloaded zygote has them imported already. This module builds `<sys.prefix>/
+A function's sys.path holds none of the server's virtualenv (search_path). The packages of
+faasbox's `examples` extra and those the preloaded zygote imports (numpy, Pillow, simplejpeg,
+OpenCV, onnxruntime: faasbox.execution.settings.DEFAULT_PRELOAD) are the exception faasbox
+makes on purpose, as if a layer every function has provided them: the example image
+functions use them without shipping 200 MB of wheels, and a worker forked from the
+preloaded zygote has them imported already. This module builds `<sys.prefix>/
 faasbox-preload/<hash>/`: symbolic links to exactly those distributions (and what they
 require) in the virtualenv, nothing else, which the worker puts after the runtime's
 packages. A function that ships its own copy finds its copy first (its code comes first).
@@ -49,15 +50,34 @@ def _requirements(dist: metadata.Distribution) -> list[str]:
     return names
 
 
+def faasbox_requirements(extra: str | None) -> list[str]:
+    """The distributions faasbox requires itself (None), or those of one of its extras."""
+    try:
+        requires = metadata.requires("faasbox") or []
+    except metadata.PackageNotFoundError:
+        return []
+    names = []
+    for requirement in requires:
+        marker = requirement.partition(";")[2].replace(" ", "").replace("'", '"')
+        match = _NAME.match(requirement.strip())
+        wanted = f'extra=="{extra}"' in marker if extra else "extra==" not in marker
+        if match and wanted:
+            names.append(match.group(0))
+    return names
+
+
 def distribution_closure(modules: Iterable[str]) -> list[metadata.Distribution]:
-    """The installed distributions providing `modules` (top-level names taken), and every
-    distribution they require, once each."""
+    """The installed distributions providing `modules` (top-level names taken) and those of
+    the `examples` extra, and every distribution they require, once each."""
     providers = metadata.packages_distributions()
     todo = [d for m in modules for d in providers.get(m.partition(".")[0], [])]
+    todo += faasbox_requirements("examples")
+    # Never faasbox's own dependencies, whatever an example package requires.
+    own = {_normal(n) for n in faasbox_requirements(None)}
     seen: dict[str, metadata.Distribution] = {}
     while todo:
         name = _normal(todo.pop())
-        if name in seen:
+        if name in seen or name in own:
             continue
         try:
             dist = metadata.distribution(name)
