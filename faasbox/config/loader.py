@@ -192,6 +192,7 @@ def _build_service(
 # Plugins whose work faasbox does at deploy (faasbox.dependencies: requirements, WSGI).
 PLUGINS_DONE_BY_FAASBOX = ("serverless-python-requirements", "serverless-wsgi")
 
+
 def _warn_unknown_top_level(ctx: Context, doc: dict[Any, Any]) -> None:
     for key, value in doc.items():
         if key in QUIET_TOP_LEVEL:

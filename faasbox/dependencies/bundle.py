@@ -89,9 +89,7 @@ def files(folder: Path, under: str = "") -> Iterator[tuple[str, Path]]:
                 yield rel, path
 
 
-def run(
-    argv: Sequence[str], cwd: Path, what: str, progress: Progress, env: dict[str, str]
-) -> None:
+def run(argv: Sequence[str], cwd: Path, what: str, progress: Progress, env: dict[str, str]) -> None:
     """Run an installer, each line of its output to `progress`; a failure raises with the
     installer's own last lines."""
     progress(f"{what}: {' '.join(argv)}")

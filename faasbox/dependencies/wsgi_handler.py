@@ -12,13 +12,15 @@ import io
 import json
 import os
 import sys
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlencode
 
-_app = None
+_app: Callable[..., Any] | None = None
 TEXT_TYPES = ("text/", "application/json", "application/javascript", "application/xml")
 
 
-def _load_app():
+def _load_app() -> Callable[..., Any]:
     global _app
     if _app is None:
         root = os.environ.get("LAMBDA_TASK_ROOT") or os.path.dirname(os.path.abspath(__file__))
@@ -26,14 +28,15 @@ def _load_app():
             spec = json.load(f)["app"]
         module_name, _, attribute = spec.rpartition(".")
         _app = getattr(importlib.import_module(module_name.replace("/", ".")), attribute)
+    assert _app is not None
     return _app
 
 
-def _is_v2(event):
+def _is_v2(event: dict[str, Any]) -> bool:
     return event.get("version") == "2.0"
 
 
-def _environ(event, context):
+def _environ(event: dict[str, Any], context: Any) -> dict[str, Any]:
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items() if v is not None}
     if _is_v2(event):
         http = event.get("requestContext", {}).get("http", {})
@@ -83,10 +86,10 @@ def _environ(event, context):
     return environ
 
 
-def handler(event, context):
-    status_headers = {}
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    status_headers: dict[str, Any] = {}
 
-    def start_response(status, response_headers, exc_info=None):
+    def start_response(status: str, response_headers: list[Any], exc_info: Any = None) -> None:
         status_headers["status"] = status
         status_headers["headers"] = response_headers
 
@@ -97,8 +100,8 @@ def handler(event, context):
         if hasattr(result, "close"):
             result.close()
     status = int(status_headers["status"].split(" ", 1)[0])
-    headers = {}
-    cookies = []
+    headers: dict[str, str] = {}
+    cookies: list[str] = []
     for name, value in status_headers["headers"]:
         if name.lower() == "set-cookie":
             cookies.append(value)
@@ -106,7 +109,7 @@ def handler(event, context):
             headers[name] = value
     content_type = headers.get("Content-Type", headers.get("content-type", ""))
     text = not content_type or content_type.startswith(TEXT_TYPES)
-    response = {"statusCode": status, "headers": headers}
+    response: dict[str, Any] = {"statusCode": status, "headers": headers}
     if text:
         response["body"] = payload.decode("utf-8")
         response["isBase64Encoded"] = False

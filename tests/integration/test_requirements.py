@@ -80,7 +80,10 @@ def test_a_redeploy_with_the_same_requirements_installs_nothing(
 
 
 def test_a_failed_install_refuses_the_deploy_and_the_previous_version_serves(
-    server: RunningServer, cache: Path, first_deploy: subprocess.CompletedProcess[str], tmp_path: Path
+    server: RunningServer,
+    cache: Path,
+    first_deploy: subprocess.CompletedProcess[str],
+    tmp_path: Path,
 ) -> None:
     broken = tmp_path / "requirements"
     shutil.copytree(REQUIREMENTS, broken)

@@ -25,8 +25,8 @@ from faasbox.execution.api import StreamSink
 from faasbox.execution.logs import LOG_CAP
 from faasbox.execution.process import exec_worker, protocol
 from faasbox.execution.process.launcher import Launcher
-from faasbox.execution.process.python import search_path
 from faasbox.execution.process.limits import MemoryLimit
+from faasbox.execution.process.python import search_path
 from faasbox.lambda_ import faults
 from faasbox.registry.models import DeployedFunction
 

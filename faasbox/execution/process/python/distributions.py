@@ -7,6 +7,7 @@ that the function ships too, the same version (faasbox.execution.process.launche
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata as metadata
 from collections.abc import Iterable
 from pathlib import Path
@@ -20,10 +21,8 @@ def installed_versions(top_levels: Iterable[str]) -> dict[str, str]:
     versions: dict[str, str] = {}
     for name in top_levels:
         for dist in providers.get(name, [])[:1]:
-            try:
+            with contextlib.suppress(metadata.PackageNotFoundError):
                 versions[name] = metadata.version(dist)
-            except metadata.PackageNotFoundError:
-                pass
     return versions
 
 

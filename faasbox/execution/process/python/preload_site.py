@@ -17,7 +17,6 @@ one is never seen (renamed into place).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.metadata as metadata
 import logging
@@ -114,11 +113,12 @@ def build(modules: Iterable[str]) -> Path | None:
     final = PRELOAD_ROOT / digest
     if final.is_dir():
         return final
+    staging: Path | None = None
     try:
         PRELOAD_ROOT.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=PRELOAD_ROOT))
-        for entry, target in links.items():
-            os.symlink(target, staging / entry)
+        for entry, link_to in links.items():
+            os.symlink(link_to, staging / entry)
         staging.chmod(0o755)
         try:
             os.rename(staging, final)
@@ -126,7 +126,7 @@ def build(modules: Iterable[str]) -> Path | None:
             shutil.rmtree(staging, ignore_errors=True)
     except OSError as e:
         log.warning("functions will not see the preloaded packages: %s", e)
-        with contextlib.suppress(UnboundLocalError):
+        if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
         return final if final.is_dir() else None
     return final
