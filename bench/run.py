@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = ["warm", "cold", "density", "image", "wasm", "node", "runtime_api"]
+BENCHES = ["warm", "cold", "density", "image", "wasm", "node", "runtime_api", "deps"]
 
 
 def main() -> None:

@@ -45,7 +45,7 @@ from typing import Any
 
 from faasbox.execution import runtimes
 from faasbox.execution.process.limits import MemoryLimit, MemoryLimiter
-from faasbox.execution.process.python import distributions, preload_site
+from faasbox.execution.process.python import distributions, preload_site, search_path
 from faasbox.execution.runtimes import WorkerStart
 from faasbox.execution.settings import DEFAULT_PRELOAD
 from faasbox.registry.models import DeployedFunction
@@ -328,6 +328,14 @@ class Launcher:
         # virtualenv, which the jail shows): the preloaded packages (python.preload_site).
         site = preload_site.build(preload) if preload else None
         self.runtime_dirs: list[str] = [str(site)] if site is not None else []
+        if not os.path.isdir(search_path.RUNTIME_PACKAGES):
+            log.warning(
+                "Python functions will not find boto3: %s is missing (`make run` installs "
+                "it: pip install --target %s -r %s)",
+                search_path.RUNTIME_PACKAGES,
+                search_path.RUNTIME_PACKAGES,
+                search_path.RUNTIME_REQUIREMENTS,
+            )
 
     def start(self) -> None:
         if self.use_zygote:
