@@ -99,7 +99,7 @@ def test_sys_path_is_lambdas_order() -> None:
         search_path.RUNTIME_PACKAGES,
         "/preloaded",
     ]
-    assert path[5:] == search_path.stdlib_paths()
+    assert path[5:] == list(search_path.stdlib_paths())
     assert not any("site-packages" in p for p in path[5:])
     assert importlib.util.find_spec("json") is not None  # the stdlib is what is left
 
