@@ -378,11 +378,11 @@ class Launcher:
         shipped = vendored_names(fn.code_dir) & (self.preloaded.packages - {"faasbox"})
         versions = distributions.shipped_versions(fn.code_dir)
         preloaded = self.preloaded.versions
+        unknown = distributions.UNKNOWN
         return {
             name
             for name in shipped
-            if versions.get(name, distributions.UNKNOWN) in (distributions.UNKNOWN, None)
-            or versions[name] != preloaded.get(name)
+            if versions.get(name, unknown) == unknown or versions[name] != preloaded.get(name)
         }
 
     def identity(self, fn: DeployedFunction) -> int:
