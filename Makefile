@@ -13,19 +13,28 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 # Stamps: reinstall only when pyproject.toml changes.
-$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python $(VENV)/.installed-lambda-runtime
 	$(BIN)/pip install --quiet -e '.[examples,clients]'
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python $(VENV)/.installed-lambda-runtime
 	$(BIN)/pip install --quiet -e '.[examples,clients,dev]'
 	touch $@ $(VENV)/.installed-run
+
+# What Lambda's Python runtime gives every function (boto3, botocore, awslambdaric, at its
+# versions), apart from faasbox's own packages: functions import these and nothing of the
+# virtualenv's (faasbox/execution/process/python/search_path.py).
+LAMBDA_RUNTIME := faasbox/execution/process/python/lambda_runtime.txt
+$(VENV)/.installed-lambda-runtime: $(LAMBDA_RUNTIME) | $(BIN)/python
+	rm -rf $(VENV)/lambda-runtime
+	$(BIN)/pip install --quiet --target $(VENV)/lambda-runtime -r $(LAMBDA_RUNTIME)
+	touch $@
 
 # A port in use (a faasbox already running) fails first, before the venv or data dir change.
 run:
 	@$(PYTHON) -c "import socket; s = socket.socket(socket.AF_INET6 if ':' in '$(HOST)' else socket.AF_INET); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('$(HOST)', $(PORT)))" 2>/dev/null \
 		|| { echo "Error: $(HOST):$(PORT) is in use (is faasbox already running?); stop it, or: make run PORT=8001" >&2; exit 1; }
-	@$(MAKE) --no-print-directory $(VENV)/.installed-run
+	@$(MAKE) --no-print-directory $(VENV)/.installed-run $(VENV)/.installed-lambda-runtime
 	$(BIN)/faasbox serve examples --host $(HOST) --port $(PORT)
 
 lint: $(VENV)/.installed-test
@@ -35,7 +44,7 @@ lint: $(VENV)/.installed-test
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
 
-test: lint typecheck toolchains chromium postgresql
+test: lint typecheck toolchains chromium postgresql $(VENV)/.installed-lambda-runtime
 	$(BIN)/python -m pytest tests
 
 # The committed grayscale.wasm must be what its source builds to (skipped, with a message,

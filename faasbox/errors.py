@@ -7,7 +7,8 @@ Errors are raised with what went wrong in words a person can act on; they are ma
      ├── ConfigError                 a serverless.yml that cannot be used (file, key path, why)
      ├── DeployError                 code that cannot be packaged or stored
      │    ├── CodeTooLarge           over Lambda's package limits
-     │    └── InvalidZip             a zip that cannot be unzipped (corrupt, truncated)
+     │    ├── InvalidZip             a zip that cannot be unzipped (corrupt, truncated)
+     │    └── DependencyInstallError requirements.txt or package.json not installable
      ├── ServiceError                a request to a Lambda-style API that cannot be served
      │    ├── ResourceNotFound       no such function / version           404
      │    ├── ResourceConflict       already exists / in use              409
@@ -174,3 +175,7 @@ class UnknownOperation(ServiceError):
 
     status = 404
     aws_type = "UnknownOperationException"
+
+
+class DependencyInstallError(DeployError):
+    """requirements.txt or package.json could not be installed (pip's or npm's message)."""

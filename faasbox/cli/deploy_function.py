@@ -12,8 +12,10 @@ import click
 from rich.console import Console
 
 from faasbox.cli.endpoints import endpoint_lines
+from faasbox.cli.output import print_progress
 from faasbox.cli.service_options import load_one_service, service_options, url_option
 from faasbox.config import ServiceSpec
+from faasbox.dependencies import Progress
 from faasbox.errors import ConfigError, FaasboxError
 from faasbox.registry.models import FunctionConfig
 
@@ -44,13 +46,18 @@ def deploy_states(result: dict[str, Any], existed: set[str]) -> list[tuple[str, 
     return states
 
 
-def upload_args(spec: ServiceSpec, only: str | None = None) -> dict[str, Any]:
+def upload_args(
+    spec: ServiceSpec, only: str | None = None, progress: Progress | None = None
+) -> dict[str, Any]:
     """The zips of a deploy of `spec` (of its function `only`), as `faasbox package` writes
-    them: the shared package, the functions packaged on their own, the service's layers."""
+    them: the shared package, the functions packaged on their own, the service's layers;
+    its dependencies installed first (cached in the user's cache)."""
+    from faasbox.dependencies import default_cache_dir, dependency_files
     from faasbox.registry.packaging import plan
     from faasbox.registry.service_layers import ServiceLayer
 
-    packages = plan(spec)
+    installed = dependency_files(spec, default_cache_dir(), progress or print_progress)
+    packages = plan(spec, installed)
     own = {
         name: src.zip_bytes()
         for name, src in packages.functions.items()

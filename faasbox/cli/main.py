@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from faasbox.cli.access_log import print_access_log
 from faasbox.cli.async_invocations import async_command, print_async_state
@@ -32,6 +33,7 @@ from faasbox.cli.deploy_function import (
 from faasbox.cli.info import info as info_command
 from faasbox.cli.keys import keys as keys_command
 from faasbox.cli.logs import logs as logs_command
+from faasbox.cli.output import print_progress
 from faasbox.cli.package import layer as layer_command
 from faasbox.cli.package import package as package_command
 from faasbox.cli.print_config import print_config as print_config_command
@@ -111,7 +113,7 @@ def _cli_options(stage: str | None, region: str | None) -> dict[str, str]:
 
 
 def _fail(error: FaasboxError) -> None:
-    err.print(f"[bold red]Error:[/] {error}")
+    err.print(f"[bold red]Error:[/] {escape(str(error))}")
     code = 2 if isinstance(error, ConfigError) else 3 if isinstance(error, ServerUnreachable) else 1
     sys.exit(code)
 
@@ -178,9 +180,11 @@ def _watch(
     def redeploy(root: Path) -> None:
         try:
             spec = load_service(root, options, params=params)
-            change, new_keys = deploy_service(server.registry, spec, server.api_keys, force=force)
+            change, new_keys = deploy_service(
+                server.registry, spec, server.api_keys, force=force, progress=print_progress
+            )
         except FaasboxError as e:
-            err.print(f"[yellow]Not redeployed:[/] {e}")
+            err.print(f"[yellow]Not redeployed:[/] {e}", markup=False)
             return
         if change.changed or change.removed:
             changed = ", ".join(change.changed + change.removed)
@@ -420,7 +424,9 @@ def serve(
             keys.prepare_access_keys(server.access_keys)
         for spec in specs:
             _warn(spec)
-            change, new_keys = deploy_service(server.registry, spec, server.api_keys, force=force)
+            change, new_keys = deploy_service(
+                server.registry, spec, server.api_keys, force=force, progress=print_progress
+            )
             names = ", ".join(f.name for f in change.deployed)
             out.print(f"Deployed [bold]{spec.name}[/] ({spec.stage}): {names}")
             _print_moved(change.moved)

@@ -12,6 +12,13 @@ from rich.console import Console
 from rich.table import Table
 
 
+def print_progress(line: str) -> None:
+    """A line of a dependency install (pip's, npm's), as it runs, dimmed on stdout."""
+    Console(highlight=False, soft_wrap=True).print(
+        f"  {line}", style="dim", markup=False, highlight=False
+    )
+
+
 def print_rows(
     console: Console, headers: Sequence[str], rows: Sequence[Sequence[str]], title: str = ""
 ) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from faasbox.cli.output import print_progress
 from faasbox.config import load_service
 from faasbox.errors import ConfigError, FaasboxError
 
@@ -40,6 +41,7 @@ def package(
     directory: Path, stage: str | None, region: str | None, params: tuple[str, ...]
 ) -> None:
     """Write the zips a deploy of DIRECTORY would upload into its .serverless/ folder."""
+    from faasbox.dependencies import default_cache_dir, dependency_files
     from faasbox.registry.packaging import plan, write_packages
 
     options = {k: v for k, v in {"stage": stage, "region": region}.items() if v}
@@ -53,7 +55,8 @@ def package(
         spec = load_service(directory, options, params=values)
         for warning in spec.warnings:
             err.print(f"[yellow]Warning:[/] {warning}")
-        written = write_packages(spec, plan(spec))
+        installed = dependency_files(spec, default_cache_dir(), print_progress)
+        written = write_packages(spec, plan(spec, installed))
     except FaasboxError as e:
         _fail(e)
         return

@@ -199,12 +199,21 @@ def _build_service(
     )
 
 
+# Plugins whose work faasbox does at deploy (faasbox.dependencies: requirements, WSGI).
+PLUGINS_DONE_BY_FAASBOX = ("serverless-python-requirements", "serverless-wsgi")
+
+
 def _warn_unknown_top_level(ctx: Context, doc: dict[Any, Any]) -> None:
     for key, value in doc.items():
         if key in QUIET_TOP_LEVEL:
             continue
         if key == "plugins":
             names = value.get("modules", []) if isinstance(value, dict) else value
+            # What faasbox does itself in their stead (faasbox.dependencies) is no warning.
+            if isinstance(names, list):
+                names = [n for n in names if n not in PLUGINS_DONE_BY_FAASBOX]
+                if not names:
+                    continue
             listed = ", ".join(map(str, names)) if isinstance(names, list) else str(names)
             ctx.warn((key,), f"faasbox does not run Serverless Framework plugins ({listed})")
         elif key == "resources":

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from faasbox.errors import InvalidRuntime
 from faasbox.execution.process import node
+from faasbox.execution.process.python import search_path
 
 if TYPE_CHECKING:
     from faasbox.registry.models import FunctionConfig
@@ -146,10 +147,7 @@ PYTHON = Runtime(
     worker=WorkerStart(
         module="faasbox.execution.process.python.worker",
         forkable=True,
-        layer_paths=lambda opt: [
-            f"{opt}/python/lib/python{running_python()}/site-packages",
-            f"{opt}/python",
-        ],
+        layer_paths=search_path.layer_paths,
     ),
 )
 WEBASSEMBLY = Runtime(

@@ -198,12 +198,16 @@ class CodeStore:
         src: Path,
         patterns: Sequence[str] = (),
         excluded: AbstractSet[str] = ALWAYS_EXCLUDED,
+        extra: Sequence[tuple[str, Path]] = (),
     ) -> StoredCode:
+        """Store the package folder `src`, plus `extra` (path in the package, file: installed
+        dependencies), the folder's own files winning over an extra of the same path."""
         hasher = _TreeHasher()
         staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.root))
         try:
+            files = dict([*extra, *package_files(src, patterns, excluded)])
             # Hashed in path order, as put_zip does, so a folder and its zip share one copy.
-            for rel, path in sorted(package_files(src, patterns, excluded)):
+            for rel, path in sorted(files.items()):
                 executable = bool(path.stat().st_mode & stat.S_IXUSR)
                 with path.open("rb") as source:
                     self._store(staging, rel, source, executable, hasher)

@@ -13,13 +13,16 @@ straight from the folder), so all three ship the same bytes:
 - a prebuilt `package.artifact` (the service's or a function's) used as it is;
 - each layer's `<layer key>.zip`: its `path` folder filtered by its own `package.patterns`
   (node_modules kept: a layer's `nodejs/node_modules` is the point of it), or its artifact.
+
+The service's installed dependencies (faasbox.dependencies: requirements.txt, package.json)
+join every package made from the folder, the folder's own files winning over them.
 """
 
 from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -59,10 +62,14 @@ class Source:
     patterns: tuple[str, ...] = ()
     artifact: Path | None = None
     excluded: frozenset[str] = FUNCTION_EXCLUDED
+    extra: tuple[tuple[str, Path], ...] = ()  # installed dependencies: (path in zip, file)
 
     def files(self) -> Iterator[tuple[str, Path]]:
         assert self.root is not None
-        return package_files(self.root, self.patterns, self.excluded)
+        own = package_files(self.root, self.patterns, self.excluded)
+        if not self.extra:
+            return own
+        return iter(sorted(dict([*self.extra, *own]).items()))
 
     def zip_bytes(self) -> bytes:
         if self.artifact is not None:
@@ -83,7 +90,7 @@ class Source:
         if self.artifact is not None:
             return registry.store_zip(_read_artifact(self.artifact))
         assert self.root is not None
-        return registry.code.put_directory(self.root, self.patterns, self.excluded)
+        return registry.code.put_directory(self.root, self.patterns, self.excluded, self.extra)
 
 
 @dataclass(frozen=True)
@@ -114,9 +121,11 @@ def service_patterns(spec: ServiceSpec) -> list[str]:
     return patterns
 
 
-def plan(spec: ServiceSpec) -> ServicePackages:
-    """The zips a deploy of `spec` uploads (nothing is read or written yet)."""
+def plan(spec: ServiceSpec, dependencies: Sequence[tuple[str, Path]] = ()) -> ServicePackages:
+    """The zips a deploy of `spec` uploads (nothing is read or written yet); `dependencies`
+    (faasbox.dependencies.dependency_files) join each package made from the folder."""
     package: dict[str, Any] = spec.raw.get("package") or {}
+    extra = tuple(dependencies)
     base = tuple(service_patterns(spec))
     individually = bool(package.get("individually"))
     service_artifact = _artifact(spec, package.get("artifact"))
@@ -130,13 +139,13 @@ def plan(spec: ServiceSpec) -> ServicePackages:
             patterns = [str(p) for p in fn_package.get("patterns") or []]
             patterns += [f"!{p}" for p in fn_package.get("exclude") or []]
             patterns += [str(p) for p in fn_package.get("include") or []]
-            own[fn.name] = Source(f"{fn.key}.zip", spec.root, (*base, *patterns))
+            own[fn.name] = Source(f"{fn.key}.zip", spec.root, (*base, *patterns), extra=extra)
     shared: Source | None = None
     if any(fn.name not in own for fn in spec.functions.values()):
         shared = (
             Source(f"{spec.name}.zip", artifact=service_artifact)
             if service_artifact is not None
-            else Source(f"{spec.name}.zip", spec.root, base)
+            else Source(f"{spec.name}.zip", spec.root, base, extra=extra)
         )
     for key, layer in spec.layers.items():
         if layer.artifact is None and layer.path is not None and not layer.path.is_dir():

@@ -193,8 +193,10 @@ class Registry:
 
     # --- writes ---
 
-    def store_directory(self, src: Path, patterns: Sequence[str] = ()) -> StoredCode:
-        return self.code.put_directory(src, patterns)
+    def store_directory(
+        self, src: Path, patterns: Sequence[str] = (), extra: Sequence[tuple[str, Path]] = ()
+    ) -> StoredCode:
+        return self.code.put_directory(src, patterns, extra=extra)
 
     def store_zip(self, data: bytes) -> StoredCode:
         """Check, unzip and store a package; keep the zip itself for the Lambda API."""

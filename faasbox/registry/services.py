@@ -7,15 +7,20 @@ unless it is packaged on its own; faasbox.registry.packaging decides which zips 
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Any
 
 from faasbox.config import ServiceSpec
+from faasbox.dependencies import Progress, default_cache_dir, dependency_files
 from faasbox.errors import DeployError
 from faasbox.registry.api_keys import ApiKeyStore, NewApiKey
 from faasbox.registry.models import FunctionConfig
 from faasbox.registry.packaging import plan, service_patterns
 from faasbox.registry.registry import DeployChange, Registry
 from faasbox.registry.service_layers import ServiceLayer, publish_layers, with_layer_arns
+
+log = logging.getLogger("faasbox.dependencies")
 
 
 def package_patterns(spec: ServiceSpec) -> list[str]:
@@ -70,12 +75,15 @@ def deploy_service(
     api_keys: ApiKeyStore | None = None,
     *,
     force: bool = False,
+    progress: Progress | None = None,
 ) -> tuple[DeployChange, list[NewApiKey]]:
-    """Store the service's packages and layers and point its functions at them (the
-    in-process deploy); returns the change and the API keys generated now, whose values are
-    shown only once. Function names and routes of other services are refused unless `force`
-    moves them."""
-    packages = plan(spec)
+    """Store the service's packages (with its dependencies installed) and layers, and point
+    its functions at them (the in-process deploy); returns the change and the API keys
+    generated now, whose values are shown only once. Function names and routes of other
+    services are refused unless `force` moves them. A failed install raises before anything
+    changes."""
+    installed = dependency_files(spec, registry.data_dir / "dependencies", progress or _log_progress)
+    packages = plan(spec, installed)
     layers = [
         (ServiceLayer.of(spec.layers[key]), source.store(registry))
         for key, source in packages.layers.items()
@@ -93,9 +101,17 @@ def deploy_service(
     return change, new_keys
 
 
-def package_zip(spec: ServiceSpec) -> bytes:
-    """The service's shared package as a zip, for a deploy to a server elsewhere."""
-    shared = plan(spec).service
+def _log_progress(line: str) -> None:
+    log.info("%s", line)
+
+
+def package_zip(
+    spec: ServiceSpec, cache_dir: Path | None = None, progress: Progress | None = None
+) -> bytes:
+    """The service's shared package as a zip, its dependencies installed (cached in
+    `cache_dir`, the user's cache by default), for a deploy to a server elsewhere."""
+    installed = dependency_files(spec, cache_dir or default_cache_dir(), progress or _log_progress)
+    shared = plan(spec, installed).service
     if shared is None:
         raise DeployError(f"{spec.file}: every function of {spec.name} is packaged on its own")
     return shared.zip_bytes()

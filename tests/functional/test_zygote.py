@@ -114,6 +114,55 @@ def test_vendored_package_is_never_the_preloaded_one(data_dir: Path) -> None:
         assert started_by != "preloaded"
 
 
+def _ships_numpy(tmp: Path, version: str) -> Path:
+    """The vendored service, its numpy installed as pip would: with a .dist-info naming
+    `version`."""
+    service = tmp / "vendored"
+    shutil.copytree(ZYGOTE / "vendored", service)
+    info = service / f"numpy-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: numpy\nVersion: {version}\n")
+    (info / "top_level.txt").write_text("numpy\n")
+    return service
+
+
+def _started_by_each_cold_start(data_dir: Path, service: Path) -> list[tuple[Any, str]]:
+    registry = Registry(data_dir)
+    deploy_service(registry, load_service(service))
+
+    async def scenario(invoker: Invoker) -> list[tuple[Any, str]]:
+        await process_pools(invoker).launcher.preloaded.ready()
+        fn = registry.get("vendored-dev-which")
+        results = []
+        for _ in range(3):
+            result = await invoker.invoke(fn, b"{}")
+            results.append((body(result), next(iter(process_pools(invoker).workers)).started_by))
+            await stop_idle_workers(invoker)
+        return results
+
+    return run(data_dir, scenario)
+
+
+def test_a_package_of_the_preloaded_version_forks_from_the_preloaded_zygote(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    import numpy
+
+    seen = _started_by_each_cold_start(data_dir, _ships_numpy(tmp_path, numpy.__version__))
+    # The first INIT (base zygote) shows that it imports numpy; the same version as the
+    # preloaded one, so later cold starts fork with numpy imported already.
+    assert [started_by for _, started_by in seen[1:]] == ["preloaded", "preloaded"]
+    assert seen[-1][0]["version"] == numpy.__version__
+
+
+def test_a_package_of_another_version_never_forks_from_the_preloaded_zygote(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    for seen, started_by in _started_by_each_cold_start(data_dir, _ships_numpy(tmp_path, "0.0.1")):
+        assert seen["version"] == "0.0.vendored"  # its own copy won
+        assert started_by != "preloaded"
+
+
 def test_server_survives_its_zygote_dying(data_dir: Path) -> None:
     registry = Registry(data_dir)
     deploy_service(registry, load_service(EXAMPLES / "hello"))

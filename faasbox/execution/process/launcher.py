@@ -9,7 +9,9 @@ for a function that needs nothing heavy) and a *preloaded* one (numpy, Pillow, O
 onnxruntime, when installed). A function starts from the base zygote; once its INIT shows
 that it imports a preloaded package, its later cold starts fork from the preloaded zygote.
 A function whose own code ships a package the preloaded zygote has imported (a vendored
-numpy, say) must get its own copy, so it forks from the base zygote.
+numpy, say) in another version than the zygote's, or without the .dist-info that tells its
+version, must get its own copy, so it forks from the base zygote; the same version as the
+zygote's (pip installed its requirements.txt) forks from the preloaded one.
 
 Runtimes whose worker cannot fork (Node.js) are, in a jail, forked as any other spare and
 exec their program at BOOT once inside the function's jail (faasbox.execution.process.
@@ -43,6 +45,7 @@ from typing import Any
 
 from faasbox.execution import runtimes
 from faasbox.execution.process.limits import MemoryLimit, MemoryLimiter
+from faasbox.execution.process.python import distributions, preload_site, search_path
 from faasbox.execution.runtimes import WorkerStart
 from faasbox.execution.settings import DEFAULT_PRELOAD
 from faasbox.registry.models import DeployedFunction
@@ -120,6 +123,7 @@ class Zygote:
         self.name = name
         self.modules = modules
         self.packages: frozenset[str] = frozenset()
+        self.versions: dict[str, str] = {}  # of the packages, where known
         self.pid = -1
         self._sock: socket.socket | None = None
         self._lock = asyncio.Lock()
@@ -159,6 +163,8 @@ class Zygote:
             self.close()
             return False
         self.packages = frozenset(hello.get("packages", ()))
+        # The zygote runs this interpreter and virtualenv: their metadata are its packages'.
+        self.versions = await asyncio.to_thread(distributions.installed_versions, self.packages)
         return True
 
     async def ready(self) -> bool:
@@ -215,15 +221,14 @@ def vendored_names(code_dir: Path) -> set[str]:
     return names
 
 
-def shipped_names(fn: DeployedFunction) -> set[str]:
-    """Top-level importable names a function's code and its layers' python/ folders provide."""
-    names = vendored_names(fn.code_dir)
+def shipped_folders(fn: DeployedFunction) -> list[Path]:
+    """The folders a function imports its own packages from, in sys.path's order: its code,
+    its layers' python/lib/python3.x/site-packages and python/."""
+    folders = [fn.code_dir]
     if fn.opt_dir is not None:
         python = fn.opt_dir / "python"
-        names |= vendored_names(python) - {"lib"}
-        for site in python.glob("lib/python3.*/site-packages"):
-            names |= vendored_names(site)
-    return names
+        folders += [*sorted(python.glob("lib/python3.*/site-packages")), python]
+    return folders
 
 
 def _children() -> list[int]:
@@ -329,6 +334,18 @@ class Launcher:
         self._wants_preload: dict[str, bool] = {}
         self._vendors_preloaded: dict[str, bool] = {}
         self._visible = runtime_paths() if jail is not None else []
+        # Folders a Python function imports from after its own and its layers' (in the
+        # virtualenv, which the jail shows): the preloaded packages (python.preload_site).
+        site = preload_site.build(preload) if preload else None
+        self.runtime_dirs: list[str] = [str(site)] if site is not None else []
+        if not os.path.isdir(search_path.RUNTIME_PACKAGES):
+            log.warning(
+                "Python functions will not find boto3: %s is missing (`make run` installs "
+                "it: pip install --target %s -r %s)",
+                search_path.RUNTIME_PACKAGES,
+                search_path.RUNTIME_PACKAGES,
+                search_path.RUNTIME_REQUIREMENTS,
+            )
 
     def start(self) -> None:
         if self.use_zygote:
@@ -356,7 +373,7 @@ class Launcher:
         key = f"{fn.code_sha256}:{fn.opt_dir or ''}"  # its layers may ship packages too
         vendors = self._vendors_preloaded.get(key)
         if vendors is None:
-            clash = shipped_names(fn) & (self.preloaded.packages - {"faasbox"})
+            clash = self._own_versions(fn)
             vendors = self._vendors_preloaded[key] = bool(clash)
             if clash:
                 log.info(
@@ -365,6 +382,23 @@ class Launcher:
                     ", ".join(sorted(clash)),
                 )
         return self.base if vendors else self.preloaded
+
+    def _own_versions(self, fn: DeployedFunction) -> set[str]:
+        """The packages the preloaded zygote has imported that `fn` ships in another version
+        (or one that cannot be told): its workers must import its own."""
+        folders = shipped_folders(fn)
+        names = set[str]().union(*(vendored_names(folder) for folder in folders)) - {"lib"}
+        shipped = names & (self.preloaded.packages - {"faasbox"})
+        versions: dict[str, str] = {}
+        for folder in reversed(folders):  # the first on sys.path wins
+            versions.update(distributions.shipped_versions(folder))
+        preloaded = self.preloaded.versions
+        unknown = distributions.UNKNOWN
+        return {
+            name
+            for name in shipped
+            if versions.get(name, unknown) == unknown or versions[name] != preloaded.get(name)
+        }
 
     def identity(self, fn: DeployedFunction) -> int:
         """The function's own uid (and gid): stable for this server, never another's."""

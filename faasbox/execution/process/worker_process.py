@@ -27,6 +27,7 @@ from faasbox.execution.platform_env import platform_environment
 from faasbox.execution.process import exec_worker, protocol
 from faasbox.execution.process.launcher import Launcher
 from faasbox.execution.process.limits import MemoryLimit
+from faasbox.execution.process.python import search_path
 from faasbox.lambda_ import faults, log_format
 from faasbox.registry.models import DeployedFunction
 
@@ -241,6 +242,9 @@ class WorkerProcess:
             "opt": opt or OPT,
             # The layers' module folders (sys.path, NODE_PATH) after the code, as Lambda's.
             "paths": start.layer_paths(opt) if opt and start and start.layer_paths else [],
+            # Lambda's import path, without the server's packages (python.search_path); the
+            # worker puts `paths` after its first entry, the task root.
+            "sys_path": search_path.function_sys_path(task_root, [], self._launcher.runtime_dirs),
             "env": env,
             "tmp_dir": "" if jail else str(self.tmp_dir),
             "jail": jail,

@@ -25,6 +25,7 @@ import time
 from typing import Any
 
 from faasbox.execution.process import jail, protocol
+from faasbox.execution.process.python import search_path
 from faasbox.execution.process.python.context import LambdaContext
 from faasbox.execution.process.python.handler_loading import (
     Fault,
@@ -164,7 +165,8 @@ def boot(ctrl: socket.socket, header: dict[str, Any]) -> None:
     elif header.get("tmp_dir"):
         jail.private_tmp(header["tmp_dir"], [task_root, *extra_paths, sys.prefix, __file__])
     os.chdir(task_root)
-    sys.path[:0] = [task_root, *extra_paths]
+    # Lambda's order, and nothing of the server's virtualenv (search_path).
+    search_path.enter([*header["sys_path"][:1], *extra_paths, *header["sys_path"][1:]])
     sys.argv = [header["handler"]]
 
 
