@@ -82,7 +82,9 @@ def deploy_service(
     generated now, whose values are shown only once. Function names and routes of other
     services are refused unless `force` moves them. A failed install raises before anything
     changes."""
-    installed = dependency_files(spec, registry.data_dir / "dependencies", progress or _log_progress)
+    installed = dependency_files(
+        spec, registry.data_dir / "dependencies", progress or _log_progress
+    )
     packages = plan(spec, installed)
     layers = [
         (ServiceLayer.of(spec.layers[key]), source.store(registry))
