@@ -195,7 +195,7 @@ FUNCTIONS: dict[str, dict[str, Any]] = {
         "wasm": {"models": {"double": "model/double.onnx"}},
     },
     "outside": {"handler": "nn.wasm", "wasm": {"models": {"double": "../double.onnx"}}},
-    "notmodel": {"handler": "nn.wasm", "wasm": {"models": {"double": "serverless.yml"}}},
+    "notmodel": {"handler": "nn.wasm", "wasm": {"models": {"double": "model/README.txt"}}},
     "tflite": {"handler": "tflite.wasm", "wasm": {"models": {"sine": "model/sine.tflite"}}},
 }
 
@@ -210,6 +210,7 @@ class Service:
         )
         (folder / "model").mkdir()
         (folder / "model" / "double.onnx").write_bytes(MODEL)
+        (folder / "model" / "README.txt").write_text("a file of the code, but no model\n")
         shutil.copy(tflite_model(), folder / "model" / "sine.tflite")
         self.registry = Registry(data_dir)
         deploy_service(self.registry, load_service(folder))
@@ -273,7 +274,7 @@ def test_bad_models_are_configuration_errors(service: Service) -> None:
         in json.loads(outside.payload)["errorMessage"]
     )
     assert (
-        "wasm.models: double: serverless.yml: load: not a usable model"
+        "wasm.models: double: README.txt: load: not a usable model"
         in json.loads(notmodel.payload)["errorMessage"]
     )
 
