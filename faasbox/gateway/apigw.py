@@ -45,6 +45,11 @@ TOO_MANY = {"message": "Too Many Requests"}
 TOO_LARGE = {"message": "Request Entity Too Large"}
 
 
+# The body's framing is the gateway's to set, as API Gateway does: a function's own
+# Content-Length or Transfer-Encoding would repeat or contradict it.
+FRAMING_HEADERS = frozenset({b"content-length", b"transfer-encoding"})
+
+
 class ApiGateway:
     def __init__(
         self,
@@ -134,8 +139,9 @@ class ApiGateway:
         self, send: Send, route: Route, origin: str | None, request_id: str, response: HttpResponse
     ) -> None:
         headers = [
-            (k.lower().encode("latin-1"), v.encode("latin-1", "replace"))
+            (name, v.encode("latin-1", "replace"))
             for k, v in response.headers
+            if (name := k.lower().encode("latin-1")) not in FRAMING_HEADERS
         ]
         if route.cors is not None:
             headers.extend(_cors_headers(route.cors, origin, headers))

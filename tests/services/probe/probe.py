@@ -77,3 +77,13 @@ def exits(event, context):
     if event.get("behave"):
         return "fine"
     os._exit(3)
+
+
+def framed(event, context):
+    """A response that sets its own framing headers (as WSGI adapters often do)."""
+    body = "framed by the function"
+    return {
+        "statusCode": 200,
+        "headers": {"Content-Length": str(len(body) + 10), "Transfer-Encoding": "chunked"},
+        "body": body,
+    }
