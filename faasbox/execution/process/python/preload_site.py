@@ -71,8 +71,10 @@ def distribution_closure(modules: Iterable[str]) -> list[metadata.Distribution]:
     providers = metadata.packages_distributions()
     todo = [d for m in modules for d in providers.get(m.partition(".")[0], [])]
     todo += faasbox_requirements("examples")
-    # Never faasbox's own dependencies, whatever an example package requires.
+    # Never faasbox's own dependencies, whatever an example package requires, but for those
+    # the `examples` extra lists itself (the gRPC runtime the Dapr SDK needs, psycopg).
     own = {_normal(n) for n in faasbox_requirements(None)}
+    own -= {_normal(n) for n in faasbox_requirements("examples")}
     seen: dict[str, metadata.Distribution] = {}
     while todo:
         name = _normal(todo.pop())
