@@ -383,6 +383,7 @@ class QueueService:
         """Receive up to `limit` messages now (no waiting), redriving first."""
         queue = self.get(name)
         now = time.time()
+        self.store.expire(QUEUE_PREFIX + name, now - queue.number("MessageRetentionPeriod"))
         redrive = queue.redrive
         if redrive is not None and self.exists(redrive[0]):
             moved = self.store.redrive(
