@@ -19,9 +19,9 @@ from faasbox.events.sqs import (
     QueueService,
     SqsError,
     invalid,
-    message_json,
     no_such_queue,
 )
+from faasbox.events.sqs_shapes import message_json
 from faasbox.gateway.http import Scope, Send, header, respond
 from faasbox.registry.models import ACCOUNT_ID
 
