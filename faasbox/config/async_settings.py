@@ -71,3 +71,24 @@ def _destination(ctx: Context, value: object, path: KeyPath) -> str:
             path, f"faasbox delivers to a function or a queue (arn:aws:sqs:...), got {value!r}"
         )
     return value
+
+
+def async_config_problem(data: object) -> str | None:
+    """What is wrong with a FunctionConfig's async_config from untrusted JSON (the
+    management API's deploy), or None."""
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        return "async_config must be an object"
+    ranges = {"maximumRetryAttempts": (0, 2), "maximumEventAge": (60, 21600)}
+    for key, value in data.items():
+        if key in ranges:
+            low, high = ranges[key]
+            if type(value) is not int or not low <= value <= high:
+                return f"async_config.{key} must be an integer from {low} to {high}"
+        elif key in ("onSuccess", "onFailure", "onError"):
+            if not isinstance(value, str) or not value:
+                return f"async_config.{key} must be a function name or an ARN"
+        else:
+            return f"async_config has an unknown member {key!r}"
+    return None

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from faasbox.errors import ServiceError
-from faasbox.events.sqs import REGION, QueueService, SqsError, md5_hex, queue_arn, resolve_queue
+from faasbox.events.sqs import QueueService, SqsError
+from faasbox.events.sqs_shapes import REGION, md5_hex, queue_arn, resolve_queue
 from faasbox.events.store import Message
 from faasbox.execution.invoker import Invoker
 from faasbox.registry import Registry

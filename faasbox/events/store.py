@@ -332,6 +332,14 @@ class EventStore:
                 > 0
             )
 
+    def expire(self, queue: str, sent_before: float) -> int:
+        """Drop messages of `queue` sent before `sent_before` (SQS's retention period)."""
+        with self._transaction() as db:
+            return db.execute(
+                "DELETE FROM queue_messages WHERE queue = ? AND created_at < ?",
+                (queue, sent_before),
+            ).rowcount
+
     def purge(self, queue: str) -> int:
         with self._transaction() as db:
             return db.execute("DELETE FROM queue_messages WHERE queue = ?", (queue,)).rowcount

@@ -184,9 +184,17 @@ class Gateway:
                         body = b""
                     await self.management(scope, send, path[len(MANAGEMENT_PREFIX) :], body)
             elif sqs_api.is_sqs_request(scope):
-                body = await self._authenticated_body(
-                    scope, receive, sqs_api.BODY_LIMIT, "Request too large", self.sqs_authenticator
-                )
+                try:
+                    body = await self._authenticated_body(
+                        scope,
+                        receive,
+                        sqs_api.BODY_LIMIT,
+                        "Request too large",
+                        self.sqs_authenticator,
+                    )
+                except ServiceError as e:  # refused before the operation: in SQS's shape too
+                    await sqs_api.respond_error(send, request_id, e)
+                    return
                 await self.sqs_api(scope, send, request_id, body)
             elif path == UI_FACTS:
                 auth = self.authenticator is not None

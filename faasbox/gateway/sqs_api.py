@@ -19,9 +19,9 @@ from faasbox.events.sqs import (
     QueueService,
     SqsError,
     invalid,
-    message_json,
     no_such_queue,
 )
+from faasbox.events.sqs_shapes import message_json
 from faasbox.gateway.http import Scope, Send, header, respond
 from faasbox.registry.models import ACCOUNT_ID
 
@@ -69,11 +69,7 @@ class SqsApi:
                 )
             result = await operation(scope, _body(raw))
         except ServiceError as e:
-            shape = e.aws_type
-            query_code = getattr(e, "query_code", shape)
-            body = {"__type": f"com.amazonaws.sqs#{shape}", "message": e.message}
-            headers.append((b"x-amzn-query-error", f"{query_code};Sender".encode()))
-            await respond(send, e.status, json.dumps(body).encode(), CONTENT_TYPE, headers)
+            await respond_error(send, request_id, e)
             return
         await respond(send, 200, json.dumps(result).encode(), CONTENT_TYPE, headers)
 
@@ -208,6 +204,18 @@ class SqsApi:
                 "AWS.SimpleQueueService.MessageNotInflight",
             )
         return {}
+
+
+async def respond_error(send: Send, request_id: str, error: ServiceError) -> None:
+    """An error as SQS's JSON protocol answers it (a signature refused, too)."""
+    shape = error.aws_type.removesuffix("Exception") if error.status == 403 else error.aws_type
+    query_code = getattr(error, "query_code", shape)
+    body = {"__type": f"com.amazonaws.sqs#{shape}", "message": error.message}
+    headers = [
+        (b"x-amzn-requestid", request_id.encode()),
+        (b"x-amzn-query-error", f"{query_code};Sender".encode()),
+    ]
+    await respond(send, error.status, json.dumps(body).encode(), CONTENT_TYPE, headers)
 
 
 def _body(raw: bytes) -> Body:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from faasbox.config.async_settings import async_config_problem
 from faasbox.config.fields import env_control_character
 from faasbox.config.spec import ACCOUNT_ID as ACCOUNT_ID  # shared with ${aws:accountId}
 from faasbox.execution import runtimes
@@ -185,4 +186,15 @@ def checked_config(data: Any) -> FunctionConfig:
     )
     need(config.wasm is None or isinstance(config.wasm, dict), "wasm must be an object")
     need(isinstance(config.api_gateway, dict), "api_gateway must be an object")
+    problem = async_config_problem(config.async_config)
+    need(problem is None, problem or "")
+    need(
+        isinstance(config.queues, dict)
+        and all(
+            isinstance(q, dict) and isinstance(q.get("name"), str)
+            and isinstance(q.get("attributes"), dict)
+            for q in config.queues.values()
+        ),
+        "queues must map ids to {name, attributes}",
+    )  # fmt: skip
     return config

@@ -176,6 +176,7 @@ def test_errors_are_sqs_shaped(server: RunningServer, sqs: Any) -> None:
     with pytest.raises(unsigned.exceptions.ClientError) as failed:
         unsigned.list_queues()
     assert failed.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert failed.value.response["Error"]["Code"] == "InvalidSignature"
     sqs.delete_queue(QueueUrl=url)
     with pytest.raises(sqs.exceptions.QueueDoesNotExist):
         sqs.get_queue_url(QueueName="strict")

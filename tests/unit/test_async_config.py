@@ -104,3 +104,20 @@ def test_put_and_update_event_invoke_config_check_like_lambda() -> None:
     with pytest.raises(InvalidParameterValue, match="is invalid"):
         apply_request(None, {"DestinationConfig": {"OnFailure": {"Destination": "arn:aws:sns:x"}}})
     assert AsyncConfig().to_api("arn")["DestinationConfig"] == {}
+
+
+@pytest.mark.parametrize(
+    ("async_config", "message"),
+    [
+        ({"maximumRetryAttempts": 5}, "maximumRetryAttempts must be an integer from 0 to 2"),
+        ({"onFailure": 3}, "onFailure must be a function name or an ARN"),
+        ({"mystery": 1}, "unknown member 'mystery'"),
+        ("yes", "async_config must be an object"),
+    ],
+)
+def test_a_deployed_async_config_is_checked(async_config: object, message: str) -> None:
+    from faasbox.registry.models import checked_config
+
+    with pytest.raises(ValueError, match=message):
+        checked_config({"name": "f", "handler": "h.h", "async_config": async_config})
+    assert checked_config({"name": "f", "handler": "h.h", "async_config": {"maximumEventAge": 60}})
