@@ -1,6 +1,6 @@
 // The Functions view: one collapsed row per deployed function (name, runtime, memory, timeout,
-// last invocation, errors in the last hour), a search box, and each name a link to the
-// function's page. Refreshed every few seconds while shown.
+// last invocation, errors in the last hour, a Test link), a search box, and each name a link
+// to the function's page. Refreshed every few seconds while shown.
 import { ApiError, SignInNeeded, managementGet } from "./api.js";
 import { askToSignIn, hideSignIn, signInShown } from "./account.js";
 import { $, el, formatAgo, formatDateTime, hideMessage, showMessage } from "./dom.js";
@@ -41,6 +41,11 @@ function row({ fn, stats }) {
   }
   const errors = stats ? stats.errors : 0;
   const errorCell = el("td", `fn-errors${errors ? " has-errors" : ""}`, String(errors));
+  const test = el("td", "fn-actions");
+  const invoke = el("a", "button-link", "Test");
+  invoke.href = `#fn/${encodeURIComponent(fn.name)}/test`;
+  invoke.title = `Invoke ${fn.name} with a JSON event`;
+  test.append(invoke);
   const cells = [
     name,
     el("td", "fn-runtime", config.runtime || ""),
@@ -48,9 +53,10 @@ function row({ fn, stats }) {
     el("td", "fn-timeout", config.timeout ? `${config.timeout} s` : ""),
     last,
     errorCell,
+    test,
   ];
   // The headers again, for the phone layout (each row a card, each cell labelled).
-  const labels = ["Name", "Runtime", "Memory", "Timeout", "Last invocation", "Errors (1 h)"];
+  const labels = ["Name", "Runtime", "Memory", "Timeout", "Last invocation", "Errors (1 h)", ""];
   cells.forEach((cell, i) => (cell.dataset.label = labels[i]));
   tr.append(...cells);
   return tr;

@@ -74,6 +74,13 @@ def test_search_functions(open_server, new_page) -> None:  # type: ignore[no-unt
     page.get_by_role("link", name=ECHO).click()
     page.wait_for_url(f"**/ui/#fn/{ECHO}")
     assert page.inner_text("#fn-title") == ECHO
+    # Each row's Test link goes straight to that function's Test tab.
+    page.go_back()
+    page.fill("#function-search", "")
+    page.locator(f'tr[data-function="{FAILING}"]').get_by_role("link", name="Test").click()
+    page.wait_for_url(f"**/ui/#fn/{FAILING}/test")
+    page.locator("#panel-test").wait_for()
+    assert page.inner_text("#fn-title") == FAILING
 
 
 def test_invoke_from_the_test_tab(open_server, new_page) -> None:  # type: ignore[no-untyped-def]
