@@ -101,6 +101,7 @@ def start_dapr(
             *(s / "components" for d in directories if d.is_dir() for s in sorted(d.iterdir())),
         ]
     host = settings.host
+    wanted = (settings.http_port, settings.grpc_port)
     http_socket = _listen(
         lambda port: bind_socket(host, port), settings.http_port, required[0], host, "HTTP"
     )
@@ -115,6 +116,9 @@ def start_dapr(
         f"Dapr HTTP API on http://{host}:{sidecar.http_port}, "
         f"gRPC API on {host}:{sidecar.grpc_port}  (state stores: {stores})"
     )
+    taken = [str(p) for p in wanted if p and p not in (sidecar.http_port, sidecar.grpc_port)]
+    if taken:
+        out.print(f"  ({', '.join(taken)} taken: functions are told the ports above)")
 
 
 def _listen(bind: Callable[[int], T], port: int, required: bool, host: str, what: str) -> T:

@@ -4,6 +4,7 @@ faasbox does not serve answer UNIMPLEMENTED (the generated servicer's default)."
 
 from __future__ import annotations
 
+import json
 from typing import Any, NoReturn
 
 import grpc
@@ -167,6 +168,23 @@ class DaprServicer(dapr_pb2_grpc.DaprServicer):
         except DaprError as e:
             await self._fail(context, e)
         return empty_pb2.Empty()
+
+    async def QueryStateAlpha1(self, request: Any, context: Any) -> Any:
+        try:
+            try:
+                body = json.loads(request.query)
+            except ValueError as e:
+                raise malformed(f"the query is not JSON: {e}") from None
+            found = await self.sidecar.state.query(request.store_name, body)
+        except DaprError as e:
+            await self._fail(context, e)
+        results = [
+            state_pb2.QueryStateItem(
+                key=r["key"], data=json.dumps(r["data"]).encode(), etag=r["etag"]
+            )
+            for r in found["results"]
+        ]
+        return state_pb2.QueryStateResponse(results=results, token=found.get("token", ""))
 
     async def PublishEvent(self, request: Any, context: Any) -> Any:
         raw = request.metadata.get("rawPayload", "false").lower() == "true"

@@ -384,3 +384,23 @@ def test_http_state_query(dapr: DaprServer) -> None:
     assert [r["key"] for r in rest["results"]] == ["q4"] and "token" not in rest
     bad = httpx.post(url, json={"filter": {"LIKE": {"city": "S%"}}})
     assert error(bad) == (400, "ERR_MALFORMED_REQUEST")
+
+
+@pytest.mark.filterwarnings("ignore:The State Store Query API is an Alpha version:UserWarning")
+def test_sdk_query_state(dapr: DaprServer) -> None:
+    httpx.post(
+        f"{dapr.http}/v1.0/state/statestore",
+        json=[{"key": f"sq{i}", "value": {"kind": "sdk-query", "n": i}} for i in range(5)],
+    )
+    query = {
+        "filter": {"EQ": {"kind": "sdk-query"}},
+        "sort": [{"key": "n", "order": "DESC"}],
+        "page": {"limit": 3},
+    }
+    with DaprClient(address=dapr.grpc) as client:
+        page = client.query_state("statestore", json.dumps(query))
+        assert [r.key for r in page.results] == ["sq4", "sq3", "sq2"]
+        assert json.loads(page.results[0].value) == {"kind": "sdk-query", "n": 4}
+        query["page"] = {"limit": 3, "token": page.token}
+        rest = client.query_state("statestore", json.dumps(query))
+        assert [r.key for r in rest.results] == ["sq1", "sq0"] and not rest.token
