@@ -1110,8 +1110,7 @@ def test_unknown_and_ignored_top_level_keys_warn_and_are_kept(tmp_path: Path) ->
     file = tmp_path / "serverless.yml"
     assert spec.warnings == [
         # serverless-python-requirements' work faasbox does itself: not warned about.
-        f"{file}: plugins: faasbox does not run Serverless Framework plugins "
-        "(serverless-offline)",
+        f"{file}: plugins: faasbox does not run Serverless Framework plugins (serverless-offline)",
         f"{file}: resources: faasbox does not create CloudFormation resources; whatever the "
         "functions use from them (tables, buckets, queues) must exist elsewhere",
         f"{file}: mystery: unknown key 'mystery'; faasbox ignores it",
