@@ -50,6 +50,7 @@ def dependency_step(cache: Path) -> tuple[float, list[float]]:
 
 
 def main() -> None:
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="faasbox-bench-cache-") as tmp:
         install, hits = dependency_step(Path(tmp))
     server = faasbox_server([ROOT / "examples" / "hello"])
@@ -66,6 +67,7 @@ def main() -> None:
                 again.append(ms)
     finally:
         server.stop()
+    load_after = os.getloadavg()[0]
     body = f"""Target: a redeploy with unchanged requirements installs nothing.
 
 | tests/services/requirements ({SAMPLES} samples again) | ms |
@@ -76,11 +78,13 @@ def main() -> None:
 | `faasbox deploy` again, same requirements (median) | {median(again):.0f} |
 
 With unchanged requirements the dependency step is **{install / median(hits):.0f}x** faster
-(it finds the bundle and lists its files: no pip); a whole redeploy is
-{first / median(again):.1f}x faster, what is left being the CLI's own start, deflating the
-zip (about 10 MB of installed files, pydantic 1.10's compiled modules most of it), the
-upload and the server's unzip. pip's wheel cache was warm for every install (nothing
-downloaded), so the ratios are install against no install. Machine:
+(it finds the bundle and lists its files: no pip). A whole redeploy takes
+{median(again) / first:.2f}x the first deploy's time: the rest of a deploy (the CLI's own
+start, deflating the zip of about 10 MB of installed files, pydantic 1.10's compiled modules
+most of it, the upload, the server's unzip) costs about as much as a cached install saves,
+and on a loaded machine varies by more. pip's wheel cache was warm for every install
+(nothing downloaded), so the ratios are install against no install. The machine's other
+load: average {load_before:.1f} at the start, {load_after:.1f} at the end. Machine:
 {machine()}.
 Command: `.venv/bin/python -m bench.deps`"""
     update_section("Dependencies: redeploy with unchanged requirements", body)
