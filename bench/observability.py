@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import os
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -135,6 +136,7 @@ def wrapper_table() -> str:
 
 
 def main() -> None:
+    load_before = os.getloadavg()[0]
     store = log_store_table()
     wrapper = wrapper_table()
     servers = {
@@ -159,6 +161,7 @@ def main() -> None:
     finally:
         for server in servers.values():
             server.stop()
+    load = f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
     body = f"""Target: logs that last and the access log cost a warm invocation little (>= 0.9x).
 
 {store}
@@ -179,7 +182,8 @@ The same number of calls of each, in process, against a handler that only answer
 (records batched by the writer thread into SQLite, at most one transaction per 50 ms);
 default: also an access log line per request on stdout. wrk {SECONDS} s per cell, {ROUNDS}
 rounds alternating the servers after a 1 s warm-up; req/s averaged, p50 the best round.
-Machine: {machine()}.
+The machine's 1-minute load average: {load} (on a machine this busy the wall-time ratios
+are noise; the CPU figures above are not). Machine: {machine()}.
 Command: `.venv/bin/python -m bench.observability`"""
     update_section("Observability overhead", body)
     print(body)

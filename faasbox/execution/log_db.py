@@ -49,6 +49,10 @@ COLUMNS = (
     "seq, function, version, request_id, trace_id, started_at, status, cold, duration_ms, "
     "init_ms, max_memory_mb, log"
 )
+INSERT = (
+    f"INSERT OR REPLACE INTO invocation_logs ({COLUMNS}, log_size) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 BATCH = 500  # records written in one transaction at most
 # A batch waits this long for more records after its first: under load, one transaction
 # (one wake-up of the writer) per interval instead of one per invocation.
@@ -244,20 +248,23 @@ class LogDatabase:
 
     def _write(self, db: sqlite3.Connection, ops: Iterable[_Op], sizes: dict[str, int]) -> None:
         touched: set[str] = set()
+        rows: list[tuple[object, ...]] = []  # records to insert, in one executemany
+
+        def insert() -> None:
+            db.executemany(INSERT, rows)
+            rows.clear()
+
         db.execute("BEGIN")
         try:
             for op in ops:
                 if isinstance(op, _Add):
-                    db.execute(
-                        f"INSERT OR REPLACE INTO invocation_logs ({COLUMNS}, log_size) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (*_row(op.record), len(op.record.log)),
-                    )
-                    sizes[op.record.function] = sizes.get(op.record.function, 0) + len(
-                        op.record.log
-                    )
+                    size = len(op.record.log)
+                    rows.append((*_row(op.record), size))
+                    sizes[op.record.function] = sizes.get(op.record.function, 0) + size
                     touched.add(op.record.function)
-                elif isinstance(op, _Note):
+                    continue
+                insert()  # what came before this op, first
+                if isinstance(op, _Note):
                     db.execute(
                         "UPDATE invocation_logs SET log = log || ?, log_size = log_size + ? "
                         "WHERE seq = ?",
@@ -267,6 +274,7 @@ class LogDatabase:
                 elif isinstance(op, _Forget):
                     db.execute("DELETE FROM invocation_logs WHERE function = ?", (op.function,))
                     sizes.pop(op.function, None)
+            insert()
             for function in touched:
                 if sizes.get(function, 0) > self.retention.bytes_per_function:
                     sizes[function] = self._trim(db, function)
