@@ -126,6 +126,10 @@ class Engines:
             with self._lock:
                 self._loading.pop(key, None)
 
+    def loaded(self, path: Path, fuel: bool) -> bool:
+        """Whether the module at `path` is compiled and linked already (in memory)."""
+        return (str(path), fuel) in self._programs
+
     def forget(self, path: Path) -> None:
         for fuel in (False, True):
             self._programs.pop((str(path), fuel), None)

@@ -62,6 +62,7 @@ log = logging.getLogger("faasbox.execution")
 
 TABLE_ELEMENTS_LIMIT = 1 << 20  # 8 MB of table entries
 CLOSE_TIMEOUT_S = 5.0  # at shutdown, for interrupted instances to return
+COMPILE_GRACE_S = 120.0  # more waiting for an invocation whose module is not compiled yet
 
 
 class WasmExecutor:
@@ -103,8 +104,11 @@ class WasmExecutor:
             raise
         # The slot is the thread's until it returns, even if this caller stops waiting.
         job.add_done_callback(lambda _: slots.release())
-        # The thread ends within a tick of the deadline; the grace covers a busy machine.
+        # The thread ends within a tick of the deadline; the grace covers a busy machine, and
+        # a module's first compilation (QuickJS's engine takes seconds, more on a busy one).
         grace = fn.config.timeout + 5.0 + self.settings.init_timeout_s
+        if not self._compiled(fn):
+            grace += COMPILE_GRACE_S
         try:
             return await asyncio.wait_for(asyncio.shield(job), grace)
         except TimeoutError:
@@ -259,6 +263,13 @@ class WasmExecutor:
             session,
         )
         return guest.outcome(fn, request_id, options, run, http_event, init_ms)
+
+    def _compiled(self, fn: DeployedFunction) -> bool:
+        try:
+            module = self._guest(fn).module(fn)
+        except InvalidGuest:
+            return True  # nothing to compile: the invocation fails at once
+        return self.engines.loaded(module, WasmOptions.fuel_of(fn.config))
 
     def _guest(self, fn: DeployedFunction) -> Guest:
         """The runtime's guest (a WASI command, or QuickJS for JavaScript), made once."""

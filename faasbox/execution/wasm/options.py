@@ -65,6 +65,13 @@ class WasmOptions:
             models=_models(raw.get("models")),
         )
 
+    @staticmethod
+    def fuel_of(config: FunctionConfig) -> bool:
+        """Whether the function meters fuel (runs on the fuel engine), without checking the
+        other options."""
+        raw = config.wasm
+        return isinstance(raw, dict) and raw.get("fuel") is not None
+
 
 def _scalar(value: object) -> str | None:
     if isinstance(value, bool):
