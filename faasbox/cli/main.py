@@ -680,7 +680,9 @@ def invoke_local(
     params: dict[str, str],
 ) -> None:
     """Run a function from its source folder, without a server."""
+    from faasbox.dependencies import default_cache_dir, dependency_files
     from faasbox.execution.local import invoke_local as run_local
+    from faasbox.registry.packaging import plan
 
     try:
         spec = load_service(service_dir, _cli_options(stage, region), params=params)
@@ -695,18 +697,30 @@ def invoke_local(
                 f"functions.{function}",
                 "no such function; this service has " + ", ".join(str(k) for k in configs),
             )
-        layer_dirs = []
+        # The files a deploy would ship: its dependencies installed (cached) first.
+        installed = dependency_files(spec, default_cache_dir(), _progress_to_stderr)
+        packages = plan(spec, installed)
+        layers = []
         for layer in config.layers:  # the service's own, by key; an ARN needs a server
-            folder = spec.layers[layer].path if layer in spec.layers else None
-            if folder is None:
+            source = packages.layers.get(layer)
+            if source is None or source.artifact is not None:
                 err.print(f"[yellow]Warning:[/] invoke local runs without layer {layer}")
             else:
-                layer_dirs.append(folder)
-        result = run_local(config, spec.root, _payload(data, path), layer_dirs)
+                layers.append(list(source.files()))
+        code = packages.functions.get(config.name) or packages.service
+        package = None  # an artifact or no dependencies: run in place from the folder
+        if code is not None and code.artifact is None and code.extra:
+            package = list(code.files())
+        result = run_local(config, spec.root, _payload(data, path), layers, package)
     except FaasboxError as e:
         _fail(e)
         return
     _print_result(result.payload, result.function_error, result.log if log else None)
+
+
+def _progress_to_stderr(line: str) -> None:
+    """Install progress of `invoke local`, on stderr: stdout is the function's result."""
+    err.print(line, markup=False)
 
 
 @cli.command("ls")

@@ -43,6 +43,7 @@ from faasbox.config.functions import (
 from faasbox.config.keypath import KeyPath
 from faasbox.config.logging_config import provider_logging
 from faasbox.config.queues import declared_queues, other_resources
+from faasbox.config.requirements_layer import requirements_layer, with_requirements_layer
 from faasbox.config.spec import (
     DEFAULT_MEMORY_MB,
     DEFAULT_TIMEOUT_S,
@@ -165,12 +166,23 @@ def _build_service(
             where, f"expected a region such as us-east-1 or eu-west-1, got {show(region)}"
         )
     layers = _layers(ctx, doc.get("layers"), file.parent)
+    runtime = provider.get("runtime", DEFAULT_RUNTIME)
+    requirements = requirements_layer(ctx, doc, file.parent, name, stage, str(runtime))
+    if requirements is not None:
+        if requirements.key in layers:
+            raise ctx.error(
+                ("layers", requirements.key),
+                "is the layer custom.pythonRequirements.layer makes; give yours another key",
+            )
+        layers[requirements.key] = requirements
     layer_ids = {layer_logical_id(key): key for key in layers}
     defaults = _defaults(ctx, provider, name, stage, layer_ids)
     functions: dict[str, FunctionSpec] = {
         key: build_function(ctx, key, value, defaults, layer_ids)
         for key, value in _function_entries(ctx, doc).items()
     }
+    if requirements is not None:
+        functions = {key: with_requirements_layer(fn) for key, fn in functions.items()}
     http_api = _http_api(ctx, provider, functions, file.parent)
     _check_authorizer_functions(ctx, functions, http_api)
     api_gateway = mapping(

@@ -93,6 +93,9 @@ class LayerSpec(_Frozen):
     """Keep earlier versions when a deploy publishes a new one (else they are deleted)."""
     patterns: list[str] = []
     """The layer's ``package.patterns``, applied to its folder."""
+    requirements: bool = False
+    """Its content is the service's installed Python requirements under ``python/``
+    (``custom.pythonRequirements.layer``), not a folder."""
 
 
 class ServiceSpec(_Frozen):

@@ -9,7 +9,8 @@ land at the root of the package, where LAMBDA_TASK_ROOT puts them first on sys.p
 - `fileName`: the requirements file (default requirements.txt, in the service's folder);
 - `noDeploy`: packages left out (default: the plugin's list, what Lambda's runtime has);
 - `slim`: leave out bytecode caches and .dist-info folders;
-- `layer`: not supported yet: a warning, and the requirements go into the package;
+- `layer`: the requirements go into a layer (under `python/`) instead of the package
+  (faasbox.config.requirements_layer declares it, `layer_files` fills it);
 - `dockerizePip` and the other Docker options: not needed (faasbox runs functions on this
   machine's platform): ignored with a note.
 """
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from faasbox.config import ServiceSpec
+from faasbox.config.requirements_layer import KEY
 from faasbox.dependencies import bundle
 from faasbox.execution import runtimes
 
@@ -87,16 +89,35 @@ def deployed_requirements(text: str, no_deploy: tuple[str, ...]) -> str:
     return "\n".join(kept) + "\n"
 
 
+LAYER_PREFIX = "python/"  # where a layer's Python packages go on sys.path (/opt/python)
+
+
 def files(spec: ServiceSpec, cache_dir: Path, progress: bundle.Progress) -> list[tuple[str, Path]]:
+    """The installed requirements, for the root of the package (unless `layer` is set)."""
+    if RequirementsOptions.of(spec).layer:
+        return []
+    folder = installed(spec, cache_dir, progress)
+    return list(bundle.files(folder)) if folder is not None else []
+
+
+def layer_files(
+    spec: ServiceSpec, cache_dir: Path, progress: bundle.Progress
+) -> dict[str, list[tuple[str, Path]]]:
+    """With `layer` set: the requirements layer's files under python/, by layer key."""
+    layer = spec.layers.get(KEY)
+    if layer is None or not layer.requirements:
+        return {}
+    folder = installed(spec, cache_dir, progress)
+    found = list(bundle.files(folder)) if folder is not None else []
+    return {KEY: [(LAYER_PREFIX + rel, path) for rel, path in found]}
+
+
+def installed(spec: ServiceSpec, cache_dir: Path, progress: bundle.Progress) -> Path | None:
+    """The bundle of the service's requirements (installed now unless cached), or None."""
     options = RequirementsOptions.of(spec)
     requirements = spec.root / options.file_name
     if not has_python_functions(spec) or not requirements.is_file():
-        return []
-    if options.layer:
-        progress(
-            "custom.pythonRequirements.layer is not supported yet: "
-            "the requirements go into the service's package"
-        )
+        return None
     custom = (spec.raw.get("custom") or {}).get("pythonRequirements") or {}
     if isinstance(custom, dict) and any(k in custom for k in _DOCKER_KEYS):
         progress("custom.pythonRequirements' Docker options are not needed here: ignored")
@@ -138,8 +159,7 @@ def files(spec: ServiceSpec, cache_dir: Path, progress: bundle.Progress) -> list
             slim(target)
 
     progress(f"{spec.name}: {options.file_name} for Python {python}")
-    folder = bundle.cached(cache_dir, bundle_key, install, progress)
-    return list(bundle.files(folder))
+    return bundle.cached(cache_dir, bundle_key, install, progress)
 
 
 def remove_distributions(target: Path, names: tuple[str, ...]) -> None:

@@ -15,19 +15,22 @@ straight from the folder), so all three ship the same bytes:
   (node_modules kept: a layer's `nodejs/node_modules` is the point of it), or its artifact.
 
 The service's installed dependencies (faasbox.dependencies: requirements.txt, package.json)
-join every package made from the folder, the folder's own files winning over them.
+join every package made from the folder, the folder's own files winning over them; with
+`custom.pythonRequirements.layer` the requirements make the `pythonRequirements` layer's zip
+instead.
 """
 
 from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from faasbox.config import ServiceSpec
+from faasbox.dependencies import Dependencies
 from faasbox.errors import DeployError
 from faasbox.registry.code_store import (
     ALWAYS_EXCLUDED,
@@ -65,7 +68,8 @@ class Source:
     extra: tuple[tuple[str, Path], ...] = ()  # installed dependencies: (path in zip, file)
 
     def files(self) -> Iterator[tuple[str, Path]]:
-        assert self.root is not None
+        if self.root is None:  # a layer made of installed dependencies only
+            return iter(sorted(dict(self.extra).items()))
         own = package_files(self.root, self.patterns, self.excluded)
         if not self.extra:
             return own
@@ -89,7 +93,8 @@ class Source:
         """Into the code store: a folder straight from disk, an artifact as the zip it is."""
         if self.artifact is not None:
             return registry.store_zip(_read_artifact(self.artifact))
-        assert self.root is not None
+        if self.root is None:
+            return registry.store_zip(self.zip_bytes())
         return registry.code.put_directory(self.root, self.patterns, self.excluded, self.extra)
 
 
@@ -121,11 +126,13 @@ def service_patterns(spec: ServiceSpec) -> list[str]:
     return patterns
 
 
-def plan(spec: ServiceSpec, dependencies: Sequence[tuple[str, Path]] = ()) -> ServicePackages:
+def plan(spec: ServiceSpec, dependencies: Dependencies | None = None) -> ServicePackages:
     """The zips a deploy of `spec` uploads (nothing is read or written yet); `dependencies`
-    (faasbox.dependencies.dependency_files) join each package made from the folder."""
+    (faasbox.dependencies.dependency_files) join each package made from the folder, or make
+    the layers of installed dependencies."""
+    dependencies = dependencies or Dependencies()
     package: dict[str, Any] = spec.raw.get("package") or {}
-    extra = tuple(dependencies)
+    extra = dependencies.package
     base = tuple(service_patterns(spec))
     individually = bool(package.get("individually"))
     service_artifact = _artifact(spec, package.get("artifact"))
@@ -154,6 +161,8 @@ def plan(spec: ServiceSpec, dependencies: Sequence[tuple[str, Path]] = ()) -> Se
         key: (
             Source(f"{key}.zip", artifact=layer.artifact)
             if layer.artifact is not None
+            else Source(f"{key}.zip", extra=tuple(dependencies.layers.get(key, ())))
+            if layer.requirements
             else Source(
                 f"{key}.zip",
                 layer.path,
