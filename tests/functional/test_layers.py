@@ -150,3 +150,17 @@ def test_invoke_local_emulates_opt_with_the_service_s_layer_folders(tmp_path: Pa
     assert seen["shouted"] == "LOCAL!"
     # Resolved through the stand-in /opt, a link to the layer's own file.
     assert seen["from"].endswith("/nodejs/node_modules/shout/index.js")
+
+
+def test_the_in_process_deploy_publishes_the_requirements_layer(data_dir: Path) -> None:
+    """`faasbox serve`'s own deploy of a `custom.pythonRequirements.layer: true` service."""
+    registry = Registry(data_dir)
+    deploy_service(registry, load_service(SERVICES / "requirements-layer"))
+    [layer] = registry.layers.versions("requirements-layer-dev-python-requirements")
+    fn = registry.get("requirements-layer-dev-unlisted")
+    assert fn.config.layers == [layer.arn]
+    settings = RuntimeSettings(data_dir=data_dir, jail=JAILED)
+    seen = invoke(registry, settings, "requirements-layer-dev-unlisted")
+    assert seen["pydantic"] == "1.10.22"
+    assert "/python/pydantic/__init__." in seen["pydantic_file"]
+    assert "/dependencies/" not in seen["pydantic_file"]  # the layer's copy, not the cache's
