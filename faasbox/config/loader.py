@@ -183,6 +183,8 @@ def _build_service(
     }
     if requirements is not None:
         functions = {key: with_requirements_layer(fn) for key, fn in functions.items()}
+        if not any(requirements.key in fn.layers for fn in functions.values()):
+            del layers[requirements.key]  # no Python function: nothing to install, no layer
     http_api = _http_api(ctx, provider, functions, file.parent)
     _check_authorizer_functions(ctx, functions, http_api)
     api_gateway = mapping(

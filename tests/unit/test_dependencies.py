@@ -74,9 +74,14 @@ def test_layer_settings_override_the_plugin_s_defaults(tmp_path: Path) -> None:
     assert not spec.warnings
 
 
-def test_no_requirements_file_no_requirements_layer(tmp_path: Path) -> None:
+def test_no_requirements_file_or_python_function_no_requirements_layer(tmp_path: Path) -> None:
     yaml = BASE + "custom:\n  pythonRequirements:\n    layer: true\n"
-    spec = load_service(service(tmp_path, yaml))
+    (tmp_path / "a").mkdir()
+    spec = load_service(service(tmp_path / "a", yaml))
+    assert spec.layers == {} and spec.functions["f"].layers == []
+    (tmp_path / "b").mkdir()
+    node = yaml.replace("python3.11", "nodejs20.x")
+    spec = load_service(service(tmp_path / "b", node, **{"requirements.txt": "tabulate\n"}))
     assert spec.layers == {} and spec.functions["f"].layers == []
 
 
