@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from faasbox.config import ServiceSpec
+from faasbox.config import LayerSpec, ServiceSpec
 from faasbox.dependencies import Dependencies
 from faasbox.errors import DeployError
 from faasbox.registry.code_store import (
@@ -154,25 +154,21 @@ def plan(spec: ServiceSpec, dependencies: Dependencies | None = None) -> Service
             if service_artifact is not None
             else Source(f"{spec.name}.zip", spec.root, base, extra=extra)
         )
-    for key, layer in spec.layers.items():
-        if layer.artifact is None and layer.path is not None and not layer.path.is_dir():
-            raise DeployError(f"{spec.file}: layers.{key}.path: no folder {layer.path}")
-    layers = {
-        key: (
-            Source(f"{key}.zip", artifact=layer.artifact)
-            if layer.artifact is not None
-            else Source(f"{key}.zip", extra=tuple(dependencies.layers.get(key, ())))
-            if layer.requirements
-            else Source(
-                f"{key}.zip",
-                layer.path,
-                tuple(f"!{p}" for p in FRAMEWORK_EXCLUDES) + tuple(layer.patterns),
-                excluded=LAYER_EXCLUDED,
-            )
-        )
-        for key, layer in spec.layers.items()
-    }
+    layers = {key: _layer_source(spec, layer, dependencies) for key, layer in spec.layers.items()}
     return ServicePackages(shared, own, layers)
+
+
+def _layer_source(spec: ServiceSpec, layer: LayerSpec, dependencies: Dependencies) -> Source:
+    """A layer's zip: its artifact, its installed dependencies, or its folder filtered."""
+    name = f"{layer.key}.zip"
+    if layer.artifact is not None:
+        return Source(name, artifact=layer.artifact)
+    if layer.requirements:  # custom.pythonRequirements.layer
+        return Source(name, extra=tuple(dependencies.layers.get(layer.key, ())))
+    if layer.path is None or not layer.path.is_dir():
+        raise DeployError(f"{spec.file}: layers.{layer.key}.path: no folder {layer.path}")
+    patterns = tuple(f"!{p}" for p in FRAMEWORK_EXCLUDES) + tuple(layer.patterns)
+    return Source(name, layer.path, patterns, excluded=LAYER_EXCLUDED)
 
 
 def write_packages(spec: ServiceSpec, packages: ServicePackages) -> list[Path]:
