@@ -215,6 +215,33 @@ class EventStore:
                 ],
             )  # fmt: skip
 
+    def put_fanout(
+        self,
+        messages: list[tuple[str, str, bytes, dict[str, Any] | None]],
+        *,
+        source: str,
+        now: float | None = None,
+        consumed: tuple[str, str] | None = None,
+    ) -> None:
+        """Commit (id, queue, body, attributes) messages to several queues in one transaction
+        (a pub/sub event to each subscription's queue). `consumed`: the (queue, receipt) of a
+        message these replace, deleted in the same transaction (a dead-lettered event)."""
+        now = time.time() if now is None else now
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO queue_messages (id, queue, body, source, attributes, state,"
+                " created_at, visible_at, updated_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
+                [
+                    (message_id, queue, body, source,
+                     json.dumps(attributes) if attributes else None, now, now, now)
+                    for message_id, queue, body, attributes in messages
+                ],
+            )  # fmt: skip
+            if consumed is not None:
+                db.execute(
+                    "DELETE FROM queue_messages WHERE queue = ? AND receipt = ?", consumed
+                )
+
     def ready_queues(self, prefix: str, now: float) -> list[str]:
         """Queues named `prefix...` with a message ready to take."""
         with self._lock:
