@@ -235,9 +235,7 @@ class PubSub(LeaseDispatcher):
         if runs < MAX_ATTEMPTS:  # backoff: RETRY_BACKOFF_S, then doubled
             self.store.retry(message.id, self._clock() + RETRY_BACKOFF_S * 2 ** (runs - 1), error)
             return
-        log.warning(
-            "dapr: %s asked to retry an event on topic %s %d times", function, topic, runs
-        )
+        log.warning("dapr: %s asked to retry an event on topic %s %d times", function, topic, runs)
         dead_letter = message.attributes.get("deadLetterTopic")
         raw = bool(message.attributes.get("raw"))
         replacements = []

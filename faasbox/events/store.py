@@ -238,9 +238,7 @@ class EventStore:
                 ],
             )  # fmt: skip
             if consumed is not None:
-                db.execute(
-                    "DELETE FROM queue_messages WHERE queue = ? AND receipt = ?", consumed
-                )
+                db.execute("DELETE FROM queue_messages WHERE queue = ? AND receipt = ?", consumed)
 
     def ready_queues(self, prefix: str, now: float) -> list[str]:
         """Queues named `prefix...` with a message ready to take."""
