@@ -55,6 +55,14 @@ def subscription_queue(sub: Subscription) -> str:
     return f"{DAPR_QUEUE}{sub.pubsub}/{sub.topic}/{sub.function}"
 
 
+def queue_subscription(queue: str) -> tuple[str, str, str]:
+    """(pubsub, topic, function) of a subscription's queue (a topic may hold slashes; pubsub
+    and function names do not)."""
+    pubsub, rest = queue.removeprefix(DAPR_QUEUE).split("/", 1)
+    topic, function = rest.rsplit("/", 1)
+    return pubsub, topic, function
+
+
 def subscriptions(registry: Registry) -> list[Subscription]:
     found = []
     for fn in registry.all():
@@ -148,7 +156,7 @@ def _data_field(data: bytes, content_type: str) -> dict[str, Any]:
 
 class PubSub(LeaseDispatcher):
     prefix = DAPR_QUEUE
-    kind = "pub/sub delivery"
+    kind = "pub/sub event"
 
     def __init__(
         self,
@@ -205,10 +213,10 @@ class PubSub(LeaseDispatcher):
     # -- delivery (faasbox.events.lease_dispatcher) ------------------------------------------
 
     def function_of(self, queue: str) -> str:
-        return queue.rsplit("/", 1)[-1]
+        return queue_subscription(queue)[2]
 
     async def handle(self, message: Message, function: str) -> None:
-        pubsub, topic = message.queue.removeprefix(DAPR_QUEUE).rsplit("/", 1)[0].split("/", 1)
+        pubsub, topic, _ = queue_subscription(message.queue)
         try:
             fn = self.registry.get(function)
         except ServiceError:  # undeployed meanwhile

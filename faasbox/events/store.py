@@ -1,17 +1,18 @@
 """The durable queue: one table of messages in the registry's SQLite file (WAL mode), for
-both faasbox's queue kinds: each function's async invocations (queue `function:NAME`) and
-the SQS API's queues (queue `sqs:NAME`, faasbox.events.sqs).
+all of faasbox's queue kinds: each function's async invocations (queue `function:NAME`),
+the SQS API's queues (queue `sqs:NAME`, faasbox.events.sqs) and Dapr pub/sub's undelivered
+events (queue `dapr:PUBSUB/TOPIC/FUNCTION`, faasbox.dapr.pubsub).
 
 A message is a row committed before its sender is answered (the 202 of an Event invoke,
-SendMessage's reply). A consumer takes rows with a lease: the row turns `running` until
-`lease_until` (SQS's visibility timeout) and gets a new receipt handle; a row whose lease ran
-out (its consumer died, or did not delete it) is taken again. So a kill -9 at any moment
-loses nothing, and only a message being processed at the kill can be processed twice (at
-least once, as on Lambda and SQS).
+SendMessage's reply, a Dapr publish's 204). A consumer takes rows with a lease: the row turns
+`running` until `lease_until` (SQS's visibility timeout) and gets a new receipt handle; a row
+whose lease ran out (its consumer died, or did not delete it) is taken again. So a kill -9 at
+any moment loses nothing, and only a message being processed at the kill can be processed
+twice (at least once, as on Lambda and SQS).
 
 States: queued -> running -> succeeded | retrying (waits `visible_at`) -> ... | failed. An
-SQS message is deleted when its consumer deletes it; an async invocation's row is kept for
-an hour after it finished, for "where is my invocation".
+SQS message is deleted when its consumer deletes it, a pub/sub event once delivered; an async
+invocation's row is kept for an hour after it finished, for "where is my invocation".
 
 Written for a later move to PostgreSQL: `take` is one UPDATE of rows picked by a subquery,
 which becomes `SELECT ... FOR UPDATE SKIP LOCKED` there (and randomblob a gen_random_uuid);

@@ -12,7 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from faasbox.config import load_service
-from faasbox.dapr.pubsub import DAPR_QUEUE, PubSub
+from faasbox.dapr.pubsub import (
+    DAPR_QUEUE,
+    PubSub,
+    Subscription,
+    queue_subscription,
+    subscription_queue,
+)
 from faasbox.errors import TooManyRequests
 from faasbox.events.store import EventStore
 from faasbox.execution.invoker import InvocationResult
@@ -111,3 +117,9 @@ def test_drop_and_success_delete_and_reserved_concurrency_holds(data_dir: Path) 
         assert sorted(e["data"]["n"] for n, e in invoker.calls if n == SLOW) == list(range(6))
 
     scenario(data_dir, {SUBSCRIBER: ["DROP"]}, body)
+
+
+def test_a_subscription_queue_names_its_pubsub_topic_and_function() -> None:
+    sub = Subscription("pubsub", "orders/eu", "orders-dev-subscriber")
+    assert subscription_queue(sub) == "dapr:pubsub/orders/eu/orders-dev-subscriber"
+    assert queue_subscription(subscription_queue(sub)) == ("pubsub", "orders/eu", sub.function)
