@@ -5,13 +5,16 @@ the envelope as its event and answers as a Dapr app answers: `{"status": "SUCCES
 nothing), `RETRY` (delivered again, with backoff, up to MAX_ATTEMPTS; then to the dead-letter
 topic if one is named) or `DROP` (given up, logged). A failed invocation counts as RETRY.
 
-Delivery runs in the server's event loop through `deliver` below: the one seam to rewire
-onto the durable queue (issue 13) - until then, events in flight are lost if the server stops.
+At least once, through the durable queue (faasbox.events.store): `publish` commits one
+message per subscription (queue `dapr:PUBSUB/TOPIC/FUNCTION`), all in one transaction, before
+the publisher is answered; the delivery loop (faasbox.events.lease_dispatcher, as for the
+async invocations) leases them and invokes the subscriber through `deliver`. A server killed
+with events undelivered delivers them after its restart; only an event being delivered at
+the kill can be delivered twice.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import datetime
 import json
@@ -22,7 +25,9 @@ from typing import Any
 
 from faasbox.dapr.components import DEFAULT_PUBSUB, Component
 from faasbox.dapr.errors import INVALID_ARGUMENT, DaprError
-from faasbox.errors import ServiceError
+from faasbox.errors import ServiceError, TooManyRequests
+from faasbox.events.lease_dispatcher import LeaseDispatcher
+from faasbox.events.store import EventStore, Message
 from faasbox.execution.invoker import InvocationResult, Invoker
 from faasbox.registry import Registry
 from faasbox.registry.models import DeployedFunction
@@ -32,6 +37,8 @@ log = logging.getLogger("faasbox.dapr")
 SUCCESS, RETRY, DROP = "SUCCESS", "RETRY", "DROP"
 MAX_ATTEMPTS = 3
 RETRY_BACKOFF_S = 0.2  # doubled after each attempt
+THROTTLED_BACKOFF_S = 0.2  # a throttled delivery is tried again this soon
+DAPR_QUEUE = "dapr:"
 CLOUDEVENTS_JSON = "application/cloudevents+json"
 
 
@@ -41,6 +48,19 @@ class Subscription:
     topic: str
     function: str
     dead_letter_topic: str | None = None
+
+
+def subscription_queue(sub: Subscription) -> str:
+    """The durable queue of one subscription's undelivered events."""
+    return f"{DAPR_QUEUE}{sub.pubsub}/{sub.topic}/{sub.function}"
+
+
+def queue_subscription(queue: str) -> tuple[str, str, str]:
+    """(pubsub, topic, function) of a subscription's queue (a topic may hold slashes; pubsub
+    and function names do not)."""
+    pubsub, rest = queue.removeprefix(DAPR_QUEUE).split("/", 1)
+    topic, function = rest.rsplit("/", 1)
+    return pubsub, topic, function
 
 
 def subscriptions(registry: Registry) -> list[Subscription]:
@@ -61,8 +81,7 @@ def subscriptions(registry: Registry) -> list[Subscription]:
 
 
 async def deliver(invoker: Invoker, fn: DeployedFunction, envelope: bytes) -> InvocationResult:
-    """One delivery attempt of an event to a subscribed function (the async invocation path:
-    to be moved onto the durable queue when it lands)."""
+    """One delivery attempt of an event to a subscribed function."""
     return await invoker.invoke(fn, envelope)
 
 
@@ -135,15 +154,25 @@ def _data_field(data: bytes, content_type: str) -> dict[str, Any]:
     return {"data_base64": base64.b64encode(data).decode()}
 
 
-class PubSub:
+class PubSub(LeaseDispatcher):
+    prefix = DAPR_QUEUE
+    kind = "pub/sub event"
+
     def __init__(
-        self, app_id: str, components: list[Component], registry: Registry, invoker: Invoker
+        self,
+        app_id: str,
+        components: list[Component],
+        registry: Registry,
+        invoker: Invoker,
+        store: EventStore,
+        max_in_flight: int,
     ) -> None:
+        """`store`: the server's durable queue (shared with the async invocations, which
+        open and close it)."""
+        super().__init__(registry, store, max_in_flight)
         self.app_id = app_id
         self.names = {DEFAULT_PUBSUB, *(c.name for c in components if c.is_pubsub)}
-        self.registry = registry
         self.invoker = invoker
-        self._tasks: set[asyncio.Task[None]] = set()
 
     def subscriptions(self) -> list[Subscription]:
         return subscriptions(self.registry)
@@ -151,7 +180,7 @@ class PubSub:
     def publish(
         self, pubsub: str, topic: str, data: bytes, content_type: str, raw: bool = False
     ) -> None:
-        """Accept the event and start delivering it; returns once it is accepted."""
+        """Accept the event: returns once it is committed for each subscriber."""
         if not pubsub:
             raise DaprError(404, "ERR_PUBSUB_EMPTY", "pubsub name is empty", INVALID_ARGUMENT)
         if pubsub not in self.names:
@@ -163,44 +192,70 @@ class PubSub:
                 404, "ERR_TOPIC_EMPTY", f"topic is empty in pubsub {pubsub}", INVALID_ARGUMENT
             )
         event = envelope(self.app_id, pubsub, topic, data, content_type or "text/plain", raw)
-        for sub in self.subscriptions():
-            if sub.pubsub == pubsub and sub.topic == topic:
-                task = asyncio.get_running_loop().create_task(self._deliver(sub, event))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+        self.store.put_fanout(self._messages(pubsub, topic, event, raw), source="dapr")
+        self.nudge()
 
-    async def _deliver(self, sub: Subscription, event: bytes) -> None:
-        delay = RETRY_BACKOFF_S
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            try:
-                fn = self.registry.get(sub.function)
-            except ServiceError:  # undeployed meanwhile
-                log.warning("dapr: %s is gone; an event on %s is dropped", sub.function, sub.topic)
-                return
-            try:
-                outcome = verdict(await deliver(self.invoker, fn, event))
-            except ServiceError as e:  # not run (too many requests, ...): tried again
-                log.info("dapr: an event on %s for %s not run: %s", sub.topic, sub.function, e)
-                outcome = RETRY
-            if outcome == SUCCESS:
-                return
-            if outcome == DROP:
-                log.warning("dapr: %s dropped an event on topic %s", sub.function, sub.topic)
-                return
-            if attempt < MAX_ATTEMPTS:
-                await asyncio.sleep(delay)  # backoff between attempts, not a wait for a result
-                delay *= 2
-        log.warning(
-            "dapr: %s asked to retry an event on topic %s %d times",
-            sub.function,
-            sub.topic,
-            MAX_ATTEMPTS,
-        )
-        if sub.dead_letter_topic:
-            self.publish(sub.pubsub, sub.dead_letter_topic, event, CLOUDEVENTS_JSON, raw=False)
+    def _messages(
+        self, pubsub: str, topic: str, event: bytes, raw: bool
+    ) -> list[tuple[str, str, bytes, dict[str, Any] | None]]:
+        """The event, once for each subscription of the topic."""
+        return [
+            (
+                str(uuid.uuid4()),
+                subscription_queue(sub),
+                event,
+                {"deadLetterTopic": sub.dead_letter_topic, "raw": raw},
+            )
+            for sub in self.subscriptions()
+            if sub.pubsub == pubsub and sub.topic == topic
+        ]
 
-    async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+    # -- delivery (faasbox.events.lease_dispatcher) ------------------------------------------
+
+    def function_of(self, queue: str) -> str:
+        return queue_subscription(queue)[2]
+
+    async def handle(self, message: Message, function: str) -> None:
+        pubsub, topic, _ = queue_subscription(message.queue)
+        try:
+            fn = self.registry.get(function)
+        except ServiceError:  # undeployed meanwhile
+            log.warning("dapr: %s is gone; an event on %s is dropped", function, topic)
+            self._delete(message)
+            return
+        try:
+            result = await deliver(self.invoker, fn, message.body)
+        except TooManyRequests:  # waits in the store, without counting as an attempt
+            self.store.release(message.id, self._clock() + THROTTLED_BACKOFF_S)
+            return
+        except ServiceError as e:  # not run at all: counted as a retry
+            log.info("dapr: an event on %s for %s not run: %s", topic, function, e.message)
+            outcome, error = RETRY, e.message
+        else:
+            outcome = verdict(result)
+            error = result.error_type or result.function_error or f"the subscriber said {outcome}"
+        if outcome == DROP:
+            log.warning("dapr: %s dropped an event on topic %s", function, topic)
+        if outcome in (SUCCESS, DROP):
+            self._delete(message)
+            return
+        runs = message.attempts + 1
+        if runs < MAX_ATTEMPTS:  # backoff: RETRY_BACKOFF_S, then doubled
+            self.store.retry(message.id, self._clock() + RETRY_BACKOFF_S * 2 ** (runs - 1), error)
+            return
+        log.warning("dapr: %s asked to retry an event on topic %s %d times", function, topic, runs)
+        dead_letter = message.attributes.get("deadLetterTopic")
+        raw = bool(message.attributes.get("raw"))
+        replacements = []
+        if dead_letter:
+            event = message.body if raw else envelope(
+                self.app_id, pubsub, dead_letter, message.body, CLOUDEVENTS_JSON, raw=False
+            )  # fmt: skip
+            replacements = self._messages(pubsub, dead_letter, event, raw)
+        consumed = (message.queue, message.receipt) if message.receipt else None
+        self.store.put_fanout(replacements, source="dapr-dead-letter", consumed=consumed)
+        self.nudge()
+
+    def _delete(self, message: Message) -> None:
+        if message.receipt:
+            self.store.delete_received(message.queue, [message.receipt])

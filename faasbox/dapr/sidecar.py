@@ -49,7 +49,15 @@ class Sidecar:
         )
         self.state = StateApi(settings.app_id, self.components, data_dir)
         self.invocation = ServiceInvocation(gateway.registry, gateway.api_gateway)
-        self.pubsub = PubSub(settings.app_id, self.components, gateway.registry, gateway.invoker)
+        events = gateway.events  # the durable queue pub/sub delivers through
+        self.pubsub = PubSub(
+            settings.app_id,
+            self.components,
+            gateway.registry,
+            gateway.invoker,
+            events.store,
+            events.settings.max_in_flight,
+        )
         self.gateway = gateway
         self.http_socket = http_socket
         self.http_port: int = http_socket.getsockname()[1]
@@ -105,6 +113,7 @@ class Sidecar:
         return PortDispatch(app, self)
 
     async def start(self) -> None:
+        self.pubsub.start()  # after the gateway's start: its event store is open
         try:  # the protos come with the dapr SDK (the examples extra installs it)
             from faasbox.dapr.grpc_api import start_grpc_server
         except ImportError as e:
@@ -119,7 +128,7 @@ class Sidecar:
             set_platform_environment(self.environment())
 
     async def stop(self) -> None:
-        await self.pubsub.close()
+        await self.pubsub.stop()
         if self._grpc is not None:
             await self._grpc.stop(grace=1)
         self.state.close()

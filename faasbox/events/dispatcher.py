@@ -16,13 +16,10 @@ it, or a queue) as an invocation record, and a failure also to the DLQ (`onError
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -30,6 +27,7 @@ from typing import Any, Protocol
 from faasbox.errors import ResourceNotFound, ServiceError, TooManyRequests
 from faasbox.events import records
 from faasbox.events.invoke_config import AsyncConfig, InvokeConfigStore
+from faasbox.events.lease_dispatcher import LeaseDispatcher
 from faasbox.events.store import FUNCTION_QUEUE, EventStore, QueuedEvent, function_queue
 from faasbox.execution.invoker import InvocationResult, Invoker
 from faasbox.registry import Registry
@@ -38,8 +36,6 @@ from faasbox.registry.models import LATEST, DeployedFunction, split_function_nam
 log = logging.getLogger("faasbox.events")
 
 THROTTLED_BACKOFF_S = 0.2  # a throttled event is taken again this soon
-LEASE_MARGIN_S = 120.0  # a lease outlasts the function's timeout by this much
-IDLE_POLL_S = 1.0  # the longest the dispatcher sleeps without a wake-up
 RETAIN_S = 3600.0  # finished events stay visible (status) this long
 PRUNE_EVERY_S = 60.0
 
@@ -61,7 +57,10 @@ class AsyncSettings:
     max_in_flight: int = 8  # events running at once, all functions together
 
 
-class EventQueue:
+class EventQueue(LeaseDispatcher):
+    prefix = FUNCTION_QUEUE
+    kind = "async invocation"
+
     def __init__(
         self,
         registry: Registry,
@@ -71,18 +70,12 @@ class EventQueue:
         clock: Callable[[], float] = time.time,
     ) -> None:
         db_path = registry.data_dir / "registry.sqlite3"
-        self.registry = registry
+        super().__init__(registry, EventStore(db_path), settings.max_in_flight, clock=clock)
         self.invoker = invoker
         self.settings = settings
-        self.store = EventStore(db_path)
+        self.crash_backoff_s = settings.retry_delay_s
         self.configs = InvokeConfigStore(db_path)
         self.queues: QueueSink | None = None
-        self._clock = clock
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._wake: asyncio.Event | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._running: dict[str, asyncio.Task[None]] = {}
-        self._in_flight: Counter[str] = Counter()
         self._last_prune = 0.0
 
     # -- the entry point ---------------------------------------------------------------------
@@ -116,108 +109,25 @@ class EventQueue:
             client_context=client_context,
             now=self._clock(),
         )
-        self._nudge()
+        self.nudge()
         return request_id
 
     def status(self, request_id: str) -> QueuedEvent | None:
         return self.store.get(request_id)
 
-    # -- the dispatcher ----------------------------------------------------------------------
+    # -- the dispatcher (faasbox.events.lease_dispatcher) -----------------------------------
 
-    def start(self) -> None:
-        """On the server's loop, at startup: what the previous server was running when it
-        stopped (or was killed) runs again, and the dispatcher starts."""
-        self._loop = asyncio.get_running_loop()
-        self._wake = asyncio.Event()
-        released = self.store.release_leases(FUNCTION_QUEUE)
-        if released:
-            log.info("%d async invocations interrupted by the last stop run again", released)
-        self._task = self._loop.create_task(self._dispatch())
+    def function_of(self, queue: str) -> str:
+        return queue.removeprefix(FUNCTION_QUEUE)
 
-    def _nudge(self) -> None:
-        loop, wake = self._loop, self._wake
-        if loop is None or wake is None or loop.is_closed():
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            wake.set()
-        else:
-            loop.call_soon_threadsafe(wake.set)
+    async def handle(self, message: QueuedEvent, function: str) -> None:
+        await self._run_once(message)
 
-    async def _dispatch(self) -> None:
-        assert self._wake is not None
-        while True:
-            self._wake.clear()
-            try:
-                self._take_ready()
-                self._maybe_prune()
-                timeout = self._sleep_for()
-            except Exception:  # a database hiccup (busy, disk): try again shortly
-                log.exception("the async dispatcher could not read the event queue")
-                timeout = IDLE_POLL_S
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
-
-    def _take_ready(self) -> None:
-        now = self._clock()
-        for queue in self.store.ready_queues(FUNCTION_QUEUE, now):
-            function = queue.removeprefix(FUNCTION_QUEUE)
-            room = self._room(function)
-            if room <= 0:
-                continue
-            for event in self.store.take(queue, room, self._lease_s(function), now):
-                self._in_flight[event.function] += 1
-                task = asyncio.get_running_loop().create_task(self._run(event))
-                self._running[event.id] = task
-
-    def _room(self, function: str) -> int:
-        total = sum(self._in_flight.values())
-        free = self.settings.max_in_flight - total
-        try:
-            reserved = self.registry.get(function, None).config.reserved_concurrency
-        except ResourceNotFound:
-            reserved = None  # taken, then failed for good: the function is gone
-        if reserved is not None:
-            free = min(free, reserved - self._in_flight[function])
-        return free
-
-    def _lease_s(self, function: str) -> float:
-        try:
-            return self.registry.get(function, None).config.timeout + LEASE_MARGIN_S
-        except ResourceNotFound:
-            return LEASE_MARGIN_S
-
-    def _sleep_for(self) -> float:
-        due = self.store.next_visible(FUNCTION_QUEUE)
-        now = self._clock()
-        if due is None or due <= now:  # nothing due, or only what waits for room: a wake-up
-            return IDLE_POLL_S
-        return max(0.01, min(due - now, IDLE_POLL_S))
-
-    def _maybe_prune(self) -> None:
+    def on_idle(self) -> None:
         now = self._clock()
         if now - self._last_prune >= PRUNE_EVERY_S:
             self._last_prune = now
             self.store.prune(FUNCTION_QUEUE, now - RETAIN_S)
-
-    async def _run(self, event: QueuedEvent) -> None:
-        try:
-            await self._run_once(event)
-        except asyncio.CancelledError:
-            raise  # the server stops: the lease is released at its next start
-        except Exception:
-            log.exception("async invocation %s of %s", event.id, event.function)
-            with contextlib.suppress(Exception):
-                self.store.release(event.id, self._clock() + self.settings.retry_delay_s)
-        finally:
-            self._running.pop(event.id, None)
-            self._in_flight[event.function] -= 1
-            if self._in_flight[event.function] <= 0:
-                del self._in_flight[event.function]
-            self._nudge()
 
     async def _run_once(self, event: QueuedEvent) -> None:
         try:
@@ -381,10 +291,7 @@ class EventQueue:
             return None
 
     async def close(self) -> None:
-        tasks = [t for t in (self._task, *self._running.values()) if t is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.stop()
         self.store.close()
         self.configs.close()
 

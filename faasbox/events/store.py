@@ -1,17 +1,18 @@
 """The durable queue: one table of messages in the registry's SQLite file (WAL mode), for
-both faasbox's queue kinds: each function's async invocations (queue `function:NAME`) and
-the SQS API's queues (queue `sqs:NAME`, faasbox.events.sqs).
+all of faasbox's queue kinds: each function's async invocations (queue `function:NAME`),
+the SQS API's queues (queue `sqs:NAME`, faasbox.events.sqs) and Dapr pub/sub's undelivered
+events (queue `dapr:PUBSUB/TOPIC/FUNCTION`, faasbox.dapr.pubsub).
 
 A message is a row committed before its sender is answered (the 202 of an Event invoke,
-SendMessage's reply). A consumer takes rows with a lease: the row turns `running` until
-`lease_until` (SQS's visibility timeout) and gets a new receipt handle; a row whose lease ran
-out (its consumer died, or did not delete it) is taken again. So a kill -9 at any moment
-loses nothing, and only a message being processed at the kill can be processed twice (at
-least once, as on Lambda and SQS).
+SendMessage's reply, a Dapr publish's 204). A consumer takes rows with a lease: the row turns
+`running` until `lease_until` (SQS's visibility timeout) and gets a new receipt handle; a row
+whose lease ran out (its consumer died, or did not delete it) is taken again. So a kill -9 at
+any moment loses nothing, and only a message being processed at the kill can be processed
+twice (at least once, as on Lambda and SQS).
 
 States: queued -> running -> succeeded | retrying (waits `visible_at`) -> ... | failed. An
-SQS message is deleted when its consumer deletes it; an async invocation's row is kept for
-an hour after it finished, for "where is my invocation".
+SQS message is deleted when its consumer deletes it, a pub/sub event once delivered; an async
+invocation's row is kept for an hour after it finished, for "where is my invocation".
 
 Written for a later move to PostgreSQL: `take` is one UPDATE of rows picked by a subquery,
 which becomes `SELECT ... FOR UPDATE SKIP LOCKED` there (and randomblob a gen_random_uuid);
@@ -214,6 +215,31 @@ class EventStore:
                     for (message_id, body, attributes), delay in zip(messages, delays, strict=True)
                 ],
             )  # fmt: skip
+
+    def put_fanout(
+        self,
+        messages: list[tuple[str, str, bytes, dict[str, Any] | None]],
+        *,
+        source: str,
+        now: float | None = None,
+        consumed: tuple[str, str] | None = None,
+    ) -> None:
+        """Commit (id, queue, body, attributes) messages to several queues in one transaction
+        (a pub/sub event to each subscription's queue). `consumed`: the (queue, receipt) of a
+        message these replace, deleted in the same transaction (a dead-lettered event)."""
+        now = time.time() if now is None else now
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO queue_messages (id, queue, body, source, attributes, state,"
+                " created_at, visible_at, updated_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
+                [
+                    (message_id, queue, body, source,
+                     json.dumps(attributes) if attributes else None, now, now, now)
+                    for message_id, queue, body, attributes in messages
+                ],
+            )  # fmt: skip
+            if consumed is not None:
+                db.execute("DELETE FROM queue_messages WHERE queue = ? AND receipt = ?", consumed)
 
     def ready_queues(self, prefix: str, now: float) -> list[str]:
         """Queues named `prefix...` with a message ready to take."""
