@@ -17,7 +17,7 @@ import dataclasses
 import itertools
 from collections import deque
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from faasbox.execution.log_db import LogDatabase
@@ -44,6 +44,14 @@ class InvocationRecord:
         return asdict(self)
 
 
+class StatPoint(NamedTuple):
+    """What the console's stats read of a record (faasbox.execution.stats): no log text."""
+
+    started_at: float
+    status: str
+    duration_ms: float
+
+
 def _matches(record: InvocationRecord, start_time: float | None, text: str | None) -> bool:
     return (start_time is None or record.started_at >= start_time) and (
         not text or text in record.log
@@ -58,6 +66,8 @@ class LogStore:
         database: LogDatabase | None = None,
     ) -> None:
         self._records: dict[str, deque[InvocationRecord]] = {}
+        # Beside each record, its StatPoint: the stats scan these small tuples, not records.
+        self._points: dict[str, deque[StatPoint]] = {}
         self._bytes: dict[str, int] = {}
         self._max_records = records_per_function
         self._max_bytes = bytes_per_function
@@ -83,12 +93,15 @@ class LogStore:
 
     def _keep(self, record: InvocationRecord) -> None:
         records = self._records.setdefault(record.function, deque())
+        points = self._points.setdefault(record.function, deque())
         records.append(record)
+        points.append(StatPoint(record.started_at, record.status, record.duration_ms))
         self._bytes[record.function] = self._bytes.get(record.function, 0) + len(record.log)
         while records and (
             len(records) > self._max_records or self._bytes[record.function] > self._max_bytes
         ):
             dropped = records.popleft()
+            points.popleft()
             self._bytes[record.function] -= len(dropped.log)
 
     def records(self, function: str, since: int = 0, limit: int = 100) -> list[InvocationRecord]:
@@ -96,6 +109,17 @@ class LogStore:
         number above `since`."""
         found = [r for r in self._records.get(function, ()) if r.seq > since]
         return found[-limit:] if limit else found
+
+    def points(self, function: str, start_time: float) -> list[StatPoint]:
+        """The stats' view of `function`'s records in memory started at or after
+        `start_time` (epoch seconds), in the order they were kept. Memory only: cheap
+        enough for the event loop (about 20 us per 1,000 records)."""
+        return [p for p in self._points.get(function, ()) if p[0] >= start_time]
+
+    def newest_point(self, function: str) -> StatPoint | None:
+        """The StatPoint of `function`'s last kept record (None: none)."""
+        points = self._points.get(function)
+        return points[-1] if points else None
 
     def search(
         self,
@@ -146,6 +170,7 @@ class LogStore:
 
     def forget(self, function: str) -> None:
         self._records.pop(function, None)
+        self._points.pop(function, None)
         self._bytes.pop(function, None)
         if self._database is not None:
             self._database.forget(function)

@@ -24,7 +24,7 @@ from urllib.parse import parse_qs
 
 from faasbox.errors import InvalidParameterValue
 from faasbox.execution.invoker import Invoker
-from faasbox.execution.stats import MAX_MINUTES, minute_buckets, summary
+from faasbox.execution.stats import MAX_MINUTES, minute_buckets, summary, window_start
 from faasbox.gateway.http import Scope, Send, respond_json
 from faasbox.gateway.routes import RouteTable
 from faasbox.lambda_.limits import SYNC_PAYLOAD_LIMIT
@@ -82,8 +82,9 @@ class ConsoleApi:
     async def _all_stats(self, scope: Scope, send: Send) -> None:
         minutes = _minutes(scope)
         now = time.time()
+        logs, since = self.invoker.logs, now - minutes * 60
         rows = {
-            fn.name: summary(self.invoker.logs.records(fn.name, 0, 0), now, minutes).to_dict()
+            fn.name: summary(logs.points(fn.name, since), logs.newest_point(fn.name)).to_dict()
             for fn in self.registry.all()
         }
         await respond_json(send, 200, {"minutes": minutes, "now": now, "functions": rows})
@@ -92,7 +93,8 @@ class ConsoleApi:
         fn = self.registry.get(name)
         minutes = _minutes(scope)
         now = time.time()
-        buckets = minute_buckets(self.invoker.logs.records(fn.name, 0, 0), now, minutes)
+        points = self.invoker.logs.points(fn.name, window_start(now, minutes))
+        buckets = minute_buckets(points, now, minutes)
         await respond_json(
             send,
             200,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from faasbox.execution.logs import InvocationRecord
-from faasbox.execution.stats import minute_buckets, percentile, summary
+from faasbox.execution.logs import InvocationRecord, LogStore, StatPoint
+from faasbox.execution.stats import minute_buckets, percentile, summary, window_start
 
 NOW = 1_800_000_030.0  # 30 s into a minute
 
@@ -43,7 +43,10 @@ def test_buckets_cover_the_window_oldest_first() -> None:
         record(5, NOW - 60, status="timeout", ms=5000),  # the minute before
         record(6, NOW - 3600, ms=1),  # outside a 60-minute window
     ]
-    buckets = minute_buckets(records, NOW, 60)
+    store = LogStore(100, 1 << 20)
+    for r in records:
+        store.add(r)
+    buckets = minute_buckets(store.points("f", window_start(NOW, 60)), NOW, 60)
     assert len(buckets) == 60
     assert buckets[-1].start == 1_800_000_000.0 and buckets[0].start == buckets[-1].start - 59 * 60
     last, before = buckets[-1], buckets[-2]
@@ -56,8 +59,21 @@ def test_buckets_cover_the_window_oldest_first() -> None:
 
 
 def test_summary_is_the_newest_invocation_and_the_windows_counts() -> None:
-    records = [record(1, NOW - 7200, status="error"), record(2, NOW - 30, status="crash")]
-    found = summary(records, NOW, 60)
+    store = LogStore(100, 1 << 20)
+    store.add(record(1, NOW - 7200, status="error"))
+    store.add(record(2, NOW - 30, status="crash"))
+    window = store.points("f", NOW - 3600)
+    assert window == [StatPoint(NOW - 30, "crash", 10.0)]  # no log text, only the window
+    found = summary(window, store.newest_point("f"))
     assert (found.invocations, found.errors) == (1, 1)
     assert (found.last_invocation, found.last_status) == (NOW - 30, "crash")
-    assert summary([], NOW, 60).last_invocation is None
+    assert summary([], store.newest_point("nobody")).last_invocation is None
+
+
+def test_points_follow_the_stores_retention() -> None:
+    store = LogStore(3, 1 << 20)
+    for seq in range(1, 6):
+        store.add(record(seq, NOW - 60 + seq))
+    assert [p.started_at for p in store.points("f", 0)] == [NOW - 57, NOW - 56, NOW - 55]
+    store.forget("f")
+    assert store.points("f", 0) == [] and store.newest_point("f") is None
