@@ -25,6 +25,7 @@ def unlucky(event, context):
 
 def audit(event, context):
     """A destination: takes the invocation record it is sent."""
-    condition = event.get("requestContext", {}).get("condition") if isinstance(event, dict) else None
+    context_ = event.get("requestContext", {}) if isinstance(event, dict) else {}
+    condition = context_.get("condition")
     print(f"audit got {condition}")
     return {"condition": condition}
