@@ -1,6 +1,7 @@
 """The console's stats (GET /_faasbox/stats and /functions/NAME/stats), in one process: what
-the endpoints compute now (LogStore.points of the window, small tuples) against what they did
-before (every record through LogStore.records, then the same figures), in the same run.
+the endpoints compute now (LogStore.status_counts per minute for the list, LogStore.points of
+the window for the charts) against what they did before (every record through
+LogStore.records, then the same figures), in the same run.
 
 The stores are full: each function holds the default retention (1,000 records), all within the
 last hour, so the window holds every record: the worst case for the new query.
@@ -17,7 +18,14 @@ from bench.common import median
 from bench.results import machine, update_section
 from faasbox.execution.logs import InvocationRecord, LogStore, StatPoint
 from faasbox.execution.settings import RuntimeSettings
-from faasbox.execution.stats import ERROR_STATUSES, THROTTLED, minute_buckets, summary, window_start
+from faasbox.execution.stats import (
+    ERROR_STATUSES,
+    THROTTLED,
+    first_minute,
+    minute_buckets,
+    summary,
+    window_start,
+)
 
 DEFAULTS = RuntimeSettings(Path("unused"))  # only its retention defaults are read
 TABLE_HEAD = (
@@ -83,8 +91,12 @@ def main() -> None:
         store = filled(functions, per, now)
         names = [f"fn-{f}" for f in range(functions)]
         before_all = timed(lambda: [summary_before(store, n, now, 60) for n in names])  # noqa: B023
+        first = first_minute(now, 60)
         after_all = timed(
-            lambda: [summary(store.points(n, now - 3600), store.newest_point(n)) for n in names]  # noqa: B023
+            lambda: [
+                summary(store.status_counts(n, first, 60), store.newest_point(n))  # noqa: B023
+                for n in names  # noqa: B023
+            ]
         )
         before_one = timed(lambda: buckets_before(store, "fn-0", now))  # noqa: B023
         after_one = timed(
@@ -95,7 +107,8 @@ def main() -> None:
             f"**{after_all / before_all:.2f}x** | {before_one:.3f} | {after_one:.3f} | "
             f"**{after_one / before_one:.2f}x** |"
         )
-    body = f"""What the console's stats cost to compute, before and after `LogStore.points`.
+    body = f"""What the console's stats cost to compute, before and after their own queries of the
+LogStore (`status_counts` for the list, `points` for a function's charts).
 
 {TABLE_HEAD}
 {chr(10).join(rows)}
@@ -103,9 +116,11 @@ def main() -> None:
 In one process, the stores full (the default retention, all records within the hour, so the
 window holds them all), median of 15 runs, without HTTP or JSON. "before": every record
 through `LogStore.records`, then the figures (`summary` per function, or 60 `minute_buckets`
-with p50/p99); "after": `LogStore.points` of the window (start, status, duration tuples kept
-beside the records) and `LogStore.newest_point`, then the same figures. Both read memory only
-(no database), so they run on the event loop. The page asks for one of them every 5 seconds while a view that shows
+with p50/p99); "after": for the list, `LogStore.status_counts` (per-minute status counts kept as
+records come and go: one lookup per minute of the window, whatever the records) and
+`LogStore.newest_point`; for one function's charts, `LogStore.points` of the window (start,
+status, duration tuples kept beside the records), then the same buckets. Both read memory
+only (no database), so they run on the event loop. The page asks for one of them every 5 seconds while a view that shows
 them is open.
 Machine: {machine()}.
 Command: `.venv/bin/python -m bench.console_stats`"""

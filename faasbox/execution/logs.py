@@ -15,7 +15,8 @@ import asyncio
 import contextlib
 import dataclasses
 import itertools
-from collections import deque
+import math
+from collections import Counter, deque
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -68,6 +69,9 @@ class LogStore:
         self._records: dict[str, deque[InvocationRecord]] = {}
         # Beside each record, its StatPoint: the stats scan these small tuples, not records.
         self._points: dict[str, deque[StatPoint]] = {}
+        # And the kept records' statuses per whole minute they started in (epoch minute):
+        # the list view's counts read one entry per minute of its window, not every record.
+        self._by_minute: dict[str, dict[int, Counter[str]]] = {}
         self._bytes: dict[str, int] = {}
         self._max_records = records_per_function
         self._max_bytes = bytes_per_function
@@ -94,14 +98,27 @@ class LogStore:
     def _keep(self, record: InvocationRecord) -> None:
         records = self._records.setdefault(record.function, deque())
         points = self._points.setdefault(record.function, deque())
+        by_minute = self._by_minute.setdefault(record.function, {})
         records.append(record)
         points.append(StatPoint(record.started_at, record.status, record.duration_ms))
+        minute = math.floor(record.started_at / 60)
+        counts = by_minute.get(minute)
+        if counts is None:
+            counts = by_minute[minute] = Counter()
+        counts[record.status] += 1
         self._bytes[record.function] = self._bytes.get(record.function, 0) + len(record.log)
         while records and (
             len(records) > self._max_records or self._bytes[record.function] > self._max_bytes
         ):
             dropped = records.popleft()
             points.popleft()
+            minute = math.floor(dropped.started_at / 60)
+            counts = by_minute[minute]
+            counts[dropped.status] -= 1
+            if counts[dropped.status] == 0:
+                del counts[dropped.status]
+                if not counts:
+                    del by_minute[minute]
             self._bytes[record.function] -= len(dropped.log)
 
     def records(self, function: str, since: int = 0, limit: int = 100) -> list[InvocationRecord]:
@@ -115,6 +132,25 @@ class LogStore:
         `start_time` (epoch seconds), in the order they were kept. Memory only: cheap
         enough for the event loop (about 20 us per 1,000 records)."""
         return [p for p in self._points.get(function, ()) if p[0] >= start_time]
+
+    def status_counts(self, function: str, first_minute: int, minutes: int) -> Counter[str]:
+        """How many of `function`'s records in memory, by status, started in the `minutes`
+        whole minutes from epoch minute `first_minute` (start time // 60). Costs one step
+        per minute of the window at most, however many records there are."""
+        by_minute = self._by_minute.get(function)
+        total: Counter[str] = Counter()
+        if not by_minute:
+            return total
+        # Whichever is fewer: the window's minutes, or the minutes that hold records.
+        last = first_minute + minutes
+        if len(by_minute) < minutes:
+            found = [c for m, c in by_minute.items() if first_minute <= m < last]
+        else:
+            found = [c for c in map(by_minute.get, range(first_minute, last)) if c]
+        for counts in found:
+            for status, n in counts.items():
+                total[status] += n
+        return total
 
     def newest_point(self, function: str) -> StatPoint | None:
         """The StatPoint of `function`'s last kept record (None: none)."""
@@ -171,6 +207,7 @@ class LogStore:
     def forget(self, function: str) -> None:
         self._records.pop(function, None)
         self._points.pop(function, None)
+        self._by_minute.pop(function, None)
         self._bytes.pop(function, None)
         if self._database is not None:
             self._database.forget(function)

@@ -12,6 +12,7 @@ window only, never the records' log text.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -52,9 +53,15 @@ def percentile(sorted_values: list[float], fraction: float) -> float | None:
     return sorted_values[rank - 1]
 
 
+def first_minute(now: float, minutes: int) -> int:
+    """The epoch minute (seconds // 60) of the first of `minutes` whole minutes ending with
+    `now`'s: the window of the charts and of the list view's counts."""
+    return math.floor(now / 60) - (minutes - 1)
+
+
 def window_start(now: float, minutes: int) -> float:
-    """The start of the first of `minutes` whole-minute buckets ending with `now`'s minute."""
-    return math.floor(now / 60) * 60 - (minutes - 1) * 60
+    """The start (epoch seconds) of that window's first minute."""
+    return first_minute(now, minutes) * 60.0
 
 
 def minute_buckets(points: Iterable[StatPoint], now: float, minutes: int) -> list[MinuteBucket]:
@@ -107,14 +114,13 @@ class Summary:
         }
 
 
-def summary(window: Iterable[StatPoint], newest: StatPoint | None) -> Summary:
-    """`window`: the points of the window (LogStore.points since its start); `newest`: the
-    function's last record's, which may be older than the window."""
-    # C-level counts: the list view asks for every function at once.
-    statuses = [p[1] for p in window]
-    errors = sum(statuses.count(status) for status in ERROR_STATUSES)
+def summary(statuses: Counter[str], newest: StatPoint | None) -> Summary:
+    """`statuses`: the window's records by status (LogStore.status_counts over its whole
+    minutes, the charts' minutes); `newest`: the function's last record's, which may be
+    older than the window."""
+    errors = sum(statuses[status] for status in ERROR_STATUSES)
     return Summary(
-        len(statuses) - statuses.count(THROTTLED),
+        statuses.total() - statuses[THROTTLED],
         errors,
         newest.started_at if newest else None,
         newest.status if newest else None,

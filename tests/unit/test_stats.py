@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from faasbox.execution.logs import InvocationRecord, LogStore, StatPoint
-from faasbox.execution.stats import minute_buckets, percentile, summary, window_start
+from faasbox.execution.stats import first_minute, minute_buckets, percentile, summary, window_start
 
 NOW = 1_800_000_030.0  # 30 s into a minute
 
@@ -62,12 +62,25 @@ def test_summary_is_the_newest_invocation_and_the_windows_counts() -> None:
     store = LogStore(100, 1 << 20)
     store.add(record(1, NOW - 7200, status="error"))
     store.add(record(2, NOW - 30, status="crash"))
-    window = store.points("f", NOW - 3600)
-    assert window == [StatPoint(NOW - 30, "crash", 10.0)]  # no log text, only the window
+    store.add(record(3, NOW - 25, status="throttled", ms=0))
+    window = store.status_counts("f", first_minute(NOW, 60), 60)
+    assert window == {"crash": 1, "throttled": 1}  # only the window's minutes
     found = summary(window, store.newest_point("f"))
+    # Throttles ran no code: not invocations.
     assert (found.invocations, found.errors) == (1, 1)
-    assert (found.last_invocation, found.last_status) == (NOW - 30, "crash")
-    assert summary([], store.newest_point("nobody")).last_invocation is None
+    assert (found.last_invocation, found.last_status) == (NOW - 25, "throttled")
+    nobody = summary(store.status_counts("nobody", 0, 60), store.newest_point("nobody"))
+    assert (nobody.invocations, nobody.last_invocation) == (0, None)
+
+
+def test_the_lists_window_is_the_charts_minutes() -> None:
+    store = LogStore(100, 1 << 20)
+    minute_start = NOW - 30  # a whole minute
+    for seq, started in enumerate([minute_start - 59 * 60, minute_start - 59 * 60 - 1], 1):
+        store.add(record(seq, started))
+    counts = store.status_counts("f", first_minute(NOW, 60), 60)
+    buckets = minute_buckets(store.points("f", window_start(NOW, 60)), NOW, 60)
+    assert counts["success"] == sum(b.invocations for b in buckets) == 1
 
 
 def test_points_follow_the_stores_retention() -> None:
@@ -75,5 +88,12 @@ def test_points_follow_the_stores_retention() -> None:
     for seq in range(1, 6):
         store.add(record(seq, NOW - 60 + seq))
     assert [p.started_at for p in store.points("f", 0)] == [NOW - 57, NOW - 56, NOW - 55]
+    assert store.points("f", NOW - 56) == [
+        StatPoint(NOW - 56, "success", 10.0),
+        StatPoint(NOW - 55, "success", 10.0),
+    ]
+    # The dropped records leave the per-minute counts too.
+    assert store.status_counts("f", first_minute(NOW, 2), 2) == {"success": 3}
     store.forget("f")
     assert store.points("f", 0) == [] and store.newest_point("f") is None
+    assert store.status_counts("f", first_minute(NOW, 2), 2) == {}
