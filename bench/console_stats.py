@@ -120,8 +120,8 @@ with p50/p99); "after": for the list, `LogStore.status_counts` (per-minute statu
 records come and go: one lookup per minute of the window, whatever the records) and
 `LogStore.newest_point`; for one function's charts, `LogStore.points` of the window (start,
 status, duration tuples kept beside the records), then the same buckets. Both read memory
-only (no database), so they run on the event loop. The page asks for one of them every 5 seconds while a view that shows
-them is open.
+only (no database), so they run on the event loop. The page asks for one of them every
+5 seconds while a view that shows them is open.
 Machine: {machine()}.
 Command: `.venv/bin/python -m bench.console_stats`"""
     update_section("Console stats", body)
