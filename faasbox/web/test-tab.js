@@ -4,13 +4,14 @@
 // invoked as Event, follows where that asynchronous invocation is until it is done.
 import { ApiError, SignInNeeded, invokeFunction, management } from "./api.js";
 import { askToSignIn } from "./account.js";
-import { describeAttempts, followInvocation, stateBadge } from "./async-invocations.js";
+import { FINAL_STATES, describeAttempts, followInvocation, stateBadge } from "./async-invocations.js";
 import { $, el, hideMessage, showMessage } from "./dom.js";
 import { TEMPLATES, templateEvent } from "./event-templates.js";
 
 const NAME = /^[A-Za-z0-9._-]{1,25}$/; // as the server (and the Lambda console) accept
-// `following`: the request id of the Event invocation the tab shows, while it is shown.
-const state = { fn: null, routes: [], saved: [], busy: false, following: null, shown: false };
+// `following`: the Event invocation the tab shows ({requestId, history, final}); `round` tells
+// a follow loop that it is no longer wanted (the tab was left, or another was sent).
+const state = { fn: null, routes: [], saved: [], busy: false, shown: false, following: null, round: 0 };
 
 const encoded = (name) => encodeURIComponent(name);
 
@@ -96,6 +97,7 @@ async function test() {
     const result = await invokeFunction(state.fn, payload);
     $("test-async").hidden = true;
     state.following = null;
+    state.round += 1;
     const failed = Boolean(result.functionError);
     const status = $("test-status");
     status.textContent = failed ? `Failed (${result.functionError})` : "Succeeded";
@@ -142,13 +144,22 @@ async function testEvent(payload) {
   const result = await invokeFunction(fn, payload, "Event");
   $("test-result").hidden = true;
   const requestId = result.requestId;
-  state.following = requestId;
   const request = $("test-async-request");
   request.replaceChildren("Accepted (202), request ", requestLink(requestId, "Its runs in the Invocations tab"));
   showAsyncStatus({ state: "queued", attempts: 0 }, ["queued"]);
   $("test-async").hidden = false;
-  const wanted = () => state.shown && state.fn === fn && state.following === requestId;
-  followInvocation(requestId, showAsyncStatus, wanted, ["queued"]).catch((error) => {
+  follow(fn, requestId, ["queued"]);
+}
+
+function follow(fn, requestId, history) {
+  const round = ++state.round;
+  const wanted = () => state.shown && state.fn === fn && state.round === round;
+  state.following = { requestId, history, final: false };
+  const show = (status, seen) => {
+    state.following = { requestId, history: seen.slice(), final: FINAL_STATES.has(status.state) };
+    showAsyncStatus(status, seen);
+  };
+  followInvocation(requestId, show, wanted, history.slice()).catch((error) => {
     if (wanted()) fail(error);
   });
 }
@@ -192,6 +203,9 @@ export async function showTestTab(fn, routes) {
   state.fn = fn.name;
   state.routes = routes;
   state.shown = true;
+  if (same && state.following && !state.following.final) {
+    follow(fn.name, state.following.requestId, state.following.history); // back on the tab
+  }
   if (!same) {
     state.following = null;
     $("test-result").hidden = true;
@@ -213,10 +227,10 @@ export async function showTestTab(fn, routes) {
   }
 }
 
-// The tab is hidden: stop following an Event invocation (showTestTab shows it again).
+// The tab is hidden: stop asking where its Event invocation is (showTestTab asks again).
 export function hideTestTab() {
   state.shown = false;
-  state.following = null;
+  state.round += 1;
 }
 
 export function initTestTab() {

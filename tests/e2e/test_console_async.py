@@ -80,12 +80,19 @@ def test_the_test_tab_follows_an_event_invocation(open_server, new_page) -> None
     )
     screenshot(page, "console-test-event")
 
-    # A function that succeeds: queued, then succeeded; back to RequestResponse afterwards.
+    # A function that succeeds: queued, then succeeded, followed again after a visit to the
+    # Invocations panel (where it is listed); back to RequestResponse afterwards.
     page.goto(f"/ui/#fn/{ECHO}/test")
     page.locator("#event-editor").fill('{"async": true}')
     page.select_option("#invocation-type", "Event")
     page.get_by_role("button", name="Test", exact=True).click()
+    page.wait_for_selector("#test-async:not([hidden])")
+    request_id = page.inner_text("#test-async-request .request-link")
+    page.click("#subtab-invocations")
+    page.locator(f'#async-list li[data-request-id="{request_id}"]').wait_for()
+    page.click("#subtab-test")
     page.wait_for_selector("#test-async-state:text-is('succeeded')", timeout=SETTLE_S * 1000)
+    assert page.inner_text("#test-async-request .request-link") == request_id
     assert page.inner_text("#test-async-detail").startswith("0 failed runs")
     assert page.locator("#test-result").is_hidden()
     page.select_option("#invocation-type", "RequestResponse")
