@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench.common import median
 from bench.results import machine, update_section
-from faasbox.execution.logs import InvocationRecord, LogStore, StatPoint
+from faasbox.execution.logs import InvocationRecord, LogStore
 from faasbox.execution.settings import RuntimeSettings
 from faasbox.execution.stats import (
     ERROR_STATUSES,
@@ -72,7 +72,7 @@ def summary_before(store: LogStore, name: str, now: float, minutes: int) -> tupl
 
 
 def buckets_before(store: LogStore, name: str, now: float) -> object:
-    points = [StatPoint(r.started_at, r.status, r.duration_ms) for r in store.records(name, 0, 0)]
+    points = [(r.started_at, r.status, r.duration_ms) for r in store.records(name, 0, 0)]
     return minute_buckets(points, now, 60)
 
 

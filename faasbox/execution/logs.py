@@ -15,10 +15,9 @@ import asyncio
 import contextlib
 import dataclasses
 import itertools
-import math
 from collections import Counter, deque
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from faasbox.execution.log_db import LogDatabase
@@ -45,12 +44,9 @@ class InvocationRecord:
         return asdict(self)
 
 
-class StatPoint(NamedTuple):
-    """What the console's stats read of a record (faasbox.execution.stats): no log text."""
-
-    started_at: float
-    status: str
-    duration_ms: float
+# What the console's stats read of a record (faasbox.execution.stats), no log text:
+# (started_at, status, duration_ms). A plain tuple: one is made per invocation.
+StatPoint = tuple[float, str, float]
 
 
 def _matches(record: InvocationRecord, start_time: float | None, text: str | None) -> bool:
@@ -71,7 +67,7 @@ class LogStore:
         self._points: dict[str, deque[StatPoint]] = {}
         # And the kept records' statuses per whole minute they started in (epoch minute):
         # the list view's counts read one entry per minute of its window, not every record.
-        self._by_minute: dict[str, dict[int, Counter[str]]] = {}
+        self._by_minute: dict[str, dict[int, dict[str, int]]] = {}
         self._bytes: dict[str, int] = {}
         self._max_records = records_per_function
         self._max_bytes = bytes_per_function
@@ -96,30 +92,38 @@ class LogStore:
         changed.set()
 
     def _keep(self, record: InvocationRecord) -> None:
-        records = self._records.setdefault(record.function, deque())
-        points = self._points.setdefault(record.function, deque())
-        by_minute = self._by_minute.setdefault(record.function, {})
+        function = record.function
+        records = self._records.get(function)
+        if records is None:  # (not setdefault: it would build three containers per record)
+            records = self._records[function] = deque()
+            self._points[function] = deque()
+            self._by_minute[function] = {}
+        points, by_minute = self._points[function], self._by_minute[function]
         records.append(record)
-        points.append(StatPoint(record.started_at, record.status, record.duration_ms))
-        minute = math.floor(record.started_at / 60)
+        status = record.status
+        points.append((record.started_at, status, record.duration_ms))
+        minute = int(record.started_at // 60)
         counts = by_minute.get(minute)
         if counts is None:
-            counts = by_minute[minute] = Counter()
-        counts[record.status] += 1
-        self._bytes[record.function] = self._bytes.get(record.function, 0) + len(record.log)
+            by_minute[minute] = {status: 1}
+        else:
+            counts[status] = counts.get(status, 0) + 1
+        self._bytes[function] = self._bytes.get(function, 0) + len(record.log)
         while records and (
-            len(records) > self._max_records or self._bytes[record.function] > self._max_bytes
+            len(records) > self._max_records or self._bytes[function] > self._max_bytes
         ):
             dropped = records.popleft()
             points.popleft()
-            minute = math.floor(dropped.started_at / 60)
+            minute = int(dropped.started_at // 60)
             counts = by_minute[minute]
-            counts[dropped.status] -= 1
-            if counts[dropped.status] == 0:
+            left = counts[dropped.status] - 1
+            if left:
+                counts[dropped.status] = left
+            else:
                 del counts[dropped.status]
                 if not counts:
                     del by_minute[minute]
-            self._bytes[record.function] -= len(dropped.log)
+            self._bytes[function] -= len(dropped.log)
 
     def records(self, function: str, since: int = 0, limit: int = 100) -> list[InvocationRecord]:
         """The newest `limit` (0: all) records of `function` in memory with a sequence

@@ -122,6 +122,6 @@ def summary(statuses: Counter[str], newest: StatPoint | None) -> Summary:
     return Summary(
         statuses.total() - statuses[THROTTLED],
         errors,
-        newest.started_at if newest else None,
-        newest.status if newest else None,
+        newest[0] if newest else None,
+        newest[1] if newest else None,
     )

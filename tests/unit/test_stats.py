@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from faasbox.execution.logs import InvocationRecord, LogStore, StatPoint
+from faasbox.execution.logs import InvocationRecord, LogStore
 from faasbox.execution.stats import first_minute, minute_buckets, percentile, summary, window_start
 
 NOW = 1_800_000_030.0  # 30 s into a minute
@@ -87,10 +87,10 @@ def test_points_follow_the_stores_retention() -> None:
     store = LogStore(3, 1 << 20)
     for seq in range(1, 6):
         store.add(record(seq, NOW - 60 + seq))
-    assert [p.started_at for p in store.points("f", 0)] == [NOW - 57, NOW - 56, NOW - 55]
+    assert [p[0] for p in store.points("f", 0)] == [NOW - 57, NOW - 56, NOW - 55]
     assert store.points("f", NOW - 56) == [
-        StatPoint(NOW - 56, "success", 10.0),
-        StatPoint(NOW - 55, "success", 10.0),
+        (NOW - 56, "success", 10.0),
+        (NOW - 55, "success", 10.0),
     ]
     # The dropped records leave the per-minute counts too.
     assert store.status_counts("f", first_minute(NOW, 2), 2) == {"success": 3}
