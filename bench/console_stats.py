@@ -118,14 +118,16 @@ LogStore (`status_counts` for the list, `points` for a function's charts).
 
 In one process, the stores full (the default retention, then ten times it in the last row;
 all records within the hour, so the window holds them all), median of 15 runs, without HTTP
-or JSON. "before": every record through `LogStore.records`, then the figures (`summary` per
-function, or 60 `minute_buckets` with p50/p99); "after": for the list,
-`LogStore.status_counts` (per-minute status counts kept as records come and go: one step per
-minute of the window, whatever the records) and `LogStore.newest_point`; for one function's
-charts, `LogStore.points` of the window (start, status, duration tuples kept beside the
-records), then the same buckets. Both read memory only (no database), so they run on the
-event loop. The page asks for one of them every 5 seconds while a view that shows them is
-open.
+or JSON. "before": every record through `LogStore.records`, then the figures (the previous
+`summary` per function, or 60 `minute_buckets` with p50/p99 fed each record's three
+fields); "after": for the list, `LogStore.status_counts` (per-minute status counts kept as
+records come and go: one step per minute of the window, whatever the records) and
+`LogStore.newest_point`; for one function's charts, `LogStore.points` of the window (start,
+status, duration tuples kept beside the records), then the same buckets. Both read memory
+only (no database), so they run on the event loop. The page asks for one of them every 5
+seconds while a view that shows them is open. Keeping the tuple and the minute's count costs
+each invocation about 1.4 us more in `LogStore.add` (a one-off comparison with the previous
+module, best of 15 runs: 1.2 us before, 2.6 us after).
 Machine: {machine()}.
 Command: `.venv/bin/python -m bench.console_stats`"""
     update_section("Console stats", body)
