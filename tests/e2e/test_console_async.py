@@ -22,7 +22,7 @@ pytestmark = pytest.mark.e2e
 ECHO = "console-dev-echo"
 UNLUCKY = "console-dev-unlucky"
 AUDIT = "console-dev-audit"
-NIGHTLY = "console-dev-nightly"
+SCHEDULED = "console-dev-scheduled"
 PHONE = 375
 # Two runs 3 s apart, then the destination's own invocation: a bound for a loaded machine.
 SETTLE_S = 60
@@ -136,11 +136,11 @@ def test_the_page_lists_async_invocations_as_they_move(open_server, new_page) ->
 def test_configuration_lists_the_functions_schedules(open_server, new_page) -> None:  # type: ignore[no-untyped-def]
     page = new_page(open_server)
     errors = console_errors(page)
-    page.goto(f"/ui/#fn/{NIGHTLY}/config")
+    page.goto(f"/ui/#fn/{SCHEDULED}/config")
     rows = page.locator("#fn-schedules tbody tr")
     rows.first.wait_for()
     rules = [
-        s for s in management(open_server, "schedules")["schedules"] if s["function"] == NIGHTLY
+        s for s in management(open_server, "schedules")["schedules"] if s["function"] == SCHEDULED
     ]
     assert [r.get_attribute("data-rule") for r in rows.all()] == [s["name"] for s in rules]
     assert len(rules) == 2
@@ -152,17 +152,17 @@ def test_configuration_lists_the_functions_schedules(open_server, new_page) -> N
             assert row.locator(".rule-next").get_attribute("title") == rule["nextFire"]
         else:
             assert row.locator(".rule-next").inner_text() == "disabled"
-    nightly = page.locator('#fn-schedules tr[data-rule="console-nightly"]')
-    assert nightly.locator(".rule-expression").inner_text() == "cron(0 3 * * ? *)"
-    # The next fire (03:00 UTC) in the browser's time zone, with its date.
-    next_fire = next(s["nextFire"] for s in rules if s["name"] == "console-nightly")
-    assert "T03:00:00" in next_fire
+    far_off = page.locator('#fn-schedules tr[data-rule="console-far-off"]')
+    assert far_off.locator(".rule-expression").inner_text() == "cron(0 3 1 1 ? 2199)"
+    # The next fire (2199-01-01 03:00 UTC) in the browser's time zone, with its date.
+    next_fire = next(s["nextFire"] for s in rules if s["name"] == "console-far-off")
+    assert next_fire.startswith("2199-01-01T03:00:00")
     local = page.evaluate(
         "iso => new Date(iso).toLocaleTimeString([], "
         "{hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false})",
         next_fire,
     )
-    assert local in nightly.locator(".rule-next").inner_text()
+    assert local in far_off.locator(".rule-next").inner_text()
     screenshot(page, "console-schedules")
 
     page.goto(f"/ui/#fn/{ECHO}/config")
@@ -179,7 +179,7 @@ def test_the_async_views_fit_a_phone(open_server, new_page) -> None:  # type: ig
             f'li[data-request-id="{request_id}"]',
             "console-phone-async",
         ),
-        (f"#fn/{NIGHTLY}/config", "#fn-schedules tbody tr", "console-phone-schedules"),
+        (f"#fn/{SCHEDULED}/config", "#fn-schedules tbody tr", "console-phone-schedules"),
     ]:
         page.goto(f"/ui/{view}")
         page.locator(ready).first.wait_for(timeout=SETTLE_S * 1000)
