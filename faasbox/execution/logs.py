@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import dataclasses
 import itertools
-from collections import deque
+from collections import Counter, deque
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +44,11 @@ class InvocationRecord:
         return asdict(self)
 
 
+# What the console's stats read of a record (faasbox.execution.stats), no log text:
+# (started_at, status, duration_ms). A plain tuple: one is made per invocation.
+StatPoint = tuple[float, str, float]
+
+
 def _matches(record: InvocationRecord, start_time: float | None, text: str | None) -> bool:
     return (start_time is None or record.started_at >= start_time) and (
         not text or text in record.log
@@ -58,6 +63,11 @@ class LogStore:
         database: LogDatabase | None = None,
     ) -> None:
         self._records: dict[str, deque[InvocationRecord]] = {}
+        # Beside each record, its StatPoint: the stats scan these small tuples, not records.
+        self._points: dict[str, deque[StatPoint]] = {}
+        # And the kept records' statuses per whole minute they started in (epoch minute):
+        # the list view's counts read one entry per minute of its window, not every record.
+        self._by_minute: dict[str, dict[int, dict[str, int]]] = {}
         self._bytes: dict[str, int] = {}
         self._max_records = records_per_function
         self._max_bytes = bytes_per_function
@@ -82,20 +92,74 @@ class LogStore:
         changed.set()
 
     def _keep(self, record: InvocationRecord) -> None:
-        records = self._records.setdefault(record.function, deque())
+        function = record.function
+        records = self._records.get(function)
+        if records is None:  # (not setdefault: it would build three containers per record)
+            records = self._records[function] = deque()
+            self._points[function] = deque()
+            self._by_minute[function] = {}
+        points, by_minute = self._points[function], self._by_minute[function]
         records.append(record)
-        self._bytes[record.function] = self._bytes.get(record.function, 0) + len(record.log)
+        status = record.status
+        points.append((record.started_at, status, record.duration_ms))
+        minute = int(record.started_at // 60)
+        counts = by_minute.get(minute)
+        if counts is None:
+            by_minute[minute] = {status: 1}
+        else:
+            counts[status] = counts.get(status, 0) + 1
+        self._bytes[function] = self._bytes.get(function, 0) + len(record.log)
         while records and (
-            len(records) > self._max_records or self._bytes[record.function] > self._max_bytes
+            len(records) > self._max_records or self._bytes[function] > self._max_bytes
         ):
             dropped = records.popleft()
-            self._bytes[record.function] -= len(dropped.log)
+            points.popleft()
+            minute = int(dropped.started_at // 60)
+            counts = by_minute[minute]
+            left = counts[dropped.status] - 1
+            if left:
+                counts[dropped.status] = left
+            else:
+                del counts[dropped.status]
+                if not counts:
+                    del by_minute[minute]
+            self._bytes[function] -= len(dropped.log)
 
     def records(self, function: str, since: int = 0, limit: int = 100) -> list[InvocationRecord]:
         """The newest `limit` (0: all) records of `function` in memory with a sequence
         number above `since`."""
         found = [r for r in self._records.get(function, ()) if r.seq > since]
         return found[-limit:] if limit else found
+
+    def points(self, function: str, start_time: float) -> list[StatPoint]:
+        """The stats' view of `function`'s records in memory started at or after
+        `start_time` (epoch seconds), in the order they were kept. Memory only: cheap
+        enough for the event loop (about 20 us per 1,000 records)."""
+        return [p for p in self._points.get(function, ()) if p[0] >= start_time]
+
+    def status_counts(self, function: str, first_minute: int, minutes: int) -> Counter[str]:
+        """How many of `function`'s records in memory, by status, started in the `minutes`
+        whole minutes from epoch minute `first_minute` (start time // 60). Costs one step
+        per minute of the window at most, however many records there are."""
+        by_minute = self._by_minute.get(function)
+        total: Counter[str] = Counter()
+        if not by_minute:
+            return total
+        # Whichever is fewer: the window's minutes, or the minutes that hold records.
+        last = first_minute + minutes
+        if len(by_minute) < minutes:
+            found = [c for m, c in by_minute.items() if first_minute <= m < last]
+        else:
+            found = [c for c in map(by_minute.get, range(first_minute, last)) if c]
+        for counts in found:
+            for status, n in counts.items():
+                total[status] += n
+        return total
+
+    def newest_point(self, function: str) -> StatPoint | None:
+        """The StatPoint of `function`'s last kept record (None: none)."""
+        points = self._points.get(function)
+        return points[-1] if points else None
 
     def search(
         self,
@@ -146,6 +210,8 @@ class LogStore:
 
     def forget(self, function: str) -> None:
         self._records.pop(function, None)
+        self._points.pop(function, None)
+        self._by_minute.pop(function, None)
         self._bytes.pop(function, None)
         if self._database is not None:
             self._database.forget(function)

@@ -4,19 +4,20 @@ The console's charts show, for each minute of the last hour: invocations, errors
 and the p50/p99 duration, as Lambda's CloudWatch metrics name them (Errors counts function
 errors, timeouts and crashes; Throttles the invocations refused for want of capacity, which
 ran no code and so have no duration). Computed on demand from whatever records the LogStore
-still holds (it is bounded per function), so a minute older than the retained records reads
-as empty.
+still holds in memory (it is bounded per function), so a minute older than the retained
+records reads as empty. They read the LogStore's StatPoints (start, status, duration) of the
+window only, never the records' log text.
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from operator import attrgetter
 from typing import Any
 
-from faasbox.execution.logs import InvocationRecord
+from faasbox.execution.logs import StatPoint
 
 ERROR_STATUSES = frozenset({"error", "timeout", "crash"})
 THROTTLED = "throttled"
@@ -52,24 +53,32 @@ def percentile(sorted_values: list[float], fraction: float) -> float | None:
     return sorted_values[rank - 1]
 
 
-def minute_buckets(
-    records: Iterable[InvocationRecord], now: float, minutes: int
-) -> list[MinuteBucket]:
+def first_minute(now: float, minutes: int) -> int:
+    """The epoch minute (seconds // 60) of the first of `minutes` whole minutes ending with
+    `now`'s: the window of the charts and of the list view's counts."""
+    return math.floor(now / 60) - (minutes - 1)
+
+
+def window_start(now: float, minutes: int) -> float:
+    """The start (epoch seconds) of that window's first minute."""
+    return first_minute(now, minutes) * 60.0
+
+
+def minute_buckets(points: Iterable[StatPoint], now: float, minutes: int) -> list[MinuteBucket]:
     """`minutes` buckets, oldest first, the last one the minute that holds `now`."""
-    last = math.floor(now / 60) * 60
-    first = last - (minutes - 1) * 60
+    first = window_start(now, minutes)
     durations: list[list[float]] = [[] for _ in range(minutes)]
     errors = [0] * minutes
     throttles = [0] * minutes
-    for record in records:
-        index = int((record.started_at - first) // 60)
+    for started_at, status, duration_ms in points:
+        index = int((started_at - first) // 60)
         if not 0 <= index < minutes:
             continue
-        if record.status == THROTTLED:
+        if status == THROTTLED:
             throttles[index] += 1
             continue
-        durations[index].append(record.duration_ms)
-        if record.status in ERROR_STATUSES:
+        durations[index].append(duration_ms)
+        if status in ERROR_STATUSES:
             errors[index] += 1
     buckets = []
     for index in range(minutes):
@@ -105,16 +114,14 @@ class Summary:
         }
 
 
-def summary(records: Iterable[InvocationRecord], now: float, minutes: int) -> Summary:
-    # Comprehensions and C-level counts: the list view asks for every function at once.
-    records = list(records)
-    since = now - minutes * 60
-    statuses = [r.status for r in records if r.started_at >= since]
-    errors = sum(statuses.count(status) for status in ERROR_STATUSES)
-    newest = max(records, key=attrgetter("started_at"), default=None)
+def summary(statuses: Counter[str], newest: StatPoint | None) -> Summary:
+    """`statuses`: the window's records by status (LogStore.status_counts over its whole
+    minutes, the charts' minutes); `newest`: the function's last record's, which may be
+    older than the window."""
+    errors = sum(statuses[status] for status in ERROR_STATUSES)
     return Summary(
-        len(statuses) - statuses.count(THROTTLED),
+        statuses.total() - statuses[THROTTLED],
         errors,
-        newest.started_at if newest else None,
-        newest.status if newest else None,
+        newest[0] if newest else None,
+        newest[1] if newest else None,
     )

@@ -24,7 +24,13 @@ from urllib.parse import parse_qs
 
 from faasbox.errors import InvalidParameterValue
 from faasbox.execution.invoker import Invoker
-from faasbox.execution.stats import MAX_MINUTES, minute_buckets, summary
+from faasbox.execution.stats import (
+    MAX_MINUTES,
+    first_minute,
+    minute_buckets,
+    summary,
+    window_start,
+)
 from faasbox.gateway.http import Scope, Send, respond_json
 from faasbox.gateway.routes import RouteTable
 from faasbox.lambda_.limits import SYNC_PAYLOAD_LIMIT
@@ -82,8 +88,12 @@ class ConsoleApi:
     async def _all_stats(self, scope: Scope, send: Send) -> None:
         minutes = _minutes(scope)
         now = time.time()
+        logs, first = self.invoker.logs, first_minute(now, minutes)
+        # Memory only, a lookup per minute of the window per function: fine on the loop.
         rows = {
-            fn.name: summary(self.invoker.logs.records(fn.name, 0, 0), now, minutes).to_dict()
+            fn.name: summary(
+                logs.status_counts(fn.name, first, minutes), logs.newest_point(fn.name)
+            ).to_dict()
             for fn in self.registry.all()
         }
         await respond_json(send, 200, {"minutes": minutes, "now": now, "functions": rows})
@@ -92,7 +102,8 @@ class ConsoleApi:
         fn = self.registry.get(name)
         minutes = _minutes(scope)
         now = time.time()
-        buckets = minute_buckets(self.invoker.logs.records(fn.name, 0, 0), now, minutes)
+        points = self.invoker.logs.points(fn.name, window_start(now, minutes))
+        buckets = minute_buckets(points, now, minutes)
         await respond_json(
             send,
             200,

@@ -116,13 +116,13 @@ export function managementGet(path) {
   return management("GET", path);
 }
 
-// Lambda's Invoke (RequestResponse, with the tail of the log): what the Test tab shows.
-export async function invokeFunction(name, payload) {
+// Lambda's Invoke: RequestResponse with the tail of the log (what the Test tab shows), or
+// Event (answered 202 with only the request id once the event is queued).
+export async function invokeFunction(name, payload, invocationType = "RequestResponse") {
   const url = `/2015-03-31/functions/${encodeURIComponent(name)}/invocations`;
-  const response = await signedFetch("POST", url, payload, {
-    "Content-Type": "application/json",
-    "X-Amz-Log-Type": "Tail",
-  });
+  const headers = { "Content-Type": "application/json", "X-Amz-Invocation-Type": invocationType };
+  if (invocationType === "RequestResponse") headers["X-Amz-Log-Type"] = "Tail";
+  const response = await signedFetch("POST", url, payload, headers);
   const text = await response.text();
   if (!response.ok) throw new ApiError(messageOf(response.status, response.statusText, text), response.status);
   const tail = response.headers.get("x-amz-log-result");

@@ -1,15 +1,18 @@
 // A function's page (#fn/NAME/PANEL): its facts, and four panels: Test (test-tab.js),
 // Invocations (with dates, filterable by status, each with its log; #fn/NAME/log/REQUEST_ID
-// opens one), Monitor (charts.js) and Configuration (settings and routes).
+// opens one; then its asynchronous invocations, async-invocations.js), Monitor (charts.js)
+// and Configuration (settings, routes and schedules).
 import { ApiError, SignInNeeded, managementGet } from "./api.js";
 import { askToSignIn, hideSignIn, signInShown } from "./account.js";
+import { loadAsyncInvocations, renderAsyncInvocations } from "./async-invocations.js";
 import { renderCharts } from "./charts.js";
 import { $, el, formatDateTime, formatMs, hideMessage, showMessage } from "./dom.js";
 import { describeRoute, routesOf } from "./routes.js";
-import { showTestTab } from "./test-tab.js";
+import { hideTestTab, showTestTab } from "./test-tab.js";
 
 export const PANELS = ["test", "invocations", "monitor", "config"];
 const RECENT = 100; // invocations read for the list
+const RECENT_ASYNC = 50; // asynchronous invocations read for their list
 const REFRESH_MS = 5000;
 const view = { name: null, panel: "test", requestId: null, fn: null, records: [] };
 let timer = null;
@@ -86,9 +89,13 @@ function revealRequest() {
 }
 
 async function loadInvocations() {
-  const answer = await managementGet(`functions/${encoded(view.name)}/logs?limit=${RECENT}`);
+  const [answer, queued] = await Promise.all([
+    managementGet(`functions/${encoded(view.name)}/logs?limit=${RECENT}`),
+    loadAsyncInvocations(view.name, RECENT_ASYNC),
+  ]);
   view.records = answer.records || [];
   renderInvocations();
+  renderAsyncInvocations($("async-list"), $("async-counts"), queued);
   revealRequest();
 }
 
@@ -123,6 +130,38 @@ function renderConfig(fn) {
   if (!routes.length) box.append(el("p", "muted small", "No HTTP routes: invoke it with the Test tab or the Lambda API."));
 }
 
+// The function's schedule rules (GET /_faasbox/schedules lists every function's).
+async function loadSchedules() {
+  const answer = await managementGet("schedules");
+  const rules = (answer.schedules || []).filter((s) => s.function === view.name);
+  const box = $("fn-schedules");
+  if (!rules.length) {
+    box.replaceChildren(el("p", "muted small", "No schedule events."));
+    return;
+  }
+  const table = el("table", "schedule-table");
+  const head = el("tr");
+  for (const title of ["Rule", "Expression", "Next fire", "Last fire"]) head.append(el("th", "", title));
+  table.append(el("thead"), el("tbody"));
+  table.tHead.append(head);
+  for (const rule of rules) {
+    const tr = el("tr");
+    tr.dataset.rule = rule.name;
+    const next = rule.enabled ? (rule.nextFire ? formatDateTime(Date.parse(rule.nextFire) / 1000) : "none") : "disabled";
+    const last = rule.lastFire ? formatDateTime(Date.parse(rule.lastFire) / 1000) : "never";
+    tr.append(
+      el("td", "rule-name", rule.name),
+      el("td", "rule-expression", rule.expression),
+      el("td", "rule-next", next),
+      el("td", "rule-last", last),
+    );
+    if (rule.nextFire) tr.querySelector(".rule-next").title = rule.nextFire;
+    if (rule.lastFire) tr.querySelector(".rule-last").title = rule.lastFire;
+    table.tBodies[0].append(tr);
+  }
+  box.replaceChildren(table);
+}
+
 // --- the page ---
 
 function showPanel(panel) {
@@ -137,6 +176,7 @@ function showPanel(panel) {
 
 async function refreshPanel() {
   if (view.panel === "invocations") await loadInvocations();
+  else if (view.panel === "config") await loadSchedules();
   else if (view.panel === "monitor") {
     const stats = await managementGet(`functions/${encoded(view.name)}/stats?minutes=60`);
     renderCharts($("charts"), stats.buckets || []);
@@ -181,6 +221,9 @@ export function showFunctionPage(name, panel, requestId) {
   if (view.name !== name) {
     view.records = [];
     $("invocation-list").replaceChildren();
+    $("async-list").replaceChildren();
+    $("async-counts").textContent = "";
+    $("fn-schedules").replaceChildren();
     $("charts").replaceChildren();
     $("fn-title").textContent = name;
     $("fn-facts").textContent = "";
@@ -189,6 +232,7 @@ export function showFunctionPage(name, panel, requestId) {
   view.name = name;
   view.panel = requestId ? "invocations" : PANELS.includes(panel) ? panel : "test";
   view.requestId = requestId || null;
+  if (view.panel !== "test") hideTestTab();
   hideMessage("function-message");
   visible = true;
   showPanel(view.panel);
@@ -198,6 +242,7 @@ export function showFunctionPage(name, panel, requestId) {
 
 export function hideFunctionPage() {
   visible = false;
+  hideTestTab();
   clearTimeout(timer);
 }
 

@@ -1,13 +1,17 @@
 // The Test tab: a JSON event editor, the function's saved test events (kept by the server,
 // GET/PUT/DELETE /_faasbox/functions/NAME/test-events) and templates; Test invokes the
-// function through Lambda's Invoke API and shows its result, its log and its REPORT line.
+// function through Lambda's Invoke API and shows its result, its log and its REPORT line, or,
+// invoked as Event, follows where that asynchronous invocation is until it is done.
 import { ApiError, SignInNeeded, invokeFunction, management } from "./api.js";
 import { askToSignIn } from "./account.js";
+import { FINAL_STATES, describeAttempts, followInvocation, stateBadge } from "./async-invocations.js";
 import { $, el, hideMessage, showMessage } from "./dom.js";
 import { TEMPLATES, templateEvent } from "./event-templates.js";
 
 const NAME = /^[A-Za-z0-9._-]{1,25}$/; // as the server (and the Lambda console) accept
-const state = { fn: null, routes: [], saved: [], busy: false };
+// `following`: the Event invocation the tab shows ({requestId, history, final}); `round` tells
+// a follow loop that it is no longer wanted (the tab was left, or another was sent).
+const state = { fn: null, routes: [], saved: [], busy: false, shown: false, following: null, round: 0 };
 
 const encoded = (name) => encodeURIComponent(name);
 
@@ -86,19 +90,21 @@ async function test() {
   $("test-button").disabled = true;
   $("test-button").textContent = "Testing...";
   try {
+    if ($("invocation-type").value === "Event") {
+      await testEvent(payload);
+      return;
+    }
     const result = await invokeFunction(state.fn, payload);
+    $("test-async").hidden = true;
+    state.following = null;
+    state.round += 1;
     const failed = Boolean(result.functionError);
     const status = $("test-status");
     status.textContent = failed ? `Failed (${result.functionError})` : "Succeeded";
     status.className = `badge ${failed ? "bad" : "ok"}`;
     const request = $("test-request");
     request.replaceChildren();
-    if (result.requestId) {
-      const link = el("a", "request-link", result.requestId);
-      link.href = `#fn/${encoded(state.fn)}/log/${encodeURIComponent(result.requestId)}`;
-      link.title = "This invocation in the Invocations tab";
-      request.append("Request ", link);
-    }
+    if (result.requestId) request.append("Request ", requestLink(result.requestId, "This invocation in the Invocations tab"));
     $("test-payload").textContent = pretty(result.payload);
     const lines = result.log.split("\n");
     $("test-report").textContent = lines.find((line) => line.startsWith("REPORT")) || "";
@@ -111,6 +117,51 @@ async function test() {
     $("test-button").disabled = false;
     $("test-button").textContent = "Test";
   }
+}
+
+function requestLink(requestId, title) {
+  const link = el("a", "request-link", requestId);
+  link.href = `#fn/${encoded(state.fn)}/log/${encodeURIComponent(requestId)}`;
+  link.title = title;
+  return link;
+}
+
+function showAsyncStatus(status, history) {
+  const badge = stateBadge(status.state);
+  badge.id = "test-async-state";
+  $("test-async-state").replaceWith(badge);
+  $("test-async-history").textContent = `Seen: ${history.join(" → ")}`;
+  const detail = $("test-async-detail");
+  detail.replaceChildren(describeAttempts(status.attempts));
+  if (status.lastError) detail.append(el("br"), `Last error: ${status.lastError}`);
+  if (status.destination) detail.append(el("br"), `Record sent to ${status.destination}`);
+}
+
+// InvocationType Event: Lambda answers 202 once the event is queued; then the tab asks the
+// management API where it is until it succeeded or failed (or the tab moved on).
+async function testEvent(payload) {
+  const fn = state.fn;
+  const result = await invokeFunction(fn, payload, "Event");
+  $("test-result").hidden = true;
+  const requestId = result.requestId;
+  const request = $("test-async-request");
+  request.replaceChildren("Accepted (202), request ", requestLink(requestId, "Its runs in the Invocations tab"));
+  showAsyncStatus({ state: "queued", attempts: 0 }, ["queued"]);
+  $("test-async").hidden = false;
+  follow(fn, requestId, ["queued"]);
+}
+
+function follow(fn, requestId, history) {
+  const round = ++state.round;
+  const wanted = () => state.shown && state.fn === fn && state.round === round;
+  state.following = { requestId, history, final: false };
+  const show = (status, seen) => {
+    state.following = { requestId, history: seen.slice(), final: FINAL_STATES.has(status.state) };
+    showAsyncStatus(status, seen);
+  };
+  followInvocation(requestId, show, wanted, history.slice()).catch((error) => {
+    if (wanted()) fail(error);
+  });
 }
 
 async function save() {
@@ -151,8 +202,14 @@ export async function showTestTab(fn, routes) {
   const same = state.fn === fn.name;
   state.fn = fn.name;
   state.routes = routes;
+  state.shown = true;
+  if (same && state.following && !state.following.final) {
+    follow(fn.name, state.following.requestId, state.following.history); // back on the tab
+  }
   if (!same) {
+    state.following = null;
     $("test-result").hidden = true;
+    $("test-async").hidden = true;
     $("test-note").textContent = "";
     state.saved = [];
     fillSelect(`template:${TEMPLATES[0].id}`);
@@ -168,6 +225,12 @@ export async function showTestTab(fn, routes) {
   } catch (error) {
     fail(error);
   }
+}
+
+// The tab is hidden: stop asking where its Event invocation is (showTestTab asks again).
+export function hideTestTab() {
+  state.shown = false;
+  state.round += 1;
 }
 
 export function initTestTab() {

@@ -30,10 +30,11 @@ def _data_dir() -> Path:
 @pytest.fixture(scope="package")
 def open_server() -> Iterator[RunningServer]:
     """A server started with --no-auth: the image service, the WebAssembly grayscale and
-    classify, and the console's test functions."""
+    classify, and the console's test functions; a failed async invocation is retried after
+    3 s (test_console_async.py)."""
     data = _data_dir()
     dirs = [IMAGE_SERVICE, WASM_GRAYSCALE, WASM_CLASSIFY, CONSOLE_SERVICE]
-    server = RunningServer(dirs, data, "--no-auth").start()
+    server = RunningServer(dirs, data, "--no-auth", "--async-retry-delay", "3").start()
     try:
         yield server
     finally:

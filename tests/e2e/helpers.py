@@ -21,7 +21,7 @@ CHROMIUM_ARGS = [
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
 IMAGE_SERVICE = EXAMPLES / "image-service"  # POST /images/grayscale, POST /images/classify
 WASM_GRAYSCALE = EXAMPLES / "wasm-grayscale"
-CONSOLE_SERVICE = ROOT / "tests" / "services" / "console"  # console-dev-echo, console-dev-failing
+CONSOLE_SERVICE = ROOT / "tests" / "services" / "console"  # console-dev-echo, -failing, -unlucky...
 WASM_CLASSIFY = EXAMPLES / "wasm-classify"  # POST /wasm/classify (C + wasi-nn)
 PHOTO = ROOT / "faasbox" / "web" / "sample.jpg"  # a real photo: Grace Hopper, 512x600 JPEG
 
