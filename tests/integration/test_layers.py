@@ -171,6 +171,10 @@ def test_a_function_sees_its_ref_layer_and_its_arn_layer_at_opt(
 
     assert seen["greeting"] == "hello from the greeting layer, layers"
     assert seen["shared"] == SHARED_TEXT
+    # Beside both layers, the two packages of its requirements.txt, installed into its code.
+    assert seen["requirements"]["tabulate"] == "0.9.0"
+    assert seen["requirements"]["humanize"] == "3.0 MB"
+    assert seen["requirements"]["from"].startswith(seen["task_root"])
     opt = seen["opt"]
     if JAILED:
         assert opt == "/opt"

@@ -7,7 +7,9 @@ import subprocess
 import sys
 
 import greeting  # from the service's own layer (python/)
+import humanize  # from requirements.txt, installed at deploy
 import shared_text  # from the layer referenced by ARN (python/lib/python3.x/site-packages)
+import tabulate  # from requirements.txt, installed at deploy
 
 
 def probe(event, context):
@@ -21,6 +23,11 @@ def probe(event, context):
         opt_writable = False
     answer = {
         "greeting": greeting.hello("layers"),
+        "requirements": {
+            "tabulate": tabulate.__version__,
+            "humanize": humanize.naturalsize(3_000_000),
+            "from": os.path.dirname(tabulate.__file__),
+        },
         "shared": shared_text.TEXT,
         "opt": opt,
         "task_root": os.environ["LAMBDA_TASK_ROOT"],
