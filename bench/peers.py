@@ -68,7 +68,7 @@ class ServerlessOffline:
             "AWS_ACCESS_KEY_ID": "bench",
             "AWS_SECRET_ACCESS_KEY": "bench",
         }
-        self.log = tempfile.TemporaryFile("w+")
+        self.log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(
             ["node", str(cli), "offline", "start", "--host", "127.0.0.1",
              "--httpPort", str(self.port), "--lambdaPort", str(free_port()),
@@ -93,6 +93,7 @@ class ServerlessOffline:
     def stop(self) -> None:
         os.killpg(self.proc.pid, 15)  # its own session: node and its python3 children
         self.proc.wait(10)
+        self.log.close()
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,8 @@ def _ms(value: str) -> float:
 def wrk(url: str, connections: int, seconds: float, body: Path | None = None) -> Load:
     """wrk --latency; with `body`, POSTs that file (as IMAGE_TYPE). Counts non-2xx and socket
     errors instead of failing on them: they are part of the comparison."""
-    command = ["wrk", f"-t{min(connections, 2)}", f"-c{connections}", f"-d{seconds:g}s", "--latency"]
+    threads = min(connections, 2)
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency"]
     env = dict(os.environ)
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
         if body is not None:
@@ -155,7 +157,7 @@ def sample_jpeg(path: Path) -> bytes:
     from PIL import Image
 
     out = io.BytesIO()
-    Image.open(SAMPLE).convert("RGB").resize((640, 480), Image.BILINEAR).save(
+    Image.open(SAMPLE).convert("RGB").resize((640, 480), Image.Resampling.BILINEAR).save(
         out, "JPEG", quality=90
     )
     path.write_bytes(out.getvalue())
@@ -198,11 +200,11 @@ def main(argv: list[str] | None = None) -> None:
             raise
         for _ in range(args.rounds):
             for name, connections in LOADS:
-                body = image_file if name == "gray" else None
+                posted = image_file if name == "gray" else None
                 for side, url in (("faasbox", ours.url), ("sls", peer.url)):
                     target = f"{url}/{name}"
-                    wrk(target, connections, 1, body)  # warm up this load's workers
-                    run = wrk(target, connections, args.seconds, body)
+                    wrk(target, connections, 1, posted)  # warm up this load's workers
+                    run = wrk(target, connections, args.seconds, posted)
                     results.setdefault((name, connections, side), []).append(run)
                     print(name, connections, side, run, flush=True)
     finally:
@@ -226,16 +228,18 @@ def main(argv: list[str] | None = None) -> None:
     body = f"""Targets (issue 16): hello >= 3x serverless-offline's req/s at c=1 and c=8, p99 at c=8
 <= 3x its own p50; grayscale >= 1.5x serverless-offline at c=8.
 
-| load | faasbox req/s (p50 / p99) | serverless-offline req/s (p50 / p99) | faasbox / sls | non-2xx + socket errors, faasbox / sls |
+| load | faasbox req/s (p50 / p99) | serverless-offline req/s (p50 / p99) | faasbox / sls \
+| non-2xx + socket errors, faasbox / sls |
 |---|---|---|---|---|
 {chr(10).join(rows)}
 
 The same handler file (bench/functions/peers/app.py: `hello` returns a JSON hello; `gray`
-decodes the posted 640x480 JPEG (sent as `{IMAGE_TYPE}`, base64 in the payload 2.0 event), converts it to grayscale
-with Pillow and answers the JPEG base64-encoded) on `httpApi` routes, served by `faasbox serve
---quiet` (default worker limits) and by serverless-offline {versions['serverless-offline']}
-(serverless {versions['serverless']}, its warm Python process per function). Both answers are
-checked first (the JSON, a decodable 640x480 grayscale JPEG). wrk `-t1 -c1` / `-t2 -c8`,
+decodes the posted 640x480 JPEG (sent as `{IMAGE_TYPE}`, base64 in the payload 2.0 event),
+converts it to grayscale with Pillow and answers the JPEG base64-encoded) on `httpApi` routes,
+served by `faasbox serve --quiet` (default worker limits) and by serverless-offline
+{versions["serverless-offline"]} (serverless {versions["serverless"]}, its warm Python
+process per function). Both answers are checked first (the JSON, a decodable 640x480
+grayscale JPEG). wrk `-t1 -c1` / `-t2 -c8`,
 {args.rounds} rounds of {args.seconds:g} s, every load alternating the two servers, each after
 a 1 s warm-up; req/s and p50 the median of the rounds, p99 the range over the rounds.
 Load average (1 min) {started_load} at the start, {load_average()} at the end.
