@@ -18,6 +18,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from faasbox.execution.admission import Budget, Queue
 from faasbox.execution.api import WorkerInfo
@@ -100,7 +101,8 @@ class FunctionPool:
         try:
             while True:
                 waiter = self.queue.join()
-                await asyncio.wait({start, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                pending: set[asyncio.Future[Any]] = {start, waiter}
+                await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 if waiter.done():
                     worker = waiter.result()
                     if worker is not None:
@@ -112,8 +114,9 @@ class FunctionPool:
                 self.queue.withdraw(waiter)
                 return start.result()  # raises what the start raised
         except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled() and waiter.result() is not None:
-                self.release(waiter.result())  # handed at the moment of cancelling
+            handed = waiter.result() if waiter.done() and not waiter.cancelled() else None
+            if handed is not None:
+                self.release(handed)  # handed at the moment of cancelling
             self.queue.withdraw(waiter)
             start.add_done_callback(self._adopt)
             raise

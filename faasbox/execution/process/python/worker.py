@@ -269,7 +269,7 @@ def serve(ctrl: socket.socket, boot_header: dict[str, Any] | None = None) -> Non
     if handler is None:
         os._exit(1)
     # Buffered: BOOT was read exactly, so nothing of INVOKE is in another buffer.
-    frames = ctrl.makefile("rb", buffering=1 << 16)
+    frames: Any = ctrl.makefile("rb", buffering=1 << 16)
     while True:
         try:
             kind, header, body = protocol.read_frame(frames)
