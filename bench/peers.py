@@ -28,6 +28,7 @@ from pathlib import Path
 import httpx
 
 from bench.common import FUNCTIONS, WRK_SCRIPT, faasbox_server, free_port
+from bench.image import tree_cpu
 from bench.results import machine, update_section
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,6 +104,7 @@ class Load:
     p99_ms: float
     non_2xx: int
     errors: int
+    cpu_us: float = 0.0  # CPU time of the server's process tree per request
 
 
 def _ms(value: str) -> float:
@@ -110,7 +112,9 @@ def _ms(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def wrk(url: str, connections: int, seconds: float, body: Path | None = None) -> Load:
+def wrk(
+    url: str, connections: int, seconds: float, body: Path | None = None, server_pid: int = 0
+) -> Load:
     """wrk --latency; with `body`, POSTs that file (as IMAGE_TYPE). Counts non-2xx and socket
     errors instead of failing on them: they are part of the comparison."""
     threads = min(connections, 2)
@@ -122,17 +126,21 @@ def wrk(url: str, connections: int, seconds: float, body: Path | None = None) ->
             script.flush()
             command += ["-s", script.name]
             env.update(BENCH_BODY=str(body), BENCH_CONTENT_TYPE=IMAGE_TYPE)
+        cpu_before = tree_cpu(server_pid)[1] if server_pid else 0.0
         out = subprocess.run(
             [*command, url], capture_output=True, text=True, check=True, env=env
         ).stdout
+        cpu = tree_cpu(server_pid)[1] - cpu_before if server_pid else 0.0
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     return Load(
         rps=float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
         p50_ms=_ms(re.search(r"\s50%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
         p99_ms=_ms(re.search(r"\s99%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
         non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
         errors=sum(map(int, errors.groups())) if errors else 0,
+        cpu_us=cpu / max(requests, 1) * 1e6,
     )
 
 
@@ -201,10 +209,12 @@ def main(argv: list[str] | None = None) -> None:
         for _ in range(args.rounds):
             for name, connections in LOADS:
                 posted = image_file if name == "gray" else None
-                for side, url in (("faasbox", ours.url), ("sls", peer.url)):
+                assert ours.proc is not None
+                sides = (("faasbox", ours.url, ours.proc.pid), ("sls", peer.url, peer.proc.pid))
+                for side, url, pid in sides:
                     target = f"{url}/{name}"
                     wrk(target, connections, 1, posted)  # warm up this load's workers
-                    run = wrk(target, connections, args.seconds, posted)
+                    run = wrk(target, connections, args.seconds, posted, pid)
                     results.setdefault((name, connections, side), []).append(run)
                     print(name, connections, side, run, flush=True)
     finally:
@@ -218,9 +228,11 @@ def main(argv: list[str] | None = None) -> None:
         ratio = statistics.median(r.rps for r in f) / statistics.median(r.rps for r in s)
         bad_f = sum(r.non_2xx + r.errors for r in f)
         bad_s = sum(r.non_2xx + r.errors for r in s)
+        cpu_f = statistics.median(r.cpu_us for r in f)
+        cpu_s = statistics.median(r.cpu_us for r in s)
         rows.append(
             f"| {name} c={connections} | {cell(f)} | {cell(s)} | **{ratio:.2f}x** | "
-            f"{bad_f} / {bad_s} |"
+            f"{cpu_f:,.0f} / {cpu_s:,.0f} (**{cpu_s / cpu_f:.2f}x**) | {bad_f} / {bad_s} |"
         )
     versions = {
         pkg: _version(pkg) for pkg in ("serverless", "serverless-offline")
@@ -229,8 +241,8 @@ def main(argv: list[str] | None = None) -> None:
 <= 3x its own p50; grayscale >= 1.5x serverless-offline at c=8.
 
 | load | faasbox req/s (p50 / p99) | serverless-offline req/s (p50 / p99) | faasbox / sls \
-| non-2xx + socket errors, faasbox / sls |
-|---|---|---|---|---|
+| server CPU µs/req, faasbox / sls (sls / faasbox) | non-2xx + socket errors, faasbox / sls |
+|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
 The same handler file (bench/functions/peers/app.py: `hello` returns a JSON hello; `gray`
@@ -242,6 +254,10 @@ process per function). Both answers are checked first (the JSON, a decodable 640
 grayscale JPEG). wrk `-t1 -c1` / `-t2 -c8`,
 {args.rounds} rounds of {args.seconds:g} s, every load alternating the two servers, each after
 a 1 s warm-up; req/s and p50 the median of the rounds, p99 the range over the rounds.
+Server CPU µs/req: the CPU time of each server's process tree (faasbox: the gateway, its
+zygotes and workers; serverless-offline: node and its Python processes) over the requests
+wrk counted, median of the rounds: what the throughput ratio would be on cores that ran
+nothing else, and far steadier than wall time on a machine shared with other work.
 Load average (1 min) {started_load} at the start, {load_average()} at the end.
 Machine: {machine()}.
 Command: `{COMMAND}`"""
