@@ -1,11 +1,12 @@
-"""One send per response: a transport that holds the writes of one event-loop turn and
-sends them together.
+"""One send per response: a transport that holds a write until the next one (or the end of
+the event-loop turn) and sends them together.
 
 uvicorn writes a response's head and its body with two `transport.write` calls, so each
 response is two `send`s, two TCP segments, and two wake-ups of the client, which reads the
 head, finds no body and sleeps again. On loopback the first `send` also runs the client's
-receive path and often hands it the CPU mid-response. Held until the end of the turn and
-sent with one `writelines` (uvloop: one `writev`, no copy), a response costs one of each.
+receive path and often hands it the CPU mid-response. The head held until the body's write
+and both sent with one `writelines` (uvloop: one `writev`, no copy), a response costs one of
+each; a write that no other follows in its turn goes out at the end of the turn.
 """
 
 from __future__ import annotations
@@ -25,8 +26,11 @@ class CoalescingTransport(asyncio.Transport):
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not self._held:
-            self._loop.call_soon(self.flush)
+            self._held.append(bytes(data))  # a head, most likely: its body comes next
+            self._loop.call_soon(self.flush)  # or at the end of this turn, whatever comes
+            return
         self._held.append(bytes(data))
+        self.flush()  # the head and its body: out now, without waiting for the turn's end
 
     def writelines(self, list_of_data: Any) -> None:
         for data in list_of_data:
