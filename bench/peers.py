@@ -46,6 +46,8 @@ def install_peers() -> Path:
     """serverless + serverless-offline in build/peers, with the handler file beside them."""
     cli = PEERS / "node_modules" / "serverless" / "bin" / "serverless.js"
     if not (PEERS / "node_modules" / "serverless-offline").is_dir() or not cli.exists():
+        if shutil.which("npm") is None or shutil.which("node") is None:
+            raise SystemExit("bench.peers needs Node.js and npm: sudo apt-get install -y npm")
         PEERS.mkdir(parents=True, exist_ok=True)
         (PEERS / "package.json").write_text('{"name": "faasbox-peers", "private": true}\n')
         subprocess.run(
