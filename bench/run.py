@@ -7,7 +7,7 @@ import sys
 
 BENCHES = [
     "warm", "cold", "density", "image", "wasm", "wasm_classify", "node", "runtime_api", "layers",
-    "deps", "console_stats", "dapr_state",
+    "deps", "console_stats", "dapr_state", "peers",
 ]  # fmt: skip
 
 

@@ -84,6 +84,10 @@ class Budget:
     def free(self) -> None:
         """An environment is gone: its slot goes to a request waiting anywhere, if any."""
         self.used -= 1
+        self.wake()
+
+    def wake(self) -> None:
+        """Tell one request waiting anywhere that a slot is free."""
         for lane in self._lanes:
             if lane.wake_one():
                 return
@@ -131,6 +135,21 @@ class Queue(Generic[T]):
                 self.waiters.remove(waiter)
             raise self.throttled()
         return waiter.result()
+
+    def join(self) -> asyncio.Future[T | None]:
+        """Wait beside the queue's requests, outside its limit and deadline: for a request
+        that has a start of its own under way and takes whichever comes first. The caller
+        ends the wait with `withdraw`."""
+        waiter: asyncio.Future[T | None] = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        return waiter
+
+    def withdraw(self, waiter: asyncio.Future[T | None]) -> None:
+        """Stop waiting with a `join`ed waiter that was handed nothing yet."""
+        if not waiter.done():
+            waiter.cancel()
+            with contextlib.suppress(ValueError):
+                self.waiters.remove(waiter)
 
     def hand(self, item: T | None) -> bool:
         """Give `item` to the first request still waiting; False if none is."""

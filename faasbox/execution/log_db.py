@@ -128,6 +128,7 @@ class LogDatabase:
         self._reader.executescript(SCHEMA)
         self._read_lock = threading.Lock()
         self._ops: queue.SimpleQueue[_Op | None] = queue.SimpleQueue()
+        self._urgent = threading.Event()  # a flush or the end is queued: write now
         self._thread = threading.Thread(target=self._write_loop, name="faasbox-logs", daemon=True)
         self._thread.start()
 
@@ -155,11 +156,13 @@ class LogDatabase:
         """Wait until everything queued so far is written (tests, shutdown)."""
         done = threading.Event()
         self._ops.put(_Flush(done))
+        self._urgent.set()
         return done.wait(timeout)
 
     def close(self) -> None:
         if self._thread.is_alive():
             self._ops.put(None)
+            self._urgent.set()
             self._thread.join(30)
         with self._read_lock:
             self._reader.close()
@@ -232,16 +235,19 @@ class LogDatabase:
             db.close()
 
     def _next_batch(self) -> list[_Op | None]:
-        """What to write next: the first op waited for, then what comes within the batch
-        window (a flush or the end ends it at once)."""
+        """What to write next: the first op waited for, then what came within the batch
+        window (a flush or the end cuts the window short).
+
+        The window is slept through, not spent in `get(timeout=)`: a thread blocked in
+        `get` is woken by every `put`, so each record of a busy server woke this thread
+        and had it take the GIL from the event loop; now a batch costs one wake-up."""
         batch: list[_Op | None] = [self._ops.get()]
-        deadline = time.monotonic() + BATCH_WINDOW_S
+        if not isinstance(batch[0], _Flush | None):
+            self._urgent.wait(BATCH_WINDOW_S)
+        self._urgent.clear()
         while len(batch) < BATCH and not isinstance(batch[-1], _Flush | None):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
             try:
-                batch.append(self._ops.get(timeout=remaining))
+                batch.append(self._ops.get_nowait())
             except queue.Empty:
                 break
         return batch

@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from faasbox.gateway.coalesce import CoalescingTransport
 from faasbox.gateway.edge_limits import DEFAULT_MAX_CONNECTIONS, EdgeLimits
 
 log = logging.getLogger("faasbox.gateway")
@@ -81,6 +82,9 @@ class EdgeProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        # A response's head and body in one send (faasbox.gateway.coalesce); flow control
+        # keeps the real transport.
+        self.transport = CoalescingTransport(transport, self.loop)
         peer = self.client[0] if self.client else ""
         if len(self.connections) > self.max_connections:
             self._refuse(503, "The server has too many open connections; try again shortly.")

@@ -392,6 +392,57 @@ def test_parallel_invocations_use_several_workers(harness: Harness) -> None:
     assert len({body(r)["instance"] for r in results}) >= 2
 
 
+SLOW_INIT_CODE = """
+import time
+import uuid
+
+INSTANCE = uuid.uuid4().hex
+time.sleep(3)  # INIT: far longer than the busy worker's invocation
+
+
+def handler(event, context):
+    time.sleep(event.get("seconds", 0))
+    return INSTANCE
+"""
+
+
+def test_scaling_up_does_not_hold_a_request_that_a_busy_worker_frees_first(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    service = tmp_path / "slowinit"
+    service.mkdir()
+    (service / "serverless.yml").write_text(
+        "service: slowinit\nprovider:\n  name: aws\n  runtime: python3.11\n  timeout: 30\n"
+        "functions:\n  f:\n    handler: h.handler\n"
+    )
+    (service / "h.py").write_text(SLOW_INIT_CODE)
+    registry = Registry(data_dir)
+    deploy_service(registry, load_service(service))
+    fn = registry.get("slowinit-dev-f")
+
+    async def scenario(invoker: Invoker) -> list[InvocationResult]:
+        first = await invoker.invoke(fn, b"{}")  # a cold start: the 3 s INIT
+        busy = asyncio.create_task(invoker.invoke(fn, b'{"seconds": 0.3}'))
+        pools = process_pools(invoker)
+        await wait_until_async(
+            lambda: any(p.busy for p in pools.pools.values()), 10, "the worker to be busy"
+        )
+        # No idle worker: a second one starts, but the busy one, free after 0.3 s, serves
+        # this request long before the new one's INIT is done.
+        second = await invoker.invoke(fn, b"{}")
+        await busy
+        await wait_until_async(lambda: len(pools.workers) == 2, 30, "the new worker to join")
+        third = await invoker.invoke(fn, b"{}")  # the most recently idle: the new worker
+        return [first, second, third]
+
+    first, second, third = run_with_invoker(RuntimeSettings(data_dir=data_dir), scenario)
+    assert first.cold and not second.cold
+    assert body(second) == body(first)
+    # The new worker reports its cold start with the first invocation it serves.
+    assert body(third) != body(first)
+    assert third.cold and third.init_ms is not None and "Init Duration:" in third.log
+
+
 def test_idle_workers_are_reaped(data_dir: Path) -> None:
     """The reaper (it runs once a second) stops a worker idle for over idle_timeout_s."""
     harness = Harness(data_dir, idle_timeout_s=0.5)

@@ -44,6 +44,9 @@ class ProcessExecutor:
         if worker is None:
             lease = await pool.acquire()  # raises TooManyRequests
             worker, init = lease.worker, lease.init
+        if init is None and worker.fresh_init is not None:
+            init = worker.fresh_init  # its first invocation: it reports the cold start
+        worker.fresh_init = None
         init_ms = init.init_ms if init is not None else None
         request_id = invocation.request_id
         if init is not None and init.error is not None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import socket
 import struct
-from typing import Any
+from typing import Any, BinaryIO
 
 PREFIX = struct.Struct("!BII")
 
@@ -70,6 +70,22 @@ def recv_frame(sock: socket.socket) -> tuple[int, dict[str, Any], bytes]:
     kind, head_len, body_len = decode_header(_recv_exact(sock, PREFIX.size))
     header = json.loads(_recv_exact(sock, head_len)) if head_len else {}
     body = _recv_exact(sock, body_len) if body_len else b""
+    return kind, header, body
+
+
+def _read_exact(reader: BinaryIO, n: int) -> bytes:
+    data = reader.read(n)
+    if len(data) < n:
+        raise ProtocolError("connection closed mid-frame" if data else "connection closed")
+    return data
+
+
+def read_frame(reader: BinaryIO) -> tuple[int, dict[str, Any], bytes]:
+    """Blocking read of one frame from a buffered reader over the socket (`sock.makefile`):
+    a small frame arrives whole in its buffer in one `recv`, where `recv_frame` needs three."""
+    kind, head_len, body_len = decode_header(_read_exact(reader, PREFIX.size))
+    header = json.loads(_read_exact(reader, head_len)) if head_len else {}
+    body = _read_exact(reader, body_len) if body_len else b""
     return kind, header, body
 
 

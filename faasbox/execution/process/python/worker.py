@@ -268,9 +268,11 @@ def serve(ctrl: socket.socket, boot_header: dict[str, Any] | None = None) -> Non
     handler = init(ctrl, boot_header, (time.perf_counter() - started) * 1000)
     if handler is None:
         os._exit(1)
+    # Buffered: BOOT was read exactly, so nothing of INVOKE is in another buffer.
+    frames: Any = ctrl.makefile("rb", buffering=1 << 16)
     while True:
         try:
-            kind, header, body = protocol.recv_frame(ctrl)
+            kind, header, body = protocol.read_frame(frames)
         except protocol.ProtocolError:
             return  # the server closed the socket: SHUTDOWN
         if kind == protocol.INVOKE:
