@@ -270,12 +270,47 @@ def latency_ms(path: Path, size: int, runs: int = 200) -> float:
     return float(np.median(times))
 
 
+def latency_only(work: Path) -> int:
+    """bench/RESULTS.md's figures: the shipped model against fp32 and the U8U8 alternative."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    fp32 = next(c.path for c in build([0], work) if c.name == "lite0 fp32")
+    u8u8 = work / "lite0_int8_u8u8.onnx"
+    if not u8u8.exists():
+        calib = build_model.photo_set(build_model.SKIMAGE_CALIBRATION, build_model.SEED)
+        quantize_static(
+            str(fp32),
+            str(u8u8),
+            build_model.PhotoReader(x for _, x in calib),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QUInt8,
+            calibrate_method=CalibrationMethod.MinMax,
+            extra_options={"WeightSymmetric": True, "OpTypesToExcludeOutputQuantization": ["Gemm"]},
+        )
+    x = build_model.preprocess(build_model.load_photo("grace_hopper.jpg"))
+    paths = {"fp32": fp32, "int8 shipped": HERE / build_model.OUT_MODEL, "int8 U8U8": u8u8}
+    lat = build_model.latency(paths, x, rounds=3, runs=40)
+    for name, v in lat.items():
+        ratio = lat["fp32"]["median_ms"] / v["median_ms"]
+        print(f"| {name} | {v['median_ms']:.2f} | {ratio:.2f}x |")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cache", type=Path, default=eval_set.DEFAULT_CACHE)
     ap.add_argument("--variants", default="0,1,2", help="EfficientNet-Lite variants to build")
     ap.add_argument("--write", action="store_true", help="replace the section in MODEL.md")
+    ap.add_argument(
+        "--latency",
+        action="store_true",
+        help="only time fp32, the shipped int8 and a uint8-weights (U8U8) int8 Lite0, interleaved",
+    )
     args = ap.parse_args()
+    if args.latency:
+        return latency_only(args.cache / "models")
 
     names = eval_set.short_names()
     photos = eval_set.load(args.cache)
