@@ -638,8 +638,8 @@ NARRATIVE = """### What the measurements say
   models, 81 % of the views against 80 %) and no speed (the same uint8 x int8 kernels), but
   they follow fp32 less closely: top-1 agreement 58/64 on the held-apart views (8-bit: 62/64)
   and 130/208 on the calibration views (8-bit: 174/208; where fp32 is confident 80/94 against
-  94/94). The other way to make every CPU agree, 8-bit uint8 weights (U8U8, no saturating
-  instruction), follows fp32 better (159/208; 89/94) but has no VNNI kernel: 61 ms an image
+  94/94). The other way to avoid the saturating instruction, 8-bit uint8 weights (U8U8; its
+  agreement across CPUs not checked under qemu), follows fp32 better (159/208; 89/94) but has no VNNI kernel: 61 ms an image
   against 5.8 ms (interleaved runs, 1 thread), so it is not used.
 - **128/255 on the seed's photo is not reached, and no model within the constraints reaches
   it.** fp32 EfficientNet-Lite0 itself (no quantization) answers 71/255; the surest sensible
