@@ -582,7 +582,8 @@ weights the model's answers therefore depended on the CPU: `sample.jpg` got
 Windsor tie a close second on an AVX2-only CPU (Haswell, emulated with `qemu-x86_64 -cpu
 Haswell`): the 15 % of issue 15. With 7-bit weights (255 x 63 x 2 < 32767) nothing saturates, so
 both kernels compute the same integers: 83/255 on both (`predict_check.py`: 32.65 %, and the
-same top 5, on both).
+same top 5, on both). Checked on these two instruction sets; other x86-64 kernels (AVX-512
+without VNNI, SSE) are expected to agree for the same reason, not checked.
 
 ## Accuracy on the labelled set
 
