@@ -1,4 +1,4 @@
-"""POST a photo, get back what is in it: `military uniform is detected with 57/255 confidence`,
+"""POST a photo, get back what is in it: `military uniform is detected with 83/255 confidence`,
 or with `Accept: application/json` the top-5 classes and their probabilities.
 
 The model (model/MODEL.md: EfficientNet-Lite0, ImageNet-1k, int8 ONNX) is loaded once per
