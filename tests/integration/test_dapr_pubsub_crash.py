@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import httpx
+import pytest
 from dapr.clients import DaprClient
 
 from tests.async_support import Collector
@@ -26,11 +27,17 @@ def endpoints(server: RunningServer) -> tuple[str, str]:
     return found.group(1), found.group(2)
 
 
-def test_sigkill_with_events_undelivered_loses_none(data_dir: Path) -> None:
+def test_sigkill_with_events_undelivered_loses_none(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     collector = Collector()
     server = RunningServer([SERVICES / "dapr-slow"], data_dir, *DAPR_ARGS).start()
     try:
         http, grpc = endpoints(server)
+        # What DaprClient reads (its health check goes there first), as `dapr run` sets it;
+        # without it, the SDK waits for a sidecar on its default port 3500.
+        monkeypatch.setenv("DAPR_HTTP_ENDPOINT", http)
+        monkeypatch.setenv("DAPR_GRPC_ENDPOINT", grpc)
         events = [{"collector": collector.url, "n": n, "sleep": SLEEP_S} for n in range(EVENTS)]
         # Half through the HTTP API, half through the SDK's gRPC PublishEvent.
         for event in events[: EVENTS // 2]:
