@@ -287,6 +287,37 @@ def aws_cli_path() -> str:
     return str(path)
 
 
+def faasbox_cli(
+    server: RunningServer, *args: str, cwd: Path = ROOT, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """The faasbox CLI as its user runs it against `server` (its URL and credentials)."""
+    return subprocess.run(
+        [sys.executable, "-m", "faasbox", *args],
+        capture_output=True,
+        text=True,
+        env=server.client_env(),
+        cwd=cwd,
+        timeout=timeout,
+    )
+
+
+def aws_lambda_cli(server: RunningServer, *args: str) -> subprocess.CompletedProcess[str]:
+    """`aws lambda ...` as a user runs it against faasbox, with the server's admin key."""
+    assert server.credentials is not None
+    env = clean_env(
+        AWS_ACCESS_KEY_ID=server.credentials.access_key_id,
+        AWS_SECRET_ACCESS_KEY=server.credentials.secret_access_key,
+        AWS_DEFAULT_REGION="us-east-1",
+    )
+    return subprocess.run(
+        [aws_cli_path(), "--endpoint-url", server.url, "--output", "json", "lambda", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
 class LineReader:
     """Collects a subprocess's output lines in a thread, so a test can wait for one."""
 

@@ -12,7 +12,6 @@ import hashlib
 import io
 import json
 import shutil
-import subprocess
 import sys
 import zipfile
 from collections.abc import Iterator
@@ -27,8 +26,8 @@ from tests.support import (
     JAILED,
     ROOT,
     RunningServer,
-    aws_cli_path,
-    clean_env,
+    aws_lambda_cli,
+    faasbox_cli,
     lambda_client,
 )
 
@@ -56,36 +55,6 @@ SHARED_ZIP = make_zip(
         f"/site-packages/shared_text.py": f"TEXT = {SHARED_TEXT!r}\n"
     }
 )
-
-
-def faasbox(
-    server: RunningServer, *args: str, cwd: Path = ROOT
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "faasbox", *args],
-        capture_output=True,
-        text=True,
-        env=server.client_env(),
-        cwd=cwd,
-        timeout=120,
-    )
-
-
-def aws(server: RunningServer, *args: str) -> subprocess.CompletedProcess[str]:
-    """The AWS CLI as a user runs it against faasbox, with the server's admin key."""
-    assert server.credentials is not None
-    env = clean_env(
-        AWS_ACCESS_KEY_ID=server.credentials.access_key_id,
-        AWS_SECRET_ACCESS_KEY=server.credentials.secret_access_key,
-        AWS_DEFAULT_REGION="us-east-1",
-    )
-    return subprocess.run(
-        [aws_cli_path(), "--endpoint-url", server.url, "--output", "json", "lambda", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
 
 
 def error_of(call: Any, **kwargs: Any) -> tuple[str, int, str]:
@@ -139,7 +108,7 @@ def deployed(
     """tests/services/layers, copied and deployed with `faasbox deploy`."""
     folder = tmp_path_factory.mktemp("svc") / "layers"
     shutil.copytree(SERVICE, folder)
-    done = faasbox(
+    done = faasbox_cli(
         server,
         "deploy",
         str(folder),
@@ -231,7 +200,7 @@ def test_a_redeploy_publishes_a_layer_version_only_when_the_layer_changed(
     server: RunningServer, client: Any, deployed: Path, shared_layer: dict[str, Any]
 ) -> None:
     arn = f"sharedLayerArn={shared_layer['LayerVersionArn']}"
-    again = faasbox(server, "deploy", str(deployed), "--param", arn)
+    again = faasbox_cli(server, "deploy", str(deployed), "--param", arn)
     assert again.returncode == 0, again.stderr
     assert [
         v["Version"] for v in client.list_layer_versions(LayerName="greeting-dev")["LayerVersions"]
@@ -240,7 +209,7 @@ def test_a_redeploy_publishes_a_layer_version_only_when_the_layer_changed(
     (deployed / "layers" / "greeting" / "python" / "greeting.py").write_text(
         "def hello(name):\n    return f'hello again, {name}'\n"
     )
-    changed = faasbox(server, "deploy", str(deployed), "--param", arn)
+    changed = faasbox_cli(server, "deploy", str(deployed), "--param", arn)
     assert changed.returncode == 0, changed.stderr
 
     # Version 2 replaces version 1 (retain is false), and the function uses it at once.
@@ -253,7 +222,7 @@ def test_the_layer_api_with_the_aws_cli(server: RunningServer, tmp_path: Path) -
     layer_zip = tmp_path / "layer.zip"
     layer_zip.write_bytes(make_zip({"python/cli_layer.py": "X = 1\n"}))
 
-    published = aws(
+    published = aws_lambda_cli(
         server,
         "publish-layer-version",
         "--layer-name",
@@ -265,12 +234,16 @@ def test_the_layer_api_with_the_aws_cli(server: RunningServer, tmp_path: Path) -
     )
     assert published.returncode == 0, published.stderr
     version = json.loads(published.stdout)
-    got = aws(server, "get-layer-version", "--layer-name", "cli-layer", "--version-number", "1")
-    listed = aws(server, "list-layer-versions", "--layer-name", "cli-layer")
-    deleted = aws(
+    got = aws_lambda_cli(
+        server, "get-layer-version", "--layer-name", "cli-layer", "--version-number", "1"
+    )
+    listed = aws_lambda_cli(server, "list-layer-versions", "--layer-name", "cli-layer")
+    deleted = aws_lambda_cli(
         server, "delete-layer-version", "--layer-name", "cli-layer", "--version-number", "1"
     )
-    gone = aws(server, "get-layer-version", "--layer-name", "cli-layer", "--version-number", "1")
+    gone = aws_lambda_cli(
+        server, "get-layer-version", "--layer-name", "cli-layer", "--version-number", "1"
+    )
 
     assert version["LayerVersionArn"].endswith(":layer:cli-layer:1")
     assert json.loads(got.stdout)["Content"]["CodeSha256"] == sha256_b64(layer_zip.read_bytes())
@@ -364,12 +337,12 @@ def test_faasbox_package_output_deploys_with_the_aws_cli_and_behaves_the_same(
     server: RunningServer, client: Any, deployed: Path, shared_layer: dict[str, Any]
 ) -> None:
     arn = f"sharedLayerArn={shared_layer['LayerVersionArn']}"
-    packaged = faasbox(server, "package", str(deployed), "--param", arn)
+    packaged = faasbox_cli(server, "package", str(deployed), "--param", arn)
     assert packaged.returncode == 0, packaged.stderr
     out = deployed / ".serverless"
     assert sorted(p.name for p in out.iterdir()) == ["greeting.zip", "layered.zip", "nodelibs.zip"]
 
-    layer = aws(
+    layer = aws_lambda_cli(
         server,
         "publish-layer-version",
         "--layer-name",
@@ -379,7 +352,7 @@ def test_faasbox_package_output_deploys_with_the_aws_cli_and_behaves_the_same(
     )
     assert layer.returncode == 0, layer.stderr
     layer_arn = json.loads(layer.stdout)["LayerVersionArn"]
-    created = aws(
+    created = aws_lambda_cli(
         server,
         "create-function",
         "--function-name",
@@ -433,7 +406,7 @@ def test_faasbox_layer_build_makes_a_python_layer_that_functions_import(
     requirements.write_text(f"{built}\n")
     output = tmp_path / "out" / "layer.zip"
 
-    done = faasbox(server, "layer", "build", "-r", str(requirements), "-o", str(output))
+    done = faasbox_cli(server, "layer", "build", "-r", str(requirements), "-o", str(output))
 
     assert done.returncode == 0, done.stdout + done.stderr
     members = zipfile.ZipFile(output).namelist()
@@ -467,7 +440,9 @@ def test_faasbox_layer_build_refuses_with_pip_s_message(
     requirements = tmp_path / "requirements.txt"
     requirements.write_text(f"{tmp_path / 'missing-1.0-py3-none-any.whl'}\n")
 
-    done = faasbox(server, "layer", "build", "-r", str(requirements), "-o", str(tmp_path / "l.zip"))
+    done = faasbox_cli(
+        server, "layer", "build", "-r", str(requirements), "-o", str(tmp_path / "l.zip")
+    )
 
     assert done.returncode == 1
     assert "pip could not install" in done.stderr

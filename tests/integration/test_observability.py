@@ -23,6 +23,7 @@ from tests.support import (
     SERVICES,
     LineReader,
     RunningServer,
+    faasbox_cli,
     lambda_client,
     signed_request,
     wait_until,
@@ -47,17 +48,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     ).start()
     yield running
     running.stop()
-
-
-def faasbox(server: RunningServer, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "faasbox", *args],
-        capture_output=True,
-        text=True,
-        env=server.client_env(),
-        cwd=ROOT,
-        timeout=60,
-    )
 
 
 def invoke(server: RunningServer, name: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -279,20 +269,20 @@ def test_logging_config_through_the_lambda_api(server: RunningServer) -> None:
 def test_logs_lines_are_timestamped_and_filtered(server: RunningServer) -> None:
     invoke(server, TEXT, {"marker": "needle-7"})
     invoke(server, TEXT, {"marker": "hay-8"})
-    everything = faasbox(server, "logs", "-f", TEXT)
+    everything = faasbox_cli(server, "logs", "-f", TEXT)
     assert everything.returncode == 0, everything.stderr
     lines = everything.stdout.splitlines()
     assert lines and all(STAMPED.match(line) for line in lines), lines
     assert any(line.endswith("printed hay-8") for line in lines)
 
-    filtered = faasbox(server, "logs", "-f", TEXT, "--filter", "needle-7")
+    filtered = faasbox_cli(server, "logs", "-f", TEXT, "--filter", "needle-7")
     assert filtered.returncode == 0, filtered.stderr
     found = filtered.stdout.splitlines()
     assert found and all("needle-7" in line for line in found), found
     assert any(line.endswith("printed needle-7") for line in found)
     assert "hay-8" not in filtered.stdout
 
-    none = faasbox(server, "logs", "-f", TEXT, "-n", "0")
+    none = faasbox_cli(server, "logs", "-f", TEXT, "-n", "0")
     assert none.returncode == 0 and none.stdout == ""
 
 
@@ -301,19 +291,19 @@ def test_logs_start_time_takes_relative_iso_and_epoch_ms(server: RunningServer) 
     cut = time.time()
     invoke(server, TEXT, {"marker": "after-cut"})
 
-    since_cut = faasbox(server, "logs", "-f", TEXT, "--startTime", str(int(cut * 1000)))
+    since_cut = faasbox_cli(server, "logs", "-f", TEXT, "--startTime", str(int(cut * 1000)))
     assert since_cut.returncode == 0, since_cut.stderr
     assert "printed after-cut" in since_cut.stdout
     assert "before-cut" not in since_cut.stdout
 
-    recent = faasbox(server, "logs", "-f", TEXT, "--startTime", "10m")
+    recent = faasbox_cli(server, "logs", "-f", TEXT, "--startTime", "10m")
     assert "printed before-cut" in recent.stdout and "printed after-cut" in recent.stdout
 
     tomorrow = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 86400))
-    future = faasbox(server, "logs", "-f", TEXT, "--startTime", tomorrow)
+    future = faasbox_cli(server, "logs", "-f", TEXT, "--startTime", tomorrow)
     assert future.returncode == 0 and future.stdout == ""
 
-    bad = faasbox(server, "logs", "-f", TEXT, "--startTime", "yesterday-ish")
+    bad = faasbox_cli(server, "logs", "-f", TEXT, "--startTime", "yesterday-ish")
     assert bad.returncode == 2
     assert "--startTime" in bad.stderr and "30m" in bad.stderr
 
@@ -465,7 +455,7 @@ def test_logs_survive_a_restart_and_quiet_serves_without_access_log(tmp_path: Pa
 
     second = RunningServer([OBSERVE], data, "--quiet").start()
     try:
-        kept = faasbox(second, "logs", "-f", TEXT, "--filter", "from-before")
+        kept = faasbox_cli(second, "logs", "-f", TEXT, "--filter", "from-before")
         assert kept.returncode == 0, kept.stderr
         assert "printed from-before" in kept.stdout
         assert done["requestId"] in kept.stdout

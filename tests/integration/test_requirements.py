@@ -14,7 +14,13 @@ from typing import Any
 
 import pytest
 
-from tests.support import SERVICES, RunningServer, aws_cli_path, clean_env, lambda_client
+from tests.support import (
+    SERVICES,
+    RunningServer,
+    aws_lambda_cli,
+    clean_env,
+    lambda_client,
+)
 
 REQUIREMENTS = SERVICES / "requirements"
 REQUIREMENTS_LAYER = SERVICES / "requirements-layer"
@@ -155,7 +161,7 @@ def test_faasbox_package_output_deploys_with_the_aws_cli_and_imports_its_require
     shutil.copytree(REQUIREMENTS, folder)
     done = package(cache, folder)
     assert done.returncode == 0, done.stdout + done.stderr
-    created = aws_cli(
+    created = aws_lambda_cli(
         server,
         "create-function",
         "--function-name",
@@ -197,21 +203,4 @@ def package(cache: Path, folder: Path) -> subprocess.CompletedProcess[str]:
         text=True,
         env=clean_env(FAASBOX_CACHE_DIR=str(cache)),
         timeout=300,
-    )
-
-
-def aws_cli(server: RunningServer, *args: str) -> subprocess.CompletedProcess[str]:
-    """The AWS CLI as a user runs it against faasbox, with the server's admin key."""
-    assert server.credentials is not None
-    env = clean_env(
-        AWS_ACCESS_KEY_ID=server.credentials.access_key_id,
-        AWS_SECRET_ACCESS_KEY=server.credentials.secret_access_key,
-        AWS_DEFAULT_REGION="us-east-1",
-    )
-    return subprocess.run(
-        [aws_cli_path(), "--endpoint-url", server.url, "--output", "json", "lambda", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
     )

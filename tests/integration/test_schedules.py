@@ -8,8 +8,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import subprocess
-import sys
 import time
 import zipfile
 from collections.abc import Iterator
@@ -19,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import SERVICES, RunningServer, wait_until
+from tests.support import SERVICES, RunningServer, faasbox_cli, wait_until
 
 EXAMPLE = SERVICES / "sls-examples" / "aws-python-scheduled-cron"
 RATE_FN = "aws-python-scheduled-cron-dev-rateHandler"
@@ -46,18 +44,8 @@ def deployed_at(server: RunningServer, name: str) -> datetime:
     return datetime.strptime(fn["lastModified"], "%Y-%m-%dT%H:%M:%S.%f%z")
 
 
-def faasbox(server: RunningServer, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "faasbox", *args],
-        capture_output=True,
-        text=True,
-        env=server.client_env(),
-        timeout=60,
-    )
-
-
 def test_schedules_lists_rules_with_their_next_fire(server: RunningServer) -> None:
-    result = faasbox(server, "schedules", "--json")
+    result = faasbox_cli(server, "schedules", "--json")
     assert result.returncode == 0, result.stderr
     rules = {r["name"]: r for r in json.loads(result.stdout)}
     assert set(rules) == {
@@ -80,7 +68,7 @@ def test_schedules_lists_rules_with_their_next_fire(server: RunningServer) -> No
     assert rules["switched-off"]["enabled"] is False and rules["switched-off"]["nextFire"] is None
     assert rules["with-input"]["arn"] == "arn:aws:events:eu-west-1:000000000000:rule/with-input"
     # The table, piped: whole names, one rule a line.
-    table = faasbox(server, "schedules", "-f", OWN_FN)
+    table = faasbox_cli(server, "schedules", "-f", OWN_FN)
     assert table.returncode == 0, table.stderr
     lines = table.stdout.splitlines()
     assert lines[0].split()[:3] == ["rule", "function", "schedule"]
