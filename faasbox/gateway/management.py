@@ -21,6 +21,7 @@ import asyncio
 import base64
 import binascii
 import json
+import math
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -185,11 +186,14 @@ class ManagementApi:
         try:
             since = int(query.get("since", ["0"])[0])
             limit = int(query.get("limit", ["100"])[0])
-            wait = min(float(query.get("wait", ["0"])[0]), 30.0)
+            wait = float(query.get("wait", ["0"])[0])
             start_ms = query.get("startTime", [None])[0]
             start_time = None if start_ms is None else int(start_ms) / 1000
         except ValueError as e:
             raise InvalidParameterValue(f"Bad logs query: {e}") from None
+        if not math.isfinite(wait) or wait < 0:  # float() takes "nan" and "inf"
+            raise InvalidParameterValue("Bad logs query: wait must be 0 to 30 seconds")
+        wait = min(wait, 30.0)  # a longer wait is cut to the most a poll lasts
         if limit < 0 or since < 0:
             raise InvalidParameterValue("Bad logs query: since and limit must be 0 or more")
         text = query.get("filter", [None])[0] or None

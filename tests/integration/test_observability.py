@@ -465,3 +465,15 @@ def test_logs_survive_a_restart_and_quiet_serves_without_access_log(tmp_path: Pa
         assert again["requestId"] not in "".join(second.output)  # --quiet: no access log
     finally:
         second.stop()
+
+
+@pytest.mark.parametrize("wait", ["nan", "inf", "-1"])
+def test_a_logs_query_with_a_bad_wait_is_a_400(server: RunningServer, wait: str) -> None:
+    response = signed_request(
+        "GET",
+        f"{server.url}/_faasbox/functions/{TEXT}/logs",
+        server.credentials,
+        params={"wait": wait},
+    )
+    assert response.status_code == 400, response.text
+    assert "wait must be 0 to 30 seconds" in response.json()["Message"]
