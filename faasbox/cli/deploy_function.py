@@ -27,7 +27,8 @@ class DeployGroup(click.Group):
     """`deploy function ...` runs that subcommand; anything else deploys a whole service."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if not args or args[0] not in self.commands:
+        # `deploy --help` alone is the group's help, which lists both forms.
+        if args not in (["--help"], ["-h"]) and (not args or args[0] not in self.commands):
             args = [SERVICE_COMMAND, *args]
         return super().parse_args(ctx, args)
 
