@@ -339,3 +339,14 @@ def test_serve_with_region_and_params(tmp_path: Path) -> None:
         "eu-north-1",
     )
     assert result["arn"] == "arn:aws:lambda:eu-north-1:000000000000:function:regional-dev-where"
+
+
+def test_deploy_help_shows_both_forms() -> None:
+    done = faasbox("deploy", "--help")
+    assert done.returncode == 0, done.stderr
+    assert "deploy [OPTIONS] COMMAND" in done.stdout
+    assert "function" in done.stdout and "service" in done.stdout
+    # A service deploy's own options still have their help.
+    done = faasbox("deploy", "--stage", "dev", "--help")
+    assert done.returncode == 0, done.stderr
+    assert "--stage" in done.stdout
