@@ -1,8 +1,8 @@
-"""The registry: deployed functions and their versions, in SQLite, served from memory.
+"""The registry: deployed functions and their versions, in the database, served from memory.
 
-SQLite (stdlib sqlite3, WAL) is the record; every read on the hot path is served from an
-in-memory snapshot that is replaced whole after each committed change, so the gateway never
-touches the database per request. A deploy stores the code first (content-addressed, atomic
+The database (faasbox.storage: a SQLite file, or PostgreSQL shared by gateways) is the
+record; every read on the hot path is served from an in-memory snapshot that is replaced
+whole after each committed change, so the gateway never touches the database per request. A deploy stores the code first (content-addressed, atomic
 rename) and then commits all rows of the change in one transaction: a crash at any point
 leaves either the old functions or the new ones, never a mix.
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sqlite3
 import threading
 import time
 import uuid
@@ -39,7 +38,8 @@ from faasbox.registry.models import (
     FunctionConfig,
     split_function_name,
 )
-from faasbox.registry.private import private_dir, private_file
+from faasbox.registry.private import private_dir
+from faasbox.storage import AddColumns, Database, IntegrityError, Step, connect, migrate
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS functions (
@@ -65,14 +65,18 @@ CREATE TABLE IF NOT EXISTS versions (
     PRIMARY KEY (name, version)
 );
 """
-# Columns added since the first schema, for data dirs made before them.
-MIGRATIONS = {
-    "functions": {
-        "package_sha256": "TEXT NOT NULL DEFAULT ''",
-        "last_version": "INTEGER NOT NULL DEFAULT 0",
-    },
-    "versions": {"package_sha256": "TEXT NOT NULL DEFAULT ''"},
-}
+MIGRATIONS: list[Step] = [
+    SCHEMA,
+    # Columns added before schema_migrations existed; data dirs made earlier may lack them.
+    AddColumns(
+        "functions",
+        {
+            "package_sha256": "TEXT NOT NULL DEFAULT ''",
+            "last_version": "INTEGER NOT NULL DEFAULT 0",
+        },
+    ),
+    AddColumns("versions", {"package_sha256": "TEXT NOT NULL DEFAULT ''"}),
+]
 REVISION_MISMATCH = (
     "The Revision Id provided does not match the latest Revision Id. "
     "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
@@ -129,19 +133,17 @@ def owner_of(config: FunctionConfig) -> str:
 
 
 class Registry:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, database: Database | str | None = None) -> None:
+        """`database`: a PostgreSQL URL (or a SQLite file); default the data dir's file."""
         self.data_dir = data_dir
         private_dir(data_dir)
+        self.database = Database.open(database, data_dir)
         self.code = CodeStore(data_dir / "code")
         self.packages = PackageStore(data_dir / "packages")
-        self.db_path = data_dir / "registry.sqlite3"
-        private_file(self.db_path)
-        self._db = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(SCHEMA)
-        self._migrate()
-        self.layers = LayerStore(data_dir, self.code)  # its own table in the same file
+        self.db_path = data_dir / "registry.sqlite3"  # the default file, when it is SQLite
+        self._db = connect(self.database, "registry")
+        migrate(self._db, "registry", MIGRATIONS)
+        self.layers = LayerStore(data_dir, self.code, self.database)  # its own table
         self._lock = threading.Lock()
         self._listeners: list[Callable[[DeployChange], None]] = []
         self.route_guard: RouteGuard | None = None
@@ -380,7 +382,7 @@ class Registry:
                     "UPDATE functions SET last_version = ? WHERE name = ?", (number, fn.name)
                 )
                 self._db.execute("COMMIT")
-            except sqlite3.IntegrityError as e:
+            except IntegrityError as e:
                 self._db.execute("ROLLBACK")
                 raise ResourceConflict(str(e)) from None
             except BaseException:
@@ -460,13 +462,6 @@ class Registry:
             ),
         )
         return True
-
-    def _migrate(self) -> None:
-        for table, columns in MIGRATIONS.items():
-            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
-            for column, decl in columns.items():
-                if column not in have:
-                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
 
     def _notify(self, change: DeployChange) -> None:
         for listener in self._listeners:
