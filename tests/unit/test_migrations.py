@@ -81,7 +81,7 @@ def test_a_failed_step_leaves_nothing_behind(database: Database) -> None:
         migrate(db, "broken", steps)
     assert applied(database, "broken") == []
     assert db.columns("kept") == set()  # step 1 was rolled back with step 2
-    assert migrate(db, "broken", steps[:1] + [AddColumns("kept", {"b": "INTEGER"})]) == [1, 2]
+    assert migrate(db, "broken", [*steps[:1], AddColumns("kept", {"b": "INTEGER"})]) == [1, 2]
     assert db.columns("kept") == {"a", "b"}
 
 

@@ -1,8 +1,6 @@
-"""The console's saved test events (faasbox/registry/test_events.py), on SQLite and on PostgreSQL."""
+"""The console's saved test events (faasbox/registry/test_events.py), on both backends."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 
