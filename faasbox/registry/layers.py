@@ -188,6 +188,11 @@ class LayerStore:
             )
         return versions
 
+    def contents(self) -> list[tuple[str, str]]:
+        """(tree hash, zip hash) of every version's content, deleted ones too (functions
+        keep using them): what a gateway needs in its code cache."""
+        return [(v.code_sha256, v.package_sha256) for v in self._versions.values()]
+
     # --- writes ---
 
     def publish(

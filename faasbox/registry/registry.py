@@ -2,9 +2,10 @@
 
 The database (faasbox.storage: a SQLite file, or PostgreSQL shared by gateways) is the
 record; every read on the hot path is served from an in-memory snapshot that is replaced
-whole after each committed change, so the gateway never touches the database per request. A deploy stores the code first (content-addressed, atomic
-rename) and then commits all rows of the change in one transaction: a crash at any point
-leaves either the old functions or the new ones, never a mix.
+whole after each committed change, so the gateway never touches the database per request.
+A deploy stores the code first (content-addressed, atomic rename; on PostgreSQL also as a zip
+in the database, faasbox.registry.shared_code) and then commits all rows of the change in one
+transaction: a crash at any point leaves either the old functions or the new ones, never a mix.
 
 Writes of the Lambda API (create, update code or configuration with an expected RevisionId,
 publish, delete a version) check their precondition and write under the same lock, so two
@@ -39,6 +40,7 @@ from faasbox.registry.models import (
     split_function_name,
 )
 from faasbox.registry.private import private_dir
+from faasbox.registry.shared_code import SharedCode
 from faasbox.storage import AddColumns, Database, IntegrityError, Step, connect, migrate
 
 SCHEMA = """
@@ -144,6 +146,10 @@ class Registry:
         self._db = connect(self.database, "registry")
         migrate(self._db, "registry", MIGRATIONS)
         self.layers = LayerStore(data_dir, self.code, self.database)  # its own table
+        # Code in the database too, when other gateways share it (faasbox.registry.shared_code).
+        self.shared_code = (
+            SharedCode(self.database, self.code, self.packages) if self.database.shared else None
+        )
         self._lock = threading.Lock()
         self._listeners: list[Callable[[DeployChange], None]] = []
         self.route_guard: RouteGuard | None = None
@@ -198,12 +204,17 @@ class Registry:
     def store_directory(
         self, src: Path, patterns: Sequence[str] = (), extra: Sequence[tuple[str, Path]] = ()
     ) -> StoredCode:
-        return self.code.put_directory(src, patterns, extra=extra)
+        code = self.code.put_directory(src, patterns, extra=extra)
+        if self.shared_code is not None:
+            self.shared_code.publish(code)
+        return code
 
     def store_zip(self, data: bytes) -> StoredCode:
         """Check, unzip and store a package; keep the zip itself for the Lambda API."""
         code = self.code.put_zip(data)
         self.packages.put(data)
+        if self.shared_code is not None:
+            self.shared_code.publish(code, data)
         return code
 
     def deploy(
@@ -393,6 +404,8 @@ class Registry:
 
     def close(self) -> None:
         self.layers.close()
+        if self.shared_code is not None:
+            self.shared_code.close()
         self._db.close()
 
     # --- internals ---
@@ -483,17 +496,26 @@ class Registry:
         )
 
     def _load(self) -> Snapshot:
-        latest: dict[str, DeployedFunction] = {}
-        for name, *rest in self._db.execute(
+        function_rows = self._db.execute(
             "SELECT name, config, code_sha256, code_size, last_modified, revision_id,"
             " package_sha256 FROM functions"
-        ):
-            latest[name] = self._row(LATEST, rest)
-        versions: dict[tuple[str, str], DeployedFunction] = {}
-        for name, version, description, *rest in self._db.execute(
+        ).fetchall()
+        version_rows = self._db.execute(
             "SELECT name, version, description, config, code_sha256, code_size, last_modified,"
             " revision_id, package_sha256 FROM versions"
-        ):
+        ).fetchall()
+        if self.shared_code is not None:  # every version's code local before it is served
+            contents = [
+                *((r[2], r[6]) for r in function_rows),
+                *((r[4], r[8]) for r in version_rows),
+                *self.layers.contents(),
+            ]
+            self.shared_code.ensure_local([c[0] for c in contents], [c[1] for c in contents])
+        latest: dict[str, DeployedFunction] = {}
+        for name, *rest in function_rows:
+            latest[name] = self._row(LATEST, rest)
+        versions: dict[tuple[str, str], DeployedFunction] = {}
+        for name, version, description, *rest in version_rows:
             fn = self._row(str(version), rest)
             if description:  # PublishVersion's Description is the version's own
                 fn = dataclasses.replace(
