@@ -451,7 +451,10 @@ def serve(
     port = sock.getsockname()[1]
     url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     example = next((f for f in server.registry.all() if f.config.key == "hello"), None)
-    out.print(f"\nfaasbox is serving on [bold cyan]{url}[/]  (data in {settings.data_dir})")
+    stored = f"data in {settings.data_dir}"
+    if server.registry.database.shared:
+        stored += f", database {escape(server.registry.database.describe())}"
+    out.print(f"\nfaasbox is serving on [bold cyan]{url}[/]  ({stored})")
     out.print(f"Web page: [bold cyan]{url}/ui/[/]")
     _print_image_try_line(server.registry.all(), url)
     if no_auth:

@@ -149,7 +149,7 @@ class EventStore:
     loop and request handlers (one lock serialises them on one connection)."""
 
     def __init__(self, database: Database | Path) -> None:
-        self._db = connect(database, "queue_messages", row_locks=True)
+        self._db = connect(database, "queue_messages", row_locks=True, fast_commits=True)
         migrate(self._db, "queue_messages", MIGRATIONS)
         self._lock = threading.Lock()
 

@@ -134,7 +134,7 @@ class LogDatabase:
     def _connect(self) -> Connection:
         # SQLite: WAL with synchronous=NORMAL, so a commit is not synced to disk on its own (a
         # crash of the machine, not of faasbox, may lose the last moments of logs).
-        return connect(self._database, "invocation_logs")
+        return connect(self._database, "invocation_logs", fast_commits=True)
 
     # -- from any thread: queued for the writer ------------------------------------------------
 

@@ -73,10 +73,13 @@ class Connection(Protocol):
     def close(self) -> None: ...
 
 
-def connect(target: Database | Path, component: str, *, row_locks: bool = False) -> Connection:
-    """A store's connection: to `target`, or (stores opened on a file) that SQLite file."""
+def connect(
+    target: Database | Path, component: str, *, row_locks: bool = False, fast_commits: bool = False
+) -> Connection:
+    """A store's connection: to `target`, or (stores opened on a file) that SQLite file.
+    `fast_commits`: SQLite's synchronous=NORMAL (see SqliteConnection)."""
     database = target if isinstance(target, Database) else Database(str(Path(target).resolve()))
-    return database.connect(component, row_locks=row_locks)
+    return database.connect(component, row_locks=row_locks, fast_commits=fast_commits)
 
 
 class DatabaseUrlError(ValueError):
@@ -132,10 +135,12 @@ class Database:
         """For messages and logs: the URL without its password."""
         return redacted(self.target)
 
-    def connect(self, component: str, *, row_locks: bool = False) -> Connection:
+    def connect(
+        self, component: str, *, row_locks: bool = False, fast_commits: bool = False
+    ) -> Connection:
         if self.shared:
             return PostgresConnection(self.target, None if row_locks else lock_key(component))
-        return SqliteConnection(self.path)
+        return SqliteConnection(self.path, fast_commits)
 
 
 def redacted(url: str) -> str:
@@ -158,7 +163,7 @@ class SqliteConnection:
     dialect = "sqlite"
     skip_locked = ""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, fast_commits: bool = False) -> None:
         from faasbox.registry.private import private_file  # (faasbox.registry imports this)
 
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -168,9 +173,10 @@ class SqliteConnection:
         )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        # NORMAL in WAL mode: a commit survives the process being killed (it is in the OS's
-        # page cache); only a power loss can take the last commits.
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        if fast_commits:  # the queue and the logs: no fsync per commit
+            # NORMAL in WAL mode: a commit survives the process being killed (it is in the
+            # OS's page cache); only a power loss can take the last commits.
+            self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
 
     def execute(self, sql: str, parameters: Parameters = ()) -> Cursor:
@@ -238,6 +244,9 @@ class PostgresConnection:
         return conn.execute(text, parameters or None)  # type: ignore[no-any-return]
 
     def executemany(self, sql: str, rows: Iterable[Parameters]) -> Cursor:
+        rows = list(rows)
+        if len(rows) == 1:  # psycopg's executemany pipelines: one more round trip for one row
+            return self.execute(sql, rows[0])
         with _as_sqlite_errors():
             cursor = self._live().cursor()
             cursor.executemany(postgres_sql(sql, True), rows)
