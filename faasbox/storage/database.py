@@ -217,21 +217,40 @@ class PostgresConnection:
         self._conn = _connect(url)
 
     def _live(self) -> Any:
+        """The connection, opened again if it broke (PostgreSQL restarted, a network cut)
+        while no transaction was open on it; in a transaction, an error: its statements are
+        gone, and only ROLLBACK (which the stores then run) may go on."""
         if self._conn.broken or self._conn.closed:
-            if self._in_transaction:  # its transaction is gone: the caller rolls back
-                self._in_transaction = False
+            if self._in_transaction:
+                raise sqlite3.OperationalError(
+                    "the connection to the database broke during a transaction; it was rolled back"
+                )
             with self._guard:
                 if self._conn.broken or self._conn.closed:
                     self._conn = _connect(self._url)
         return self._conn
 
     def execute(self, sql: str, parameters: Parameters = ()) -> Cursor:
-        with _as_sqlite_errors():
-            return self._execute(sql, parameters)
+        import psycopg
 
-    def _execute(self, sql: str, parameters: Parameters) -> Cursor:
-        conn = self._live()
         word = sql.lstrip()[:8].upper()
+        if word.startswith("ROLLBACK") and (self._conn.broken or self._conn.closed):
+            self._in_transaction = False  # nothing to roll back on a new connection
+            return self.execute("SELECT 1")
+        with _as_sqlite_errors():
+            try:
+                return self._execute(word, sql, parameters)
+            except psycopg.OperationalError:
+                # A connection found broken by this statement, outside a transaction (or at
+                # its BEGIN): once more, on a new one.
+                retry = not self._in_transaction or word.startswith("BEGIN")
+                if not self._conn.broken or not retry:
+                    raise
+                self._in_transaction = False
+                return self._execute(word, sql, parameters)
+
+    def _execute(self, word: str, sql: str, parameters: Parameters) -> Cursor:
+        conn = self._live()
         if word.startswith("BEGIN"):
             cursor = conn.execute("BEGIN")
             self._in_transaction = True

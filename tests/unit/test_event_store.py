@@ -4,15 +4,19 @@ their own connections (two gateways) never take the same message."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import uuid
 from collections.abc import Iterator
 
+import psycopg
 import pytest
 
 from faasbox.events.invoke_config import AsyncConfig, InvokeConfigStore
 from faasbox.events.sqs import QueueService
 from faasbox.events.store import EventStore
-from faasbox.storage import Database
+from faasbox.storage import Database, connect
+from tests.postgres import PostgresServer
 
 
 @pytest.fixture
@@ -102,3 +106,39 @@ def test_queues_and_invoke_configs_last(database: Database) -> None:
     assert found is not None and found.maximum_retry_attempts == 1
     again.close()
     store.close()
+
+
+def test_a_postgresql_connection_that_broke_is_opened_again(postgres: PostgresServer) -> None:
+    """A restarted PostgreSQL (here: every connection to it killed) costs no error outside a
+    transaction; inside one, the transaction fails whole and the connection goes on after."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    postgres.database(name)
+    database = Database(postgres.url(name))
+
+    def kill_connections() -> None:
+        with psycopg.connect(postgres.dsn(name), autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+
+    try:
+        store = EventStore(database)
+        store.put("m1", "sqs:q", b"x", source="sqs", now=1.0)
+        kill_connections()
+        assert store.get("m1") is not None
+        kill_connections()
+        assert [m.id for m in store.take("sqs:q", 1, lease_s=5.0, now=2.0)] == ["m1"]
+        store.close()
+
+        conn = connect(database, "test")
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("SELECT 1")
+        kill_connections()
+        with pytest.raises(sqlite3.OperationalError):
+            conn.execute("SELECT 1")
+        conn.execute("ROLLBACK")
+        assert conn.execute("SELECT 2").fetchone() == (2,)
+        conn.close()
+    finally:
+        postgres.drop(name)
