@@ -270,6 +270,11 @@ class LayerStore:
             )
             self._versions = self._load()
 
+    def refresh(self) -> None:
+        """Read the versions again (another gateway on a shared database published some)."""
+        with self._lock:
+            self._versions = self._load()
+
     def close(self) -> None:
         self._db.close()
 

@@ -402,6 +402,13 @@ class Registry:
             self.snapshot = self._load()
         return self.get(fn.name, str(number))
 
+    def reload(self) -> Snapshot:
+        """Read the database again (what another gateway on a shared database wrote): layer
+        versions, functions, versions; their code made local first. Never on the invoke path."""
+        with self._lock:
+            self.snapshot = self._load()
+        return self.snapshot
+
     def close(self) -> None:
         self.layers.close()
         if self.shared_code is not None:
@@ -505,6 +512,7 @@ class Registry:
             " revision_id, package_sha256 FROM versions"
         ).fetchall()
         if self.shared_code is not None:  # every version's code local before it is served
+            self.layers.refresh()  # layers another gateway published, for their /opt
             contents = [
                 *((r[2], r[6]) for r in function_rows),
                 *((r[4], r[8]) for r in version_rows),

@@ -73,3 +73,24 @@ def test_another_gateway_gets_the_code_it_did_not_receive(tmp_path: Path, shared
     finally:
         second.close()
         first.close()
+
+
+def test_a_reload_brings_what_another_gateway_deployed_since(
+    tmp_path: Path, shared: Database
+) -> None:
+    first = Registry(tmp_path / "gateway-a", shared)
+    second = Registry(tmp_path / "gateway-b", shared)  # running before the deploy
+    try:
+        layer = first.layers.publish(
+            "lib", "us-east-1", first.store_zip(a_zip({"python/lib.py": "X = 2\n"})), LayerMeta()
+        )
+        code = first.store_zip(a_zip({"handler.py": "def hello(event, context):\n    pass\n"}))
+        first.deploy([FunctionConfig(name="late", handler="handler.hello", layers=(layer.arn,))],
+                     code)  # fmt: skip
+        assert "late" not in second.snapshot.latest
+        fn = second.reload().latest["late"]
+        assert (fn.code_dir / "handler.py").is_file()
+        assert fn.opt_dir is not None and (fn.opt_dir / "python" / "lib.py").is_file()
+    finally:
+        second.close()
+        first.close()
