@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from faasbox.storage import Database
 from tests.postgres import PostgresServer, start_postgres, stop_postgres
 from tests.support import ROOT
 
@@ -45,3 +46,20 @@ def postgres() -> Iterator[PostgresServer]:
         yield server
     finally:
         stop_postgres(server)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """The stores' database, once per backend: the SQLite file of the data dir
+    `tmp_path / "data"`, or a fresh database of the session's PostgreSQL server (dropped
+    after the test, whatever connections it left open)."""
+    if request.param == "sqlite":
+        yield Database.open(None, tmp_path / "data")
+        return
+    server: PostgresServer = request.getfixturevalue("postgres")
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    server.database(name)
+    try:
+        yield Database(server.url(name))
+    finally:
+        server.drop(name)

@@ -1,6 +1,8 @@
 """A real PostgreSQL server for the tests: Debian's postgresql (installed by `make test`),
 `initdb` into a temp dir, on a free port, stopped afterwards. Use the session-scoped fixture
-`postgres` (tests/conftest.py) and `PostgresServer.database(name)` for a database of your own.
+`postgres` (tests/conftest.py) and `PostgresServer.database(name)` for a database of your own,
+or the `database` fixture, which runs a store test on SQLite and on a fresh PostgreSQL
+database.
 As root, the server runs as the `postgres` user (it refuses to run as root)."""
 
 from __future__ import annotations
@@ -54,6 +56,11 @@ class PostgresServer:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.dsn(name)
+
+    def drop(self, name: str) -> None:
+        """Drop database `name`, closing the connections still open to it."""
+        with psycopg.connect(self.dsn(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _as_postgres(command: list[str]) -> list[str]:

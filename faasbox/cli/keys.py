@@ -1,7 +1,8 @@
 """`faasbox keys`: the access keys that sign requests to the Lambda and management APIs.
 
-They work on the data dir itself, not through a server: issuing a key is done by whoever can
-write the data dir, and a running server sees new and deleted keys without a restart.
+They work on the data dir (or the server's --database) itself, not through a server: issuing a
+key is done by whoever can write the data dir, and a running server sees new and deleted keys
+without a restart.
 """
 
 from __future__ import annotations
@@ -42,6 +43,28 @@ def data_dir_option(f: F) -> F:
     )(f)
 
 
+def _checked_database(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from faasbox.storage import Database, DatabaseUrlError
+
+    try:
+        Database.open(value, Path("."))
+    except DatabaseUrlError as e:
+        raise click.BadParameter(str(e)) from None
+    return value or None
+
+
+def database_option(f: F) -> F:
+    return click.option(
+        "--database",
+        envvar="FAASBOX_DATABASE",
+        default=None,
+        callback=_checked_database,
+        metavar="URL",
+        help="postgresql://user:password@host/dbname, shared by gateways (FAASBOX_DATABASE); "
+        "default: the SQLite file in the data dir.",
+    )(f)
+
+
 def _fail(error: FaasboxError) -> None:
     err.print(f"[bold red]Error:[/] {error}")
     sys.exit(1)
@@ -55,12 +78,13 @@ def keys() -> None:
 @keys.command("create")
 @click.option("--description", "-d", default="", help="What or who the key is for.")
 @data_dir_option
-def create(description: str, data_dir: Path) -> None:
+@database_option
+def create(description: str, data_dir: Path, database: str | None) -> None:
     """Issue a key; its secret is printed once, as an AWS credentials file profile."""
     from faasbox.registry.access_keys import credentials_text
 
     try:
-        store = AccessKeyStore(data_dir)
+        store = AccessKeyStore(data_dir, database)
         key, credentials = store.create(description)
         store.close()
     except FaasboxError as e:
@@ -76,15 +100,16 @@ def create(description: str, data_dir: Path) -> None:
 
 @keys.command("list")
 @data_dir_option
-def list_keys(data_dir: Path) -> None:
+@database_option
+def list_keys(data_dir: Path, database: str | None) -> None:
     """List the keys (never their secrets)."""
     from faasbox.registry.access_keys import DB_FILE
 
-    if not (data_dir / DB_FILE).exists():
+    if database is None and not (data_dir / DB_FILE).exists():
         err.print(f"No access keys in {data_dir}; 'faasbox keys create' issues one.")
         return
     try:
-        store = AccessKeyStore(data_dir)
+        store = AccessKeyStore(data_dir, database)
         found = store.all()
         store.close()
     except FaasboxError as e:
@@ -102,14 +127,15 @@ def list_keys(data_dir: Path) -> None:
 @keys.command("delete")
 @click.argument("access_key_id")
 @data_dir_option
-def delete(access_key_id: str, data_dir: Path) -> None:
+@database_option
+def delete(access_key_id: str, data_dir: Path, database: str | None) -> None:
     """Delete a key: requests signed with it are refused from now on."""
     from faasbox.registry.access_keys import DB_FILE
 
     try:
         deleted = False
-        if (data_dir / DB_FILE).exists():
-            store = AccessKeyStore(data_dir)
+        if database is not None or (data_dir / DB_FILE).exists():
+            store = AccessKeyStore(data_dir, database)
             deleted = store.delete(access_key_id)
             store.close()
     except FaasboxError as e:

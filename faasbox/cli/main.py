@@ -31,6 +31,7 @@ from faasbox.cli.deploy_function import (
     upload_args,
 )
 from faasbox.cli.info import info as info_command
+from faasbox.cli.keys import database_option as keys_database_option
 from faasbox.cli.keys import keys as keys_command
 from faasbox.cli.logs import logs as logs_command
 from faasbox.cli.output import print_progress
@@ -224,6 +225,7 @@ def cli() -> None:
     type=click.Path(path_type=Path),
     help="Where functions and code are kept.",
 )
+@keys_database_option
 @click.option("--stage", default=None, help="The stage (${opt:stage}) to deploy.")
 @_region_option
 @_param_option
@@ -356,6 +358,7 @@ def serve(
     host: str,
     port: int,
     data_dir: Path,
+    database: str | None,
     stage: str | None,
     region: str | None,
     params: dict[str, str],
@@ -389,6 +392,7 @@ def serve(
     from faasbox.execution.settings import RuntimeSettings
     from faasbox.gateway.server import bind_socket, build_server, run
     from faasbox.registry.services import deploy_service
+    from faasbox.storage import Database, DatabaseError
 
     keys.refuse_unsafe_no_auth(host, no_auth, unsafe)
     options = _cli_options(stage, region)
@@ -406,6 +410,7 @@ def serve(
         ]
         settings_kwargs: dict[str, Any] = {
             "data_dir": data_dir.resolve(),
+            "database": database,
             "idle_timeout_s": idle_timeout,
             "queue_timeout_s": queue_timeout,
             "async_retry_delay_s": async_retry_delay,
@@ -418,7 +423,12 @@ def serve(
         if max_workers:
             settings_kwargs["max_workers"] = max_workers
         settings = RuntimeSettings(**settings_kwargs)
-        server = build_server(settings, auth=not no_auth, metrics_public=metrics_public)
+        try:
+            server = build_server(settings, auth=not no_auth, metrics_public=metrics_public)
+        except DatabaseError as e:
+            where = Database.open(database, settings.data_dir).describe()
+            err.print(f"[bold red]Error:[/] cannot use the database {where}: {e}")
+            sys.exit(1)
         _check_isolation(server.invoker.isolation_missing(), require_isolation)
         if server.access_keys is not None:
             keys.prepare_access_keys(server.access_keys)
@@ -441,7 +451,10 @@ def serve(
     port = sock.getsockname()[1]
     url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     example = next((f for f in server.registry.all() if f.config.key == "hello"), None)
-    out.print(f"\nfaasbox is serving on [bold cyan]{url}[/]  (data in {settings.data_dir})")
+    stored = f"data in {settings.data_dir}"
+    if server.registry.database.shared:
+        stored += f", database {escape(server.registry.database.describe())}"
+    out.print(f"\nfaasbox is serving on [bold cyan]{url}[/]  ({stored})")
     out.print(f"Web page: [bold cyan]{url}/ui/[/]")
     _print_image_try_line(server.registry.all(), url)
     if no_auth:

@@ -47,7 +47,7 @@ class Sidecar:
         self.components: list[Component] = load_components(
             [d for d in settings.component_dirs if d.is_dir()]
         )
-        self.state = StateApi(settings.app_id, self.components, data_dir)
+        self.state = StateApi(settings.app_id, self.components, data_dir, gateway.registry.database)
         self.invocation = ServiceInvocation(gateway.registry, gateway.api_gateway)
         events = gateway.events  # the durable queue pub/sub delivers through
         self.pubsub = PubSub(

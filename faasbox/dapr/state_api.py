@@ -26,6 +26,7 @@ from faasbox.dapr.errors import (
 from faasbox.dapr.query import MAX_SCANNED, parse_query, run_query
 from faasbox.dapr.state import DeleteRequest, Item, Operation, SetRequest, StateStore
 from faasbox.errors import ConfigError
+from faasbox.storage import Database
 
 T = TypeVar("T")
 SEPARATOR = "||"
@@ -62,12 +63,28 @@ def open_store(component: Component, data_dir: Path) -> StateStore:
     raise ValueError(f"not a state store: {component.type}")
 
 
+def default_store(database: Database | None) -> Component:
+    """`statestore` when no component file names it: in the server's PostgreSQL database when
+    it has one (gateways then share state), else a SQLite file in the data dir."""
+    if database is not None and database.shared:
+        return Component(
+            DEFAULT_STATE_STORE, STATE_POSTGRESQL, {"connectionString": database.target}
+        )
+    return Component(DEFAULT_STATE_STORE, STATE_SQLITE)
+
+
 class StateApi:
-    def __init__(self, app_id: str, components: Sequence[Component], data_dir: Path) -> None:
+    def __init__(
+        self,
+        app_id: str,
+        components: Sequence[Component],
+        data_dir: Path,
+        database: Database | None = None,
+    ) -> None:
         self.app_id = app_id
         declared = [c for c in components if c.is_state]
         if not any(c.name == DEFAULT_STATE_STORE for c in declared):
-            declared.append(Component(DEFAULT_STATE_STORE, STATE_SQLITE))
+            declared.append(default_store(database))
         self.components = {c.name: c for c in declared}
         self.stores: dict[str, StateStore] = {}
         try:

@@ -69,12 +69,12 @@ class EventQueue(LeaseDispatcher):
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        db_path = registry.data_dir / "registry.sqlite3"
-        super().__init__(registry, EventStore(db_path), settings.max_in_flight, clock=clock)
+        database = registry.database
+        super().__init__(registry, EventStore(database), settings.max_in_flight, clock=clock)
         self.invoker = invoker
         self.settings = settings
         self.crash_backoff_s = settings.retry_delay_s
-        self.configs = InvokeConfigStore(db_path)
+        self.configs = InvokeConfigStore(database)
         self.queues: QueueSink | None = None
         self._last_prune = 0.0
 

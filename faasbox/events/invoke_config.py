@@ -11,7 +11,6 @@ function's `async_config`. The API's config wins, as a later call would on AWS.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from typing import Any
 
 from faasbox.errors import InvalidParameterValue
 from faasbox.registry.models import LATEST, DeployedFunction
+from faasbox.storage import Database, Step, connect, migrate
 
 DEFAULT_RETRIES = 2
 MAX_RETRIES = 2
@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS event_invoke_configs (
     PRIMARY KEY (function, qualifier)
 );
 """
+MIGRATIONS: list[Step] = [SCHEMA]
 
 
 @dataclass(frozen=True)
@@ -158,11 +159,9 @@ def apply_request(base: AsyncConfig | None, body: dict[str, Any]) -> AsyncConfig
 class InvokeConfigStore:
     """The configs the Lambda API set, served from memory (read for every async run)."""
 
-    def __init__(self, db_path: Path) -> None:
-        self._db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.executescript(SCHEMA)
+    def __init__(self, database: Database | Path) -> None:
+        self._db = connect(database, "event_invoke_configs")
+        migrate(self._db, "event_invoke_configs", MIGRATIONS)
         self._lock = threading.Lock()
         self._configs: dict[tuple[str, str], AsyncConfig] = {}
         for function, qualifier, text, modified in self._db.execute(

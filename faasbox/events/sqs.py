@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import json
 import re
-import sqlite3
 import threading
 import time
 import uuid
@@ -34,6 +33,7 @@ from faasbox.events.sqs_shapes import (
     resolve_queue,
 )
 from faasbox.events.store import EventStore, Message
+from faasbox.storage import Database, Step, connect, migrate
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sqs_queues (
@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS sqs_queues (
     modified_at REAL NOT NULL
 );
 """
+MIGRATIONS: list[Step] = [SCHEMA]
 QUEUE_PREFIX = "sqs:"
 QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
 MAX_BATCH = 10
@@ -163,12 +164,10 @@ def _checked_redrive(value: Any) -> str:
 class QueueService:
     """The SQS operations on the durable store; its methods run on the server's loop."""
 
-    def __init__(self, db_path: Path, store: EventStore) -> None:
+    def __init__(self, database: Database | Path, store: EventStore) -> None:
         self.store = store
-        self._db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.executescript(SCHEMA)
+        self._db = connect(database, "sqs_queues")
+        migrate(self._db, "sqs_queues", MIGRATIONS)
         self._lock = threading.Lock()
         self._arrivals: dict[str, asyncio.Condition] = {}
         self._loop: asyncio.AbstractEventLoop | None = None

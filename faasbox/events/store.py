@@ -1,4 +1,4 @@
-"""The durable queue: one table of messages in the registry's SQLite file (WAL mode), for
+"""The durable queue: one table of messages in the registry's database (faasbox.storage), for
 all of faasbox's queue kinds: each function's async invocations (queue `function:NAME`),
 the SQS API's queues (queue `sqs:NAME`, faasbox.events.sqs) and Dapr pub/sub's undelivered
 events (queue `dapr:PUBSUB/TOPIC/FUNCTION`, faasbox.dapr.pubsub).
@@ -14,15 +14,14 @@ States: queued -> running -> succeeded | retrying (waits `visible_at`) -> ... | 
 SQS message is deleted when its consumer deletes it, a pub/sub event once delivered; an async
 invocation's row is kept for an hour after it finished, for "where is my invocation".
 
-Written for a later move to PostgreSQL: `take` is one UPDATE of rows picked by a subquery,
-which becomes `SELECT ... FOR UPDATE SKIP LOCKED` there (and randomblob a gen_random_uuid);
-nothing relies on SQLite's single writer but the in-process lock around the connection.
+On PostgreSQL, gateways share the table: `take` is one UPDATE of rows picked by a subquery
+`FOR UPDATE SKIP LOCKED`, so two gateways taking at once take different messages; every other
+statement is a single UPDATE or DELETE, so the queue runs on row locks, not a store lock.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -30,6 +29,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from faasbox.storage import Connection, Database, Step, connect, migrate
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS queue_messages (
@@ -60,6 +61,7 @@ CREATE INDEX IF NOT EXISTS queue_messages_leased ON queue_messages (state, lease
 CREATE INDEX IF NOT EXISTS queue_messages_receipt ON queue_messages (receipt);
 CREATE INDEX IF NOT EXISTS queue_messages_created ON queue_messages (created_at);
 """
+MIGRATIONS: list[Step] = [SCHEMA]
 READY = (
     "((state IN ('queued', 'retrying') AND visible_at <= :now)"
     " OR (state = 'running' AND lease_until <= :now))"
@@ -146,18 +148,13 @@ class EventStore:
     """The queue's rows. Methods are short transactions, called from the server's event
     loop and request handlers (one lock serialises them on one connection)."""
 
-    def __init__(self, db_path: Path) -> None:
-        self._db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL mode: a commit survives the process being killed (it is in the OS's
-        # page cache); only a power loss can take the last commits.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.executescript(SCHEMA)
+    def __init__(self, database: Database | Path) -> None:
+        self._db = connect(database, "queue_messages", row_locks=True, fast_commits=True)
+        migrate(self._db, "queue_messages", MIGRATIONS)
         self._lock = threading.Lock()
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self) -> Iterator[Connection]:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -265,7 +262,7 @@ class EventStore:
                 " receipt = lower(hex(randomblob(24))),"
                 " first_received_at = COALESCE(first_received_at, :now)"
                 " WHERE id IN (SELECT id FROM queue_messages WHERE queue = :queue AND"
-                f" {READY} ORDER BY created_at LIMIT :limit)"
+                f" {READY} ORDER BY created_at LIMIT :limit{db.skip_locked})"
                 f" RETURNING {COLUMNS}",
                 {"lease": now + lease_s, "now": now, "queue": queue, "limit": limit},
             ).fetchall()
@@ -291,7 +288,7 @@ class EventStore:
                 "SELECT MIN(t) FROM (SELECT MIN(visible_at) AS t FROM queue_messages"
                 " WHERE state IN ('queued', 'retrying') AND queue >= :lo AND queue < :hi"
                 " UNION ALL SELECT MIN(lease_until) FROM queue_messages WHERE state = 'running'"
-                " AND queue >= :lo AND queue < :hi)",
+                " AND queue >= :lo AND queue < :hi) AS due",
                 {"lo": prefix, "hi": prefix + "\uffff"},
             ).fetchone()
         return None if row is None or row[0] is None else float(row[0])

@@ -43,6 +43,7 @@ from faasbox.lambda_.log_format import is_json, json_invocation_log
 from faasbox.lambda_.report import invocation_log
 from faasbox.lambda_.tracing import current_trace, new_trace_id
 from faasbox.registry.models import DeployedFunction
+from faasbox.storage import Database
 
 
 @dataclass(frozen=True)
@@ -71,9 +72,9 @@ class InvocationResult:
 
 
 def log_database(settings: RuntimeSettings) -> LogDatabase:
-    """Invocation logs go to the registry's database file, in their own table."""
+    """Invocation logs go to the registry's database, in their own table."""
     return LogDatabase(
-        settings.data_dir / "registry.sqlite3",
+        Database.open(settings.database, settings.data_dir),
         Retention(settings.log_retention_bytes, settings.log_retention_s),
     )
 

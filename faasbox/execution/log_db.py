@@ -4,18 +4,15 @@ The log store (faasbox.execution.logs) hands each new record here; a background 
 them in batches, so an invocation never waits for the disk (the hot path has no SQL). Each
 function keeps what fits its byte budget and is younger than the retention age; the writer
 drops the rest as it goes. Reads (`query`) run on their own connection, beside the writer
-(SQLite's WAL).
+(SQLite's WAL, or PostgreSQL: faasbox.storage).
 
-The SQL is plain and in this module only (one table, parameters, no SQLite-only statements
-but `PRAGMA journal_mode`), so a PostgreSQL store can take its place (issue 19): `seq` would
-then come from a sequence shared by every gateway.
+The SQL is plain and in this module only (one table, parameters).
 """
 
 from __future__ import annotations
 
 import logging
 import queue
-import sqlite3
 import threading
 import time
 from collections.abc import Iterable
@@ -23,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from faasbox.execution.logs import InvocationRecord
+from faasbox.storage import Connection, Database, DatabaseError, Step, connect, migrate
 
 log = logging.getLogger("faasbox.logs")
 
@@ -45,13 +43,15 @@ CREATE TABLE IF NOT EXISTS invocation_logs (
 CREATE INDEX IF NOT EXISTS invocation_logs_by_function ON invocation_logs (function, seq);
 CREATE INDEX IF NOT EXISTS invocation_logs_by_time ON invocation_logs (started_at);
 """
+MIGRATIONS: list[Step] = [SCHEMA]
 COLUMNS = (
     "seq, function, version, request_id, trace_id, started_at, status, cold, duration_ms, "
     "init_ms, max_memory_mb, log"
 )
 INSERT = (
-    f"INSERT OR REPLACE INTO invocation_logs ({COLUMNS}, log_size) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO invocation_logs ({COLUMNS}, log_size) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (seq) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in [*COLUMNS.split(", ")[1:], "log_size"])
 )
 BATCH = 500  # records written in one transaction at most
 # A batch waits this long for more records after its first: under load, one transaction
@@ -120,26 +120,21 @@ def _record(row: tuple[object, ...]) -> InvocationRecord:
 
 
 class LogDatabase:
-    def __init__(self, path: Path, retention: Retention) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, database: Database | Path, retention: Retention) -> None:
         self.retention = retention
-        self._path = path
+        self._database = database
         self._reader = self._connect()
-        self._reader.executescript(SCHEMA)
+        migrate(self._reader, "invocation_logs", MIGRATIONS)
         self._read_lock = threading.Lock()
         self._ops: queue.SimpleQueue[_Op | None] = queue.SimpleQueue()
         self._urgent = threading.Event()  # a flush or the end is queued: write now
         self._thread = threading.Thread(target=self._write_loop, name="faasbox-logs", daemon=True)
         self._thread.start()
 
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA busy_timeout=5000")
-        # WAL with NORMAL: a commit is not synced to disk on its own (a crash of the machine,
-        # not of faasbox, may lose the last moments of logs); no fsync per batch.
-        db.execute("PRAGMA synchronous=NORMAL")
-        return db
+    def _connect(self) -> Connection:
+        # SQLite: WAL with synchronous=NORMAL, so a commit is not synced to disk on its own (a
+        # crash of the machine, not of faasbox, may lose the last moments of logs).
+        return connect(self._database, "invocation_logs", fast_commits=True)
 
     # -- from any thread: queued for the writer ------------------------------------------------
 
@@ -223,7 +218,7 @@ class LogDatabase:
                     if time.monotonic() >= next_sweep:
                         next_sweep = time.monotonic() + AGE_SWEEP_S
                         sizes = self._sweep_old(db)
-                except sqlite3.Error:
+                except DatabaseError:
                     # A full disk or a locked file loses these records, never the server.
                     log.exception("could not write %d invocation log records", len(batch))
                 for o in batch:
@@ -252,7 +247,7 @@ class LogDatabase:
                 break
         return batch
 
-    def _write(self, db: sqlite3.Connection, ops: Iterable[_Op], sizes: dict[str, int]) -> None:
+    def _write(self, db: Connection, ops: Iterable[_Op], sizes: dict[str, int]) -> None:
         touched: set[str] = set()
         rows: list[tuple[object, ...]] = []  # records to insert, in one executemany
 
@@ -289,7 +284,7 @@ class LogDatabase:
             db.execute("ROLLBACK")
             raise
 
-    def _trim(self, db: sqlite3.Connection, function: str) -> int:
+    def _trim(self, db: Connection, function: str) -> int:
         """Drop the oldest records of `function` until it fits TRIM_TO of its byte budget
         (the slack spares a scan of its records at every batch); its size after."""
         budget = int(self.retention.bytes_per_function * TRIM_TO)
@@ -310,7 +305,7 @@ class LogDatabase:
             )
         return kept
 
-    def _sweep_old(self, db: sqlite3.Connection) -> dict[str, int]:
+    def _sweep_old(self, db: Connection) -> dict[str, int]:
         db.execute(
             "DELETE FROM invocation_logs WHERE started_at < ?",
             (time.time() - self.retention.max_age_s,),

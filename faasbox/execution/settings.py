@@ -24,6 +24,9 @@ def default_max_workers() -> int:
 @dataclass(frozen=True)
 class RuntimeSettings:
     data_dir: Path
+    # The database of the registry, keys, queue, logs (faasbox.storage): a PostgreSQL URL
+    # shared by gateways, or None for the SQLite file in the data dir.
+    database: str | None = None
     max_workers: int = field(default_factory=default_max_workers)
     # A request finding every allowed worker busy waits this long, then gets a 429.
     queue_timeout_s: float = 2.0

@@ -100,7 +100,7 @@ class Gateway:
             registry, self.events.configs
         )
         # SQS queues: on the same durable store, signed for service `sqs`.
-        self.queues = QueueService(registry.data_dir / "registry.sqlite3", self.events.store)
+        self.queues = QueueService(registry.database, self.events.store)
         self.events.queues = self.queues
         self.sqs_api = sqs_api.SqsApi(self.queues)
         self.sqs_sources = SqsEventSources(registry, invoker, self.queues)

@@ -63,7 +63,7 @@ class ConsoleApi:
     def __init__(self, registry: Registry, invoker: Invoker) -> None:
         self.registry = registry
         self.invoker = invoker
-        self.test_events = TestEventStore(registry.db_path)
+        self.test_events = TestEventStore(registry.database)
         registry.on_change(self._forget_removed)
 
     def _forget_removed(self, change: DeployChange) -> None:

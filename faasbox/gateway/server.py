@@ -42,10 +42,10 @@ def build_server(
 ) -> Server:
     """A server whose Lambda and management APIs need SigV4 signatures, unless `auth` is off
     (local development only: anyone who can reach the port can then deploy and run code)."""
-    registry = registry or Registry(settings.data_dir)
+    registry = registry or Registry(settings.data_dir, settings.database)
     invoker = Invoker(settings)
-    api_keys = ApiKeyStore(registry.data_dir / "registry.sqlite3")
-    access_keys = AccessKeyStore(settings.data_dir) if auth else None
+    api_keys = ApiKeyStore(registry.database)
+    access_keys = AccessKeyStore(settings.data_dir, registry.database) if auth else None
     authenticator = SigV4Authenticator(access_keys) if access_keys is not None else None
     # `aws_iam` routes: the same access keys, signed for API Gateway's service.
     iam = SigV4Authenticator(access_keys, service=IAM_SERVICE) if access_keys is not None else None

@@ -2,14 +2,15 @@
 
 SigV4 verification needs each key's secret (the signing key is derived from "AWS4" + secret
 per date, region and service), so the secret cannot be kept as a hash. It is kept in the
-registry's SQLite file encrypted with AES-256-GCM (the key id as associated data, so a
+registry's database encrypted with AES-256-GCM (the key id as associated data, so a
 ciphertext cannot be moved to another key's row) under a master key that is either
 FAASBOX_MASTER_KEY (base64 of 32 bytes) or the file `<data-dir>/master.key`, created 0600 with
 the first key. See docs/security.md for what this protects against and what it does not.
 
 A running server serves secrets from memory. It notices keys created or deleted by other
-processes (`faasbox keys ...` on the same data dir) through SQLite's data_version: checked at
-once when a request names a key it does not know, and at most once a second otherwise.
+processes (`faasbox keys ...` on the same data dir or database) through SQLite's data_version
+(on PostgreSQL, a digest of the key ids; faasbox.storage.database): checked at once when a
+request names a key it does not know, and at most once a second otherwise.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import configparser
 import logging
 import os
 import secrets
-import sqlite3
 import stat
 import threading
 import time
@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from faasbox.errors import AccessKeyError
-from faasbox.registry.private import private_dir, private_file
+from faasbox.registry.private import private_dir
+from faasbox.storage import Database, DatabaseError, Step, connect, migrate
 
 log = logging.getLogger("faasbox.auth")
 
@@ -50,6 +51,7 @@ CREATE TABLE IF NOT EXISTS access_keys (
     created_at TEXT NOT NULL
 );
 """
+MIGRATIONS: list[Step] = [SCHEMA]
 
 
 @dataclass(frozen=True)
@@ -172,22 +174,22 @@ def new_secret() -> str:
 
 
 class AccessKeyStore:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, database: Database | str | None = None) -> None:
+        """The keys of `database` (default: the data dir's SQLite file); the master key is
+        always the data dir's (or FAASBOX_MASTER_KEY): the database holds only ciphertexts."""
         self.data_dir = data_dir
         try:
             private_dir(data_dir)
-            private_file(data_dir / DB_FILE)
-            self._db = sqlite3.connect(
-                data_dir / DB_FILE, check_same_thread=False, isolation_level=None, timeout=10
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(SCHEMA)
-        except (OSError, sqlite3.Error) as e:
-            raise AccessKeyError(f"cannot open the access key store in {data_dir}: {e}") from e
+            self.database = Database.open(database, data_dir)
+            self._db = connect(self.database, "access_keys")
+            migrate(self._db, "access_keys", MIGRATIONS)
+        except (OSError, DatabaseError) as e:
+            where = self.database.describe() if hasattr(self, "database") else data_dir
+            raise AccessKeyError(f"cannot open the access key store in {where}: {e}") from e
         self._lock = threading.Lock()
         self._master: bytes | None = None
         self._secrets: dict[str, str] = {}
-        self._data_version = -1
+        self._data_version: object = -1
         self._next_check = 0.0
 
     def _master_key(self, create: bool) -> bytes | None:
@@ -249,14 +251,14 @@ class AccessKeyStore:
     def _refresh(self) -> bool:
         """Reload if another connection changed the file since the last load."""
         with self._lock:
-            (version,) = self._db.execute("PRAGMA data_version").fetchone()
+            version = self._db.data_version("access_keys", "access_key_id")
             if version == self._data_version:
                 return False
             self._reload(strict=False)
             return True
 
     def _reload(self, strict: bool) -> None:
-        (self._data_version,) = self._db.execute("PRAGMA data_version").fetchone()
+        self._data_version = self._db.data_version("access_keys", "access_key_id")
         rows = self._db.execute(
             "SELECT access_key_id, secret_encrypted FROM access_keys"
         ).fetchall()
@@ -265,7 +267,7 @@ class AccessKeyStore:
             master = self._master_key(create=False)
             if master is None:
                 raise AccessKeyError(
-                    f"{len(rows)} access key(s) are stored in {self.data_dir / DB_FILE} but "
+                    f"{len(rows)} access key(s) are stored in {self.database.describe()} but "
                     f"their master key is missing: set {MASTER_KEY_ENV} or restore "
                     f"{self.data_dir / MASTER_KEY_FILE}"
                 )

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from faasbox.storage import Database, Step, connect, migrate
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_keys (
@@ -25,6 +26,7 @@ CREATE TABLE IF NOT EXISTS api_keys (
     PRIMARY KEY (service, name)
 );
 """
+MIGRATIONS: list[Step] = [SCHEMA]
 
 
 def _hash(value: str) -> str:
@@ -39,10 +41,9 @@ class NewApiKey:
 
 
 class ApiKeyStore:
-    def __init__(self, db_path: Path) -> None:
-        self._db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(SCHEMA)
+    def __init__(self, database: Database | Path) -> None:
+        self._db = connect(database, "api_keys")
+        migrate(self._db, "api_keys", MIGRATIONS)
         self._lock = threading.Lock()
         self._hashes: dict[str, frozenset[str]] = {}
         self._reload()

@@ -229,6 +229,13 @@ class CodeStore:
         with self._zip_lock:
             return self._put_zip(data)
 
+    def restore_zip(self, data: bytes) -> StoredCode:
+        """Unpack a zip this faasbox stored itself (faasbox.registry.shared_code), with the
+        same checks but no zipped-size limit: a canonical zip of a 250 MB folder may be
+        larger than an upload may be."""
+        with self._zip_lock:
+            return self._put_zip(data)
+
     def _put_zip(self, data: bytes) -> StoredCode:
         try:
             archive = zipfile.ZipFile(io.BytesIO(data))

@@ -3,7 +3,7 @@
 A layer version's content is stored by the code store (content-addressed, like function code:
 the same files published twice are stored once); this module keeps what Lambda keeps about
 each version (name, number, description, compatible runtimes, license) in its own table of the
-registry's SQLite file, served from an in-memory snapshot like the functions.
+registry's database, served from an in-memory snapshot like the functions.
 
 Version numbers of a name are never reused, as on Lambda. DeleteLayerVersion hides a version
 from the API (Get*, List*, attaching it to a function) but keeps its row and its content:
@@ -23,7 +23,6 @@ import json
 import os
 import re
 import shutil
-import sqlite3
 import tempfile
 import threading
 import time
@@ -35,6 +34,7 @@ from faasbox.config.spec import ACCOUNT_ID
 from faasbox.errors import InvalidParameterValue, ResourceNotFound
 from faasbox.lambda_.limits import UNZIPPED_CODE_LIMIT
 from faasbox.registry.code_store import COMMIT_MARKER, CodeStore, StoredCode
+from faasbox.storage import Database, Step, connect, migrate
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS layer_versions (
@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS layer_versions (
     PRIMARY KEY (name, version)
 );
 """
+MIGRATIONS: list[Step] = [SCHEMA]
 MAX_LAYERS = 5  # per function, as on Lambda
 LAYER_NAME = re.compile(r"[a-zA-Z0-9_-]{1,140}")
 # arn:aws:lambda:us-east-1:000000000000:layer:my-layer:3
@@ -110,17 +111,14 @@ def not_found() -> ResourceNotFound:
 
 
 class LayerStore:
-    def __init__(self, data_dir: Path, code: CodeStore) -> None:
+    def __init__(self, data_dir: Path, code: CodeStore, database: Database | None = None) -> None:
         self.code = code
         self.opt_root = data_dir / "opt"
         self.opt_root.mkdir(parents=True, exist_ok=True)
         for leftover in self.opt_root.glob(".tmp-*"):
             shutil.rmtree(leftover, ignore_errors=True)
-        self._db = sqlite3.connect(
-            data_dir / "registry.sqlite3", check_same_thread=False, isolation_level=None
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(SCHEMA)
+        self._db = connect(database or Database.open(None, data_dir), "layers")
+        migrate(self._db, "layers", MIGRATIONS)
         self._lock = threading.Lock()
         self._versions: dict[tuple[str, int], LayerVersion] = self._load()
 
@@ -189,6 +187,11 @@ class LayerStore:
                 f"{UNZIPPED_CODE_LIMIT} bytes. The actual size is {total} bytes."
             )
         return versions
+
+    def contents(self) -> list[tuple[str, str]]:
+        """(tree hash, zip hash) of every version's content, deleted ones too (functions
+        keep using them): what a gateway needs in its code cache."""
+        return [(v.code_sha256, v.package_sha256) for v in self._versions.values()]
 
     # --- writes ---
 
@@ -265,6 +268,11 @@ class LayerStore:
                 "UPDATE layer_versions SET deleted = 1 WHERE name = ? AND version = ?",
                 (name, version),
             )
+            self._versions = self._load()
+
+    def refresh(self) -> None:
+        """Read the versions again (another gateway on a shared database published some)."""
+        with self._lock:
             self._versions = self._load()
 
     def close(self) -> None:

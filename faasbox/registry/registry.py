@@ -1,10 +1,11 @@
-"""The registry: deployed functions and their versions, in SQLite, served from memory.
+"""The registry: deployed functions and their versions, in the database, served from memory.
 
-SQLite (stdlib sqlite3, WAL) is the record; every read on the hot path is served from an
-in-memory snapshot that is replaced whole after each committed change, so the gateway never
-touches the database per request. A deploy stores the code first (content-addressed, atomic
-rename) and then commits all rows of the change in one transaction: a crash at any point
-leaves either the old functions or the new ones, never a mix.
+The database (faasbox.storage: a SQLite file, or PostgreSQL shared by gateways) is the
+record; every read on the hot path is served from an in-memory snapshot that is replaced
+whole after each committed change, so the gateway never touches the database per request.
+A deploy stores the code first (content-addressed, atomic rename; on PostgreSQL also as a zip
+in the database, faasbox.registry.shared_code) and then commits all rows of the change in one
+transaction: a crash at any point leaves either the old functions or the new ones, never a mix.
 
 Writes of the Lambda API (create, update code or configuration with an expected RevisionId,
 publish, delete a version) check their precondition and write under the same lock, so two
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sqlite3
 import threading
 import time
 import uuid
@@ -39,7 +39,9 @@ from faasbox.registry.models import (
     FunctionConfig,
     split_function_name,
 )
-from faasbox.registry.private import private_dir, private_file
+from faasbox.registry.private import private_dir
+from faasbox.registry.shared_code import SharedCode
+from faasbox.storage import AddColumns, Database, IntegrityError, Step, connect, migrate
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS functions (
@@ -65,14 +67,18 @@ CREATE TABLE IF NOT EXISTS versions (
     PRIMARY KEY (name, version)
 );
 """
-# Columns added since the first schema, for data dirs made before them.
-MIGRATIONS = {
-    "functions": {
-        "package_sha256": "TEXT NOT NULL DEFAULT ''",
-        "last_version": "INTEGER NOT NULL DEFAULT 0",
-    },
-    "versions": {"package_sha256": "TEXT NOT NULL DEFAULT ''"},
-}
+MIGRATIONS: list[Step] = [
+    SCHEMA,
+    # Columns added before schema_migrations existed; data dirs made earlier may lack them.
+    AddColumns(
+        "functions",
+        {
+            "package_sha256": "TEXT NOT NULL DEFAULT ''",
+            "last_version": "INTEGER NOT NULL DEFAULT 0",
+        },
+    ),
+    AddColumns("versions", {"package_sha256": "TEXT NOT NULL DEFAULT ''"}),
+]
 REVISION_MISMATCH = (
     "The Revision Id provided does not match the latest Revision Id. "
     "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
@@ -129,19 +135,21 @@ def owner_of(config: FunctionConfig) -> str:
 
 
 class Registry:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, database: Database | str | None = None) -> None:
+        """`database`: a PostgreSQL URL (or a SQLite file); default the data dir's file."""
         self.data_dir = data_dir
         private_dir(data_dir)
+        self.database = Database.open(database, data_dir)
         self.code = CodeStore(data_dir / "code")
         self.packages = PackageStore(data_dir / "packages")
-        self.db_path = data_dir / "registry.sqlite3"
-        private_file(self.db_path)
-        self._db = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(SCHEMA)
-        self._migrate()
-        self.layers = LayerStore(data_dir, self.code)  # its own table in the same file
+        self.db_path = data_dir / "registry.sqlite3"  # the default file, when it is SQLite
+        self._db = connect(self.database, "registry")
+        migrate(self._db, "registry", MIGRATIONS)
+        self.layers = LayerStore(data_dir, self.code, self.database)  # its own table
+        # Code in the database too, when other gateways share it (faasbox.registry.shared_code).
+        self.shared_code = (
+            SharedCode(self.database, self.code, self.packages) if self.database.shared else None
+        )
         self._lock = threading.Lock()
         self._listeners: list[Callable[[DeployChange], None]] = []
         self.route_guard: RouteGuard | None = None
@@ -196,12 +204,17 @@ class Registry:
     def store_directory(
         self, src: Path, patterns: Sequence[str] = (), extra: Sequence[tuple[str, Path]] = ()
     ) -> StoredCode:
-        return self.code.put_directory(src, patterns, extra=extra)
+        code = self.code.put_directory(src, patterns, extra=extra)
+        if self.shared_code is not None:
+            self.shared_code.publish(code)
+        return code
 
     def store_zip(self, data: bytes) -> StoredCode:
         """Check, unzip and store a package; keep the zip itself for the Lambda API."""
         code = self.code.put_zip(data)
         self.packages.put(data)
+        if self.shared_code is not None:
+            self.shared_code.publish(code, data)
         return code
 
     def deploy(
@@ -380,7 +393,7 @@ class Registry:
                     "UPDATE functions SET last_version = ? WHERE name = ?", (number, fn.name)
                 )
                 self._db.execute("COMMIT")
-            except sqlite3.IntegrityError as e:
+            except IntegrityError as e:
                 self._db.execute("ROLLBACK")
                 raise ResourceConflict(str(e)) from None
             except BaseException:
@@ -389,8 +402,17 @@ class Registry:
             self.snapshot = self._load()
         return self.get(fn.name, str(number))
 
+    def reload(self) -> Snapshot:
+        """Read the database again (what another gateway on a shared database wrote): layer
+        versions, functions, versions; their code made local first. Never on the invoke path."""
+        with self._lock:
+            self.snapshot = self._load()
+        return self.snapshot
+
     def close(self) -> None:
         self.layers.close()
+        if self.shared_code is not None:
+            self.shared_code.close()
         self._db.close()
 
     # --- internals ---
@@ -461,13 +483,6 @@ class Registry:
         )
         return True
 
-    def _migrate(self) -> None:
-        for table, columns in MIGRATIONS.items():
-            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
-            for column, decl in columns.items():
-                if column not in have:
-                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
-
     def _notify(self, change: DeployChange) -> None:
         for listener in self._listeners:
             listener(change)
@@ -488,17 +503,27 @@ class Registry:
         )
 
     def _load(self) -> Snapshot:
-        latest: dict[str, DeployedFunction] = {}
-        for name, *rest in self._db.execute(
+        function_rows = self._db.execute(
             "SELECT name, config, code_sha256, code_size, last_modified, revision_id,"
             " package_sha256 FROM functions"
-        ):
-            latest[name] = self._row(LATEST, rest)
-        versions: dict[tuple[str, str], DeployedFunction] = {}
-        for name, version, description, *rest in self._db.execute(
+        ).fetchall()
+        version_rows = self._db.execute(
             "SELECT name, version, description, config, code_sha256, code_size, last_modified,"
             " revision_id, package_sha256 FROM versions"
-        ):
+        ).fetchall()
+        if self.shared_code is not None:  # every version's code local before it is served
+            self.layers.refresh()  # layers another gateway published, for their /opt
+            contents = [
+                *((r[2], r[6]) for r in function_rows),
+                *((r[4], r[8]) for r in version_rows),
+                *self.layers.contents(),
+            ]
+            self.shared_code.ensure_local([c[0] for c in contents], [c[1] for c in contents])
+        latest: dict[str, DeployedFunction] = {}
+        for name, *rest in function_rows:
+            latest[name] = self._row(LATEST, rest)
+        versions: dict[tuple[str, str], DeployedFunction] = {}
+        for name, version, description, *rest in version_rows:
             fn = self._row(str(version), rest)
             if description:  # PublishVersion's Description is the version's own
                 fn = dataclasses.replace(

@@ -3,15 +3,14 @@
 A test event is a name and a JSON document. Like the Lambda console's: names of 1-25 letters,
 digits, dots, hyphens and underscores, at most 10 events per function. An event is at most
 256 KiB of JSON (a saved event is something a person edits in a text box; larger payloads go
-through the Lambda API). They live in the registry's SQLite file in a table of their own
-(plain SQL, one connection, WAL), and are removed with their function by `forget`.
+through the Lambda API). They live in the registry's database in a table of their own
+(plain SQL, one connection), and are removed with their function by `forget`.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from faasbox.errors import InvalidParameterValue, ResourceNotFound
+from faasbox.storage import Database, Step, connect, migrate
 
 MAX_EVENTS_PER_FUNCTION = 10
 MAX_EVENT_BYTES = 256 * 1024
@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS test_events (
     PRIMARY KEY (function, name)
 );
 """
+MIGRATIONS: list[Step] = [SCHEMA]
 
 
 @dataclass(frozen=True)
@@ -72,11 +73,9 @@ def parsed_event(body: bytes) -> Any:
 class TestEventStore:
     __test__ = False  # a store, not a pytest test class
 
-    def __init__(self, db_path: Path) -> None:
-        self._db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(SCHEMA)
+    def __init__(self, database: Database | Path) -> None:
+        self._db = connect(database, "test_events")
+        migrate(self._db, "test_events", MIGRATIONS)
         self._lock = threading.Lock()
 
     def list(self, function: str) -> list[TestEvent]:

@@ -15,6 +15,8 @@ from faasbox.dapr.errors import ETagInvalid, ETagMismatch
 from faasbox.dapr.postgres_store import PostgresStateStore
 from faasbox.dapr.sqlite_store import SqliteStateStore
 from faasbox.dapr.state import DeleteRequest, SetRequest, StateStore
+from faasbox.dapr.state_api import StateApi
+from faasbox.storage import Database
 from tests.postgres import PostgresServer
 from tests.support import wait_until
 
@@ -163,3 +165,24 @@ def test_concurrent_etag_writers_lose_no_update(store: StateStore) -> None:
         t.join(timeout=90)
     assert not failures
     assert int(store.get("counter").value) == writers * increments  # type: ignore[union-attr]
+
+
+def test_the_default_store_is_the_servers_postgresql_database(
+    tmp_path: Path, database: Database
+) -> None:
+    """`statestore` without a component file: in `serve --database postgresql://...`'s
+    database, so two gateways (data dirs of their own) see one state; else SQLite."""
+    first = StateApi("app", [], tmp_path / "a", database)
+    second = StateApi("app", [], tmp_path / "b", database)
+    try:
+        kind = "state.postgresql" if database.shared else "state.sqlite"
+        assert first.stores["statestore"].kind == kind
+        put(first.stores["statestore"], "app||order", b"42")
+        seen = second.stores["statestore"].get("app||order")
+        if database.shared:
+            assert seen is not None and seen.value == b"42"
+        else:  # each data dir has its own file
+            assert seen is None
+    finally:
+        first.close()
+        second.close()

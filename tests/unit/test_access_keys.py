@@ -18,6 +18,7 @@ from faasbox.registry.access_keys import (
     read_credentials_file,
     write_credentials_file,
 )
+from faasbox.storage import Database, connect
 
 
 @pytest.fixture(autouse=True)
@@ -25,8 +26,10 @@ def no_master_key_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FAASBOX_MASTER_KEY", raising=False)
 
 
-def test_create_returns_the_secret_once_and_lists_without_it(tmp_path: Path) -> None:
-    store = AccessKeyStore(tmp_path)
+def test_create_returns_the_secret_once_and_lists_without_it(
+    tmp_path: Path, database: Database
+) -> None:
+    store = AccessKeyStore(tmp_path, database)
     key, credentials = store.create("ci")
     assert key.access_key_id == credentials.access_key_id
     assert len(key.access_key_id) == 20 and key.access_key_id.startswith("AKIA")
@@ -36,12 +39,16 @@ def test_create_returns_the_secret_once_and_lists_without_it(tmp_path: Path) -> 
     assert store.secret_for("AKIANOSUCHKEY0000000") is None
 
 
-def test_the_database_holds_no_plaintext_secret(tmp_path: Path) -> None:
-    store = AccessKeyStore(tmp_path)
+def test_the_database_holds_no_plaintext_secret(tmp_path: Path, database: Database) -> None:
+    store = AccessKeyStore(tmp_path, database)
     secrets = [store.create()[1].secret_access_key for _ in range(3)]
     store.close()
-    for path in tmp_path.glob("registry.sqlite3*"):
-        data = path.read_bytes()
+    rows = connect(database, "test").execute("SELECT * FROM access_keys").fetchall()
+    stored = [b"".join(str(v).encode() if not isinstance(v, bytes) else v for v in r) for r in rows]
+    if not database.shared:
+        stored += [p.read_bytes() for p in database.path.parent.glob("registry.sqlite3*")]
+    assert len(rows) == 3
+    for data in stored:
         for secret in secrets:
             assert secret.encode() not in data
             assert base64.b64decode(secret) not in data
@@ -55,13 +62,13 @@ def test_master_key_file_is_private_and_made_with_the_first_key(tmp_path: Path) 
 
 
 def test_another_process_sees_new_keys_at_once_and_deletions_soon(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(access_keys, "REFRESH_INTERVAL_S", 0.0)
-    server = AccessKeyStore(tmp_path)
+    server = AccessKeyStore(tmp_path, database)
     server.create("admin")
     assert server.load() == 1
-    cli = AccessKeyStore(tmp_path)
+    cli = AccessKeyStore(tmp_path, database)
     _, new = cli.create("new")
     assert server.secret_for(new.access_key_id) == new.secret_access_key
     assert cli.delete(new.access_key_id)

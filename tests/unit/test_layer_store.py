@@ -11,6 +11,7 @@ import pytest
 from faasbox.errors import InvalidParameterValue, ResourceNotFound
 from faasbox.registry import FunctionConfig, Registry
 from faasbox.registry.layers import LayerMeta
+from faasbox.storage import Database
 
 
 def make_zip(files: dict[str, str]) -> bytes:
@@ -22,8 +23,8 @@ def make_zip(files: dict[str, str]) -> bytes:
 
 
 @pytest.fixture
-def registry(tmp_path: Path) -> Registry:
-    return Registry(tmp_path / "data")
+def registry(tmp_path: Path, database: Database) -> Registry:
+    return Registry(tmp_path / "data", database)
 
 
 def publish(registry: Registry, name: str, text: str = "x", *, reuse: bool = False) -> str:
@@ -85,11 +86,11 @@ def test_attaching_checks_arns_count_duplicates_and_size(registry: Registry) -> 
             registry.layers.attachable([wrong], 0)
 
 
-def test_versions_survive_a_restart(tmp_path: Path) -> None:
-    registry = Registry(tmp_path / "data")
+def test_versions_survive_a_restart(tmp_path: Path, database: Database) -> None:
+    registry = Registry(tmp_path / "data", database)
     arn = publish(registry, "lib")
     registry.close()
 
-    again = Registry(tmp_path / "data")
+    again = Registry(tmp_path / "data", database)
     assert again.layers.by_arn(arn).version == 1
     assert publish(again, "lib").endswith(":2")

@@ -1,28 +1,29 @@
 """Unit tests of faasbox.execution.log_db and the log store over it: records that last,
-bounded by size and age, searched by time and text (a SQLite file in tmp_path)."""
+bounded by size and age, searched by time and text (on SQLite and on PostgreSQL)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from faasbox.execution.log_db import LogDatabase, Retention
 from faasbox.execution.logs import InvocationRecord, LogStore
+from faasbox.storage import Database
 
 WEEK = 7 * 86400.0
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "registry.sqlite3"
+def db_path(database: Database) -> Database:
+    """The database, on each backend (the conftest fixture; named as the file it once was)."""
+    return database
 
 
 @pytest.fixture
-def database(db_path: Path) -> Iterator[LogDatabase]:
+def logdb(db_path: Database) -> Iterator[LogDatabase]:
     db = LogDatabase(db_path, Retention(bytes_per_function=1 << 20, max_age_s=WEEK))
     yield db
     db.close()
@@ -47,33 +48,33 @@ def record(
     )
 
 
-def test_records_are_written_and_read_back_whole(database: LogDatabase) -> None:
+def test_records_are_written_and_read_back_whole(logdb: LogDatabase) -> None:
     written = [record(1), record(2, log="two\n"), record(3, function="g")]
     for r in written:
-        database.add(r)
-    assert database.flush()
-    assert database.query("f") == written[:2]
-    assert database.query("g") == written[2:]
-    assert database.last_seq() == 3
-    assert sorted(database.functions()) == ["f", "g"]
+        logdb.add(r)
+    assert logdb.flush()
+    assert logdb.query("f") == written[:2]
+    assert logdb.query("g") == written[2:]
+    assert logdb.last_seq() == 3
+    assert sorted(logdb.functions()) == ["f", "g"]
 
 
-def test_query_by_since_start_time_text_and_limit(database: LogDatabase) -> None:
+def test_query_by_since_start_time_text_and_limit(logdb: LogDatabase) -> None:
     now = time.time()
     for seq in range(1, 6):
-        database.add(record(seq, log=f"line {seq} {'odd' if seq % 2 else 'even'}\n",
+        logdb.add(record(seq, log=f"line {seq} {'odd' if seq % 2 else 'even'}\n",
                             started_at=now - 100 + seq * 10))  # fmt: skip
-    database.flush()
+    logdb.flush()
     seqs = lambda found: [r.seq for r in found]  # noqa: E731
-    assert seqs(database.query("f", since=3)) == [4, 5]
-    assert seqs(database.query("f", start_time=now - 70)) == [3, 4, 5]
-    assert seqs(database.query("f", text="odd")) == [1, 3, 5]
-    assert seqs(database.query("f", text="ODD")) == []  # case-sensitive, as CloudWatch's
-    assert seqs(database.query("f", limit=2)) == [4, 5]  # the newest, oldest first
-    assert seqs(database.query("f", text="odd", start_time=now - 80, limit=1)) == [5]
+    assert seqs(logdb.query("f", since=3)) == [4, 5]
+    assert seqs(logdb.query("f", start_time=now - 70)) == [3, 4, 5]
+    assert seqs(logdb.query("f", text="odd")) == [1, 3, 5]
+    assert seqs(logdb.query("f", text="ODD")) == []  # case-sensitive, as CloudWatch's
+    assert seqs(logdb.query("f", limit=2)) == [4, 5]  # the newest, oldest first
+    assert seqs(logdb.query("f", text="odd", start_time=now - 80, limit=1)) == [5]
 
 
-def test_each_function_keeps_what_fits_its_byte_budget(db_path: Path) -> None:
+def test_each_function_keeps_what_fits_its_byte_budget(db_path: Database) -> None:
     db = LogDatabase(db_path, Retention(bytes_per_function=1000, max_age_s=WEEK))
     try:
         for seq in range(1, 11):
@@ -87,7 +88,7 @@ def test_each_function_keeps_what_fits_its_byte_budget(db_path: Path) -> None:
         db.close()
 
 
-def test_records_past_the_retention_age_are_dropped(db_path: Path) -> None:
+def test_records_past_the_retention_age_are_dropped(db_path: Database) -> None:
     db = LogDatabase(db_path, Retention(bytes_per_function=1 << 20, max_age_s=3600))
     try:
         db.add(record(1, started_at=time.time() - 7200))
@@ -98,17 +99,17 @@ def test_records_past_the_retention_age_are_dropped(db_path: Path) -> None:
         db.close()
 
 
-def test_notes_and_forgetting(database: LogDatabase) -> None:
-    database.add(record(1))
-    database.append_note(1, "f", "API Gateway: a note\n")
-    database.add(record(2, function="g"))
-    database.forget("g")
-    database.flush()
-    assert database.query("f")[0].log == "hello\nAPI Gateway: a note\n"
-    assert database.query("g") == []
+def test_notes_and_forgetting(logdb: LogDatabase) -> None:
+    logdb.add(record(1))
+    logdb.append_note(1, "f", "API Gateway: a note\n")
+    logdb.add(record(2, function="g"))
+    logdb.forget("g")
+    logdb.flush()
+    assert logdb.query("f")[0].log == "hello\nAPI Gateway: a note\n"
+    assert logdb.query("g") == []
 
 
-def test_a_log_store_over_a_database_survives_a_restart(db_path: Path) -> None:
+def test_a_log_store_over_a_database_survives_a_restart(db_path: Database) -> None:
     async def first_life() -> list[InvocationRecord]:
         store = LogStore(10, 10_000, LogDatabase(db_path, Retention(1 << 20, WEEK)))
         added = [record(store.next_seq(), log=f"run {i}\n") for i in range(3)]
@@ -121,7 +122,7 @@ def test_a_log_store_over_a_database_survives_a_restart(db_path: Path) -> None:
     async def second_life() -> None:
         store = LogStore(2, 10_000, LogDatabase(db_path, Retention(1 << 20, WEEK)))
         try:
-            # Memory holds the newest (its own bound); the database has them all.
+            # Memory holds the newest (its own bound); the logdb has them all.
             assert [r.log for r in store.records("f", limit=0)] == ["run 1\n", "run 2\nnoted\n"]
             assert [r.seq for r in store.search("f", limit=0)] == [1, 2, 3]
             assert store.search("f", text="run 0")[0].trace_id == added[0].trace_id
@@ -135,7 +136,7 @@ def test_a_log_store_over_a_database_survives_a_restart(db_path: Path) -> None:
     asyncio.run(second_life())
 
 
-def test_search_sees_records_not_written_yet(db_path: Path) -> None:
+def test_search_sees_records_not_written_yet(db_path: Database) -> None:
     async def test() -> None:
         store = LogStore(10, 10_000, LogDatabase(db_path, Retention(1 << 20, WEEK)))
         try:

@@ -1,4 +1,5 @@
-"""Unit tests of faasbox.registry.registry: functions and versions in SQLite (tmp_path only)."""
+"""Unit tests of faasbox.registry.registry: functions and versions, on SQLite (tmp_path) and
+on PostgreSQL (the `database` fixture)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from faasbox.registry import registry as registry_module
 from faasbox.registry.code_store import StoredCode
 from faasbox.registry.models import LATEST, FunctionConfig
 from faasbox.registry.registry import DeployChange, Registry
+from faasbox.storage import Database
 
 ARN = "arn:aws:lambda:us-east-1:000000000000:function:"
 LAST_MODIFIED = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000$")
@@ -43,8 +45,8 @@ def data(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def registry(data: Path) -> Iterator[Registry]:
-    reg = Registry(data)
+def registry(data: Path, database: Database) -> Iterator[Registry]:
+    reg = Registry(data, database)
     yield reg
     reg.close()
 
@@ -56,7 +58,7 @@ def code(registry: Registry, tmp_path: Path) -> StoredCode:
 
 def reopen(registry: Registry) -> Registry:
     registry.close()
-    return Registry(registry.data_dir)
+    return Registry(registry.data_dir, registry.database)
 
 
 # --- deploy and get ---

@@ -1,8 +1,6 @@
-"""The console's saved test events (faasbox/registry/test_events.py), in a real SQLite file."""
+"""The console's saved test events (faasbox/registry/test_events.py), on both backends."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 
@@ -13,10 +11,11 @@ from faasbox.registry.test_events import (
     TestEventStore,
     parsed_event,
 )
+from faasbox.storage import Database
 
 
-def test_save_list_replace_delete_and_survive_a_reopen(tmp_path: Path) -> None:
-    db = tmp_path / "registry.sqlite3"
+def test_save_list_replace_delete_and_survive_a_reopen(database: Database) -> None:
+    db = database
     store = TestEventStore(db)
     store.save("f", "b-event", {"n": 1})
     store.save("f", "a.event", [1, 2])
@@ -38,8 +37,8 @@ def test_save_list_replace_delete_and_survive_a_reopen(tmp_path: Path) -> None:
     assert [e.event for e in store.list("g")] == ["other function"]
 
 
-def test_bounds_and_bad_input(tmp_path: Path) -> None:
-    store = TestEventStore(tmp_path / "registry.sqlite3")
+def test_bounds_and_bad_input(database: Database) -> None:
+    store = TestEventStore(database)
     for bad in ["", "x" * 26, "with space", "slash/es"]:
         with pytest.raises(InvalidParameterValue, match="Invalid test event name"):
             store.save("f", bad, {})
