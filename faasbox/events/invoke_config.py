@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from faasbox.errors import InvalidParameterValue
+from faasbox.registry import revision
 from faasbox.registry.models import LATEST, DeployedFunction
 
 DEFAULT_RETRIES = 2
@@ -163,12 +164,21 @@ class InvokeConfigStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.executescript(SCHEMA)
+        self._db.executescript(revision.SCHEMA)
         self._lock = threading.Lock()
         self._configs: dict[tuple[str, str], AsyncConfig] = {}
-        for function, qualifier, text, modified in self._db.execute(
-            "SELECT function, qualifier, config, last_modified FROM event_invoke_configs"
-        ):
-            self._configs[(function, qualifier)] = AsyncConfig.from_row(text, modified)
+        self.reload()
+
+    def reload(self) -> None:
+        """Read the configs again (at start, and when another gateway changed them: the
+        deploy revision moved)."""
+        with self._lock:
+            self._configs = {
+                (function, qualifier): AsyncConfig.from_row(text, modified)
+                for function, qualifier, text, modified in self._db.execute(
+                    "SELECT function, qualifier, config, last_modified FROM event_invoke_configs"
+                )
+            }
 
     def get(self, function: str, qualifier: str | None) -> AsyncConfig | None:
         return self._configs.get((function, qualifier or LATEST))
@@ -179,12 +189,20 @@ class InvokeConfigStore:
     def put(self, function: str, qualifier: str | None, config: AsyncConfig) -> None:
         key = (function, qualifier or LATEST)
         with self._lock:
-            self._db.execute(
-                "INSERT INTO event_invoke_configs (function, qualifier, config, last_modified)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (function, qualifier) DO UPDATE SET"
-                " config = excluded.config, last_modified = excluded.last_modified",
-                (*key, config.to_row(), config.last_modified),
-            )
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(
+                    "INSERT INTO event_invoke_configs (function, qualifier, config,"
+                    " last_modified) VALUES (?, ?, ?, ?) ON CONFLICT (function, qualifier)"
+                    " DO UPDATE SET config = excluded.config,"
+                    " last_modified = excluded.last_modified",
+                    (*key, config.to_row(), config.last_modified),
+                )
+                revision.bump(self._db)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
             self._configs[key] = config
 
     def delete(self, function: str, qualifier: str | None) -> bool:
@@ -193,6 +211,7 @@ class InvokeConfigStore:
             self._db.execute(
                 "DELETE FROM event_invoke_configs WHERE function = ? AND qualifier = ?", key
             )
+            revision.bump(self._db)
             return self._configs.pop(key, None) is not None
 
     def effective(self, fn: DeployedFunction, qualifier: str | None) -> AsyncConfig:

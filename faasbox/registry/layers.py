@@ -34,7 +34,8 @@ from pathlib import Path
 from faasbox.config.spec import ACCOUNT_ID
 from faasbox.errors import InvalidParameterValue, ResourceNotFound
 from faasbox.lambda_.limits import UNZIPPED_CODE_LIMIT
-from faasbox.registry.code_store import COMMIT_MARKER, CodeStore, StoredCode
+from faasbox.registry import revision
+from faasbox.registry.code_store import COMMIT_MARKER, CodeStore, StoredCode, remove_leftovers
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS layer_versions (
@@ -114,13 +115,13 @@ class LayerStore:
         self.code = code
         self.opt_root = data_dir / "opt"
         self.opt_root.mkdir(parents=True, exist_ok=True)
-        for leftover in self.opt_root.glob(".tmp-*"):
-            shutil.rmtree(leftover, ignore_errors=True)
+        remove_leftovers(self.opt_root)
         self._db = sqlite3.connect(
             data_dir / "registry.sqlite3", check_same_thread=False, isolation_level=None
         )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
+        self._db.executescript(revision.SCHEMA)
         self._lock = threading.Lock()
         self._versions: dict[tuple[str, int], LayerVersion] = self._load()
 
@@ -250,6 +251,7 @@ class LayerStore:
                         version.service,
                     ),
                 )
+                revision.bump(self._db)  # other gateways reload their layers
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -265,6 +267,13 @@ class LayerStore:
                 "UPDATE layer_versions SET deleted = 1 WHERE name = ? AND version = ?",
                 (name, version),
             )
+            revision.bump(self._db)
+            self._versions = self._load()
+
+    def reload(self) -> None:
+        """Take the versions other gateways published or deleted (the registry calls this
+        when the deploy revision moved)."""
+        with self._lock:
             self._versions = self._load()
 
     def close(self) -> None:

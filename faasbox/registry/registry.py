@@ -39,6 +39,7 @@ from faasbox.registry.models import (
     FunctionConfig,
     split_function_name,
 )
+from faasbox.registry import revision
 from faasbox.registry.private import private_dir, private_file
 
 SCHEMA = """
@@ -140,6 +141,7 @@ class Registry:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)
+        self._db.executescript(revision.SCHEMA)
         self._migrate()
         self.layers = LayerStore(data_dir, self.code)  # its own table in the same file
         self._lock = threading.Lock()
@@ -226,6 +228,7 @@ class Registry:
         changed: list[str] = []
         removed: list[str] = []
         with self._lock:
+            caught = self._catch_up()
             current = self.snapshot.latest
             moved = self._take_names(configs, current, force)
             others = [
@@ -254,11 +257,16 @@ class Registry:
                         if fn.config.service == replace_service and fn.name not in names:
                             self._db.execute("DELETE FROM functions WHERE name = ?", (fn.name,))
                             removed.append(fn.name)
+                revision.bump(self._db)
                 self._db.execute("COMMIT")
+            except sqlite3.IntegrityError:
+                self._db.execute("ROLLBACK")
+                raise _changed_elsewhere() from None
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
             self.snapshot = self._load()
+        self._notify_caught_up(caught)
         change = DeployChange([self.get(n) for n in names], changed, removed, moved)
         self._notify(change)
         return change
@@ -285,9 +293,12 @@ class Registry:
     def create(self, config: FunctionConfig, code: StoredCode) -> DeployedFunction:
         """A new function (CreateFunction); ResourceConflict if the name is taken."""
         with self._lock:
+            caught = self._catch_up()
             if config.name in self.snapshot.latest:
+                self._notify_caught_up(caught)
                 raise ResourceConflict(f"Function already exist: {config.name}")
             self._write(lambda: self._upsert_latest(None, config, code))
+        self._notify_caught_up(caught)
         fn = self.get(config.name)
         self._notify(DeployChange([fn], [fn.name], []))
         return fn
@@ -310,6 +321,7 @@ class Registry:
             raise InvalidParameterValue(
                 "$LATEST version cannot be deleted without deleting the function."
             )
+        self.refresh()  # what another gateway created just now can be deleted here
         fn = self.get(name, qualifier)
         if fn.version != LATEST:
             with self._lock:
@@ -338,6 +350,7 @@ class Registry:
         published version, that version again (as Lambda does)."""
         fn = self.get(name)
         with self._lock:
+            self._notify_caught_up(self._catch_up())
             fn = self.get(fn.name)  # as of now, under the lock
             if expected_revision is not None and expected_revision != fn.revision_id:
                 raise PreconditionFailed(REVISION_MISMATCH)
@@ -379,6 +392,7 @@ class Registry:
                 self._db.execute(
                     "UPDATE functions SET last_version = ? WHERE name = ?", (number, fn.name)
                 )
+                revision.bump(self._db)
                 self._db.execute("COMMIT")
             except sqlite3.IntegrityError as e:
                 self._db.execute("ROLLBACK")
@@ -389,9 +403,49 @@ class Registry:
             self.snapshot = self._load()
         return self.get(fn.name, str(number))
 
+    def refresh(self) -> DeployChange | None:
+        """Take what other gateways committed (the deploy revision moved): reload the
+        snapshot and tell the listeners what changed, as if the deploy had been made here;
+        None when nothing this gateway serves changed."""
+        with self._lock:
+            change = self._catch_up()
+        if change is not None:
+            self._notify(change)
+        return change
+
     def close(self) -> None:
         self.layers.close()
         self._db.close()
+
+    # --- other gateways' writes ---
+
+    def _catch_up(self) -> DeployChange | None:
+        """Reload from the database and diff against the snapshot; the caller holds the lock
+        and notifies. Writes call it first, so they check their preconditions against what
+        every gateway committed, not only this one."""
+        self.layers.reload()
+        old, new = self.snapshot, self._load()
+        deployed = [
+            fn
+            for name, fn in new.latest.items()
+            if name not in old.latest or old.latest[name].revision_id != fn.revision_id
+        ]
+        removed = [name for name in old.latest if name not in new.latest]
+        removed_versions = [
+            key for key in old.versions if key not in new.versions and key[0] in new.latest
+        ]
+        self.snapshot = new
+        if not deployed and not removed and not removed_versions:
+            return None
+        for fn in deployed:
+            self.code.ensure_local(fn.code_sha256)
+        return DeployChange(
+            deployed, [fn.name for fn in deployed], removed, removed_versions=removed_versions
+        )
+
+    def _notify_caught_up(self, change: DeployChange | None) -> None:
+        if change is not None:
+            self._notify(change)
 
     # --- internals ---
 
@@ -403,6 +457,7 @@ class Registry:
     ) -> DeployedFunction:
         fn = self.get(name)
         with self._lock:
+            self._notify_caught_up(self._catch_up())  # (listeners take no registry lock)
             fn = self.get(fn.name)  # as of now, under the lock
             if expected_revision is not None and expected_revision != fn.revision_id:
                 raise PreconditionFailed(REVISION_MISMATCH)
@@ -423,7 +478,11 @@ class Registry:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             result = statements()
+            revision.bump(self._db)
             self._db.execute("COMMIT")
+        except sqlite3.IntegrityError:
+            self._db.execute("ROLLBACK")
+            raise _changed_elsewhere() from None
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
@@ -442,13 +501,18 @@ class Registry:
         ):
             return False  # unchanged: keep its revision and its warm workers
         self.layers.attachable(cfg.layers, code.size)  # refuses unknown ARNs, > 5, > 250 MB
-        self._db.execute(
-            "INSERT INTO functions (name, config, code_sha256, code_size,"
-            " last_modified, revision_id, package_sha256) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        # A new function is a plain INSERT: if another gateway created the same name since
+        # this one's snapshot, the transaction fails (ResourceConflict) rather than overwrite.
+        upsert = "" if old is None else (
             " ON CONFLICT(name) DO UPDATE SET config=excluded.config,"
             " code_sha256=excluded.code_sha256, code_size=excluded.code_size,"
             " last_modified=excluded.last_modified,"
-            " revision_id=excluded.revision_id, package_sha256=excluded.package_sha256",
+            " revision_id=excluded.revision_id, package_sha256=excluded.package_sha256"
+        )
+        self._db.execute(
+            "INSERT INTO functions (name, config, code_sha256, code_size,"
+            " last_modified, revision_id, package_sha256) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            + upsert,
             (
                 cfg.name,
                 json.dumps(cfg.to_dict()),
@@ -511,6 +575,12 @@ class Registry:
                 keys.setdefault(fn.config.key, []).append(fn.name)
         aliases = {k: v[0] for k, v in keys.items() if len(v) == 1 and k not in latest}
         return Snapshot(latest, versions, aliases)
+
+
+def _changed_elsewhere() -> ResourceConflict:
+    return ResourceConflict(
+        "The function was changed through another gateway at the same time; try again."
+    )
 
 
 def _code_of(fn: DeployedFunction) -> StoredCode:
