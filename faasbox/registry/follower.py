@@ -39,9 +39,7 @@ class RevisionFollower:
         self.seen = -1  # the first check reloads: what changed since the stores were read
 
     def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._follow, name="faasbox-revision", daemon=True
-        )
+        self._thread = threading.Thread(target=self._follow, name="faasbox-revision", daemon=True)
         self._thread.start()
 
     def check(self) -> bool:

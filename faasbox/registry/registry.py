@@ -30,6 +30,7 @@ from faasbox.errors import (
     ResourceConflict,
     ResourceNotFound,
 )
+from faasbox.registry import revision
 from faasbox.registry.code_store import CodeStore, Package, PackageStore, StoredCode
 from faasbox.registry.layers import LayerStore
 from faasbox.registry.models import (
@@ -39,7 +40,6 @@ from faasbox.registry.models import (
     FunctionConfig,
     split_function_name,
 )
-from faasbox.registry import revision
 from faasbox.registry.private import private_dir, private_file
 
 SCHEMA = """
@@ -503,16 +503,19 @@ class Registry:
         self.layers.attachable(cfg.layers, code.size)  # refuses unknown ARNs, > 5, > 250 MB
         # A new function is a plain INSERT: if another gateway created the same name since
         # this one's snapshot, the transaction fails (ResourceConflict) rather than overwrite.
-        upsert = "" if old is None else (
-            " ON CONFLICT(name) DO UPDATE SET config=excluded.config,"
-            " code_sha256=excluded.code_sha256, code_size=excluded.code_size,"
-            " last_modified=excluded.last_modified,"
-            " revision_id=excluded.revision_id, package_sha256=excluded.package_sha256"
+        upsert = (
+            ""
+            if old is None
+            else (
+                " ON CONFLICT(name) DO UPDATE SET config=excluded.config,"
+                " code_sha256=excluded.code_sha256, code_size=excluded.code_size,"
+                " last_modified=excluded.last_modified,"
+                " revision_id=excluded.revision_id, package_sha256=excluded.package_sha256"
+            )
         )
         self._db.execute(
             "INSERT INTO functions (name, config, code_sha256, code_size,"
-            " last_modified, revision_id, package_sha256) VALUES (?, ?, ?, ?, ?, ?, ?)"
-            + upsert,
+            " last_modified, revision_id, package_sha256) VALUES (?, ?, ?, ?, ?, ?, ?)" + upsert,
             (
                 cfg.name,
                 json.dumps(cfg.to_dict()),
