@@ -192,9 +192,7 @@ def test_100_async_events_through_both_gateways_run_once_each(
     a, b = gateways
     before = [invocations_run(s, RECORDER) for s in gateways]
     send_events([a, b], collector, range(100), sleep=0.05)
-    wait_until(
-        lambda: set(range(100)) <= set(collector.runs_of("n")), 120, "all 100 events to run"
-    )
+    wait_until(lambda: set(range(100)) <= set(collector.runs_of("n")), 120, "all 100 events to run")
     wait_until(lambda: unfinished(data_dir, RECORDER) == 0, 60, "the queue to be done")
     runs = collector.runs_of("n")
     assert {n: runs[n] for n in range(100) if runs[n] != 1} == {}
