@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from faasbox.errors import InvalidParameterValue, ResourceNotFound
+from faasbox.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
 from faasbox.registry import registry as registry_module
 from faasbox.registry.code_store import StoredCode
 from faasbox.registry.models import LATEST, FunctionConfig
@@ -436,3 +436,39 @@ def test_the_data_dir_and_its_database_are_private(tmp_path: Path) -> None:
     finally:
         registry.close()
         del keys
+
+
+# --- another gateway on the same database ---
+
+
+def test_another_gateways_deploys_reach_this_one_on_refresh(
+    registry: Registry, code: StoredCode, data: Path, tmp_path: Path
+) -> None:
+    other = Registry(data)
+    heard: list[DeployChange] = []
+    registry.on_change(heard.append)
+    try:
+        assert registry.refresh() is None  # nothing committed elsewhere
+        other.deploy([config("hello"), config("bye")], code, replace_service="svc")
+        with pytest.raises(ResourceNotFound):
+            registry.get("svc-dev-hello")  # not yet: the snapshot is memory
+        change = registry.refresh()
+        assert change is not None
+        assert sorted(change.changed) == ["svc-dev-bye", "svc-dev-hello"]
+        assert registry.get("svc-dev-hello").code_sha256 == code.sha256
+        assert heard == [change]
+        assert registry.refresh() is None  # told once
+
+        newer = store_code(other, tmp_path / "v2", "VERSION = 2\n")
+        other.deploy([config("hello")], newer, replace_service="svc")
+        change = registry.refresh()
+        assert change is not None
+        assert change.changed == ["svc-dev-hello"] and change.removed == ["svc-dev-bye"]
+        assert [f.code_sha256 for f in change.deployed] == [newer.sha256]
+
+        # A create through this one checks against what the other committed.
+        other.create(config("solo"), code)
+        with pytest.raises(ResourceConflict, match="already exist"):
+            registry.create(config("solo"), code)
+    finally:
+        other.close()
