@@ -74,6 +74,7 @@ MIGRATIONS = {
     },
     "versions": {"package_sha256": "TEXT NOT NULL DEFAULT ''"},
 }
+DEPLOY_ATTEMPTS = 3
 REVISION_MISMATCH = (
     "The Revision Id provided does not match the latest Revision Id. "
     "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
@@ -225,6 +226,25 @@ class Registry:
         names = [c.name for c in configs]
         if len(set(names)) != len(names):
             raise InvalidParameterValue(f"Function names must be unique: {names}")
+        for attempt in range(DEPLOY_ATTEMPTS):
+            try:
+                return self._deploy_once(configs, code, replace_service, force)
+            except ChangedElsewhere:
+                # Another gateway created one of these names between this one's catch-up and
+                # its commit (gateways started together with the same services): again, now
+                # that it is in the snapshot.
+                if attempt == DEPLOY_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _deploy_once(
+        self,
+        configs: Sequence[FunctionConfig],
+        code: StoredCode | Mapping[str, StoredCode],
+        replace_service: str | None,
+        force: bool,
+    ) -> DeployChange:
+        names = [c.name for c in configs]
         changed: list[str] = []
         removed: list[str] = []
         with self._lock:
@@ -580,8 +600,12 @@ class Registry:
         return Snapshot(latest, versions, aliases)
 
 
-def _changed_elsewhere() -> ResourceConflict:
-    return ResourceConflict(
+class ChangedElsewhere(ResourceConflict):
+    """A write met another gateway's commit of the same function (a name created twice)."""
+
+
+def _changed_elsewhere() -> ChangedElsewhere:
+    return ChangedElsewhere(
         "The function was changed through another gateway at the same time; try again."
     )
 

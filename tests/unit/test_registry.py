@@ -472,3 +472,30 @@ def test_another_gateways_deploys_reach_this_one_on_refresh(
             registry.create(config("solo"), code)
     finally:
         other.close()
+
+
+def test_a_deploy_racing_another_gateways_create_of_the_same_name_is_retried(
+    registry: Registry, code: StoredCode, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two gateways started together deploy the same new service: the one whose snapshot
+    missed the other's commit meets the row on insert, catches up and deploys again."""
+    other = Registry(data)
+    try:
+        registry.refresh()
+        other.deploy([config("hello")], code, replace_service="svc")
+        real_catch_up = registry._catch_up
+        calls: list[int] = []
+
+        def late_catch_up() -> DeployChange | None:
+            calls.append(1)
+            if len(calls) == 1:
+                return None  # the first catch-up came just before the other's commit
+            return real_catch_up()
+
+        monkeypatch.setattr(registry, "_catch_up", late_catch_up)
+        change = registry.deploy([config("hello")], code, replace_service="svc")
+        assert change.changed == []  # the same function and code: unchanged, on the retry
+        assert registry.get("svc-dev-hello").revision_id == other.get("svc-dev-hello").revision_id
+        assert len(calls) == 2
+    finally:
+        other.close()
