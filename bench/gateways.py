@@ -15,7 +15,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from bench.common import median, percentile
+from bench.common import FUNCTIONS, median, percentile
 from bench.results import machine, update_section
 from tests.support import RunningServer, lambda_client
 
@@ -44,10 +44,9 @@ def _until_served(aws: Any, answer: int, deployed_at: float) -> float:
 
 def main() -> None:
     data = Path(tempfile.mkdtemp(prefix="faasbox-bench-"))
-    hello = Path(tempfile.mkdtemp(prefix="faasbox-bench-svc-"))
-    (hello / "serverless.yml").write_text("service: empty\nprovider:\n  name: aws\n")
-    a = RunningServer([hello], data, "--no-auth").start()
-    b = RunningServer([hello], data, "--no-auth").start()
+    # Both serve the bench's hello service (as gateways of one deployment start alike).
+    a = RunningServer([FUNCTIONS / "hello"], data, "--no-auth").start()
+    b = RunningServer([FUNCTIONS / "hello"], data, "--no-auth").start()
     own: list[float] = []
     other: list[float] = []
     try:
@@ -74,7 +73,7 @@ def main() -> None:
 | B, another gateway on the same data dir | **{median(other) * 1000:.0f}** | {ms(other, 90)} | **{max(other) * 1000:.0f}** |
 
 {ROUNDS} rounds of UpdateFunctionCode through A (boto3), then invokes every 5 ms until the new
-code answers; times from A's reply to the deploy. B follows the deploy revision every 0.25 s
+code answers, through A and then through B; times from A's reply to the deploy. B follows the deploy revision every 0.25 s
 and then drains its warm worker, so its time includes a cold start of the new code; A's
 includes that cold start too. Two `faasbox serve --no-auth` on one machine, one data dir.
 Machine: {machine()}.
