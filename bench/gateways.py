@@ -64,18 +64,23 @@ def main() -> None:
     finally:
         a.stop()
         b.stop()
-    ms = lambda xs, q: f"{percentile(xs, q) * 1000:.0f}"  # noqa: E731
+
+    def row(what: str, xs: list[float], bold: str = "") -> str:
+        p50, p90, top = (f"{v * 1000:.0f}" for v in (median(xs), percentile(xs, 90), max(xs)))
+        return f"| {what} | {bold}{p50}{bold} | {p90} | {bold}{top}{bold} |"
+
     body = f"""Target: a deploy through one gateway is served by the others within 1 s (issue 19).
 
 | served through | p50 ms | p90 ms | max ms |
 |---|---|---|---|
-| A, the gateway deployed through (baseline) | {median(own) * 1000:.0f} | {ms(own, 90)} | {max(own) * 1000:.0f} |
-| B, another gateway on the same data dir | **{median(other) * 1000:.0f}** | {ms(other, 90)} | **{max(other) * 1000:.0f}** |
+{row("A, the gateway deployed through (baseline)", own)}
+{row("B, another gateway on the same data dir", other, "**")}
 
 {ROUNDS} rounds of UpdateFunctionCode through A (boto3), then invokes every 5 ms until the new
-code answers, through A and then through B; times from A's reply to the deploy. B follows the deploy revision every 0.25 s
-and then drains its warm worker, so its time includes a cold start of the new code; A's
-includes that cold start too. Two `faasbox serve --no-auth` on one machine, one data dir.
+code answers, through A and then through B; times from A's reply to the deploy. B follows
+the deploy revision every 0.25 s and then drains its warm worker, so its time includes a cold
+start of the new code; A's includes that cold start too. Two `faasbox serve --no-auth` on
+one machine, one data dir.
 Machine: {machine()}.
 Command: `.venv/bin/python -m bench.gateways`
 """
