@@ -368,9 +368,9 @@ class Registry:
     ) -> DeployedFunction:
         """Snapshot $LATEST as the next version number; when nothing changed since the last
         published version, that version again (as Lambda does)."""
+        self.refresh()
         fn = self.get(name)
         with self._lock:
-            self._notify_caught_up(self._catch_up())
             fn = self.get(fn.name)  # as of now, under the lock
             if expected_revision is not None and expected_revision != fn.revision_id:
                 raise PreconditionFailed(REVISION_MISMATCH)
@@ -475,9 +475,9 @@ class Registry:
         expected_revision: str | None,
         change: Callable[[DeployedFunction], tuple[FunctionConfig, StoredCode]],
     ) -> DeployedFunction:
+        self.refresh()  # another gateway's commits first: its functions, their RevisionIds
         fn = self.get(name)
         with self._lock:
-            self._notify_caught_up(self._catch_up())  # (listeners take no registry lock)
             fn = self.get(fn.name)  # as of now, under the lock
             if expected_revision is not None and expected_revision != fn.revision_id:
                 raise PreconditionFailed(REVISION_MISMATCH)
@@ -521,31 +521,33 @@ class Registry:
         ):
             return False  # unchanged: keep its revision and its warm workers
         self.layers.attachable(cfg.layers, code.size)  # refuses unknown ARNs, > 5, > 250 MB
-        # A new function is a plain INSERT: if another gateway created the same name since
-        # this one's snapshot, the transaction fails (ResourceConflict) rather than overwrite.
-        upsert = (
-            ""
-            if old is None
-            else (
-                " ON CONFLICT(name) DO UPDATE SET config=excluded.config,"
-                " code_sha256=excluded.code_sha256, code_size=excluded.code_size,"
-                " last_modified=excluded.last_modified,"
-                " revision_id=excluded.revision_id, package_sha256=excluded.package_sha256"
+        # A new function is an INSERT, a change an UPDATE of the revision this gateway saw:
+        # if another gateway created or changed it since this one's snapshot, the write
+        # fails (ChangedElsewhere) rather than overwrite what it did not see.
+        values = (
+            json.dumps(cfg.to_dict()),
+            code.sha256,
+            code.size,
+            _now(),
+            str(uuid.uuid4()),
+            code.package_sha256,
+        )
+        if old is None:
+            self._db.execute(
+                "INSERT INTO functions (config, code_sha256, code_size, last_modified,"
+                " revision_id, package_sha256, name) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (*values, cfg.name),
             )
-        )
-        self._db.execute(
-            "INSERT INTO functions (name, config, code_sha256, code_size,"
-            " last_modified, revision_id, package_sha256) VALUES (?, ?, ?, ?, ?, ?, ?)" + upsert,
-            (
-                cfg.name,
-                json.dumps(cfg.to_dict()),
-                code.sha256,
-                code.size,
-                _now(),
-                str(uuid.uuid4()),
-                code.package_sha256,
-            ),
-        )
+        elif (
+            self._db.execute(
+                "UPDATE functions SET config = ?, code_sha256 = ?, code_size = ?,"
+                " last_modified = ?, revision_id = ?, package_sha256 = ?"
+                " WHERE name = ? AND revision_id = ?",
+                (*values, cfg.name, old.revision_id),
+            ).rowcount
+            != 1
+        ):
+            raise _changed_elsewhere()
         return True
 
     def _migrate(self) -> None:

@@ -499,3 +499,27 @@ def test_a_deploy_racing_another_gateways_create_of_the_same_name_is_retried(
         assert len(calls) == 2
     finally:
         other.close()
+
+
+def test_an_update_from_a_stale_snapshot_does_not_overwrite_another_gateways(
+    registry: Registry,
+    code: StoredCode,
+    data: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    other = Registry(data)
+    try:
+        registry.create(config("hello"), code)
+        other.refresh()
+        theirs = store_code(other, tmp_path / "theirs", "VERSION = 2\n")
+        other.update_code("svc-dev-hello", theirs)
+        # This gateway has not followed yet (its refresh comes just after its write's check).
+        monkeypatch.setattr(registry, "refresh", lambda: None)
+        mine = store_code(registry, tmp_path / "mine", "VERSION = 3\n")
+        with pytest.raises(ResourceConflict, match="another gateway"):
+            registry.update_code("svc-dev-hello", mine)
+        other.refresh()
+        assert other.get("svc-dev-hello").code_sha256 == theirs.sha256
+    finally:
+        other.close()
