@@ -112,6 +112,32 @@ class EventQueue(LeaseDispatcher):
         self.nudge()
         return request_id
 
+    def enqueue_once(
+        self,
+        function: str,
+        qualifier: str | None,
+        payload: bytes,
+        *,
+        source: str,
+        request_id: str,
+        invoked_arn: str | None = None,
+    ) -> bool:
+        """`enqueue` unless an invocation of `request_id` was accepted already (by any
+        gateway on the database): whether this call accepted it."""
+        fn = self.registry.get(function, qualifier)
+        accepted = self.store.put_if_absent(
+            request_id,
+            function_queue(fn.name),
+            payload,
+            source=source,
+            qualifier=qualifier,
+            invoked_arn=invoked_arn or fn.arn,
+            now=self._clock(),
+        )
+        if accepted:
+            self.nudge()
+        return accepted
+
     def status(self, request_id: str) -> QueuedEvent | None:
         return self.store.get(request_id)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from faasbox.errors import InvalidParameterValue
+from faasbox.registry import revision
 from faasbox.registry.models import LATEST, DeployedFunction
 from faasbox.storage import Database, Step, connect, migrate
 
@@ -162,12 +163,21 @@ class InvokeConfigStore:
     def __init__(self, database: Database | Path) -> None:
         self._db = connect(database, "event_invoke_configs")
         migrate(self._db, "event_invoke_configs", MIGRATIONS)
+        revision.ensure(self._db)
         self._lock = threading.Lock()
         self._configs: dict[tuple[str, str], AsyncConfig] = {}
-        for function, qualifier, text, modified in self._db.execute(
-            "SELECT function, qualifier, config, last_modified FROM event_invoke_configs"
-        ):
-            self._configs[(function, qualifier)] = AsyncConfig.from_row(text, modified)
+        self.reload()
+
+    def reload(self) -> None:
+        """Read the configs again (at start, and when another gateway changed them: the
+        deploy revision moved)."""
+        with self._lock:
+            self._configs = {
+                (function, qualifier): AsyncConfig.from_row(text, modified)
+                for function, qualifier, text, modified in self._db.execute(
+                    "SELECT function, qualifier, config, last_modified FROM event_invoke_configs"
+                )
+            }
 
     def get(self, function: str, qualifier: str | None) -> AsyncConfig | None:
         return self._configs.get((function, qualifier or LATEST))
@@ -178,12 +188,20 @@ class InvokeConfigStore:
     def put(self, function: str, qualifier: str | None, config: AsyncConfig) -> None:
         key = (function, qualifier or LATEST)
         with self._lock:
-            self._db.execute(
-                "INSERT INTO event_invoke_configs (function, qualifier, config, last_modified)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (function, qualifier) DO UPDATE SET"
-                " config = excluded.config, last_modified = excluded.last_modified",
-                (*key, config.to_row(), config.last_modified),
-            )
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(
+                    "INSERT INTO event_invoke_configs (function, qualifier, config,"
+                    " last_modified) VALUES (?, ?, ?, ?) ON CONFLICT (function, qualifier)"
+                    " DO UPDATE SET config = excluded.config,"
+                    " last_modified = excluded.last_modified",
+                    (*key, config.to_row(), config.last_modified),
+                )
+                revision.bump(self._db)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
             self._configs[key] = config
 
     def delete(self, function: str, qualifier: str | None) -> bool:
@@ -192,6 +210,7 @@ class InvokeConfigStore:
             self._db.execute(
                 "DELETE FROM event_invoke_configs WHERE function = ? AND qualifier = ?", key
             )
+            revision.bump(self._db)
             return self._configs.pop(key, None) is not None
 
     def effective(self, fn: DeployedFunction, qualifier: str | None) -> AsyncConfig:

@@ -7,8 +7,14 @@ A task on the server's event loop leases ready messages and hands each to `handl
 as many at once per function as its reserved concurrency (else `max_in_flight` for all of
 them) allows, so what waits for room waits in the store. A subclass says which function a
 queue feeds (`function_of`) and what one message's run is (`handle`: it deletes, retries or
-releases the message itself). At start, the leases of the previous server (killed or
-stopped while running messages) are released, so those run again at once: at least once.
+releases the message itself).
+
+Any number of gateways on one database run the same queues: each leases under its own
+instance id (faasbox.events.gateways), and releases only its own leases (when it stops) and
+those of gateways known to be gone (at start and every RECLAIM_S: a gateway killed on this
+machine), so what a killed gateway was running runs again at once; a live gateway's leases
+are never taken, so a message runs on one gateway at a time. Leases of a gateway on another
+machine that died end on their own (timeout + LEASE_MARGIN_S): at least once.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from faasbox.errors import ResourceNotFound
+from faasbox.events import gateways
 from faasbox.events.store import EventStore, Message
 from faasbox.registry import Registry
 
@@ -29,6 +36,7 @@ log = logging.getLogger("faasbox.events")
 LEASE_MARGIN_S = 120.0  # a lease outlasts the function's timeout by this much
 IDLE_POLL_S = 1.0  # the longest the dispatcher sleeps without a wake-up
 FAILED_RUN_BACKOFF_S = 60.0  # a message whose handling crashed is taken again this late
+RECLAIM_S = 2.0  # how often the leases of gateways found gone are released
 
 
 class LeaseDispatcher:
@@ -53,6 +61,8 @@ class LeaseDispatcher:
         self._task: asyncio.Task[None] | None = None
         self._running: dict[str, asyncio.Task[None]] = {}
         self._in_flight: Counter[str] = Counter()
+        self.instance = gateways.this_instance()
+        self._next_reclaim = 0.0
 
     # -- what a subclass says ------------------------------------------------------------------
 
@@ -70,13 +80,16 @@ class LeaseDispatcher:
     # -- the loop ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """On the server's loop, at startup: what the previous server was running when it
-        stopped (or was killed) runs again, and the dispatcher starts."""
+        """On the server's loop, at startup: what gone gateways (this one's predecessor
+        killed or stopped while running messages) were running runs again, and the
+        dispatcher starts."""
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        released = self.store.release_leases(self.prefix)
+        self.store.register(self.instance)
+        released = self.store.release_gone(self.prefix, unowned=True)
         if released:
-            log.info("%d %ss interrupted by the last stop run again", released, self.kind)
+            log.info("%d %ss interrupted by a gateway's stop run again", released, self.kind)
+        self._next_reclaim = time.monotonic() + RECLAIM_S
         self._task = self._loop.create_task(self._dispatch())
 
     def nudge(self) -> None:
@@ -98,6 +111,7 @@ class LeaseDispatcher:
         while True:
             self._wake.clear()
             try:
+                self._reclaim()
                 self._take_ready()
                 self.on_idle()
                 timeout = self._sleep_for()
@@ -107,6 +121,14 @@ class LeaseDispatcher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
+    def _reclaim(self) -> None:
+        if time.monotonic() < self._next_reclaim:
+            return
+        self._next_reclaim = time.monotonic() + RECLAIM_S
+        released = self.store.release_gone(self.prefix)
+        if released:
+            log.info("%d %ss of a gateway that is gone run again", released, self.kind)
+
     def _take_ready(self) -> None:
         now = self._clock()
         for queue in self.store.ready_queues(self.prefix, now):
@@ -114,7 +136,8 @@ class LeaseDispatcher:
             room = self._room(function)
             if room <= 0:
                 continue
-            for message in self.store.take(queue, room, self._lease_s(function), now):
+            lease_s = self._lease_s(function)
+            for message in self.store.take(queue, room, lease_s, now, self.instance.id):
                 self._in_flight[function] += 1
                 task = asyncio.get_running_loop().create_task(self._run(message, function))
                 self._running[message.id] = task
@@ -146,7 +169,7 @@ class LeaseDispatcher:
         try:
             await self.handle(message, function)
         except asyncio.CancelledError:
-            raise  # the server stops: the lease is released at its next start
+            raise  # the server stops: `stop` releases the lease
         except Exception:
             log.exception("%s %s of %s", self.kind, message.id, function)
             with contextlib.suppress(Exception):
@@ -159,9 +182,12 @@ class LeaseDispatcher:
             self.nudge()
 
     async def stop(self) -> None:
-        """Cancel the loop and the runs in flight (their leases are released at the next
-        start); the store stays open."""
+        """Cancel the loop and the runs in flight, and release their leases (they run
+        again, on another gateway or at the next start); the store stays open."""
         tasks = [t for t in (self._task, *self._running.values()) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._loop is not None:
+            with contextlib.suppress(Exception):  # else: released when found gone
+                self.store.release_owned(self.prefix, self.instance)

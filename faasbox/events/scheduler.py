@@ -6,8 +6,11 @@ the server was down are not replayed (as EventBridge does not replay a rule's mi
 and ticks a busy or suspended loop overslept are fired once, late, not once each. A rate rule
 counts from its function's LastModified (its deploy), so a restart does not shift it.
 
-One server fires the schedules of its registry; servers that share one (a later issue) need
-a lease on the rule before they fire it.
+Gateways that share one database each run a scheduler over the same rules and fire each tick
+once between them: a tick's invocation has a request id made from the rule and the tick
+(`tick_request_id`), and the durable queue takes a request id once, so the gateways that come
+second find it taken and do nothing. The claim and the invocation are one row committed in one
+transaction: a gateway killed at any moment neither loses a tick nor fires it twice.
 """
 
 from __future__ import annotations
@@ -35,8 +38,15 @@ log = logging.getLogger("faasbox.events")
 # jumps is noticed within this).
 MAX_SLEEP_S = 30.0
 
-# Invoke `fn` asynchronously with `payload`; `request_id` names the invocation.
-FireFn = Callable[[DeployedFunction, bytes, str], Awaitable[None]]
+# Invoke `fn` asynchronously with `payload`; `request_id` names the invocation. False when
+# an invocation of that request id was already accepted (another gateway fired the tick).
+FireFn = Callable[[DeployedFunction, bytes, str], Awaitable[bool]]
+TICK_NAMESPACE = uuid.UUID("6f1d2c1e-52c3-4e53-9d0c-5c1e0b7f2a11")
+
+
+def tick_request_id(rule: ScheduleRule, fire_time: datetime) -> str:
+    """The request id of a rule's invocation for one tick: the same on every gateway."""
+    return str(uuid.uuid5(TICK_NAMESPACE, f"{rule.arn} {fire_time.isoformat()}"))
 
 
 class Clock(Protocol):
@@ -57,8 +67,8 @@ def event_invocation(events: EventQueue) -> FireFn:
     """The one seam between schedules and asynchronous invocation: each fire is an Event
     invocation committed to the durable queue (retries, destinations, as any async call)."""
 
-    async def fire(fn: DeployedFunction, payload: bytes, request_id: str) -> None:
-        events.enqueue(
+    async def fire(fn: DeployedFunction, payload: bytes, request_id: str) -> bool:
+        return events.enqueue_once(
             fn.name, None, payload, source="schedule", request_id=request_id, invoked_arn=fn.arn
         )
 
@@ -138,20 +148,20 @@ class Scheduler:
         return fires
 
     async def tick(self) -> list[str]:
-        """Fire what is due now; returns the request ids of the invocations started."""
+        """Fire what is due now; returns the request ids of the ticks' invocations (started
+        here, or by another gateway that fired the tick first)."""
         started: list[str] = []
         for rule, fire_time in self.due(self.clock.now()):
             fn = self._function(rule)
             if fn is None:
                 continue
-            request_id = str(uuid.uuid4())
-            event = scheduled_event(rule, fire_time, str(uuid.uuid4()))
+            request_id = tick_request_id(rule, fire_time)
+            event = scheduled_event(rule, fire_time, request_id)
             payload = target_payload(rule, event)
             with self._lock:
                 entry = self._entries.get(rule.name)
                 if entry is not None:
                     entry.last_request_id = request_id
-            log.info("schedule %s fired: %s (%s)", rule.name, fn.name, request_id)
             task = asyncio.get_running_loop().create_task(self._fire(fn, payload, request_id))
             self._running.add(task)
             task.add_done_callback(self._running.discard)
@@ -191,7 +201,8 @@ class Scheduler:
 
     async def _fire(self, fn: DeployedFunction, payload: bytes, request_id: str) -> None:
         try:
-            await self.fire(fn, payload, request_id)
+            if await self.fire(fn, payload, request_id):
+                log.info("schedule fired: %s (%s)", fn.name, request_id)
         except Exception:  # one failed fire must not stop the others
             log.exception("schedule invocation %s of %s failed to start", request_id, fn.name)
 

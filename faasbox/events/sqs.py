@@ -206,9 +206,10 @@ class QueueService:
                 "SELECT attributes FROM sqs_queues WHERE name = ?", (name,)
             ).fetchone()
             if row is None:
+                # (another gateway may create it at the same moment: then theirs stands)
                 self._db.execute(
                     "INSERT INTO sqs_queues (name, attributes, created_at, modified_at)"
-                    " VALUES (?, ?, ?, ?)",
+                    " VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
                     (name, json.dumps(wanted), now, now),
                 )
             else:

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from faasbox.storage import Connection, Database, Step, connect, migrate
+from faasbox.events import gateways
+from faasbox.storage import AddColumns, Connection, Database, Step, connect, migrate
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS queue_messages (
@@ -61,7 +62,12 @@ CREATE INDEX IF NOT EXISTS queue_messages_leased ON queue_messages (state, lease
 CREATE INDEX IF NOT EXISTS queue_messages_receipt ON queue_messages (receipt);
 CREATE INDEX IF NOT EXISTS queue_messages_created ON queue_messages (created_at);
 """
-MIGRATIONS: list[Step] = [SCHEMA]
+MIGRATIONS: list[Step] = [
+    SCHEMA,
+    # Gateways sharing one database: each lease names the gateway instance that holds it.
+    AddColumns("queue_messages", {"lease_owner": "TEXT"}),
+    gateways.SCHEMA,
+]
 READY = (
     "((state IN ('queued', 'retrying') AND visible_at <= :now)"
     " OR (state = 'running' AND lease_until <= :now))"
@@ -183,6 +189,28 @@ class EventStore:
                       delay_s=delay_s, qualifier=qualifier, invoked_arn=invoked_arn,
                       client_context=client_context)  # fmt: skip
 
+    def put_if_absent(
+        self,
+        message_id: str,
+        queue: str,
+        body: bytes,
+        *,
+        source: str,
+        qualifier: str | None = None,
+        invoked_arn: str | None = None,
+        now: float | None = None,
+    ) -> bool:
+        """Commit a message unless one of that id is there; whether it was committed."""
+        now = time.time() if now is None else now
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO queue_messages (id, queue, body, qualifier, invoked_arn, source,"
+                " state, created_at, visible_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                (message_id, queue, body, qualifier, invoked_arn, source, now, now, now),
+            )
+            return bool(cursor.rowcount == 1)
+
     def put_many(
         self,
         messages: list[tuple[str, bytes, dict[str, Any] | None]],
@@ -250,21 +278,30 @@ class EventStore:
             ).fetchall()
         return [r[0] for r in rows]
 
-    def take(self, queue: str, limit: int, lease_s: float, now: float) -> list[Message]:
+    def take(
+        self, queue: str, limit: int, lease_s: float, now: float, owner: str | None = None
+    ) -> list[Message]:
         """Lease up to `limit` ready messages of `queue`, oldest first, each with a new
-        receipt handle and its receive count raised."""
+        receipt handle and its receive count raised; `owner`: the gateway instance that runs
+        them (faasbox.events.gateways), None for an SQS consumer's receive."""
         if limit <= 0:
             return []
         with self._transaction() as db:
             rows = db.execute(
                 "UPDATE queue_messages SET state = 'running', lease_until = :lease,"
-                " updated_at = :now, receive_count = receive_count + 1,"
+                " lease_owner = :owner, updated_at = :now, receive_count = receive_count + 1,"
                 " receipt = lower(hex(randomblob(24))),"
                 " first_received_at = COALESCE(first_received_at, :now)"
                 " WHERE id IN (SELECT id FROM queue_messages WHERE queue = :queue AND"
                 f" {READY} ORDER BY created_at LIMIT :limit{db.skip_locked})"
                 f" RETURNING {COLUMNS}",
-                {"lease": now + lease_s, "now": now, "queue": queue, "limit": limit},
+                {
+                    "lease": now + lease_s,
+                    "now": now,
+                    "queue": queue,
+                    "limit": limit,
+                    "owner": owner,
+                },
             ).fetchall()
         messages = [_message(r) for r in rows]
         messages.sort(key=lambda m: m.created_at)
@@ -381,17 +418,42 @@ class EventStore:
         visible, in_flight, delayed = (int(v or 0) for v in row)
         return {"visible": visible, "in_flight": in_flight, "delayed": delayed}
 
-    def release_leases(self, prefix: str) -> int:
-        """At startup of the only server using this file: what its predecessor was running
-        when it died runs again now, without waiting for the leases to run out."""
+    def register(self, instance: gateways.Instance) -> None:
+        """Note a gateway instance that is about to lease messages."""
         with self._transaction() as db:
-            cursor = db.execute(
+            gateways.register(db, instance)
+
+    def release_gone(self, prefix: str, *, unowned: bool = False) -> int:
+        """What gateways known to be gone (faasbox.events.gateways) were running runs
+        again now, without waiting for the leases to run out, and their rows are forgotten.
+        `unowned`: leases of the `prefix...` queues without an owner too (taken before owners
+        were recorded: at a start after an upgrade)."""
+        with self._transaction() as db:
+            known = [row[0] for row in db.execute("SELECT id FROM gateways").fetchall()]
+            released = 0
+            for owner in gateways.gone(db, known):
+                released += self._release_where(db, "", "lease_owner = :owner", owner)
+                gateways.forget(db, owner)
+            if unowned:
+                released += self._release_where(db, prefix, "lease_owner IS NULL", None)
+            return released
+
+    def release_owned(self, prefix: str, instance: gateways.Instance) -> int:
+        """A gateway's dispatcher of `prefix...` stops: what it was running runs again now,
+        on another gateway or at the next start."""
+        with self._transaction() as db:
+            return self._release_where(db, prefix, "lease_owner = :owner", instance.id)
+
+    @staticmethod
+    def _release_where(db: Connection, prefix: str, which: str, owner: str | None) -> int:
+        return int(
+            db.execute(
                 "UPDATE queue_messages SET state = CASE WHEN attempts > 0 THEN 'retrying'"
-                " ELSE 'queued' END, visible_at = :now, lease_until = NULL"
-                " WHERE state = 'running' AND queue >= :lo AND queue < :hi",
-                {"now": time.time(), "lo": prefix, "hi": prefix + "\uffff"},
-            )
-            return cursor.rowcount
+                " ELSE 'queued' END, visible_at = :now, lease_until = NULL, lease_owner = NULL"
+                f" WHERE state = 'running' AND {which} AND queue >= :lo AND queue < :hi",
+                {"now": time.time(), "lo": prefix, "hi": prefix + "\uffff", "owner": owner},
+            ).rowcount
+        )
 
     def get(self, message_id: str) -> Message | None:
         with self._lock:

@@ -7,6 +7,12 @@ drops the rest as it goes. Reads (`query`) run on their own connection, beside t
 (SQLite's WAL, or PostgreSQL: faasbox.storage).
 
 The SQL is plain and in this module only (one table, parameters).
+
+Several gateways may write into one database. Their sequence numbers are times
+(faasbox.execution.logs), so they meet only when two records were made in the same
+microsecond; a record whose number another gateway's record took first is written under the
+next free number instead (never over the other: no record is lost). Its later notes then miss
+it (they name the number it was made with).
 """
 
 from __future__ import annotations
@@ -50,8 +56,7 @@ COLUMNS = (
 )
 INSERT = (
     f"INSERT INTO invocation_logs ({COLUMNS}, log_size) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (seq) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in [*COLUMNS.split(", ")[1:], "log_size"])
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (seq) DO NOTHING"
 )
 BATCH = 500  # records written in one transaction at most
 # A batch waits this long for more records after its first: under load, one transaction
@@ -252,7 +257,11 @@ class LogDatabase:
         rows: list[tuple[object, ...]] = []  # records to insert, in one executemany
 
         def insert() -> None:
-            db.executemany(INSERT, rows)
+            if not rows:
+                return
+            written = db.executemany(INSERT, rows).rowcount
+            if written < len(rows):  # another gateway's records took some of these numbers
+                self._renumber_taken(db, rows)
             rows.clear()
 
         db.execute("BEGIN")
@@ -268,8 +277,8 @@ class LogDatabase:
                 if isinstance(op, _Note):
                     db.execute(
                         "UPDATE invocation_logs SET log = log || ?, log_size = log_size + ? "
-                        "WHERE seq = ?",
-                        (op.text, len(op.text), op.seq),
+                        "WHERE seq = ? AND function = ?",
+                        (op.text, len(op.text), op.seq, op.function),
                     )
                     sizes[op.function] = sizes.get(op.function, 0) + len(op.text)
                 elif isinstance(op, _Forget):
@@ -283,6 +292,18 @@ class LogDatabase:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+    @staticmethod
+    def _renumber_taken(db: Connection, rows: list[tuple[object, ...]]) -> None:
+        """Write the rows whose number holds another record under the next free numbers."""
+        for row in rows:
+            found = db.execute(
+                "SELECT request_id FROM invocation_logs WHERE seq = ?", (row[0],)
+            ).fetchone()
+            if found is not None and found[0] != row[3]:
+                (top,) = db.execute("SELECT MAX(seq) FROM invocation_logs").fetchone()
+                db.execute(INSERT, (int(top) + 1, *row[1:]))
+                log.info("log record %s of %s renumbered %d", row[3], row[1], int(top) + 1)
 
     def _trim(self, db: Connection, function: str) -> int:
         """Drop the oldest records of `function` until it fits TRIM_TO of its byte budget

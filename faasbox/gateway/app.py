@@ -53,6 +53,7 @@ from faasbox.gateway.ui import StaticUi, redirect
 from faasbox.lambda_.limits import SYNC_PAYLOAD_LIMIT
 from faasbox.registry import DeployChange, Registry
 from faasbox.registry.api_keys import ApiKeyStore
+from faasbox.registry.follower import RevisionFollower
 
 log = logging.getLogger("faasbox.gateway")
 
@@ -115,6 +116,10 @@ class Gateway:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._uploads: asyncio.Semaphore | None = None
         registry.on_change(self._on_deploy)
+        # Other gateways on the same database: their deploys, keys and configs, here too.
+        self.follower = RevisionFollower(
+            registry.database, [registry.refresh, api_keys.reload, self.events.configs.reload]
+        )
         # Deploys check their routes against other services' (routes are the gateway's).
         registry.route_guard = claim_routes
 
@@ -293,8 +298,10 @@ class Gateway:
                 self.events.start()
                 self.sqs_sources.start()
                 self.schedules.start()
+                self.follower.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                self.follower.close()
                 await self.schedules.close()
                 await self.sqs_sources.close()
                 await self.events.close()

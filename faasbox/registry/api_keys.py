@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from faasbox.registry import revision
 from faasbox.storage import Database, Step, connect, migrate
 
 SCHEMA = """
@@ -44,11 +45,14 @@ class ApiKeyStore:
     def __init__(self, database: Database | Path) -> None:
         self._db = connect(database, "api_keys")
         migrate(self._db, "api_keys", MIGRATIONS)
+        revision.ensure(self._db)
         self._lock = threading.Lock()
         self._hashes: dict[str, frozenset[str]] = {}
-        self._reload()
+        self.reload()
 
-    def _reload(self) -> None:
+    def reload(self) -> None:
+        """Read the keys again (at start, after a change, and when another gateway changed
+        them: the deploy revision moved)."""
         hashes: dict[str, set[str]] = {}
         for service, digest in self._db.execute("SELECT service, key_sha256 FROM api_keys"):
             hashes.setdefault(service, set()).add(digest)
@@ -91,11 +95,12 @@ class ApiKeyStore:
                         value = secrets.token_urlsafe(30)
                         self._upsert(service, name, value)
                         created.append(NewApiKey(service, name, value))
+                revision.bump(self._db)  # other gateways take the keys too
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            self._reload()
+            self.reload()
         return created
 
     def _upsert(self, service: str, name: str, value: str) -> None:

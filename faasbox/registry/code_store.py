@@ -33,6 +33,7 @@ import shutil
 import stat
 import tempfile
 import threading
+import time
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
@@ -68,6 +69,9 @@ MAX_LINK_HOPS = 40  # as Linux follows symbolic links
 MAX_NAME_BYTES = 255  # a path component, as file systems allow
 # Entries of an uploaded zip: each costs memory while it is checked, and an inode when stored.
 MAX_ZIP_ENTRIES = 50_000
+# A staging leftover (`.tmp-*`) this old is from a deploy that crashed; a younger one may be
+# another gateway's deploy in progress on the same data dir.
+LEFTOVER_AGE_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -182,13 +186,38 @@ def package_files(
                 yield rel, path
 
 
+def remove_leftovers(root: Path) -> None:
+    """Remove what crashed deploys left in `root` (`.tmp-*` files or folders)."""
+    now = time.time()
+    for leftover in root.glob(".tmp-*"):
+        try:
+            if now - leftover.lstat().st_mtime < LEFTOVER_AGE_S:
+                continue
+        except FileNotFoundError:
+            continue
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+
+
 class CodeStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
         self._zip_lock = threading.Lock()
-        for leftover in self.root.glob(".tmp-*"):  # from a deploy that crashed midway
-            shutil.rmtree(leftover, ignore_errors=True)
+        remove_leftovers(self.root)
+
+    def ensure_local(self, sha256: str) -> Path:
+        """The folder of stored code `sha256`, on this machine: another gateway stored it
+        (the data dir is shared today; a database-backed code store fetches it here)."""
+        path = self.path_of(sha256)
+        if not path.is_dir():
+            raise DeployError(
+                f"code {sha256} deployed through another gateway is not in {self.root}: "
+                "gateways must share the data dir"
+            )
+        return path
 
     def path_of(self, sha256: str) -> Path:
         return self.root / sha256
@@ -446,8 +475,7 @@ class PackageStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
-        for leftover in self.root.glob(".tmp-*"):
-            leftover.unlink(missing_ok=True)
+        remove_leftovers(self.root)
 
     def path_of(self, sha256: str) -> Path:
         return self.root / f"{sha256}.zip"

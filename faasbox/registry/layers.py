@@ -33,7 +33,8 @@ from pathlib import Path
 from faasbox.config.spec import ACCOUNT_ID
 from faasbox.errors import InvalidParameterValue, ResourceNotFound
 from faasbox.lambda_.limits import UNZIPPED_CODE_LIMIT
-from faasbox.registry.code_store import COMMIT_MARKER, CodeStore, StoredCode
+from faasbox.registry import revision
+from faasbox.registry.code_store import COMMIT_MARKER, CodeStore, StoredCode, remove_leftovers
 from faasbox.storage import Database, Step, connect, migrate
 
 SCHEMA = """
@@ -115,10 +116,10 @@ class LayerStore:
         self.code = code
         self.opt_root = data_dir / "opt"
         self.opt_root.mkdir(parents=True, exist_ok=True)
-        for leftover in self.opt_root.glob(".tmp-*"):
-            shutil.rmtree(leftover, ignore_errors=True)
+        remove_leftovers(self.opt_root)
         self._db = connect(database or Database.open(None, data_dir), "layers")
         migrate(self._db, "layers", MIGRATIONS)
+        revision.ensure(self._db)
         self._lock = threading.Lock()
         self._versions: dict[tuple[str, int], LayerVersion] = self._load()
 
@@ -253,6 +254,7 @@ class LayerStore:
                         version.service,
                     ),
                 )
+                revision.bump(self._db)  # other gateways reload their layers
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -268,10 +270,12 @@ class LayerStore:
                 "UPDATE layer_versions SET deleted = 1 WHERE name = ? AND version = ?",
                 (name, version),
             )
+            revision.bump(self._db)
             self._versions = self._load()
 
-    def refresh(self) -> None:
-        """Read the versions again (another gateway on a shared database published some)."""
+    def reload(self) -> None:
+        """Take the versions other gateways published or deleted (the registry calls this
+        when the deploy revision moved)."""
         with self._lock:
             self._versions = self._load()
 

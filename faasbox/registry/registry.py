@@ -30,6 +30,7 @@ from faasbox.errors import (
     ResourceConflict,
     ResourceNotFound,
 )
+from faasbox.registry import revision
 from faasbox.registry.code_store import CodeStore, Package, PackageStore, StoredCode
 from faasbox.registry.layers import LayerStore
 from faasbox.registry.models import (
@@ -79,6 +80,7 @@ MIGRATIONS: list[Step] = [
     ),
     AddColumns("versions", {"package_sha256": "TEXT NOT NULL DEFAULT ''"}),
 ]
+DEPLOY_ATTEMPTS = 3
 REVISION_MISMATCH = (
     "The Revision Id provided does not match the latest Revision Id. "
     "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
@@ -145,6 +147,7 @@ class Registry:
         self.db_path = data_dir / "registry.sqlite3"  # the default file, when it is SQLite
         self._db = connect(self.database, "registry")
         migrate(self._db, "registry", MIGRATIONS)
+        revision.ensure(self._db)
         self.layers = LayerStore(data_dir, self.code, self.database)  # its own table
         # Code in the database too, when other gateways share it (faasbox.registry.shared_code).
         self.shared_code = (
@@ -236,9 +239,29 @@ class Registry:
         names = [c.name for c in configs]
         if len(set(names)) != len(names):
             raise InvalidParameterValue(f"Function names must be unique: {names}")
+        for attempt in range(DEPLOY_ATTEMPTS):
+            try:
+                return self._deploy_once(configs, code, replace_service, force)
+            except ChangedElsewhere:
+                # Another gateway created one of these names between this one's catch-up and
+                # its commit (gateways started together with the same services): again, now
+                # that it is in the snapshot.
+                if attempt == DEPLOY_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _deploy_once(
+        self,
+        configs: Sequence[FunctionConfig],
+        code: StoredCode | Mapping[str, StoredCode],
+        replace_service: str | None,
+        force: bool,
+    ) -> DeployChange:
+        names = [c.name for c in configs]
         changed: list[str] = []
         removed: list[str] = []
         with self._lock:
+            caught = self._catch_up()
             current = self.snapshot.latest
             moved = self._take_names(configs, current, force)
             others = [
@@ -267,11 +290,16 @@ class Registry:
                         if fn.config.service == replace_service and fn.name not in names:
                             self._db.execute("DELETE FROM functions WHERE name = ?", (fn.name,))
                             removed.append(fn.name)
+                revision.bump(self._db)
                 self._db.execute("COMMIT")
+            except IntegrityError:
+                self._db.execute("ROLLBACK")
+                raise _changed_elsewhere() from None
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
             self.snapshot = self._load()
+        self._notify_caught_up(caught)
         change = DeployChange([self.get(n) for n in names], changed, removed, moved)
         self._notify(change)
         return change
@@ -298,9 +326,12 @@ class Registry:
     def create(self, config: FunctionConfig, code: StoredCode) -> DeployedFunction:
         """A new function (CreateFunction); ResourceConflict if the name is taken."""
         with self._lock:
+            caught = self._catch_up()
             if config.name in self.snapshot.latest:
+                self._notify_caught_up(caught)
                 raise ResourceConflict(f"Function already exist: {config.name}")
             self._write(lambda: self._upsert_latest(None, config, code))
+        self._notify_caught_up(caught)
         fn = self.get(config.name)
         self._notify(DeployChange([fn], [fn.name], []))
         return fn
@@ -323,6 +354,7 @@ class Registry:
             raise InvalidParameterValue(
                 "$LATEST version cannot be deleted without deleting the function."
             )
+        self.refresh()  # what another gateway created just now can be deleted here
         fn = self.get(name, qualifier)
         if fn.version != LATEST:
             with self._lock:
@@ -349,6 +381,7 @@ class Registry:
     ) -> DeployedFunction:
         """Snapshot $LATEST as the next version number; when nothing changed since the last
         published version, that version again (as Lambda does)."""
+        self.refresh()
         fn = self.get(name)
         with self._lock:
             fn = self.get(fn.name)  # as of now, under the lock
@@ -392,6 +425,7 @@ class Registry:
                 self._db.execute(
                     "UPDATE functions SET last_version = ? WHERE name = ?", (number, fn.name)
                 )
+                revision.bump(self._db)
                 self._db.execute("COMMIT")
             except IntegrityError as e:
                 self._db.execute("ROLLBACK")
@@ -404,16 +438,56 @@ class Registry:
 
     def reload(self) -> Snapshot:
         """Read the database again (what another gateway on a shared database wrote): layer
-        versions, functions, versions; their code made local first. Never on the invoke path."""
-        with self._lock:
-            self.snapshot = self._load()
+        versions, functions, versions, their code made local first; the listeners are told
+        what changed (refresh). Never on the invoke path."""
+        self.refresh()
         return self.snapshot
+
+    def refresh(self) -> DeployChange | None:
+        """Take what other gateways committed (the deploy revision moved): reload the
+        snapshot and tell the listeners what changed, as if the deploy had been made here;
+        None when nothing this gateway serves changed."""
+        with self._lock:
+            change = self._catch_up()
+        if change is not None:
+            self._notify(change)
+        return change
 
     def close(self) -> None:
         self.layers.close()
         if self.shared_code is not None:
             self.shared_code.close()
         self._db.close()
+
+    # --- other gateways' writes ---
+
+    def _catch_up(self) -> DeployChange | None:
+        """Reload from the database and diff against the snapshot; the caller holds the lock
+        and notifies. Writes call it first, so they check their preconditions against what
+        every gateway committed, not only this one."""
+        self.layers.reload()
+        old, new = self.snapshot, self._load()
+        deployed = [
+            fn
+            for name, fn in new.latest.items()
+            if name not in old.latest or old.latest[name].revision_id != fn.revision_id
+        ]
+        removed = [name for name in old.latest if name not in new.latest]
+        removed_versions = [
+            key for key in old.versions if key not in new.versions and key[0] in new.latest
+        ]
+        self.snapshot = new
+        if not deployed and not removed and not removed_versions:
+            return None
+        for fn in deployed:
+            self.code.ensure_local(fn.code_sha256)
+        return DeployChange(
+            deployed, [fn.name for fn in deployed], removed, removed_versions=removed_versions
+        )
+
+    def _notify_caught_up(self, change: DeployChange | None) -> None:
+        if change is not None:
+            self._notify(change)
 
     # --- internals ---
 
@@ -423,6 +497,7 @@ class Registry:
         expected_revision: str | None,
         change: Callable[[DeployedFunction], tuple[FunctionConfig, StoredCode]],
     ) -> DeployedFunction:
+        self.refresh()  # another gateway's commits first: its functions, their RevisionIds
         fn = self.get(name)
         with self._lock:
             fn = self.get(fn.name)  # as of now, under the lock
@@ -445,7 +520,11 @@ class Registry:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             result = statements()
+            revision.bump(self._db)
             self._db.execute("COMMIT")
+        except IntegrityError:
+            self._db.execute("ROLLBACK")
+            raise _changed_elsewhere() from None
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
@@ -464,23 +543,33 @@ class Registry:
         ):
             return False  # unchanged: keep its revision and its warm workers
         self.layers.attachable(cfg.layers, code.size)  # refuses unknown ARNs, > 5, > 250 MB
-        self._db.execute(
-            "INSERT INTO functions (name, config, code_sha256, code_size,"
-            " last_modified, revision_id, package_sha256) VALUES (?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT(name) DO UPDATE SET config=excluded.config,"
-            " code_sha256=excluded.code_sha256, code_size=excluded.code_size,"
-            " last_modified=excluded.last_modified,"
-            " revision_id=excluded.revision_id, package_sha256=excluded.package_sha256",
-            (
-                cfg.name,
-                json.dumps(cfg.to_dict()),
-                code.sha256,
-                code.size,
-                _now(),
-                str(uuid.uuid4()),
-                code.package_sha256,
-            ),
+        # A new function is an INSERT, a change an UPDATE of the revision this gateway saw:
+        # if another gateway created or changed it since this one's snapshot, the write
+        # fails (ChangedElsewhere) rather than overwrite what it did not see.
+        values = (
+            json.dumps(cfg.to_dict()),
+            code.sha256,
+            code.size,
+            _now(),
+            str(uuid.uuid4()),
+            code.package_sha256,
         )
+        if old is None:
+            self._db.execute(
+                "INSERT INTO functions (config, code_sha256, code_size, last_modified,"
+                " revision_id, package_sha256, name) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (*values, cfg.name),
+            )
+        elif (
+            self._db.execute(
+                "UPDATE functions SET config = ?, code_sha256 = ?, code_size = ?,"
+                " last_modified = ?, revision_id = ?, package_sha256 = ?"
+                " WHERE name = ? AND revision_id = ?",
+                (*values, cfg.name, old.revision_id),
+            ).rowcount
+            != 1
+        ):
+            raise _changed_elsewhere()
         return True
 
     def _notify(self, change: DeployChange) -> None:
@@ -512,7 +601,6 @@ class Registry:
             " revision_id, package_sha256 FROM versions"
         ).fetchall()
         if self.shared_code is not None:  # every version's code local before it is served
-            self.layers.refresh()  # layers another gateway published, for their /opt
             contents = [
                 *((r[2], r[6]) for r in function_rows),
                 *((r[4], r[8]) for r in version_rows),
@@ -536,6 +624,16 @@ class Registry:
                 keys.setdefault(fn.config.key, []).append(fn.name)
         aliases = {k: v[0] for k, v in keys.items() if len(v) == 1 and k not in latest}
         return Snapshot(latest, versions, aliases)
+
+
+class ChangedElsewhere(ResourceConflict):
+    """A write met another gateway's commit of the same function (a name created twice)."""
+
+
+def _changed_elsewhere() -> ChangedElsewhere:
+    return ChangedElsewhere(
+        "The function was changed through another gateway at the same time; try again."
+    )
 
 
 def _code_of(fn: DeployedFunction) -> StoredCode:

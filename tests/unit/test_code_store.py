@@ -6,6 +6,7 @@ import io
 import os
 import stat
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 
 from faasbox.errors import CodeTooLarge, DeployError
 from faasbox.registry import code_store
-from faasbox.registry.code_store import CodeStore, included
+from faasbox.registry.code_store import LEFTOVER_AGE_S, CodeStore, included
 
 FILES: dict[str, bytes] = {
     "handler.py": b"def hello(event, context):\n    return {'ok': True}\n",
@@ -273,11 +274,15 @@ def test_leftover_staging_folders_are_removed_when_the_store_opens(
     crashed = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
     (crashed / "lib").mkdir()
     (crashed / "lib" / "half.py").write_bytes(b"x = ")
+    an_hour_ago = time.time() - LEFTOVER_AGE_S - 1
+    os.utime(crashed, (an_hour_ago, an_hour_ago))
+    # a deploy of another gateway on the same data dir, in progress: kept
+    in_progress = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
 
     reopened = CodeStore(root)
 
-    assert staging_dirs(reopened) == []
-    assert entries(reopened) == [good.sha256]
+    assert staging_dirs(reopened) == [in_progress]
+    assert entries(reopened) == sorted([good.sha256, in_progress.name])
     assert stored_files(good.path) == FILES
 
 

@@ -4,6 +4,7 @@ bounded by size and age, searched by time and text (on SQLite and on PostgreSQL)
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Iterator
 
@@ -124,11 +125,13 @@ def test_a_log_store_over_a_database_survives_a_restart(db_path: Database) -> No
         try:
             # Memory holds the newest (its own bound); the logdb has them all.
             assert [r.log for r in store.records("f", limit=0)] == ["run 1\n", "run 2\nnoted\n"]
-            assert [r.seq for r in store.search("f", limit=0)] == [1, 2, 3]
+            seqs = [r.seq for r in added]
+            assert [r.seq for r in store.search("f", limit=0)] == seqs
+            assert seqs == sorted(set(seqs))
             assert store.search("f", text="run 0")[0].trace_id == added[0].trace_id
             # Sequence numbers go on after the stored ones.
-            assert store.next_seq() == 4
-            assert store.last_seq("f") == 3
+            assert store.next_seq() > seqs[-1]
+            assert store.last_seq("f") == seqs[-1]
         finally:
             store.close()
 
@@ -147,3 +150,27 @@ def test_search_sees_records_not_written_yet(db_path: Database) -> None:
             store.close()
 
     asyncio.run(test())
+
+
+def test_two_gateways_writing_the_same_numbers_lose_no_record(db_path: Database) -> None:
+    """Two gateways' log stores on one database; records of both with the same sequence
+    numbers (made in the same microsecond): both are kept, each under its own number."""
+    a = LogDatabase(db_path, Retention(1 << 20, WEEK))
+    b = LogDatabase(db_path, Retention(1 << 20, WEEK))
+    try:
+        for seq in (1, 2, 3):
+            a.add(record(seq, log=f"from a {seq}\n"))
+        assert a.flush()
+        for seq in (2, 3, 4):
+            b.add(dataclasses.replace(record(seq, log=f"from b {seq}\n"), request_id=f"b-{seq}"))
+        assert b.flush()
+        found = a.query("f", limit=0)
+        assert sorted(r.log for r in found) == sorted(
+            [f"from a {n}\n" for n in (1, 2, 3)] + [f"from b {n}\n" for n in (2, 3, 4)]
+        )
+        assert len({r.seq for r in found}) == 6
+        # What each gateway wrote with a free number kept it.
+        assert {r.seq: r.log for r in found}[4] == "from b 4\n"
+    finally:
+        a.close()
+        b.close()

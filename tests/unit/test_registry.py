@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from faasbox.errors import InvalidParameterValue, ResourceNotFound
+from faasbox.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
 from faasbox.registry import registry as registry_module
 from faasbox.registry.code_store import StoredCode
 from faasbox.registry.models import LATEST, FunctionConfig
@@ -438,3 +438,90 @@ def test_the_data_dir_and_its_database_are_private(tmp_path: Path) -> None:
     finally:
         registry.close()
         del keys
+
+
+# --- another gateway on the same database ---
+
+
+def test_another_gateways_deploys_reach_this_one_on_refresh(
+    registry: Registry, code: StoredCode, data: Path, tmp_path: Path
+) -> None:
+    other = Registry(data)
+    heard: list[DeployChange] = []
+    registry.on_change(heard.append)
+    try:
+        assert registry.refresh() is None  # nothing committed elsewhere
+        other.deploy([config("hello"), config("bye")], code, replace_service="svc")
+        with pytest.raises(ResourceNotFound):
+            registry.get("svc-dev-hello")  # not yet: the snapshot is memory
+        change = registry.refresh()
+        assert change is not None
+        assert sorted(change.changed) == ["svc-dev-bye", "svc-dev-hello"]
+        assert registry.get("svc-dev-hello").code_sha256 == code.sha256
+        assert heard == [change]
+        assert registry.refresh() is None  # told once
+
+        newer = store_code(other, tmp_path / "v2", "VERSION = 2\n")
+        other.deploy([config("hello")], newer, replace_service="svc")
+        change = registry.refresh()
+        assert change is not None
+        assert change.changed == ["svc-dev-hello"] and change.removed == ["svc-dev-bye"]
+        assert [f.code_sha256 for f in change.deployed] == [newer.sha256]
+
+        # A create through this one checks against what the other committed.
+        other.create(config("solo"), code)
+        with pytest.raises(ResourceConflict, match="already exist"):
+            registry.create(config("solo"), code)
+    finally:
+        other.close()
+
+
+def test_a_deploy_racing_another_gateways_create_of_the_same_name_is_retried(
+    registry: Registry, code: StoredCode, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two gateways started together deploy the same new service: the one whose snapshot
+    missed the other's commit meets the row on insert, catches up and deploys again."""
+    other = Registry(data)
+    try:
+        registry.refresh()
+        other.deploy([config("hello")], code, replace_service="svc")
+        real_catch_up = registry._catch_up
+        calls: list[int] = []
+
+        def late_catch_up() -> DeployChange | None:
+            calls.append(1)
+            if len(calls) == 1:
+                return None  # the first catch-up came just before the other's commit
+            return real_catch_up()
+
+        monkeypatch.setattr(registry, "_catch_up", late_catch_up)
+        change = registry.deploy([config("hello")], code, replace_service="svc")
+        assert change.changed == []  # the same function and code: unchanged, on the retry
+        assert registry.get("svc-dev-hello").revision_id == other.get("svc-dev-hello").revision_id
+        assert len(calls) == 2
+    finally:
+        other.close()
+
+
+def test_an_update_from_a_stale_snapshot_does_not_overwrite_another_gateways(
+    registry: Registry,
+    code: StoredCode,
+    data: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    other = Registry(data)
+    try:
+        registry.create(config("hello"), code)
+        other.refresh()
+        theirs = store_code(other, tmp_path / "theirs", "VERSION = 2\n")
+        other.update_code("svc-dev-hello", theirs)
+        # This gateway has not followed yet (its refresh comes just after its write's check).
+        monkeypatch.setattr(registry, "refresh", lambda: None)
+        mine = store_code(registry, tmp_path / "mine", "VERSION = 3\n")
+        with pytest.raises(ResourceConflict, match="another gateway"):
+            registry.update_code("svc-dev-hello", mine)
+        other.refresh()
+        assert other.get("svc-dev-hello").code_sha256 == theirs.sha256
+    finally:
+        other.close()

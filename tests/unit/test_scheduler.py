@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
-from faasbox.events.scheduler import Scheduler
+from faasbox.events.dispatcher import AsyncSettings, EventQueue
+from faasbox.events.scheduler import Scheduler, event_invocation
+from faasbox.events.store import function_queue
 from faasbox.registry.models import DeployedFunction, FunctionConfig
 from faasbox.registry.registry import Registry
 from tests.support import wait_until_async
@@ -46,8 +48,9 @@ class Recorder:
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any, str]] = []
 
-    async def __call__(self, fn: DeployedFunction, payload: bytes, request_id: str) -> None:
+    async def __call__(self, fn: DeployedFunction, payload: bytes, request_id: str) -> bool:
         self.calls.append((fn.name, json.loads(payload), request_id))
+        return True
 
 
 EVENTS: list[dict[str, Any]] = [
@@ -217,3 +220,45 @@ def test_the_loop_fires_on_the_clock_and_follows_deploys(
 
     asyncio.run(scenario())
     assert len(recorder.calls) == 3
+
+
+def test_two_gateways_on_one_database_fire_each_tick_once(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """Two gateways' schedulers, each with its own registry and queue on one data dir (as two
+    `faasbox serve` processes), over 10 ticks on a shared fake clock: each rule's tick is one
+    queued invocation, whichever gateway came first."""
+    start = deployed_at(registry)
+    clock = FakeClock(start)
+    other = Registry(tmp_path / "data")
+    queues = [
+        EventQueue(r, None, AsyncSettings())  # type: ignore[arg-type]  # enqueue needs no invoker
+        for r in (registry, other)
+    ]
+    schedulers = [Scheduler(q.registry, event_invocation(q), clock) for q in queues]
+
+    async def scenario() -> None:
+        for _ in range(10):
+            clock.advance(timedelta(minutes=1))
+            for scheduler in schedulers:
+                await scheduler.tick()
+            await asyncio.sleep(0)  # let the fires (tasks) run
+        for scheduler in schedulers:
+            await scheduler.close()
+
+    try:
+        asyncio.run(scenario())
+        queued = queues[0].store.recent(function_queue("cron-dev-tick"), 1000)
+        # Three enabled rules, ten ticks each: thirty invocations, none twice.
+        assert len(queued) == 30
+        assert len({m.id for m in queued}) == 30
+        assert {m.source for m in queued} == {"schedule"}
+        ticks = sorted(json.loads(m.body)["time"] for m in queued if b"Scheduled Event" in m.body)
+        assert ticks == [
+            (start + timedelta(minutes=n)).strftime("%Y-%m-%dT%H:%M:%SZ") for n in range(1, 11)
+        ]
+    finally:
+        for q in queues:
+            q.store.close()
+            q.configs.close()
+        other.close()

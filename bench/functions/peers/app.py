@@ -10,8 +10,11 @@ from PIL import Image
 
 
 def hello(event, context):
-    return {"statusCode": 200, "headers": {"Content-Type": "application/json"},
-            "body": json.dumps({"message": "Hello"})}
+    return {
+        "statusCode": 200,
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps({"message": "Hello"}),
+    }
 
 
 def gray(event, context):
@@ -19,5 +22,9 @@ def gray(event, context):
     data = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode("latin-1")
     out = io.BytesIO()
     Image.open(io.BytesIO(data)).convert("L").save(out, "JPEG", quality=90)
-    return {"statusCode": 200, "headers": {"Content-Type": "image/jpeg"},
-            "body": base64.b64encode(out.getvalue()).decode("ascii"), "isBase64Encoded": True}
+    return {
+        "statusCode": 200,
+        "headers": {"Content-Type": "image/jpeg"},
+        "body": base64.b64encode(out.getvalue()).decode("ascii"),
+        "isBase64Encoded": True,
+    }
