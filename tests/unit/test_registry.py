@@ -446,7 +446,7 @@ def test_the_data_dir_and_its_database_are_private(tmp_path: Path) -> None:
 def test_another_gateways_deploys_reach_this_one_on_refresh(
     registry: Registry, code: StoredCode, data: Path, tmp_path: Path
 ) -> None:
-    other = Registry(data)
+    other = Registry(data, registry.database)
     heard: list[DeployChange] = []
     registry.on_change(heard.append)
     try:
@@ -481,7 +481,7 @@ def test_a_deploy_racing_another_gateways_create_of_the_same_name_is_retried(
 ) -> None:
     """Two gateways started together deploy the same new service: the one whose snapshot
     missed the other's commit meets the row on insert, catches up and deploys again."""
-    other = Registry(data)
+    other = Registry(data, registry.database)
     try:
         registry.refresh()
         other.deploy([config("hello")], code, replace_service="svc")
@@ -510,7 +510,7 @@ def test_an_update_from_a_stale_snapshot_does_not_overwrite_another_gateways(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    other = Registry(data)
+    other = Registry(data, registry.database)
     try:
         registry.create(config("hello"), code)
         other.refresh()
