@@ -95,7 +95,7 @@ class Source:
             return registry.store_zip(_read_artifact(self.artifact))
         if self.root is None:
             return registry.store_zip(self.zip_bytes())
-        return registry.code.put_directory(self.root, self.patterns, self.excluded, self.extra)
+        return registry.store_directory(self.root, self.patterns, self.excluded, self.extra)
 
 
 @dataclass(frozen=True)

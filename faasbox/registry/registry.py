@@ -20,6 +20,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,13 @@ from faasbox.errors import (
     ResourceNotFound,
 )
 from faasbox.registry import revision
-from faasbox.registry.code_store import CodeStore, Package, PackageStore, StoredCode
+from faasbox.registry.code_store import (
+    ALWAYS_EXCLUDED,
+    CodeStore,
+    Package,
+    PackageStore,
+    StoredCode,
+)
 from faasbox.registry.layers import LayerStore
 from faasbox.registry.models import (
     ACCOUNT_ID,
@@ -205,9 +212,14 @@ class Registry:
     # --- writes ---
 
     def store_directory(
-        self, src: Path, patterns: Sequence[str] = (), extra: Sequence[tuple[str, Path]] = ()
+        self,
+        src: Path,
+        patterns: Sequence[str] = (),
+        excluded: AbstractSet[str] = ALWAYS_EXCLUDED,
+        extra: Sequence[tuple[str, Path]] = (),
     ) -> StoredCode:
-        code = self.code.put_directory(src, patterns, extra=extra)
+        """Store a package folder (code_store.put_directory); in a shared database too."""
+        code = self.code.put_directory(src, patterns, excluded, extra)
         if self.shared_code is not None:
             self.shared_code.publish(code)
         return code

@@ -1,29 +1,37 @@
-"""Two `faasbox serve` processes on one data dir, as two gateways behind a load balancer: a
-function created through one is served by the other; API keys and access keys made on one
-work on the other; 100 async events sent through both run once each; a gateway killed with
-events in flight loses none (the other runs them) and the other keeps serving.
+"""Two `faasbox serve` processes sharing one database, as two gateways behind a load balancer:
+on one data dir (its SQLite file), and on PostgreSQL with a data dir each (nothing shared but
+the database, as on two machines). A function created through one is served by the other;
+API keys and access keys made on one work on the other; 100 async events sent through both
+run once each; a gateway killed with events in flight loses none (the other runs them) and
+the other keeps serving.
 
 The two servers are shared by the module; the kill comes last."""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
+import os
 import re
 import shutil
 import sqlite3
 import subprocess
 import sys
+import uuid
 import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from faasbox.registry.access_keys import Credentials
 from tests.async_support import Collector
+from tests.postgres import PostgresServer
 from tests.support import (
     ROOT,
     SERVICES,
@@ -38,17 +46,61 @@ RECORDER = "asynctest-dev-recorder"  # reservedConcurrency: 2 (per gateway)
 DEADLINE_S = 30.0  # a bound for a loaded machine; the follow itself takes about 0.25 s
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("shared-data")
+@dataclass(frozen=True)
+class Shared:
+    """What the two gateways share: one data dir (SQLite), or a PostgreSQL database."""
+
+    data_dirs: tuple[Path, Path]
+    database: str | None  # the PostgreSQL URL
+    # Gateways with data dirs of their own share the access keys' master key (docs/security.md).
+    env: dict[str, str]
+
+    def serve_args(self) -> list[str]:
+        return ["--database", self.database] if self.database else []
+
+    def query(self, sql: str, *params: object) -> tuple[object, ...]:
+        if self.database:
+            with psycopg.connect(self.database) as conn:
+                row = conn.execute(sql.replace("?", "%s"), params).fetchone()
+        else:
+            path = self.data_dirs[0] / "registry.sqlite3"
+            with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+                row = db.execute(sql, params).fetchone()
+        assert row is not None
+        return tuple(row)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def shared(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Shared]:
+    if request.param == "sqlite":
+        data = tmp_path_factory.mktemp("shared-data")
+        yield Shared((data, data), None, {})
+        return
+    server: PostgresServer = request.getfixturevalue("postgres")
+    name = f"gateways_{uuid.uuid4().hex[:12]}"
+    server.database(name)
+    try:
+        dirs = (tmp_path_factory.mktemp("data-a"), tmp_path_factory.mktemp("data-b"))
+        master_key = base64.b64encode(os.urandom(32)).decode()
+        yield Shared(dirs, server.url(name), {"FAASBOX_MASTER_KEY": master_key})
+    finally:
+        server.drop(name)
 
 
 @pytest.fixture(scope="module")
-def gateways(data_dir: Path) -> Iterator[tuple[RunningServer, RunningServer]]:
+def gateways(shared: Shared) -> Iterator[tuple[RunningServer, RunningServer]]:
     # Both started with the same services, as gateways of one deployment are: the second
     # one's deploy of them is unchanged.
-    a = RunningServer([SERVICES / "async"], data_dir, "--metrics-public").start()
-    b = RunningServer([SERVICES / "async"], data_dir, "--metrics-public").start()
+    a, b = (
+        RunningServer([SERVICES / "async"], data, "--metrics-public", *shared.serve_args())
+        for data in shared.data_dirs
+    )
+    a.start(env=shared.env)
+    b.start(env=shared.env)
+    # The admin key is made once, by the first gateway on the database, in its data dir.
+    b.credentials = b.credentials or a.credentials
     yield a, b
     for server in (a, b):
         if server.alive():
@@ -56,7 +108,8 @@ def gateways(data_dir: Path) -> Iterator[tuple[RunningServer, RunningServer]]:
 
 
 @pytest.fixture(scope="module")
-def collector() -> Iterator[Collector]:
+def collector(shared: Shared) -> Iterator[Collector]:
+    """The events' side effects, one collector per backend (a number runs once in each)."""
     running = Collector()
     yield running
     running.close()
@@ -109,7 +162,7 @@ def test_a_function_created_through_one_gateway_is_served_by_the_other(
 
 def test_api_keys_and_access_keys_made_on_one_work_on_the_other(
     gateways: tuple[RunningServer, RunningServer],
-    data_dir: Path,
+    shared: Shared,
     tmp_path: Path,
 ) -> None:
     a, b = gateways
@@ -132,12 +185,21 @@ def test_api_keys_and_access_keys_made_on_one_work_on_the_other(
     assert private(b, key) == private(a, key) == 502
     assert private(b, key + "x") == 403
 
-    # An access key issued on the data dir (as `faasbox keys create` does) signs for both.
+    # An access key issued on the database (as `faasbox keys create` does) signs for both.
     issued = subprocess.run(
-        [sys.executable, "-m", "faasbox", "keys", "create", "--data-dir", str(data_dir)],
+        [
+            sys.executable,
+            "-m",
+            "faasbox",
+            "keys",
+            "create",
+            "--data-dir",
+            str(shared.data_dirs[0]),
+            *shared.serve_args(),
+        ],
         capture_output=True,
         text=True,
-        env=clean_env(),
+        env=clean_env(**shared.env),
         cwd=ROOT,
         timeout=60,
     )
@@ -154,15 +216,14 @@ def test_api_keys_and_access_keys_made_on_one_work_on_the_other(
         assert RECORDER in names
 
 
-def unfinished(data_dir: Path, function: str) -> int:
+def unfinished(shared: Shared, function: str) -> int:
     """Async invocations of `function` not yet done, as the shared database holds them."""
-    with sqlite3.connect(f"file:{data_dir / 'registry.sqlite3'}?mode=ro", uri=True) as db:
-        (count,) = db.execute(
-            "SELECT COUNT(*) FROM queue_messages WHERE queue = ?"
-            " AND state NOT IN ('succeeded', 'failed')",
-            (f"function:{function}",),
-        ).fetchone()
-    return int(count)
+    (count,) = shared.query(
+        "SELECT COUNT(*) FROM queue_messages WHERE queue = ?"
+        " AND state NOT IN ('succeeded', 'failed')",
+        f"function:{function}",
+    )
+    return int(count)  # type: ignore[call-overload]
 
 
 def invocations_run(server: RunningServer, function: str) -> float:
@@ -187,13 +248,13 @@ def send_events(servers: list[RunningServer], collector: Collector, numbers: ran
 
 
 def test_100_async_events_through_both_gateways_run_once_each(
-    gateways: tuple[RunningServer, RunningServer], collector: Collector, data_dir: Path
+    gateways: tuple[RunningServer, RunningServer], collector: Collector, shared: Shared
 ) -> None:
     a, b = gateways
     before = [invocations_run(s, RECORDER) for s in gateways]
     send_events([a, b], collector, range(100), sleep=0.05)
     wait_until(lambda: set(range(100)) <= set(collector.runs_of("n")), 120, "all 100 events to run")
-    wait_until(lambda: unfinished(data_dir, RECORDER) == 0, 60, "the queue to be done")
+    wait_until(lambda: unfinished(shared, RECORDER) == 0, 60, "the queue to be done")
     runs = collector.runs_of("n")
     assert {n: runs[n] for n in range(100) if runs[n] != 1} == {}
     # Both gateways ran some: they share the queue, neither steals the other's leases.
@@ -203,7 +264,7 @@ def test_100_async_events_through_both_gateways_run_once_each(
 
 
 def test_a_killed_gateways_events_run_on_the_other_and_it_keeps_serving(
-    gateways: tuple[RunningServer, RunningServer], collector: Collector, data_dir: Path
+    gateways: tuple[RunningServer, RunningServer], collector: Collector, shared: Shared
 ) -> None:
     a, b = gateways
     numbers = range(1000, 1030)
@@ -225,7 +286,7 @@ def test_a_killed_gateways_events_run_on_the_other_and_it_keeps_serving(
     wait_until(
         lambda: set(numbers) <= set(collector.runs_of("n")), 110, "every accepted event to run"
     )
-    wait_until(lambda: unfinished(data_dir, RECORDER) == 0, 60, "the queue to be done")
+    wait_until(lambda: unfinished(shared, RECORDER) == 0, 60, "the queue to be done")
     runs = collector.runs_of("n")
     # Only the events A was running at the kill (reservedConcurrency: 2) may have run twice.
     assert sum(runs[n] - 1 for n in numbers) <= 2, {n: runs[n] for n in numbers}
