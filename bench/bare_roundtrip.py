@@ -22,7 +22,6 @@ from typing import Any
 
 import uvicorn
 
-from faasbox.execution import scheduling
 from faasbox.execution.process import protocol
 
 BODY = b'{"message": "Hello"}'
@@ -111,7 +110,6 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 if __name__ == "__main__":
-    scheduling.apply("batch")  # as `faasbox serve` does by default
     uvicorn.run(
         app,
         host="127.0.0.1",

@@ -48,7 +48,6 @@ from faasbox.registry.models import DeployedFunction
 from faasbox.registry.services import function_configs
 
 if TYPE_CHECKING:
-    from faasbox.execution.scheduling import Policy
     from faasbox.gateway.server import Server
 
 out = Console(highlight=False, soft_wrap=True)
@@ -346,14 +345,6 @@ def cli() -> None:
 )
 @click.option("-q", "--quiet", is_flag=True, help="No access log line per request.")
 @click.option(
-    "--scheduling",
-    type=click.Choice(["batch", "normal"]),
-    default="batch",
-    show_default=True,
-    help="CPU policy of the server and its workers: batch (no preemption on wake-up: less "
-    "CPU per invocation) or normal (Linux's default).",
-)
-@click.option(
     "--i-know-this-is-unsafe",
     "unsafe",
     is_flag=True,
@@ -390,20 +381,16 @@ def serve(
     memory_logs: bool,
     metrics_public: bool,
     quiet: bool,
-    scheduling: Policy,
     dapr: DaprSettings | None,
     dapr_ports_required: tuple[bool, bool],
 ) -> None:
     """Deploy the services in DIRECTORIES (default: examples) and serve them."""
     from faasbox.cli import keys
-    from faasbox.execution import scheduling as cpu_policy
     from faasbox.execution.settings import RuntimeSettings
     from faasbox.gateway.server import bind_socket, build_server, run
     from faasbox.registry.services import deploy_service
 
     keys.refuse_unsafe_no_auth(host, no_auth, unsafe)
-    # Before any thread or process is started: they inherit it.
-    cpu_policy.apply(scheduling)
     options = _cli_options(stage, region)
     # First: a port in use (a second `make run`) fails before anything is deployed.
     try:

@@ -46,12 +46,6 @@ def test_faasbox_dependencies_are_not_importable(server: RunningServer) -> None:
     assert set(seen["loaded_at_init"]) - {"probe"} <= {"faasbox"}, seen["loaded_at_init"]
 
 
-def test_the_function_runs_under_the_servers_batch_scheduling(server: RunningServer) -> None:
-    # `serve --scheduling batch`, the default: the worker inherited SCHED_BATCH from the
-    # gateway (faasbox.execution.scheduling), so waking the gateway does not preempt it.
-    assert probe(server, [])["batch_scheduling"] is True
-
-
 def test_boto3_is_the_lambda_runtimes_version(server: RunningServer) -> None:
     seen = probe(server, ["awslambdaric"])
     assert seen["boto3"] == pinned("boto3")

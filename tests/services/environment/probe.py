@@ -1,7 +1,6 @@
 """Reports the import environment it runs in, as a function author would look at it."""
 
 import importlib
-import os
 import sys
 
 # What was imported before this module's own imports: the worker's doing, not the function's.
@@ -29,5 +28,4 @@ def handler(event, context):
         "botocore": botocore.__version__,
         "importable": {n: _importable(n) for n in event.get("names", [])},
         "loaded_at_init": LOADED_AT_INIT,
-        "batch_scheduling": os.sched_getscheduler(0) == os.SCHED_BATCH,
     }
