@@ -43,12 +43,13 @@ def faasbox_server(dirs: list[Path], *args: str) -> RunningServer:
 
 
 class BareServer:
-    """bench/bare_asgi.py under the same uvicorn settings, in its own process."""
+    """bench/bare_asgi.py (or another baseline beside it, e.g. bare_roundtrip.py) under the
+    same uvicorn settings, in its own process."""
 
-    def __init__(self) -> None:
+    def __init__(self, script: str = "bare_asgi.py") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen([sys.executable, str(BENCH / "bare_asgi.py"), str(self.port)])
+        self.proc = subprocess.Popen([sys.executable, str(BENCH / script), str(self.port)])
         for _ in range(100):
             try:
                 httpx.get(self.url, timeout=1)

@@ -1,46 +1,96 @@
 """Warm overhead: hello through faasbox's gateway and a warm worker, against a bare ASGI hello
-on the same server stack, at 1 and 8 connections (wrk)."""
+on the same server stack and against the floor of process isolation (bench/bare_roundtrip.py:
+the bare hello plus one round trip to a second Python process per request), at 1 and 8
+connections (wrk), in interleaved rounds, with each server's CPU time per request.
+
+    .venv/bin/python -m bench.warm                  # 3 rounds of 5 s; rewrites RESULTS.md's section
+    .venv/bin/python -m bench.warm --rounds 1 --seconds 2
+"""
 
 from __future__ import annotations
 
-from bench.common import FUNCTIONS, BareServer, faasbox_server, wrk
+import argparse
+import statistics
+import sys
+
+from bench.common import FUNCTIONS, BareServer, faasbox_server
+from bench.peers import Load, load_average, wrk
 from bench.results import machine, update_section
 
-SECONDS = 5
+COMMAND = ".venv/bin/python -m bench.warm"
 
 
-def main() -> None:
+def _cell(runs: list[Load]) -> str:
+    rps = statistics.median(r.rps for r in runs)
+    p50 = statistics.median(r.p50_ms for r in runs)
+    p99 = statistics.median(r.p99_ms for r in runs)
+    cpu = statistics.median(r.cpu_us for r in runs)
+    return f"{rps:,.0f} ({p50:.2f} / {p99:.2f} ms, {cpu:,.0f} µs)"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=5)
+    args = parser.parse_args(argv or [])
+    started_load = load_average()
     bare = BareServer()
+    floor = BareServer("bare_roundtrip.py")
     server = faasbox_server([FUNCTIONS / "hello"])
+    assert server.proc is not None
+    sides = {
+        "bare": (bare.url, bare.proc.pid),
+        "floor": (floor.url, floor.proc.pid),
+        "faasbox": (f"{server.url}/hello", server.proc.pid),
+    }
+    results: dict[tuple[int, str], list[Load]] = {}
     try:
-        rows = []
-        for connections in (1, 8):
-            wrk(f"{server.url}/hello", connections, 1)  # warm the workers
-            wrk(bare.url, connections, 1)
-            ours = wrk(f"{server.url}/hello", connections, SECONDS)
-            base = wrk(bare.url, connections, SECONDS)
-            rows.append(
-                f"| c={connections} | {base.rps:,.0f} | {base.p50_ms:.2f} / {base.p99_ms:.2f} | "
-                f"{ours.rps:,.0f} | {ours.p50_ms:.2f} / {ours.p99_ms:.2f} | "
-                f"**{ours.rps / base.rps:.2f}x** |"
-            )
+        for _ in range(args.rounds):
+            for connections in (1, 8):
+                for side, (url, pid) in sides.items():
+                    wrk(url, connections, 1)  # warm up (faasbox's and the floor's workers)
+                    run = wrk(url, connections, args.seconds, server_pid=pid)
+                    assert run.non_2xx == 0 and run.errors == 0, (side, run)
+                    results.setdefault((connections, side), []).append(run)
+                    print(connections, side, run, flush=True)
     finally:
         server.stop()
+        floor.stop()
         bare.stop()
-    body = f"""Target: >= 0.6x the bare ASGI hello's throughput, p99 <= 2 ms at c=8.
+    rows = []
+    for connections in (1, 8):
+        runs = {side: results[(connections, side)] for side in sides}
+        rps = {side: statistics.median(r.rps for r in runs[side]) for side in sides}
+        cpu = {side: statistics.median(r.cpu_us for r in runs[side]) for side in sides}
+        rows.append(
+            f"| c={connections} | {_cell(runs['bare'])} | {_cell(runs['floor'])} | "
+            f"{_cell(runs['faasbox'])} | **{rps['faasbox'] / rps['bare']:.2f}x** | "
+            f"{rps['floor'] / rps['bare']:.2f}x | {rps['faasbox'] / rps['floor']:.2f}x | "
+            f"{cpu['faasbox'] - cpu['floor']:,.0f} µs |"
+        )
+    body = f"""Target (issue 16): >= 0.4x the bare ASGI hello's throughput.
 
-| load | bare ASGI req/s | bare p50 / p99 ms | faasbox req/s | faasbox p50 / p99 ms | ratio |
-|---|---|---|---|---|---|
+| load | bare ASGI req/s (p50 / p99, CPU/req) | floor: bare + a process round trip \
+| faasbox | faasbox / bare \
+| floor / bare | faasbox / floor | faasbox's CPU/req over the floor's |
+|---|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
-faasbox: `GET /hello` (an `httpApi` route: route match, payload 2.0 event, a warm worker over its
-Unix socket, response mapping). Bare: `bench/bare_asgi.py`, uvicorn + uvloop + httptools like
-faasbox. wrk {SECONDS} s per row after a 1 s warm-up, `-t1 -c1` and `-t2 -c8`, both servers on
-loopback, one after the other. Machine: {machine()}.
-Command: `.venv/bin/python -m bench.warm`"""
+faasbox: `GET /hello` on `faasbox serve` (defaults: access log, persisted logs), an `httpApi`
+route: route match, payload 2.0 event, a warm worker over its Unix socket, response mapping,
+START/END/REPORT lines. Bare: `bench/bare_asgi.py`, uvicorn + uvloop + httptools like faasbox.
+Floor: `bench/bare_roundtrip.py`, the bare hello plus one round trip per request to a second
+Python process (one per concurrent request) over a Unix socket with faasbox's frames and a
+`json.loads`/`json.dumps` on the far side: what process isolation costs at the least on this
+machine. wrk `-t1 -c1` / `-t2 -c8`, {args.rounds} rounds of {args.seconds:g} s, the three
+servers interleaved, each after a 1 s warm-up; medians of the rounds. CPU/req: the CPU time of
+the server's process tree (the gateway and its workers) over the requests wrk counted.
+Load average (1 min) {started_load} at the start, {load_average()} at the end.
+Machine: {machine()}.
+Command: `{COMMAND}`"""
     update_section("Warm overhead", body)
     print(body)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
