@@ -49,7 +49,8 @@ class EnvironmentHost:
             max_workers=1,
             idle_timeout_s=NEVER,
             persist_logs=False,
-            preload=(),  # no zygote with numpy & co. per environment: it forks the base one
+            # `preload` kept: its packages are what functions may import beyond their own
+            # (preload_site); its zygote starts only for a second cold start that wants it.
         )
         self.fn = fn
         self.code = code
