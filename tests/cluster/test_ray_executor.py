@@ -42,6 +42,8 @@ FUNCTIONS = {
     "sleepy": {"handler": "handler.nap", "timeout": 1},
     "onA": {"handler": "handler.hello", "faasbox": {"resources": {"node_a": 1}}},
     "onB": {"handler": "handler.hello", "faasbox": {"resources": {"node_b": 1}}},
+    "limited": {"handler": "handler.nap", "timeout": 30, "reservedConcurrency": 1},
+    "kept": {"handler": "handler.hello", "provisionedConcurrency": 1},
     # One environment per `slot`: node A has 2, node B 1, so three fill both nodes.
     "nap": {"handler": "handler.nap", "timeout": 30, "faasbox": {"resources": {"slot": 1}}},
 }
@@ -130,6 +132,19 @@ def test_invocations_land_on_both_nodes(server: RunningServer, cluster: Any) -> 
     assert set(nodes) == {on_a["node"], on_b["node"]}
     assert all(n["address"] == "127.0.0.1" for n in nodes.values())
     assert nodes[on_a["node"]]["workers"] >= 1 and nodes[on_b["node"]]["workers"] >= 1
+
+
+def test_reserved_and_provisioned_concurrency(server: RunningServer) -> None:
+    # provisionedConcurrency: an environment starts at deploy and runs INIT before any call.
+    wait_until(lambda: len(workers(server, "kept")) == 1, WAIT_S, "kept's provisioned worker")
+    first = invoke(server, "kept", {"name": "warm"})
+    assert first["payload"] == {"hello": "warm"} and "Init Duration" not in first["log"]
+
+    # reservedConcurrency 1: two at once take turns in one environment (the queue waits 30 s).
+    with ThreadPoolExecutor(2) as pool:
+        both = list(pool.map(lambda _: invoke(server, "limited", {"seconds": 1}), range(2)))
+    assert [r["payload"]["rested"] for r in both] == [1, 1]
+    assert len(workers(server, "limited")) == 1
 
 
 def test_a_dead_node_fails_only_its_invocations(server: RunningServer, cluster: Any) -> None:

@@ -57,13 +57,16 @@ class EnvironmentHost:
         self.opt = opt
         self.executor: ProcessExecutor | None = None
 
-    async def ready(self) -> dict[str, Any]:
-        """Fetch the code (unless this node has it) and say where this environment is."""
+    async def ready(self, provisioned: bool = False) -> dict[str, Any]:
+        """Fetch the code (unless this node has it) and say where this environment is; a
+        `provisioned` one runs its worker's INIT now, and waits warm."""
         code_dir = await node_copy(self.code, self.cache)
         opt_dir = await node_copy(self.opt, self.cache) if self.opt is not None else None
-        config = dataclasses.replace(self.fn.config, provisioned_concurrency=None)
+        config = dataclasses.replace(self.fn.config, provisioned_concurrency=int(provisioned))
         self.fn = dataclasses.replace(self.fn, config=config, code_dir=code_dir, opt_dir=opt_dir)
         self.executor = ProcessExecutor(self.settings, Budget(1))
+        if provisioned:
+            await self.executor.pools.pool_for(self.fn).provision()
         return {
             "node": self.node_id,
             "address": ray.util.get_node_ip_address(),  # type: ignore[no-untyped-call]

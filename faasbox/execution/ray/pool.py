@@ -139,8 +139,9 @@ class ActorPool:
                     raise self.queue.throttled()
             env = Environment(await self.owner.start_actor(self.fn, name), name)
             env.provisioned = provisioned
+            env.fresh = not provisioned  # a provisioned one ran INIT in `ready`
             info = await asyncio.wait_for(
-                env.actor.ready.remote(), self.owner.settings.ray_placement_timeout_s
+                env.actor.ready.remote(provisioned), self.owner.settings.ray_placement_timeout_s
             )
             env.node, env.address, env.pid = info["node"], info["address"], info["pid"]
         except BaseException as e:
