@@ -57,7 +57,7 @@ def main() -> None:
     )
     work = Path(tempfile.mkdtemp(prefix="bench-ray-"))
     dirs = [FUNCTIONS / "hello", SERVICE]
-    common = ("--no-auth", "--max-workers", "2", "--quiet", "--memory-logs")
+    common = ("--no-auth", "--max-workers", "4", "--quiet", "--memory-logs")
     local = RunningServer(dirs, work / "local", *common).start(timeout=120)
     on_ray = RunningServer(dirs, work / "ray", *common, "--ray", cluster.address).start(120)
     body_file = work / "gray.jpg"
@@ -123,10 +123,11 @@ ms**.
 |---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
-Both servers serve bench/functions/hello and examples/image-service with `--max-workers 2`:
-`local` runs workers with the process executor, `--ray` through a one-node Ray cluster on the
-same machine (in a network namespace with only loopback): each environment a host actor whose
-process executor runs the same worker. wrk {SECONDS} s per row, {ROUNDS} rounds alternating the
+Both servers serve bench/functions/hello and examples/image-service with `--max-workers 4`
+(two environments of each function, none evicted): `local` runs workers with the process
+executor, `--ray` through a one-node Ray cluster on the same machine (in a network namespace
+with only loopback): each environment a host actor whose process executor runs the same
+worker. wrk {SECONDS} s per row, {ROUNDS} rounds alternating the
 two servers (medians); grayscale POSTs a 640x480 JPEG to `/images/grayscale`.
 Machine: {machine()}, shared with other work (figures move between runs; the ratios less).
 Command: `.venv/bin/python -m bench.ray_executor` (as root)"""

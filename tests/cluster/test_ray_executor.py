@@ -56,7 +56,9 @@ def server(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
     (folder / "handler.py").write_text(CODE)
     doc = {
         "service": "onray",
-        "provider": {"name": "aws", "runtime": "python3.11"},
+        # 128 MB: each environment asks Ray for 0.07 of a core (Lambda's share), so the
+        # two nodes of 2 cores hold every environment of these tests at once.
+        "provider": {"name": "aws", "runtime": "python3.11", "memorySize": 128},
         "functions": FUNCTIONS,
     }
     (folder / "serverless.yml").write_text(json.dumps(doc))
