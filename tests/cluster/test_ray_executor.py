@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -188,3 +191,16 @@ def test_a_dead_node_fails_only_its_invocations(server: RunningServer, cluster: 
             WAIT_S,
             "node B to leave /health",
         )
+
+
+def test_serve_with_an_address_where_no_cluster_answers(tmp_path: Any) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]  # bound, never listening: refused
+        done = subprocess.run(
+            [sys.executable, "-m", "faasbox", "serve", str(tmp_path), "--port", "0",
+             "--data-dir", str(tmp_path / "data"), "--ray", f"127.0.0.1:{port}"],
+            capture_output=True, text=True, timeout=WAIT_S,
+        )  # fmt: skip
+    assert done.returncode == 1
+    assert f"cannot join the Ray cluster at '127.0.0.1:{port}': nothing answers" in done.stderr

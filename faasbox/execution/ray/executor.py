@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import time
 from typing import Any
 
@@ -37,8 +38,11 @@ KILLED_BY_NODE = -9  # what the invocation is told: as a local worker killed by 
 
 
 def connect(address: str) -> None:
-    """Join the cluster as a driver (the gateway places and calls actors from it)."""
+    """Join the cluster as a driver (the gateway places and calls actors from it); a
+    HOST:PORT where nothing listens is a ConnectionError at once (ray.init would retry for
+    minutes)."""
     if not ray.is_initialized():
+        reachable(address)
         ray.init(
             address=address,
             namespace=NAMESPACE,
@@ -46,6 +50,19 @@ def connect(address: str) -> None:
             logging_level=logging.WARNING,
             configure_logging=False,
         )
+
+
+def reachable(address: str, timeout_s: float = 5.0) -> None:
+    host, colon, port = address.removeprefix("ray://").rpartition(":")
+    if not colon or not port.isdigit():
+        return  # "auto", or another form ray.init resolves itself
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout_s).close()
+    except OSError as e:
+        raise ConnectionError(
+            f"nothing answers at {host}:{port} ({e.strerror or e}); start the head node with "
+            "`ray start --head` and give its address (HOST:6379)"
+        ) from None
 
 
 class RayExecutor:
