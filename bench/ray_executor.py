@@ -165,8 +165,8 @@ Both servers serve bench/functions/hello and examples/image-service with `--max-
 (two environments of each function, none evicted): `local` runs workers with the process
 executor, `--ray` through a one-node Ray cluster on the same machine (in a network namespace
 with only loopback): each environment a host actor whose process executor runs the same
-worker. wrk {SECONDS} s per row, {ROUNDS} rounds alternating the
-two servers (medians); grayscale POSTs a 640x480 JPEG to `/images/grayscale`.
+worker. wrk {SECONDS} s per row, {ROUNDS} rounds alternating the two servers (medians);
+grayscale POSTs a 640x480 JPEG to `/images/grayscale`.
 Machine: {machine()}, shared with other work (figures move between runs; the ratios less).
 Command: `.venv/bin/python -m bench.ray_executor` (as root)"""
     update_section("Ray executor hop", body)

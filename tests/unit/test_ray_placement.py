@@ -6,8 +6,8 @@ import pytest
 
 pytest.importorskip("ray")
 
-from faasbox.execution.ray.placement import actor_options, describe  # noqa: E402
-from faasbox.registry.models import FunctionConfig  # noqa: E402
+from faasbox.execution.ray.placement import actor_options, describe
+from faasbox.registry.models import FunctionConfig
 
 
 def test_memory_and_lambdas_cpu_share_by_default() -> None:
