@@ -194,6 +194,13 @@ def test_a_dead_node_fails_only_its_invocations(server: RunningServer, cluster: 
 
 
 def test_serve_with_an_address_where_no_cluster_answers(tmp_path: Any) -> None:
+    (tmp_path / "handler.py").write_text(CODE)
+    doc = {
+        "service": "lost",
+        "provider": {"name": "aws"},
+        "functions": {"hello": FUNCTIONS["hello"]},
+    }
+    (tmp_path / "serverless.yml").write_text(json.dumps(doc))
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]  # bound, never listening: refused
