@@ -88,8 +88,6 @@ class RayExecutor:
                 env = await pool.acquire()  # raises TooManyRequests
             except PlacementFailed as e:
                 return _failure(faults.EXIT_ERROR, str(e), invocation.request_id)
-        cold = env.fresh
-        env.fresh = False
         call = env.actor.invoke.remote(
             invocation.payload,
             invocation.request_id,
@@ -111,9 +109,8 @@ class RayExecutor:
             pool.release(env, healthy=False)  # cancelled mid-invocation: its state is unknown
             raise
         env.invocations += 1
-        outcome.cold = outcome.cold or cold
-        # A worker that timed out or crashed was replaced inside its actor: the next
-        # invocation there is cold as a local one would be (the host's Outcome says so).
+        # Cold or warm, Init Duration: the host's Outcome says, as its node's executor saw it
+        # (a worker that timed out is replaced inside its actor: the next call there is cold).
         pool.release(env)
         return outcome
 

@@ -48,7 +48,6 @@ class Environment:
     pid: int | None = None
     invocations: int = 0
     last_used: float = field(default_factory=time.monotonic)
-    fresh: bool = True  # not invoked yet: its first invocation is its cold start
     provisioned: bool = False
 
 
@@ -139,7 +138,6 @@ class ActorPool:
                     raise self.queue.throttled()
             env = Environment(await self.owner.start_actor(self.fn, name), name)
             env.provisioned = provisioned
-            env.fresh = not provisioned  # a provisioned one ran INIT in `ready`
             info = await asyncio.wait_for(
                 env.actor.ready.remote(provisioned), self.owner.settings.ray_placement_timeout_s
             )
