@@ -322,6 +322,15 @@ def cli() -> None:
     help="Refuse to start unless every function can run in its own jail (root, namespaces).",
 )
 @click.option(
+    "--ray",
+    "ray_address",
+    metavar="ADDRESS",
+    help=(
+        "Run functions on this Ray cluster (what ray.init(address=...) takes, e.g. "
+        "127.0.0.1:6379 or auto), each environment an actor on a node; needs faasbox[ray]."
+    ),
+)
+@click.option(
     "--log-retention-mb",
     type=click.IntRange(min=1),
     default=64,
@@ -379,6 +388,7 @@ def serve(
     zygote: bool,
     jail: bool,
     require_isolation: bool,
+    ray_address: str | None,
     log_retention_mb: int,
     log_retention_days: float,
     memory_logs: bool,
@@ -422,6 +432,9 @@ def serve(
         }
         if max_workers:
             settings_kwargs["max_workers"] = max_workers
+        if ray_address is not None:
+            _join_ray(ray_address)
+            settings_kwargs["ray_address"] = ray_address
         settings = RuntimeSettings(**settings_kwargs)
         try:
             server = build_server(settings, auth=not no_auth, metrics_public=metrics_public)
@@ -488,6 +501,23 @@ def serve(
     with contextlib.suppress(KeyboardInterrupt):
         run(server, sock, limits)
     out.print("faasbox stopped.")
+
+
+def _join_ray(address: str) -> None:
+    """Connect to the Ray cluster now, so a wrong address or a missing extra is said first."""
+    try:
+        from faasbox.execution.ray.executor import connect
+    except ImportError:
+        err.print(
+            "[bold red]Error:[/] --ray needs Ray: pip install 'faasbox[ray]' "
+            "(the same version on every node of the cluster)"
+        )
+        sys.exit(1)
+    try:
+        connect(address)
+    except (ConnectionError, ValueError, RuntimeError) as e:
+        err.print(f"[bold red]Error:[/] cannot join the Ray cluster at {address!r}: {e}")
+        sys.exit(1)
 
 
 def _check_isolation(missing: list[str], required: bool) -> None:

@@ -21,6 +21,7 @@ from faasbox.config.fields import (
 )
 from faasbox.config.keypath import KeyPath, format_path
 from faasbox.config.logging_config import function_logging
+from faasbox.config.placement import resources
 from faasbox.config.spec import FUNCTION_NAME_PATTERN, FunctionSpec
 from faasbox.execution import runtimes
 from faasbox.execution.runtimes import Runtime
@@ -36,7 +37,7 @@ MODELED_KEYS = frozenset(
     {
         "handler", "name", "description", "runtime", "memorySize", "timeout", "environment",
         "events", "layers", "reservedConcurrency", "provisionedConcurrency", "package",
-        "ephemeralStorage", "ephemeralStorageSize", "network", "logs",
+        "ephemeralStorage", "ephemeralStorageSize", "network", "logs", "faasbox",
     }
 ) | runtimes.OPTIONS_KEYS | ASYNC_KEYS  # fmt: skip
 # Settings of the AWS deployment that change nothing about how a function runs or is reached.
@@ -114,6 +115,7 @@ def build_function(
         network=_network(ctx, doc, path),
         async_config=async_settings(ctx, doc, path),
         logging_config=function_logging(ctx, doc, path, defaults.logging_config),
+        resources=resources(ctx, doc, path),
     )
 
 

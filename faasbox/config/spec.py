@@ -74,6 +74,8 @@ class FunctionSpec(_Frozen):
     (faasbox.config.async_settings)."""
     logging_config: dict[str, str] = Field(default_factory=dict)
     """Lambda's LoggingConfig from ``logs`` (the function's over ``provider.logs.lambda``)."""
+    resources: dict[str, float] = Field(default_factory=dict)
+    """``faasbox.resources``: what each environment needs of a Ray node (CPU, GPU, custom)."""
 
 
 class LayerSpec(_Frozen):

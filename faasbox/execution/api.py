@@ -72,9 +72,12 @@ class WorkerInfo:
     started_by: str  # "base"/"preloaded" (zygote forks), "spawn", "wasm"
     invocations: int
     idle_seconds: float
+    node: str | None = None  # the cluster node it runs on (Ray); None: this machine
 
     def to_dict(self) -> dict[str, Any]:
+        placed = {"node": self.node} if self.node is not None else {}
         return {
+            **placed,
             "kind": self.kind,
             "pid": self.pid,
             "version": self.version,
@@ -123,6 +126,9 @@ class Executor(Protocol):
     def stats(self) -> dict[str, Any]:
         """Counters for /health: at least `workers` (live) and `busy`."""
         ...
+
+    # Optional: `def nodes(self) -> list[dict[str, Any]]`, the machines an executor runs
+    # environments on ({"id", "address", "workers"}); one without it runs them on this one.
 
     def isolation_missing(self) -> list[str]:
         """What keeps this executor's environments from their full isolation on this

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import socket
 import time
 import uuid
 from collections.abc import Iterable
@@ -100,7 +101,8 @@ class Invoker:
         wasmtime, say, loads only when a WebAssembly function is invoked."""
         executor = self._executors.get(kind)
         if executor is None:
-            module, _, name = runtimes.EXECUTORS[kind].rpartition(":")
+            on_ray = self.settings.ray_address is not None
+            module, _, name = runtimes.executor_class(kind, on_ray).rpartition(":")
             factory: ExecutorFactory = getattr(importlib.import_module(module), name)
             executor = self._executors[kind] = factory(self.settings, self.budget)
             if self._started:
@@ -284,14 +286,31 @@ class Invoker:
         ]
 
     def stats(self) -> dict[str, Any]:
-        """For /health: live and busy environments of every executor, against the budget."""
+        """For /health: live and busy environments of every executor, against the budget,
+        and the nodes they run on."""
         executors = {kind: e.stats() for kind, e in self._executors.items()}
         return {
             "workers": sum(s["workers"] for s in executors.values()),
             "busy": sum(s["busy"] for s in executors.values()),
             "maxWorkers": self.budget.limit,
             "executors": executors,
+            "nodes": self.nodes(),
         }
+
+    def nodes(self) -> list[dict[str, Any]]:
+        """The machines environments run on: this one (what the executors without nodes of
+        their own run here), and those of an executor that has nodes (Ray's)."""
+        local = 0
+        nodes: list[dict[str, Any]] = []
+        for executor in self._executors.values():
+            placed = getattr(executor, "nodes", None)
+            if placed is None:
+                local += executor.stats()["workers"]
+            else:
+                nodes += placed()
+        if local or not nodes:
+            nodes.insert(0, {"id": "local", "address": socket.gethostname(), "workers": local})
+        return nodes
 
     async def close(self) -> None:
         self.budget.closing = True

@@ -41,6 +41,17 @@ EXECUTORS = {
     WASM: "faasbox.execution.wasm.executor:WasmExecutor",
 }
 EAGER_EXECUTORS = (PROCESS,)  # started with the server: its zygotes preload meanwhile
+# `serve --ray`: the process kind's functions run on a Ray cluster's nodes, where this
+# executor hosts the process executor (faasbox.execution.ray).
+RAY_EXECUTOR = "faasbox.execution.ray.executor:RayExecutor"
+
+
+def executor_class(kind: str, on_ray: bool) -> str:
+    """The class (module:attribute) of the executor of `kind`: on a Ray cluster, the process
+    kind's is the Ray executor; the others stay on this machine."""
+    if on_ray and kind == PROCESS:
+        return RAY_EXECUTOR
+    return EXECUTORS[kind]
 
 
 @dataclass(frozen=True)

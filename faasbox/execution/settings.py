@@ -55,3 +55,7 @@ class RuntimeSettings:
     # An async invocation that failed is retried after this, and then twice this (Lambda:
     # about 1 and 2 minutes); tests shorten it (serve --async-retry-delay).
     async_retry_delay_s: float = 60.0
+    # serve --ray ADDRESS: the process executor's functions run on that Ray cluster
+    # (faasbox.execution.ray), a new environment waiting this long for a node to take it.
+    ray_address: str | None = None
+    ray_placement_timeout_s: float = 60.0

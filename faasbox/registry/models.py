@@ -15,6 +15,7 @@ from typing import Any
 
 from faasbox.config.async_settings import async_config_problem
 from faasbox.config.fields import env_control_character
+from faasbox.config.placement import resource_problem
 from faasbox.config.spec import ACCOUNT_ID as ACCOUNT_ID  # shared with ${aws:accountId}
 from faasbox.execution import runtimes
 from faasbox.execution.runtimes import DEFAULT_RUNTIME
@@ -83,6 +84,8 @@ class FunctionConfig:
     queues: dict[str, Any] = field(default_factory=dict)
     # Lambda's LoggingConfig (faasbox.lambda_.log_format): {} is Text, the default.
     logging_config: dict[str, str] = field(default_factory=dict)
+    # faasbox.resources (faasbox.config.placement): what an environment needs of a Ray node.
+    resources: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -185,6 +188,10 @@ def checked_config(data: Any) -> FunctionConfig:
         "layers must be a list of strings",
     )
     need(config.wasm is None or isinstance(config.wasm, dict), "wasm must be an object")
+    need(isinstance(config.resources, dict), "resources must be an object")
+    for name, amount in config.resources.items():
+        problem = resource_problem(name, amount)
+        need(problem is None, f"resources.{name}: {problem}")
     need(isinstance(config.api_gateway, dict), "api_gateway must be an object")
     problem = async_config_problem(config.async_config)
     need(problem is None, problem or "")

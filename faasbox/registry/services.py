@@ -53,6 +53,7 @@ def function_configs(spec: ServiceSpec) -> list[FunctionConfig]:
             async_config=dict(f.async_config) if f.async_config is not None else None,
             queues=dict(spec.queues),
             logging_config=dict(f.logging_config),
+            resources=dict(f.resources),
         )
         for f in spec.functions.values()
     ]

@@ -119,6 +119,9 @@ def test_a_running_wasm_instance_holds_the_only_slot_and_shows_in_health(
     shown = health(capped)
     assert shown["busy"] == 1
     assert shown["executors"]["wasm"]["workers"] == 1
+    # Without --ray, every executor runs here: one node, with every live environment.
+    [node] = shown["nodes"]
+    assert node["id"] == "local" and node["workers"] == 1 and node["address"]
     [instance] = workers_of(capped, "mixed-dev-sleepy")
     assert instance["kind"] == "wasm" and instance["busy"] and instance["pid"] is None
 

@@ -1210,3 +1210,16 @@ def test_ephemeral_storage_and_network_none(tmp_path: Path) -> None:
     error = fails(tmp_path, with_function("handler: h.h\nnetwork: vpc"))
     assert error.key_path == "functions.hello.network"
     assert "expected none" in error.message
+
+
+def test_faasbox_resources_for_ray_nodes(tmp_path: Path) -> None:
+    text = with_function("handler: h.h\nfaasbox: {resources: {CPU: 2, GPU: 0.5, camera: 1}}")
+    assert hello(load(tmp_path, text)).resources == {"CPU": 2.0, "GPU": 0.5, "camera": 1.0}
+    assert hello(load(tmp_path, with_function("handler: h.h"))).resources == {}
+    error = fails(tmp_path, with_function("handler: h.h\nfaasbox: {resources: {GPU: -1}}"))
+    assert error.key_path == "functions.hello.faasbox.resources.GPU"
+    assert "expected a number >= 0 of GPU" in error.message
+    error = fails(tmp_path, with_function("handler: h.h\nfaasbox: {resources: {memory: 1}}"))
+    assert "memorySize" in error.message
+    error = fails(tmp_path, with_function("handler: h.h\nfaasbox: {resources: [CPU]}"))
+    assert error.key_path == "functions.hello.faasbox.resources"

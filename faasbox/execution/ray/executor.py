@@ -1,0 +1,246 @@
+"""The Ray executor (faasbox.execution.api.Executor): invocations run in environments that
+are actors on a Ray cluster's nodes, each hosting the local process executor there.
+
+The runtime registry swaps it in for the process executor when `faasbox serve --ray
+ADDRESS` is given: every function whose runtime the process executor runs (Python, Node.js,
+`provided`) then runs on the cluster. A warm invocation is one actor call: the event goes
+over, the local executor's Outcome comes back as its node made it (logs, REPORT figures,
+Init Duration, timeouts, errors). An actor or node that dies fails only the invocation it
+was running, with Runtime.ExitError, and the pool starts its replacement where Ray places it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+import time
+from typing import Any
+
+import ray
+
+from faasbox.execution.admission import Budget
+from faasbox.execution.api import Invocation, Outcome, WorkerInfo
+from faasbox.execution.ray.ledger import NAMESPACE
+from faasbox.execution.ray.pool import ActorPool, Environment, PlacementFailed, PoolOwner
+from faasbox.execution.settings import RuntimeSettings
+from faasbox.lambda_ import faults
+from faasbox.registry.models import DeployedFunction
+
+log = logging.getLogger("faasbox.execution")
+
+PoolKey = tuple[str, str, str]
+# How long past its function's timeout a hop may take before the gateway gives up on the
+# actor (a node cut off from the network answers nothing, not even an error).
+HOP_GRACE_S = 30.0
+KILLED_BY_NODE = -9  # what the invocation is told: as a local worker killed by SIGKILL
+
+
+def connect(address: str) -> None:
+    """Join the cluster as a driver (the gateway places and calls actors from it); a
+    HOST:PORT where nothing listens is a ConnectionError at once (ray.init would retry for
+    minutes)."""
+    if not ray.is_initialized():
+        reachable(address)
+        ray.init(
+            address=address,
+            namespace=NAMESPACE,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+            configure_logging=False,
+        )
+
+
+def reachable(address: str, timeout_s: float = 5.0) -> None:
+    host, colon, port = address.removeprefix("ray://").rpartition(":")
+    if not colon or not port.isdigit():
+        return  # "auto", or another form ray.init resolves itself
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout_s).close()
+    except OSError as e:
+        raise ConnectionError(
+            f"nothing answers at {host}:{port} ({e.strerror or e}); start the head node with "
+            "`ray start --head` and give its address (HOST:6379)"
+        ) from None
+
+
+class RayExecutor:
+    kind = "ray"
+
+    def __init__(self, settings: RuntimeSettings, budget: Budget) -> None:
+        assert settings.ray_address is not None, "the runtime registry chose this for --ray"
+        connect(settings.ray_address)
+        self.owner = PoolOwner(settings, budget)
+        self.pools: dict[PoolKey, ActorPool] = {}
+        self._ticker: asyncio.Task[None] | None = None
+        self._isolation_missing: list[str] = []
+
+    def start(self) -> None:
+        pass  # environments start on their first invocation, or at provisioning
+
+    async def invoke(self, invocation: Invocation) -> Outcome:
+        fn = invocation.fn
+        pool = self.pool_for(fn)
+        env = pool.take_idle()  # the warm path: no await before the actor has the event
+        if env is None:
+            try:
+                env = await pool.acquire()  # raises TooManyRequests
+            except PlacementFailed as e:
+                return _failure(faults.EXIT_ERROR, str(e), invocation.request_id)
+        call = env.actor.invoke.remote(
+            invocation.payload,
+            invocation.request_id,
+            invocation.invoked_arn,
+            invocation.client_context,
+            invocation.identity,
+            invocation.http_event,
+            invocation.trace_id,
+        )
+        t0 = time.perf_counter()
+        try:
+            async with asyncio.timeout(fn.config.timeout + HOP_GRACE_S):
+                outcome: Outcome = await call
+        except (ray.exceptions.RayError, TimeoutError) as e:
+            log.warning("environment %s of %s is gone: %s", env.name, fn.name, type(e).__name__)
+            pool.release(env, healthy=False)
+            return _died(invocation.request_id, (time.perf_counter() - t0) * 1000)
+        except BaseException:
+            pool.release(env, healthy=False)  # cancelled mid-invocation: its state is unknown
+            raise
+        env.invocations += 1
+        # Cold or warm, Init Duration: the host's Outcome says, as its node's executor saw it
+        # (a worker that timed out is replaced inside its actor: the next call there is cold).
+        pool.release(env)
+        return outcome
+
+    def pool_for(self, fn: DeployedFunction) -> ActorPool:
+        key = (fn.name, fn.version, fn.revision_id)
+        pool = self.pools.get(key)
+        if pool is None:
+            pool = self.pools[key] = ActorPool(fn, self.owner)
+            self.owner.budget.join(pool)
+            self._ensure_ticker()
+        return pool
+
+    def provision(self, fn: DeployedFunction) -> None:
+        if fn.config.provisioned_concurrency:
+            self.owner.keep(self.pool_for(fn).provision())
+
+    def drain(self, name: str, keep: DeployedFunction | None = None) -> None:
+        for key in list(self.pools):
+            if key[0] != name:
+                continue
+            if keep is None or (key[1] == keep.version and key != _key(keep)):
+                self._retire(key)
+
+    def retire(self, name: str, version: str) -> None:
+        for key in [k for k in self.pools if k[:2] == (name, version)]:
+            self._retire(key)
+
+    def _retire(self, key: PoolKey) -> None:
+        pool = self.pools[key]
+        pool.draining = True
+        pool.evict_idle()
+        if not pool.busy and not pool.starting:
+            self.owner.budget.leave(self.pools.pop(key))
+
+    def stop_idle(self, name: str) -> int:
+        return sum(pool.evict_idle() for key, pool in self.pools.items() if key[0] == name)
+
+    def workers(self, name: str | None = None) -> list[WorkerInfo]:
+        now = time.monotonic()
+        return [
+            WorkerInfo(
+                kind=self.kind,
+                function=key[0],
+                version=key[1],
+                busy=env in pool.busy,
+                pid=env.pid,
+                started_by="ray",
+                invocations=env.invocations,
+                idle_seconds=now - env.last_used,
+                node=env.node,
+            )
+            for key, pool in self.pools.items()
+            if name is None or key[0] == name
+            for env in [*pool.idle, *pool.busy]
+        ]
+
+    def nodes(self) -> list[dict[str, Any]]:
+        """The cluster's live nodes, and this gateway's environments on each."""
+        on_node: dict[str, int] = {}
+        for env in self._environments():
+            on_node[env.node] = on_node.get(env.node, 0) + 1
+        return [
+            {
+                "id": n["NodeID"],
+                "address": n["NodeManagerAddress"],
+                "workers": on_node.get(n["NodeID"], 0),
+            }
+            for n in ray.nodes()  # type: ignore[no-untyped-call]
+            if n.get("Alive")
+        ]
+
+    def stats(self) -> dict[str, Any]:
+        pools = self.pools.values()
+        return {
+            "workers": sum(len(p.idle) + len(p.busy) for p in pools),
+            "busy": sum(len(p.busy) for p in pools),
+            "starting": sum(p.starting for p in pools),
+            "waiting": sum(len(p.queue) for p in pools),
+        }
+
+    def isolation_missing(self) -> list[str]:
+        return []  # each node's own: its environments' executors jail as the node allows
+
+    async def close(self) -> None:
+        self.owner.budget.closing = True
+        for pool in self.pools.values():
+            pool.draining = True
+            pool.evict_idle()
+        for env, pool in [(e, p) for p in self.pools.values() for e in p.busy]:
+            self.owner.stop(env, pool)
+        if self.owner.background:
+            await asyncio.gather(*self.owner.background, return_exceptions=True)
+        if self._ticker is not None:
+            self._ticker.cancel()
+
+    def _environments(self) -> list[Environment]:
+        return [e for p in self.pools.values() for e in [*p.idle, *p.busy]]
+
+    def _ensure_ticker(self) -> None:
+        if self._ticker is None or self._ticker.done():
+            self._ticker = asyncio.get_running_loop().create_task(self._tick())
+
+    async def _tick(self) -> None:
+        """Once a second: stop environments idle too long; forget those of dead nodes."""
+        while self.pools:
+            await asyncio.sleep(1.0)
+            idle_since = time.monotonic() - self.owner.settings.idle_timeout_s
+            for key, pool in list(self.pools.items()):
+                pool.evict_idle(older_than=idle_since)
+                if pool.size == 0 and not pool.queue and not pool.provisioned:
+                    self.owner.budget.leave(self.pools.pop(key))
+            if any(p.idle for p in self.pools.values()):
+                nodes = await asyncio.to_thread(ray.nodes)
+                dead = {n["NodeID"] for n in nodes if not n.get("Alive")}
+                for pool in self.pools.values():
+                    for node in dead:
+                        pool.drop_node(node)
+
+
+def _key(fn: DeployedFunction) -> PoolKey:
+    return (fn.name, fn.version, fn.revision_id)
+
+
+def _died(request_id: str, duration_ms: float) -> Outcome:
+    """The actor or its node died mid-invocation: as a local worker that was killed."""
+    error = faults.exit_error(KILLED_BY_NODE, request_id)
+    output = f"{error['errorMessage']}\n{error['errorType']}\n"
+    return Outcome("crash", json.dumps(error).encode(), output, duration_ms, 0)
+
+
+def _failure(error_type: str, message: str, request_id: str) -> Outcome:
+    error = {"errorType": error_type, "errorMessage": f"RequestId: {request_id} Error: {message}"}
+    return Outcome("crash", json.dumps(error).encode(), f"{message}\n", 0.0, 0)

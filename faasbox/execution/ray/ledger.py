@@ -1,0 +1,68 @@
+"""reservedConcurrency and provisionedConcurrency, counted across every gateway.
+
+A named detached actor per function (`faasbox-ledger-<name>`) holds the names of the
+environment actors that count against its limits. Gateways consult it when they scale up
+(claim) and down (release), never per invocation. The environments are named actors owned
+by their gateway, so a gateway that dies takes its environments along; the ledger prunes the
+names of actors that are gone whenever a claim would be refused.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ray
+
+NAMESPACE = "faasbox"
+
+
+class ConcurrencyLedger:
+    """One function's environments, as gateways claimed them: name -> provisioned or not."""
+
+    def __init__(self) -> None:
+        self.claims: dict[str, bool] = {}
+
+    def claim(self, env: str, limit: int | None, provisioned: int | None = None) -> bool:
+        """Count `env` if the function stays within `limit` environments (None: no limit)
+        and, for a provisioned one (`provisioned` given), within that many provisioned."""
+        if self._full(limit, provisioned):
+            self._prune()
+            if self._full(limit, provisioned):
+                return False
+        self.claims[env] = provisioned is not None
+        return True
+
+    def release(self, env: str) -> None:
+        self.claims.pop(env, None)
+
+    def count(self) -> int:
+        return len(self.claims)
+
+    def _full(self, limit: int | None, provisioned: int | None) -> bool:
+        if limit is not None and len(self.claims) >= limit:
+            return True
+        kept_warm = sum(self.claims.values())
+        return provisioned is not None and kept_warm >= provisioned
+
+    def _prune(self) -> None:
+        for env in list(self.claims):
+            try:
+                ray.get_actor(env, namespace=NAMESPACE)
+            except ValueError:  # gone: its gateway or node died without releasing it
+                del self.claims[env]
+
+
+def ledger_for(function: str) -> Any:
+    """The function's ledger actor, made by the first gateway that needs it."""
+    return (
+        ray.remote(ConcurrencyLedger)
+        .options(
+            name=f"faasbox-ledger-{function}",
+            namespace=NAMESPACE,
+            lifetime="detached",
+            get_if_exists=True,
+            num_cpus=0,
+            max_restarts=-1,  # restarted elsewhere if its node dies: empty, it counts anew
+        )
+        .remote()
+    )

@@ -1,0 +1,269 @@
+"""The gateway's Ray environments of each function version.
+
+An `ActorPool` is a local pool's twin (faasbox.execution.process.pool) whose workers are
+host actors (faasbox.execution.ray.host) on the cluster's nodes: an idle one serves the
+next invocation; none idle, one more is started (scale-up on queueing: while it starts, a
+busy one that frees first serves the request, and the new one joins the pool) under the
+function's limits and the invoker's budget, else the request queues, then gets a 429. Idle
+environments are stopped after `idle_timeout_s` but the provisioned ones (scale-down on
+idleness). A function with a reserved or provisioned concurrency claims each environment
+from its cluster-wide ledger (faasbox.execution.ray.ledger) as it starts and releases it
+as it stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import ray
+
+from faasbox.execution.admission import Budget, Queue
+from faasbox.execution.ray import placement
+from faasbox.execution.ray.code import CodeShipper
+from faasbox.execution.ray.host import EnvironmentHost
+from faasbox.execution.ray.ledger import NAMESPACE, ledger_for
+from faasbox.execution.settings import RuntimeSettings
+from faasbox.registry.models import DeployedFunction
+
+HostActor = ray.remote(EnvironmentHost)
+
+
+class PlacementFailed(Exception):
+    """No node took the environment in time (its resources exist nowhere, or are in use)."""
+
+
+@dataclass(eq=False)
+class Environment:
+    """One host actor, as the gateway sees it."""
+
+    actor: Any
+    name: str
+    node: str = ""
+    address: str = ""
+    pid: int | None = None
+    invocations: int = 0
+    last_used: float = field(default_factory=time.monotonic)
+    provisioned: bool = False
+
+
+class ActorPool:
+    def __init__(self, fn: DeployedFunction, owner: PoolOwner) -> None:
+        self.fn = fn
+        self.owner = owner
+        self.idle: list[Environment] = []
+        self.busy: set[Environment] = set()
+        self.starting = 0
+        self.queue: Queue[Environment] = Queue(fn, owner.settings)
+        self.draining = False
+        reserved = fn.config.reserved_concurrency
+        self.limit = owner.settings.max_workers if reserved is None else reserved
+        counted = reserved is not None or bool(fn.config.provisioned_concurrency)
+        self.ledger: Any = ledger_for(fn.name) if counted else None
+
+    @property
+    def size(self) -> int:
+        return len(self.idle) + len(self.busy) + self.starting
+
+    def take_idle(self) -> Environment | None:
+        if self.idle:
+            env = self.idle.pop()  # the most recently used
+            self.busy.add(env)
+            return env
+        return None
+
+    async def acquire(self) -> Environment:
+        """An environment: idle, new, or handed over after a wait; else a 429."""
+        deadline = self.queue.deadline()
+        while True:
+            env = self.take_idle()
+            if env is not None:
+                return env
+            if self.size < self.limit and self.owner.budget.reserve(self):
+                if not self.busy:
+                    return await self._start()
+                return await self._scale_up()
+            if self.limit == 0:
+                raise self.queue.throttled()
+            handed = await self.queue.wait(deadline, self.release)
+            if handed is not None:
+                return handed
+
+    async def _scale_up(self) -> Environment:
+        """Start an environment for this request, but let a busy one that frees first serve
+        it (an actor takes a second or more to start; a warm invocation milliseconds)."""
+        start = asyncio.ensure_future(self._start())
+        waiter = self.queue.join()
+        try:
+            while True:
+                pending: set[asyncio.Future[Any]] = {start, waiter}
+                await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                if waiter.done():
+                    env = waiter.result()
+                    if env is not None:
+                        start.add_done_callback(self._adopt)
+                        return env
+                    self.owner.budget.wake()  # woken for a slot elsewhere: pass it on
+                    waiter = self.queue.join()
+                    continue
+                self.queue.withdraw(waiter)
+                return start.result()
+        except asyncio.CancelledError:
+            handed = waiter.result() if waiter.done() and not waiter.cancelled() else None
+            if handed is not None:
+                self.release(handed)  # handed at the moment of cancelling
+            self.queue.withdraw(waiter)
+            start.add_done_callback(self._adopt)
+            raise
+
+    def _adopt(self, start: asyncio.Future[Environment]) -> None:
+        if not start.cancelled() and start.exception() is None:
+            self.release(start.result())
+
+    async def _start(self, provisioned: bool = False) -> Environment:
+        """A new environment, placed and with its code; busy, for the caller."""
+        self.starting += 1
+        name = f"faasbox-env-{self.fn.name}-{uuid.uuid4().hex[:12]}"
+        env: Environment | None = None
+        try:
+            if self.ledger is not None:
+                wanted = self.fn.config.provisioned_concurrency if provisioned else None
+                if not await self.ledger.claim.remote(
+                    name, self.fn.config.reserved_concurrency, wanted
+                ):
+                    raise self.queue.throttled()
+            env = Environment(await self.owner.start_actor(self.fn, name), name)
+            env.provisioned = provisioned
+            info = await asyncio.wait_for(
+                env.actor.ready.remote(provisioned), self.owner.settings.ray_placement_timeout_s
+            )
+            env.node, env.address, env.pid = info["node"], info["address"], info["pid"]
+        except BaseException as e:
+            self.starting -= 1
+            self.owner.budget.free()
+            if env is not None:
+                self.owner.stop(env, self)
+            elif self.ledger is not None:
+                self.ledger.release.remote(name)
+            if isinstance(e, asyncio.TimeoutError | TimeoutError):
+                raise PlacementFailed(
+                    f"no Ray node took an environment of {self.fn.name} within "
+                    f"{self.owner.settings.ray_placement_timeout_s:g} s; each needs "
+                    f"{placement.describe(self.fn.config)}"
+                ) from None
+            raise
+        self.starting -= 1
+        self.busy.add(env)
+        return env
+
+    def release(self, env: Environment, healthy: bool = True) -> None:
+        """Give an environment back after an invocation; a dead one is stopped and forgotten
+        (the next invocation that needs one starts it where Ray places it)."""
+        env.last_used = time.monotonic()
+        if not healthy or self.draining:
+            self.busy.discard(env)
+            self._discard(env)
+            return
+        if self.queue.waiters and self.queue.hand(env):
+            return
+        self.busy.discard(env)
+        self.idle.append(env)
+
+    def _discard(self, env: Environment) -> None:
+        self.owner.stop(env, self)
+        self.owner.budget.free()
+
+    def drop_node(self, node: str) -> int:
+        """Forget the idle environments on a node that died (their actors are gone)."""
+        gone = [e for e in self.idle if e.node == node]
+        for env in gone:
+            self.idle.remove(env)
+            self._discard(env)
+        return len(gone)
+
+    # -- its share of the budget (faasbox.execution.admission.Lane) -------------------------
+
+    def wake_one(self) -> bool:
+        return self.queue.wake_one()
+
+    def oldest_idle(self) -> float | None:
+        return min((e.last_used for e in self.idle), default=None)
+
+    def evict_oldest_idle(self) -> None:
+        env = min(self.idle, key=lambda e: e.last_used)
+        self.idle.remove(env)
+        self.owner.stop(env, self)  # its slot passes to the caller
+
+    @property
+    def provisioned(self) -> int:
+        if self.draining:
+            return 0
+        return min(self.fn.config.provisioned_concurrency or 0, self.limit)
+
+    async def provision(self) -> None:
+        """Start environments until `provisioned` of the cluster's are live (the ledger says
+        how many other gateways keep already); each waits idle, warm."""
+        while sum(
+            e.provisioned for e in [*self.idle, *self.busy]
+        ) < self.provisioned and self.owner.budget.reserve(self):
+            try:
+                env = await self._start(provisioned=True)
+            except Exception:  # the ledger's full (other gateways keep them), or no node
+                return
+            self.release(env)
+
+    def evict_idle(self, older_than: float | None = None) -> int:
+        """Stop idle environments (all, or those idle since before `older_than`), keeping
+        the provisioned ones when only reaping."""
+        keep: list[Environment] = []
+        for env in self.idle:
+            if older_than is None or (env.last_used < older_than and not env.provisioned):
+                self._discard(env)
+            else:
+                keep.append(env)
+        evicted = len(self.idle) - len(keep)
+        self.idle = keep
+        return evicted
+
+
+class PoolOwner:
+    """What pools share: settings, the budget, the code in the object store, stopping."""
+
+    def __init__(self, settings: RuntimeSettings, budget: Budget) -> None:
+        self.settings = settings
+        self.budget = budget
+        self.code = CodeShipper()
+        self.background: set[asyncio.Future[Any]] = set()
+
+    async def start_actor(self, fn: DeployedFunction, name: str) -> Any:
+        code = await self.code.bundle(fn.code_sha256, fn.code_dir)
+        opt = None
+        if fn.opt_dir is not None:  # merged layers: a folder named by their versions' hash
+            opt = await self.code.bundle(f"opt-{fn.opt_dir.name}", fn.opt_dir)
+        options = placement.actor_options(fn.config)
+        return HostActor.options(name=name, namespace=NAMESPACE, **options).remote(
+            self.settings, fn, code, opt
+        )
+
+    def stop(self, env: Environment, pool: ActorPool) -> None:
+        """Stop an environment's actor (its worker first), and release its ledger claim."""
+        self.keep(self._stop(env, pool.ledger))
+
+    async def _stop(self, env: Environment, ledger: Any) -> None:
+        # Dead already, or stuck: killed below either way.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(env.actor.close.remote(), 10)
+        ray.kill(env.actor, no_restart=True)
+        if ledger is not None:
+            # The ledger prunes the names of actors that are gone, should this fail.
+            with contextlib.suppress(ray.exceptions.RayError):
+                await ledger.release.remote(env.name)
+
+    def keep(self, awaitable: Any) -> None:
+        task = asyncio.ensure_future(awaitable)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)

@@ -1,0 +1,50 @@
+"""The cluster-wide concurrency ledger's counting, without a cluster: whether an actor name
+is still alive is Ray's answer (ray.get_actor), given here by a set of live names."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("ray")
+
+from faasbox.execution.ray import ledger as ledger_module
+from faasbox.execution.ray.ledger import ConcurrencyLedger
+
+
+@pytest.fixture
+def alive(monkeypatch: pytest.MonkeyPatch) -> set[str]:
+    names: set[str] = set()
+
+    def get_actor(name: str, namespace: str | None = None) -> str:
+        if name not in names:
+            raise ValueError(f"Failed to look up actor {name}")
+        return name
+
+    monkeypatch.setattr(ledger_module.ray, "get_actor", get_actor)
+    return names
+
+
+def test_reserved_limit_counts_every_gateways_environments(alive: set[str]) -> None:
+    book = ConcurrencyLedger()
+    alive.update({"a", "b"})
+    assert book.claim("a", 2) and book.claim("b", 2)
+    assert not book.claim("c", 2)  # both still alive: the third waits
+    book.release("a")
+    assert book.claim("c", 2)
+    assert book.count() == 2
+
+
+def test_claims_of_dead_actors_are_pruned_when_full(alive: set[str]) -> None:
+    book = ConcurrencyLedger()
+    assert book.claim("gone", 1)  # its gateway died without releasing it
+    alive.add("new")
+    assert book.claim("new", 1)
+    assert book.claims == {"new": False}
+
+
+def test_provisioned_claims_are_counted_apart(alive: set[str]) -> None:
+    book = ConcurrencyLedger()
+    alive.update({"p1", "p2", "x"})
+    assert book.claim("p1", None, provisioned=1)
+    assert not book.claim("p2", None, provisioned=1)  # one kept warm cluster-wide
+    assert book.claim("x", None)  # on-demand environments are not limited by it
