@@ -431,7 +431,12 @@ def test_scaling_up_does_not_hold_a_request_that_a_busy_worker_frees_first(
         # this request long before the new one's INIT is done.
         second = await invoker.invoke(fn, b"{}")
         await busy
-        await wait_until_async(lambda: len(pools.workers) == 2, 30, "the new worker to join")
+        # Joined and idle: a started worker is counted a loop turn before it is given back.
+        await wait_until_async(
+            lambda: len(pools.workers) == 2 and not any(p.busy for p in pools.pools.values()),
+            30,
+            "the new worker to join, idle",
+        )
         third = await invoker.invoke(fn, b"{}")  # the most recently idle: the new worker
         return [first, second, third]
 
