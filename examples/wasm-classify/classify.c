@@ -44,6 +44,12 @@
 #define EXIT_INVALID_INPUT 1
 #define EXIT_RESOURCES 2
 
+/* stb_image's SSE2 JPEG kernels (the same pixels as its scalar code), on wasm SIMD. */
+#ifdef __wasm_simd128__
+#include "sse2_wasm.h"
+#define STBI_SSE2
+static int stbi__sse2_available(void) { return 1; }
+#endif
 #define STBI_ONLY_JPEG
 #define STBI_ONLY_PNG
 #define STBI_NO_STDIO
@@ -168,51 +174,102 @@ static uint8_t clip8(int32_t v) {
     return v < 0 ? 0 : v > 255 ? 255 : (uint8_t)v;
 }
 
-/* in: w x h RGB; out: ow x oh RGB. Returns 0, or -1 out of memory. */
-static int resize_bilinear(const uint8_t *in, int w, int h, uint8_t *out, int ow, int oh) {
+/* One horizontal pass over `rows` rows of RGB pixels (`stride` bytes apart, the buffer
+ * ending at `end`): output columns x0 .. x0 + count - 1, to `dst` (count * 3 bytes a row). */
+static void horizontal(const uint8_t *src, size_t stride, int rows, const uint8_t *end,
+                       const coeffs *c, int x0, int count, uint8_t *dst) {
+    for (int y = 0; y < rows; y++, src += stride) {
+        uint8_t *q = dst + (size_t)y * count * 3;
+        for (int x = 0; x < count; x++) {
+            int xmin = c->bounds[2 * (x + x0)], n = c->bounds[2 * (x + x0) + 1];
+            const int32_t *k = c->k + (x + x0) * c->ksize;
+            const uint8_t *p = src + xmin * 3;
+            int32_t s[3] = {1 << (PRECISION_BITS - 1), 1 << (PRECISION_BITS - 1),
+                            1 << (PRECISION_BITS - 1)};
+            int i = 0;
+#ifndef __wasm_simd128__
+            (void)end;
+#else
+            /* A pixel's R, G, B and the next byte in one vector (its 4th lane unused): the
+             * same integer sums, 3 at a time. A tap whose 4th byte lies past `end` (the
+             * buffer's last pixel) is left to the scalar loop. */
+            int simd = n;
+            while (simd > 0 && p + (simd - 1) * 3 + 4 > end) simd--;
+            v128_t acc = wasm_i32x4_splat(1 << (PRECISION_BITS - 1));
+            for (; i < simd; i++) {
+                v128_t px = wasm_u32x4_extend_low_u16x8(
+                    wasm_u16x8_extend_low_u8x16(wasm_v128_load32_zero(p + i * 3)));
+                acc = wasm_i32x4_add(acc, wasm_i32x4_mul(px, wasm_i32x4_splat(k[i])));
+            }
+            s[0] = wasm_i32x4_extract_lane(acc, 0);
+            s[1] = wasm_i32x4_extract_lane(acc, 1);
+            s[2] = wasm_i32x4_extract_lane(acc, 2);
+#endif
+            for (; i < n; i++)
+                for (int ch = 0; ch < 3; ch++) s[ch] += p[i * 3 + ch] * k[i];
+            for (int ch = 0; ch < 3; ch++) q[x * 3 + ch] = clip8(s[ch]);
+        }
+    }
+}
+
+/* One vertical pass: output rows y0 .. y0 + count - 1, each `bytes` bytes (channels are
+ * independent here), from `src` (`stride` bytes a row, its row 0 being input row `first`)
+ * to `dst` (`bytes` a row). Taps outermost, so the inner loops run along contiguous bytes
+ * and are vectorised. */
+static void vertical(const uint8_t *src, size_t stride, int first, size_t bytes,
+                     const coeffs *c, int y0, int count, uint8_t *dst) {
+    enum { CHUNK = 2048 };
+    int32_t acc[CHUNK];
+    for (int y = 0; y < count; y++) {
+        int ymin = c->bounds[2 * (y + y0)] - first, n = c->bounds[2 * (y + y0) + 1];
+        const int32_t *k = c->k + (y + y0) * c->ksize;
+        for (size_t j0 = 0; j0 < bytes; j0 += CHUNK) {
+            size_t len = bytes - j0 < CHUNK ? bytes - j0 : CHUNK;
+            for (size_t j = 0; j < len; j++) acc[j] = 1 << (PRECISION_BITS - 1);
+            for (int i = 0; i < n; i++) {
+                const uint8_t *row = src + (size_t)(ymin + i) * stride + j0;
+                int32_t ki = k[i];
+                for (size_t j = 0; j < len; j++) acc[j] += row[j] * ki;
+            }
+            uint8_t *q = dst + (size_t)y * bytes + j0;
+            for (size_t j = 0; j < len; j++) q[j] = clip8(acc[j]);
+        }
+    }
+}
+
+/* The centre crop (SIZE x SIZE at left, top) of the w x h RGB image resized to ow x oh as
+ * Pillow 13 does it, into `crop` (SIZE x SIZE RGB). Only the crop is computed: each output
+ * pixel depends only on its own row's and column's taps, so the bytes are those of resizing
+ * the whole image and cropping after. Pillow runs the vertical pass first when the height
+ * shrinks by more than twice as many pixels as the width (Resample.c,
+ * ImagingResampleInner), else the horizontal one; the order changes the rounding between
+ * the passes, so it is followed. Returns 0, or -1 out of memory. */
+static int resize_crop(const uint8_t *in, int w, int h, int ow, int oh, int left, int top,
+                       uint8_t *crop) {
     coeffs hc = {0}, vc = {0};
     int rc = -1;
     uint8_t *tmp = NULL;
+    const uint8_t *end = in + (size_t)w * h * 3;
     if (precompute(w, ow, &hc) || precompute(h, oh, &vc)) goto done;
-    /* The horizontal pass covers only the rows the vertical one reads. */
-    int first = vc.bounds[0], last = vc.bounds[2 * oh - 2] + vc.bounds[2 * oh - 1];
-    int rows = last - first;
-    tmp = malloc((size_t)ow * rows * 3);
-    if (tmp == NULL) goto done;
-    for (int y = 0; y < rows; y++) {
-        const uint8_t *src = in + (size_t)(y + first) * w * 3;
-        for (int xx = 0; xx < ow; xx++) {
-            int xmin = hc.bounds[2 * xx], n = hc.bounds[2 * xx + 1];
-            const int32_t *k = hc.k + xx * hc.ksize;
-            int32_t s0 = 1 << (PRECISION_BITS - 1), s1 = s0, s2 = s0;
-            for (int x = 0; x < n; x++) {
-                const uint8_t *p = src + (x + xmin) * 3;
-                s0 += p[0] * k[x];
-                s1 += p[1] * k[x];
-                s2 += p[2] * k[x];
-            }
-            uint8_t *q = tmp + ((size_t)y * ow + xx) * 3;
-            q[0] = clip8(s0);
-            q[1] = clip8(s1);
-            q[2] = clip8(s2);
-        }
-    }
-    for (int yy = 0; yy < oh; yy++) {
-        int ymin = vc.bounds[2 * yy] - first, n = vc.bounds[2 * yy + 1];
-        const int32_t *k = vc.k + yy * vc.ksize;
-        for (int xx = 0; xx < ow; xx++) {
-            int32_t s0 = 1 << (PRECISION_BITS - 1), s1 = s0, s2 = s0;
-            for (int y = 0; y < n; y++) {
-                const uint8_t *p = tmp + ((size_t)(y + ymin) * ow + xx) * 3;
-                s0 += p[0] * k[y];
-                s1 += p[1] * k[y];
-                s2 += p[2] * k[y];
-            }
-            uint8_t *q = out + ((size_t)yy * ow + xx) * 3;
-            q[0] = clip8(s0);
-            q[1] = clip8(s1);
-            q[2] = clip8(s2);
-        }
+    if (!(h - oh > 0 && h - oh > (w - ow) * 2)) {
+        /* horizontal first, over the input rows the crop's rows read */
+        int first = vc.bounds[2 * top];
+        int last = vc.bounds[2 * (top + SIZE - 1)] + vc.bounds[2 * (top + SIZE - 1) + 1];
+        tmp = malloc((size_t)(last - first) * SIZE * 3);
+        if (tmp == NULL) goto done;
+        horizontal(in + (size_t)first * w * 3, (size_t)w * 3, last - first, end, &hc, left,
+                   SIZE, tmp);
+        vertical(tmp, (size_t)SIZE * 3, first, (size_t)SIZE * 3, &vc, top, SIZE, crop);
+    } else {
+        /* vertical first, over the input columns the crop's columns read */
+        int first = hc.bounds[2 * left];
+        int last = hc.bounds[2 * (left + SIZE - 1)] + hc.bounds[2 * (left + SIZE - 1) + 1];
+        size_t bytes = (size_t)(last - first) * 3;
+        tmp = malloc(bytes * SIZE);
+        if (tmp == NULL) goto done;
+        vertical(in + (size_t)first * 3, (size_t)w * 3, 0, bytes, &vc, top, SIZE, tmp);
+        for (int x = left; x < left + SIZE; x++) hc.bounds[2 * x] -= first;
+        horizontal(tmp, bytes, SIZE, tmp + bytes * SIZE, &hc, left, SIZE, crop);
     }
     rc = 0;
 done:
@@ -279,19 +336,14 @@ int main(void) {
     }
     if (nw < SIZE) nw = SIZE; /* a 1-pixel-thin image still gives a full crop */
     if (nh < SIZE) nh = SIZE;
-    uint8_t *small = malloc((size_t)nw * nh * 3);
-    if (small == NULL || resize_bilinear(rgb, w, h, small, nw, nh))
+    static uint8_t crop[SIZE * SIZE * 3];
+    if (resize_crop(rgb, w, h, nw, nh, (nw - SIZE) / 2, (nh - SIZE) / 2, crop))
         return fail(EXIT_RESOURCES, "out of memory resizing the image", NULL);
     stbi_image_free(rgb);
-
-    int left = (nw - SIZE) / 2, top = (nh - SIZE) / 2;
-    for (int y = 0; y < SIZE; y++)
-        for (int x = 0; x < SIZE; x++)
-            for (int c = 0; c < 3; c++) {
-                uint8_t v = small[((size_t)(y + top) * nw + (x + left)) * 3 + c];
-                input[(c * SIZE + y) * SIZE + x] = ((float)v - 127.0f) / 128.0f;
-            }
-    free(small);
+    /* x = (v - 127) / 128 (exactly: a division by a power of two), HWC to CHW */
+    for (int i = 0; i < SIZE * SIZE; i++)
+        for (int c = 0; c < 3; c++)
+            input[c * SIZE * SIZE + i] = ((float)crop[i * 3 + c] - 127.0f) * (1.0f / 128.0f);
 
     uint32_t graph, ctx, written;
     uint32_t dims[4] = {1, 3, SIZE, SIZE};
