@@ -10,14 +10,14 @@
  *
  * The preprocessing is the Python classify function's (examples/image-service/
  * classify.py), step for step, so both answer the same top-1:
- *   1. decode to RGB (stb_image; libjpeg-turbo decodes a JPEG a level or two apart
- *      on some pixels);
+ *   1. decode to RGB (stb_image, its SSE2 kernels on wasm SIMD: sse2_wasm.h;
+ *      libjpeg-turbo decodes a JPEG a level or two apart on some pixels);
  *   2. resize the shorter side to the model's 224 (the other rounded as
- *      (long * 224 + short / 2) / short) with Pillow's BILINEAR resampling exactly:
+ *      (long * 224 + short / 2) / short) with Pillow 13's BILINEAR resampling exactly:
  *      its triangle filter widened by the downscale factor, coefficients in 22-bit
- *      fixed point, a horizontal pass then a vertical one, 8-bit between them
- *      (Pillow, src/libImaging/Resample.c, re-implemented here);
- *   3. crop the centre 224x224;
+ *      fixed point, two passes in Pillow's order, 8-bit between them (Pillow,
+ *      src/libImaging/Resample.c, re-implemented here);
+ *   3. crop the centre 224x224 (steps 2 and 3 compute only the crop's pixels);
  *   4. x = (v - 127) / 128 as float32, NCHW [1, 3, 224, 224];
  * then softmax over the 1000 logits; N = round(p * 255) (half to even, as Python).
  * Not done: EXIF orientation (Pillow's exif_transpose) and GIF/WebP input.
