@@ -10,7 +10,7 @@
  *
  * The preprocessing is the Python classify function's (examples/image-service/
  * classify.py), step for step, so both answer the same top-1:
- *   1. decode to RGB (stb_image, its SSE2 kernels on wasm SIMD: sse2_wasm.h;
+ *   1. decode to RGB(X) (stb_image, its SSE2 kernels on wasm SIMD: sse2_wasm.h;
  *      libjpeg-turbo decodes a JPEG a level or two apart on some pixels);
  *   2. resize the shorter side to the model's 224 (the other rounded as
  *      (long * 224 + short / 2) / short) with Pillow 13's BILINEAR resampling exactly:
@@ -174,39 +174,33 @@ static uint8_t clip8(int32_t v) {
     return v < 0 ? 0 : v > 255 ? 255 : (uint8_t)v;
 }
 
-/* One horizontal pass over `rows` rows of RGB pixels (`stride` bytes apart, the buffer
- * ending at `end`): output columns x0 .. x0 + count - 1, to `dst` (count * 3 bytes a row). */
-static void horizontal(const uint8_t *src, size_t stride, int rows, const uint8_t *end,
-                       const coeffs *c, int x0, int count, uint8_t *dst) {
+/* One horizontal pass over `rows` rows of RGBX pixels (4 bytes, `stride` bytes a row):
+ * output columns x0 .. x0 + count - 1, to `dst` in RGB (count * 3 bytes a row). */
+static void horizontal(const uint8_t *src, size_t stride, int rows, const coeffs *c, int x0,
+                       int count, uint8_t *dst) {
     for (int y = 0; y < rows; y++, src += stride) {
         uint8_t *q = dst + (size_t)y * count * 3;
         for (int x = 0; x < count; x++) {
             int xmin = c->bounds[2 * (x + x0)], n = c->bounds[2 * (x + x0) + 1];
             const int32_t *k = c->k + (x + x0) * c->ksize;
-            const uint8_t *p = src + xmin * 3;
-            int32_t s[3] = {1 << (PRECISION_BITS - 1), 1 << (PRECISION_BITS - 1),
-                            1 << (PRECISION_BITS - 1)};
-            int i = 0;
-#ifndef __wasm_simd128__
-            (void)end;
-#else
-            /* A pixel's R, G, B and the next byte in one vector (its 4th lane unused): the
-             * same integer sums, 3 at a time. A tap whose 4th byte lies past `end` (the
-             * buffer's last pixel) is left to the scalar loop. */
-            int simd = n;
-            while (simd > 0 && p + (simd - 1) * 3 + 4 > end) simd--;
+            const uint8_t *p = src + xmin * 4;
+            int32_t s[3];
+#ifdef __wasm_simd128__
+            /* A pixel's 4 bytes in one vector: the same integer sums, 4 lanes at a time. */
             v128_t acc = wasm_i32x4_splat(1 << (PRECISION_BITS - 1));
-            for (; i < simd; i++) {
+            for (int i = 0; i < n; i++) {
                 v128_t px = wasm_u32x4_extend_low_u16x8(
-                    wasm_u16x8_extend_low_u8x16(wasm_v128_load32_zero(p + i * 3)));
+                    wasm_u16x8_extend_low_u8x16(wasm_v128_load32_zero(p + i * 4)));
                 acc = wasm_i32x4_add(acc, wasm_i32x4_mul(px, wasm_i32x4_splat(k[i])));
             }
             s[0] = wasm_i32x4_extract_lane(acc, 0);
             s[1] = wasm_i32x4_extract_lane(acc, 1);
             s[2] = wasm_i32x4_extract_lane(acc, 2);
+#else
+            s[0] = s[1] = s[2] = 1 << (PRECISION_BITS - 1);
+            for (int i = 0; i < n; i++)
+                for (int ch = 0; ch < 3; ch++) s[ch] += p[i * 4 + ch] * k[i];
 #endif
-            for (; i < n; i++)
-                for (int ch = 0; ch < 3; ch++) s[ch] += p[i * 3 + ch] * k[i];
             for (int ch = 0; ch < 3; ch++) q[x * 3 + ch] = clip8(s[ch]);
         }
     }
@@ -237,7 +231,7 @@ static void vertical(const uint8_t *src, size_t stride, int first, size_t bytes,
     }
 }
 
-/* The centre crop (SIZE x SIZE at left, top) of the w x h RGB image resized to ow x oh as
+/* The centre crop (SIZE x SIZE at left, top) of the w x h RGBX image resized to ow x oh as
  * Pillow 13 does it, into `crop` (SIZE x SIZE RGB). Only the crop is computed: each output
  * pixel depends only on its own row's and column's taps, so the bytes are those of resizing
  * the whole image and cropping after. Pillow runs the vertical pass first when the height
@@ -249,7 +243,6 @@ static int resize_crop(const uint8_t *in, int w, int h, int ow, int oh, int left
     coeffs hc = {0}, vc = {0};
     int rc = -1;
     uint8_t *tmp = NULL;
-    const uint8_t *end = in + (size_t)w * h * 3;
     if (precompute(w, ow, &hc) || precompute(h, oh, &vc)) goto done;
     if (!(h - oh > 0 && h - oh > (w - ow) * 2)) {
         /* horizontal first, over the input rows the crop's rows read */
@@ -257,19 +250,19 @@ static int resize_crop(const uint8_t *in, int w, int h, int ow, int oh, int left
         int last = vc.bounds[2 * (top + SIZE - 1)] + vc.bounds[2 * (top + SIZE - 1) + 1];
         tmp = malloc((size_t)(last - first) * SIZE * 3);
         if (tmp == NULL) goto done;
-        horizontal(in + (size_t)first * w * 3, (size_t)w * 3, last - first, end, &hc, left,
-                   SIZE, tmp);
+        horizontal(in + (size_t)first * w * 4, (size_t)w * 4, last - first, &hc, left, SIZE,
+                   tmp);
         vertical(tmp, (size_t)SIZE * 3, first, (size_t)SIZE * 3, &vc, top, SIZE, crop);
     } else {
         /* vertical first, over the input columns the crop's columns read */
         int first = hc.bounds[2 * left];
         int last = hc.bounds[2 * (left + SIZE - 1)] + hc.bounds[2 * (left + SIZE - 1) + 1];
-        size_t bytes = (size_t)(last - first) * 3;
+        size_t bytes = (size_t)(last - first) * 4;
         tmp = malloc(bytes * SIZE);
         if (tmp == NULL) goto done;
-        vertical(in + (size_t)first * 3, (size_t)w * 3, 0, bytes, &vc, top, SIZE, tmp);
+        vertical(in + (size_t)first * 4, (size_t)w * 4, 0, bytes, &vc, top, SIZE, tmp);
         for (int x = left; x < left + SIZE; x++) hc.bounds[2 * x] -= first;
-        horizontal(tmp, bytes, SIZE, tmp + bytes * SIZE, &hc, left, SIZE, crop);
+        horizontal(tmp, bytes, SIZE, &hc, left, SIZE, crop);
     }
     rc = 0;
 done:
@@ -325,7 +318,9 @@ int main(void) {
         return fail(EXIT_INVALID_INPUT, "the body is not a JPEG or PNG image", stbi_failure_reason());
     if ((unsigned long long)w * h > MAX_PIXELS)
         return fail(EXIT_INVALID_INPUT, "the image is too large", "over 25 megapixels");
-    uint8_t *rgb = stbi_load_from_memory(data, (int)len, &w, &h, &channels, 3);
+    /* RGBX, 4 bytes a pixel: stb_image's SIMD YCbCr conversion only writes 4 (its 3-byte
+     * output is scalar), and 4-byte pixels load as one vector in the resize. */
+    uint8_t *rgb = stbi_load_from_memory(data, (int)len, &w, &h, &channels, 4);
     free(data);
     if (rgb == NULL)
         return fail(EXIT_INVALID_INPUT, "the image is truncated or corrupt", stbi_failure_reason());
