@@ -22,7 +22,7 @@ CLANG=${CLANG:-clang}
 # - wasm-ld writes no timestamps; --stack-first makes a stack overflow trap
 #   instead of silently overwriting data.
 build() {
-    LC_ALL=C "$CLANG" --target=wasm32-wasi -std=c11 -O2 \
+    LC_ALL=C "$CLANG" --target=wasm32-wasi -std=c11 -O2 -msimd128 \
         -Wall -Wextra -Wno-unused-function -Wno-sign-compare \
         -g0 -ffile-prefix-map="$PWD"=. -fno-ident \
         -Wl,--strip-all -Wl,--stack-first -Wl,-z,stack-size=262144 \

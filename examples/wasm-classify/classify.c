@@ -10,14 +10,14 @@
  *
  * The preprocessing is the Python classify function's (examples/image-service/
  * classify.py), step for step, so both answer the same top-1:
- *   1. decode to RGB (stb_image; libjpeg-turbo decodes a JPEG a level or two apart
- *      on some pixels);
+ *   1. decode to RGB(X) (stb_image, its SSE2 kernels on wasm SIMD: sse2_wasm.h;
+ *      libjpeg-turbo decodes a JPEG a level or two apart on some pixels);
  *   2. resize the shorter side to the model's 224 (the other rounded as
- *      (long * 224 + short / 2) / short) with Pillow's BILINEAR resampling exactly:
+ *      (long * 224 + short / 2) / short) with Pillow 13's BILINEAR resampling exactly:
  *      its triangle filter widened by the downscale factor, coefficients in 22-bit
- *      fixed point, a horizontal pass then a vertical one, 8-bit between them
- *      (Pillow, src/libImaging/Resample.c, re-implemented here);
- *   3. crop the centre 224x224;
+ *      fixed point, two passes in Pillow's order, 8-bit between them (Pillow,
+ *      src/libImaging/Resample.c, re-implemented here);
+ *   3. crop the centre 224x224 (steps 2 and 3 compute only the crop's pixels);
  *   4. x = (v - 127) / 128 as float32, NCHW [1, 3, 224, 224];
  * then softmax over the 1000 logits; N = round(p * 255) (half to even, as Python).
  * Not done: EXIF orientation (Pillow's exif_transpose) and GIF/WebP input.
@@ -44,6 +44,12 @@
 #define EXIT_INVALID_INPUT 1
 #define EXIT_RESOURCES 2
 
+/* stb_image's SSE2 JPEG kernels (the same pixels as its scalar code), on wasm SIMD. */
+#ifdef __wasm_simd128__
+#include "sse2_wasm.h"
+#define STBI_SSE2
+static int stbi__sse2_available(void) { return 1; }
+#endif
 #define STBI_ONLY_JPEG
 #define STBI_ONLY_PNG
 #define STBI_NO_STDIO
@@ -168,51 +174,95 @@ static uint8_t clip8(int32_t v) {
     return v < 0 ? 0 : v > 255 ? 255 : (uint8_t)v;
 }
 
-/* in: w x h RGB; out: ow x oh RGB. Returns 0, or -1 out of memory. */
-static int resize_bilinear(const uint8_t *in, int w, int h, uint8_t *out, int ow, int oh) {
+/* One horizontal pass over `rows` rows of RGBX pixels (4 bytes, `stride` bytes a row):
+ * output columns x0 .. x0 + count - 1, to `dst` in RGB (count * 3 bytes a row). */
+static void horizontal(const uint8_t *src, size_t stride, int rows, const coeffs *c, int x0,
+                       int count, uint8_t *dst) {
+    for (int y = 0; y < rows; y++, src += stride) {
+        uint8_t *q = dst + (size_t)y * count * 3;
+        for (int x = 0; x < count; x++) {
+            int xmin = c->bounds[2 * (x + x0)], n = c->bounds[2 * (x + x0) + 1];
+            const int32_t *k = c->k + (x + x0) * c->ksize;
+            const uint8_t *p = src + xmin * 4;
+            int32_t s[3];
+#ifdef __wasm_simd128__
+            /* A pixel's 4 bytes in one vector: the same integer sums, 4 lanes at a time. */
+            v128_t acc = wasm_i32x4_splat(1 << (PRECISION_BITS - 1));
+            for (int i = 0; i < n; i++) {
+                v128_t px = wasm_u32x4_extend_low_u16x8(
+                    wasm_u16x8_extend_low_u8x16(wasm_v128_load32_zero(p + i * 4)));
+                acc = wasm_i32x4_add(acc, wasm_i32x4_mul(px, wasm_i32x4_splat(k[i])));
+            }
+            s[0] = wasm_i32x4_extract_lane(acc, 0);
+            s[1] = wasm_i32x4_extract_lane(acc, 1);
+            s[2] = wasm_i32x4_extract_lane(acc, 2);
+#else
+            s[0] = s[1] = s[2] = 1 << (PRECISION_BITS - 1);
+            for (int i = 0; i < n; i++)
+                for (int ch = 0; ch < 3; ch++) s[ch] += p[i * 4 + ch] * k[i];
+#endif
+            for (int ch = 0; ch < 3; ch++) q[x * 3 + ch] = clip8(s[ch]);
+        }
+    }
+}
+
+/* One vertical pass: output rows y0 .. y0 + count - 1, each `bytes` bytes (channels are
+ * independent here), from `src` (`stride` bytes a row, its row 0 being input row `first`)
+ * to `dst` (`bytes` a row). Taps outermost, so the inner loops run along contiguous bytes
+ * and are vectorised. */
+static void vertical(const uint8_t *src, size_t stride, int first, size_t bytes,
+                     const coeffs *c, int y0, int count, uint8_t *dst) {
+    enum { CHUNK = 2048 };
+    int32_t acc[CHUNK];
+    for (int y = 0; y < count; y++) {
+        int ymin = c->bounds[2 * (y + y0)] - first, n = c->bounds[2 * (y + y0) + 1];
+        const int32_t *k = c->k + (y + y0) * c->ksize;
+        for (size_t j0 = 0; j0 < bytes; j0 += CHUNK) {
+            size_t len = bytes - j0 < CHUNK ? bytes - j0 : CHUNK;
+            for (size_t j = 0; j < len; j++) acc[j] = 1 << (PRECISION_BITS - 1);
+            for (int i = 0; i < n; i++) {
+                const uint8_t *row = src + (size_t)(ymin + i) * stride + j0;
+                int32_t ki = k[i];
+                for (size_t j = 0; j < len; j++) acc[j] += row[j] * ki;
+            }
+            uint8_t *q = dst + (size_t)y * bytes + j0;
+            for (size_t j = 0; j < len; j++) q[j] = clip8(acc[j]);
+        }
+    }
+}
+
+/* The centre crop (SIZE x SIZE at left, top) of the w x h RGBX image resized to ow x oh as
+ * Pillow 13 does it, into `crop` (SIZE x SIZE RGB). Only the crop is computed: each output
+ * pixel depends only on its own row's and column's taps, so the bytes are those of resizing
+ * the whole image and cropping after. Pillow runs the vertical pass first when the height
+ * shrinks by more than twice as many pixels as the width (Resample.c,
+ * ImagingResampleInner), else the horizontal one; the order changes the rounding between
+ * the passes, so it is followed. Returns 0, or -1 out of memory. */
+static int resize_crop(const uint8_t *in, int w, int h, int ow, int oh, int left, int top,
+                       uint8_t *crop) {
     coeffs hc = {0}, vc = {0};
     int rc = -1;
     uint8_t *tmp = NULL;
     if (precompute(w, ow, &hc) || precompute(h, oh, &vc)) goto done;
-    /* The horizontal pass covers only the rows the vertical one reads. */
-    int first = vc.bounds[0], last = vc.bounds[2 * oh - 2] + vc.bounds[2 * oh - 1];
-    int rows = last - first;
-    tmp = malloc((size_t)ow * rows * 3);
-    if (tmp == NULL) goto done;
-    for (int y = 0; y < rows; y++) {
-        const uint8_t *src = in + (size_t)(y + first) * w * 3;
-        for (int xx = 0; xx < ow; xx++) {
-            int xmin = hc.bounds[2 * xx], n = hc.bounds[2 * xx + 1];
-            const int32_t *k = hc.k + xx * hc.ksize;
-            int32_t s0 = 1 << (PRECISION_BITS - 1), s1 = s0, s2 = s0;
-            for (int x = 0; x < n; x++) {
-                const uint8_t *p = src + (x + xmin) * 3;
-                s0 += p[0] * k[x];
-                s1 += p[1] * k[x];
-                s2 += p[2] * k[x];
-            }
-            uint8_t *q = tmp + ((size_t)y * ow + xx) * 3;
-            q[0] = clip8(s0);
-            q[1] = clip8(s1);
-            q[2] = clip8(s2);
-        }
-    }
-    for (int yy = 0; yy < oh; yy++) {
-        int ymin = vc.bounds[2 * yy] - first, n = vc.bounds[2 * yy + 1];
-        const int32_t *k = vc.k + yy * vc.ksize;
-        for (int xx = 0; xx < ow; xx++) {
-            int32_t s0 = 1 << (PRECISION_BITS - 1), s1 = s0, s2 = s0;
-            for (int y = 0; y < n; y++) {
-                const uint8_t *p = tmp + ((size_t)(y + ymin) * ow + xx) * 3;
-                s0 += p[0] * k[y];
-                s1 += p[1] * k[y];
-                s2 += p[2] * k[y];
-            }
-            uint8_t *q = out + ((size_t)yy * ow + xx) * 3;
-            q[0] = clip8(s0);
-            q[1] = clip8(s1);
-            q[2] = clip8(s2);
-        }
+    if (!(h - oh > 0 && h - oh > (w - ow) * 2)) {
+        /* horizontal first, over the input rows the crop's rows read */
+        int first = vc.bounds[2 * top];
+        int last = vc.bounds[2 * (top + SIZE - 1)] + vc.bounds[2 * (top + SIZE - 1) + 1];
+        tmp = malloc((size_t)(last - first) * SIZE * 3);
+        if (tmp == NULL) goto done;
+        horizontal(in + (size_t)first * w * 4, (size_t)w * 4, last - first, &hc, left, SIZE,
+                   tmp);
+        vertical(tmp, (size_t)SIZE * 3, first, (size_t)SIZE * 3, &vc, top, SIZE, crop);
+    } else {
+        /* vertical first, over the input columns the crop's columns read */
+        int first = hc.bounds[2 * left];
+        int last = hc.bounds[2 * (left + SIZE - 1)] + hc.bounds[2 * (left + SIZE - 1) + 1];
+        size_t bytes = (size_t)(last - first) * 4;
+        tmp = malloc(bytes * SIZE);
+        if (tmp == NULL) goto done;
+        vertical(in + (size_t)first * 4, (size_t)w * 4, 0, bytes, &vc, top, SIZE, tmp);
+        for (int x = left; x < left + SIZE; x++) hc.bounds[2 * x] -= first;
+        horizontal(tmp, bytes, SIZE, &hc, left, SIZE, crop);
     }
     rc = 0;
 done:
@@ -226,23 +276,28 @@ done:
 
 /* -- labels ------------------------------------------------------------------ */
 
-/* The short name of class `index` (up to its first ", ") into `out`. */
+/* The short name of class `index` (up to its first ", ") into `out`. The file is read in
+ * one fread: each WASI read of a file is a round trip to a host thread, and line by line
+ * (1 KB stdio buffers) that cost a millisecond. */
 static int label_of(int index, char *out, size_t cap) {
+    static char text[1 << 18]; /* the labels are 22 KB; a longer file's tail is not read */
     FILE *f = fopen(LABELS_PATH, "r");
     if (f == NULL) return fail(EXIT_RESOURCES, "cannot open " LABELS_PATH, "is wasm.dirs [model] set?");
-    char line[512];
-    int i = 0, found = 0;
-    while (fgets(line, sizeof line, f) != NULL) {
-        if (i++ != index) continue;
-        line[strcspn(line, "\r\n")] = 0;
-        char *comma = strstr(line, ", ");
-        if (comma != NULL) *comma = 0;
-        snprintf(out, cap, "%s", line);
-        found = 1;
-        break;
-    }
+    size_t n = fread(text, 1, sizeof text - 1, f);
     fclose(f);
-    return found ? 0 : fail(EXIT_RESOURCES, "the labels file has too few lines", LABELS_PATH);
+    text[n] = 0;
+    char *line = text;
+    for (int i = 0; i < index && line != NULL; i++) {
+        line = strchr(line, '\n');
+        if (line != NULL) line++;
+    }
+    if (line == NULL || *line == 0)
+        return fail(EXIT_RESOURCES, "the labels file has too few lines", LABELS_PATH);
+    size_t len = strcspn(line, "\r\n");
+    char *comma = strstr(line, ", ");
+    if (comma != NULL && (size_t)(comma - line) < len) len = (size_t)(comma - line);
+    snprintf(out, cap, "%.*s", (int)len, line);
+    return 0;
 }
 
 /* -- main -------------------------------------------------------------------- */
@@ -263,7 +318,9 @@ int main(void) {
         return fail(EXIT_INVALID_INPUT, "the body is not a JPEG or PNG image", stbi_failure_reason());
     if ((unsigned long long)w * h > MAX_PIXELS)
         return fail(EXIT_INVALID_INPUT, "the image is too large", "over 25 megapixels");
-    uint8_t *rgb = stbi_load_from_memory(data, (int)len, &w, &h, &channels, 3);
+    /* RGBX, 4 bytes a pixel: stb_image's SIMD YCbCr conversion only writes 4 (its 3-byte
+     * output is scalar), and 4-byte pixels load as one vector in the resize. */
+    uint8_t *rgb = stbi_load_from_memory(data, (int)len, &w, &h, &channels, 4);
     free(data);
     if (rgb == NULL)
         return fail(EXIT_INVALID_INPUT, "the image is truncated or corrupt", stbi_failure_reason());
@@ -279,19 +336,14 @@ int main(void) {
     }
     if (nw < SIZE) nw = SIZE; /* a 1-pixel-thin image still gives a full crop */
     if (nh < SIZE) nh = SIZE;
-    uint8_t *small = malloc((size_t)nw * nh * 3);
-    if (small == NULL || resize_bilinear(rgb, w, h, small, nw, nh))
+    static uint8_t crop[SIZE * SIZE * 3];
+    if (resize_crop(rgb, w, h, nw, nh, (nw - SIZE) / 2, (nh - SIZE) / 2, crop))
         return fail(EXIT_RESOURCES, "out of memory resizing the image", NULL);
     stbi_image_free(rgb);
-
-    int left = (nw - SIZE) / 2, top = (nh - SIZE) / 2;
-    for (int y = 0; y < SIZE; y++)
-        for (int x = 0; x < SIZE; x++)
-            for (int c = 0; c < 3; c++) {
-                uint8_t v = small[((size_t)(y + top) * nw + (x + left)) * 3 + c];
-                input[(c * SIZE + y) * SIZE + x] = ((float)v - 127.0f) / 128.0f;
-            }
-    free(small);
+    /* x = (v - 127) / 128 (exactly: a division by a power of two), HWC to CHW */
+    for (int i = 0; i < SIZE * SIZE; i++)
+        for (int c = 0; c < 3; c++)
+            input[c * SIZE * SIZE + i] = ((float)crop[i * 3 + c] - 127.0f) * (1.0f / 128.0f);
 
     uint32_t graph, ctx, written;
     uint32_t dims[4] = {1, 3, SIZE, SIZE};

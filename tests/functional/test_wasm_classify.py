@@ -5,6 +5,7 @@ that is not an image fails with the program's reason."""
 from __future__ import annotations
 
 import base64
+import io
 import json
 import re
 import subprocess
@@ -35,24 +36,29 @@ def test_the_committed_classify_wasm_is_what_its_source_builds_to() -> None:
     assert "ok: classify.wasm matches its source" in done.stdout
 
 
-def python_top1() -> str:
-    """The Python classify function's answer, run in a fresh interpreter (its module loads
+def python_answers(*photos: bytes) -> list[str]:
+    """The Python classify function's answers, run in a fresh interpreter (its module loads
     the model when imported, as in a worker)."""
-    event = {"body": base64.b64encode(PHOTO.read_bytes()).decode(), "isBase64Encoded": True}
+    events = [{"body": base64.b64encode(p).decode(), "isBase64Encoded": True} for p in photos]
     script = (
-        "import json, sys, classify; "
-        "print(classify.handler(json.loads(sys.stdin.read()), None)['body'])"
+        "import json, sys, classify\n"
+        "for event in json.loads(sys.stdin.read()):\n"
+        "    print(classify.handler(event, None)['body'])"
     )
     done = subprocess.run(
         [sys.executable, "-c", script],
-        input=json.dumps(event),
+        input=json.dumps(events),
         capture_output=True,
         text=True,
         cwd=IMAGE_SERVICE,
         timeout=120,
         check=True,
     )
-    return done.stdout.strip()
+    return done.stdout.strip().splitlines()
+
+
+def python_top1() -> str:
+    return python_answers(PHOTO.read_bytes())[0]
 
 
 def test_the_same_top1_as_the_python_classify_and_a_reason_for_bad_input(data_dir: Path) -> None:
@@ -79,3 +85,27 @@ def test_the_same_top1_as_the_python_classify_and_a_reason_for_bad_input(data_di
     error = json.loads(bad.payload)
     assert error["errorType"] == "Runtime.ExitError" and "exit status 1" in error["errorMessage"]
     assert "classify: the body is not a JPEG or PNG image" in bad.log
+
+
+def test_a_png_gets_the_python_functions_answer_exactly(data_dir: Path) -> None:
+    """A PNG decodes to the same pixels both ways, so the resize (Pillow's, re-implemented,
+    its pass order too) must give the same tensor: the same label and the same N/255, for a
+    wide photo (horizontal pass first) and a tall one (vertical first)."""
+    from PIL import Image
+
+    photo = Image.open(PHOTO).convert("RGB")
+    pngs = []
+    for size in ((800, 300), (300, 800), (225, 1000)):
+        out = io.BytesIO()
+        photo.resize(size).save(out, format="PNG")
+        pngs.append(out.getvalue())
+    registry = Registry(data_dir)
+    deploy_service(registry, load_service(CLASSIFY))
+    fn = registry.get("wasm-classify-dev-classify-wasm")
+
+    async def scenario(invoker: Invoker) -> list[InvocationResult]:
+        return [await invoker.invoke(fn, png) for png in pngs]
+
+    results = run_with_invoker(RuntimeSettings(data_dir=data_dir), scenario)
+    assert all(r.status == "success" for r in results), [r.payload for r in results]
+    assert [r.payload.decode() for r in results] == python_answers(*pngs)
