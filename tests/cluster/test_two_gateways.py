@@ -269,6 +269,9 @@ def test_a_killed_gateway_the_other_keeps_serving_and_runs_its_events(
     a, b = gateways
     numbers = range(1000, 1030)
     # Through A only, each run long enough that A holds some leased when it is killed.
+    # A holds `single`'s one environment when it dies: B's claim must outlive it.
+    nap = {"collector": collector.url, "seconds": 0, "tag": "before-kill"}
+    assert invoke(a, "pair-dev-single", nap) == (None, {"tag": "before-kill"})
     send_events([a], collector, numbers, sleep=0.5)
     wait_until(lambda: any(n in collector.runs_of("n") for n in numbers), WAIT_S, "A to run some")
     assert a.proc is not None
@@ -276,7 +279,7 @@ def test_a_killed_gateway_the_other_keeps_serving_and_runs_its_events(
     a.proc.wait()
 
     # B serves at once, sync calls too; A's environments went with A (Ray ends a dead
-    # driver's actors) and the ledger lets B's take their place.
+    # driver's actors) and the ledger forgets their claims, so B's take their place.
     assert invoke(b, "pair-dev-recorder", {"collector": collector.url, "n": -1}) == (
         None,
         {"n": -1},

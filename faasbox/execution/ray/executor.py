@@ -222,11 +222,13 @@ class RayExecutor:
             idle_since = time.monotonic() - self.owner.settings.idle_timeout_s
             for key, pool in list(self.pools.items()):
                 pool.evict_idle(older_than=idle_since)
-                with contextlib.suppress(ray.exceptions.RayError, TimeoutError):
-                    async with asyncio.timeout(5):
-                        await pool.yield_idle()
                 if pool.size == 0 and not pool.queue and not pool.provisioned:
                     self.owner.budget.leave(self.pools.pop(key))
+            # Each pool asks its ledger on its own; one unanswered ledger delays none.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5):
+                    pools = list(self.pools.values())
+                    await asyncio.gather(*(p.yield_idle() for p in pools), return_exceptions=True)
             if any(p.idle for p in self.pools.values()):
                 nodes = await asyncio.to_thread(ray.nodes)
                 dead = {n["NodeID"] for n in nodes if not n.get("Alive")}
