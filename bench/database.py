@@ -38,11 +38,13 @@ TAKE = (
 FINISH = "UPDATE queue_messages SET state = 'succeeded', updated_at = ? WHERE id = ?"
 
 
-def cycle_store(store: EventStore) -> Callable[[int], object]:
+def cycle_store(store: EventStore, queue: str = "function:bench") -> Callable[[int], object]:
+    """One cycle on `queue` (a queue per concurrent client: each takes what it put)."""
+
     def op(i: int) -> object:
         now = time.time()
-        store.put(f"m{uuid.uuid4().hex}", "function:bench", b"{}", source="bench", now=now)
-        (taken,) = store.take("function:bench", 1, 60.0, now)
+        store.put(f"m{uuid.uuid4().hex}", queue, b"{}", source="bench", now=now)
+        (taken,) = store.take(queue, 1, 60.0, now)
         store.finish(taken.id, "succeeded", failed_run=False, error=None, destination=None)
         return taken
 

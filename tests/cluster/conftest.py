@@ -64,3 +64,15 @@ def cluster() -> Iterator[Any]:
         yield started
     finally:
         started.shutdown()
+
+
+def live_worker_node(cluster: Any) -> None:
+    """A live second node: tests/cluster/test_ray_executor.py kills the first one's raylet,
+    so a module that runs after it replaces it with one of the same resources."""
+    alive = set(cluster.global_state._live_node_ids())
+    dead = [node for node in cluster.worker_nodes if node.node_id not in alive]
+    for node in dead:
+        cluster.remove_node(node, allow_graceful=False)
+    if dead or not cluster.worker_nodes:
+        cluster.add_node(num_cpus=2, resources=NODE_B, object_store_memory=100 << 20)
+    cluster.wait_for_nodes()

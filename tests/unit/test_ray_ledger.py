@@ -48,3 +48,15 @@ def test_provisioned_claims_are_counted_apart(alive: set[str]) -> None:
     assert book.claim("p1", None, provisioned=1)
     assert not book.claim("p2", None, provisioned=1)  # one kept warm cluster-wide
     assert book.claim("x", None)  # on-demand environments are not limited by it
+
+
+def test_a_refused_on_demand_claim_says_a_gateway_waits(alive: set[str]) -> None:
+    book = ConcurrencyLedger()
+    alive.update({"held", "p", "q"})
+    assert book.claim("held", 1) and not book.wanted()
+    assert not book.claim("p", None, provisioned=0)  # a provisioned start waits for no one
+    assert not book.wanted()
+    assert not book.claim("q", 1)  # another gateway's request waits for `held`
+    assert book.wanted()
+    book.refused_at -= ledger_module.WANTED_S  # as long ago as the flag lasts
+    assert not book.wanted()

@@ -12,6 +12,7 @@ was running, with Runtime.ExitError, and the pool starts its replacement where R
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import socket
@@ -214,7 +215,8 @@ class RayExecutor:
             self._ticker = asyncio.get_running_loop().create_task(self._tick())
 
     async def _tick(self) -> None:
-        """Once a second: stop environments idle too long; forget those of dead nodes."""
+        """Once a second: stop environments idle too long, or wanted by another gateway at
+        their function's limit; forget those of dead nodes."""
         while self.pools:
             await asyncio.sleep(1.0)
             idle_since = time.monotonic() - self.owner.settings.idle_timeout_s
@@ -222,6 +224,11 @@ class RayExecutor:
                 pool.evict_idle(older_than=idle_since)
                 if pool.size == 0 and not pool.queue and not pool.provisioned:
                     self.owner.budget.leave(self.pools.pop(key))
+            # Each pool asks its ledger on its own; one unanswered ledger delays none.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5):
+                    pools = list(self.pools.values())
+                    await asyncio.gather(*(p.yield_idle() for p in pools), return_exceptions=True)
             if any(p.idle for p in self.pools.values()):
                 nodes = await asyncio.to_thread(ray.nodes)
                 dead = {n["NodeID"] for n in nodes if not n.get("Alive")}

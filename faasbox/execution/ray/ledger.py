@@ -5,15 +5,23 @@ environment actors that count against its limits. Gateways consult it when they 
 (claim) and down (release), never per invocation. The environments are named actors owned
 by their gateway, so a gateway that dies takes its environments along; the ledger prunes the
 names of actors that are gone whenever a claim would be refused.
+
+A refused claim is remembered for a moment (`wanted`): a gateway whose environments of the
+function sit idle gives them up when it sees that (its pool's tick), so an environment idle
+on one gateway does not lock the others out of a function at its limit.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import ray
 
 NAMESPACE = "faasbox"
+# How long a refused claim counts as another gateway waiting: over the claimant's retry
+# interval and the holders' tick (faasbox.execution.ray.pool, .executor).
+WANTED_S = 2.0
 
 
 class ConcurrencyLedger:
@@ -21,6 +29,7 @@ class ConcurrencyLedger:
 
     def __init__(self) -> None:
         self.claims: dict[str, bool] = {}
+        self.refused_at = float("-inf")  # time.monotonic() of the last on-demand refusal
 
     def claim(self, env: str, limit: int | None, provisioned: int | None = None) -> bool:
         """Count `env` if the function stays within `limit` environments (None: no limit)
@@ -28,12 +37,18 @@ class ConcurrencyLedger:
         if self._full(limit, provisioned):
             self._prune()
             if self._full(limit, provisioned):
+                if provisioned is None:  # someone waits; a provisioned start does not
+                    self.refused_at = time.monotonic()
                 return False
         self.claims[env] = provisioned is not None
         return True
 
     def release(self, env: str) -> None:
         self.claims.pop(env, None)
+
+    def wanted(self) -> bool:
+        """Whether a claim was refused just now: a gateway waits for an environment."""
+        return time.monotonic() - self.refused_at < WANTED_S
 
     def count(self) -> int:
         return len(self.claims)

@@ -31,6 +31,9 @@ from faasbox.execution.settings import RuntimeSettings
 from faasbox.registry.models import DeployedFunction
 
 HostActor = ray.remote(EnvironmentHost)
+# A claim the ledger refused is asked again this often until the request's queue deadline:
+# meanwhile the gateway holding an idle environment of the function gives it up.
+CLAIM_RETRY_S = 0.25
 
 
 class PlacementFailed(Exception):
@@ -85,18 +88,18 @@ class ActorPool:
                 return env
             if self.size < self.limit and self.owner.budget.reserve(self):
                 if not self.busy:
-                    return await self._start()
-                return await self._scale_up()
+                    return await self._start(deadline=deadline)
+                return await self._scale_up(deadline)
             if self.limit == 0:
                 raise self.queue.throttled()
             handed = await self.queue.wait(deadline, self.release)
             if handed is not None:
                 return handed
 
-    async def _scale_up(self) -> Environment:
+    async def _scale_up(self, deadline: float) -> Environment:
         """Start an environment for this request, but let a busy one that frees first serve
         it (an actor takes a second or more to start; a warm invocation milliseconds)."""
-        start = asyncio.ensure_future(self._start())
+        start = asyncio.ensure_future(self._start(deadline=deadline))
         waiter = self.queue.join()
         try:
             while True:
@@ -120,22 +123,37 @@ class ActorPool:
             start.add_done_callback(self._adopt)
             raise
 
+    async def _claim(self, name: str, provisioned: bool, deadline: float) -> None:
+        wanted = self.fn.config.provisioned_concurrency if provisioned else None
+        loop = asyncio.get_running_loop()
+        while not await self.ledger.claim.remote(name, self.fn.config.reserved_concurrency, wanted):
+            if provisioned or loop.time() + CLAIM_RETRY_S > deadline:
+                raise self.queue.throttled()
+            await asyncio.sleep(CLAIM_RETRY_S)
+
+    async def yield_idle(self) -> int:
+        """Stop this pool's idle on-demand environments if another gateway waits for one
+        (its claim refused at the function's limit): their slots pass to it."""
+        if self.ledger is None or not any(not e.provisioned for e in self.idle):
+            return 0
+        if not await self.ledger.wanted.remote():
+            return 0
+        return self.evict_idle(older_than=time.monotonic())
+
     def _adopt(self, start: asyncio.Future[Environment]) -> None:
         if not start.cancelled() and start.exception() is None:
             self.release(start.result())
 
-    async def _start(self, provisioned: bool = False) -> Environment:
-        """A new environment, placed and with its code; busy, for the caller."""
+    async def _start(self, provisioned: bool = False, deadline: float = 0.0) -> Environment:
+        """A new environment, placed and with its code; busy, for the caller. Its ledger
+        claim is asked again until `deadline` (the loop's clock) while other gateways'
+        environments hold the function's limit."""
         self.starting += 1
         name = f"faasbox-env-{self.fn.name}-{uuid.uuid4().hex[:12]}"
         env: Environment | None = None
         try:
             if self.ledger is not None:
-                wanted = self.fn.config.provisioned_concurrency if provisioned else None
-                if not await self.ledger.claim.remote(
-                    name, self.fn.config.reserved_concurrency, wanted
-                ):
-                    raise self.queue.throttled()
+                await self._claim(name, provisioned, deadline)
             env = Environment(await self.owner.start_actor(self.fn, name), name)
             env.provisioned = provisioned
             info = await asyncio.wait_for(
