@@ -19,7 +19,6 @@ import asyncio
 import importlib
 import json
 import time
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +38,7 @@ from faasbox.execution.log_db import LogDatabase, Retention
 from faasbox.execution.logs import InvocationRecord, LogStore
 from faasbox.execution.metrics import InvocationMetrics
 from faasbox.execution.settings import RuntimeSettings
+from faasbox.lambda_ import ids
 from faasbox.lambda_.log_format import is_json, json_invocation_log
 from faasbox.lambda_.report import invocation_log
 from faasbox.lambda_.tracing import current_trace, new_trace_id
@@ -132,7 +132,7 @@ class Invoker:
         `stream`: InvokeWithResponseStream's sink for a response streamed as it is made (the
         result's payload is then empty and `streamed` true). `trace_id`: by default the
         request's (faasbox.lambda_.tracing), or a new one."""
-        request_id = request_id or str(uuid.uuid4())
+        request_id = request_id or ids.uuid4()
         trace_id = trace_id or current_trace.get() or new_trace_id()
         started_at = time.time()
         executor = self._by_runtime.get(fn.config.runtime) or self.executor_for(fn)
