@@ -139,7 +139,7 @@ class Invoker:
         in_flight = self._in_flight
         metrics = self.metrics.of(fn.name)
         in_flight[fn.name] = in_flight.get(fn.name, 0) + 1
-        metrics.concurrent.inc()
+        metrics.concurrent += 1
         try:
             outcome = await executor.invoke(
                 Invocation(
@@ -155,11 +155,11 @@ class Invoker:
                 )
             )
         except TooManyRequests:
-            metrics.throttles.inc()
+            metrics.throttles += 1
             raise
         finally:
             in_flight[fn.name] -= 1
-            metrics.concurrent.dec()
+            metrics.concurrent -= 1
         return self._finish(fn, request_id, trace_id, started_at, outcome)
 
     def waiting(self) -> dict[str, int]:

@@ -288,6 +288,25 @@ def test_timeout_kills_the_worker_and_the_next_call_succeeds(harness: Harness) -
     assert body(after) == "awake" and after.cold is True
 
 
+def test_a_warm_workers_timeout_counts_from_its_own_invocation(harness: Harness) -> None:
+    """A worker's deadline timer is armed once and moved, not made per invocation: after warm
+    calls spread over half a second (the timer set at the first is due before the slow call's
+    deadline), the slow call still runs its full second before it is timed out."""
+
+    async def scenario(invoker: Invoker) -> tuple[list[InvocationResult], InvocationResult]:
+        warm = [await harness.call(invoker, "limits-dev-sleepy", {"behave": True})]
+        first = time.monotonic()
+        while time.monotonic() - first < 0.5:
+            warm.append(await harness.call(invoker, "limits-dev-sleepy", {"behave": True}))
+        slow = await harness.call(invoker, "limits-dev-sleepy")
+        return warm, slow
+
+    warm, slow = harness.run(scenario)
+    assert all(body(w) == "awake" and w.status == "success" for w in warm)
+    assert slow.status == "timeout" and not slow.cold
+    assert 1000 <= slow.duration_ms < 3000
+
+
 def test_memory_hog_is_killed_and_report_shows_memory(harness: Harness) -> None:
     async def scenario(invoker: Invoker) -> tuple[InvocationResult, InvocationResult]:
         hog = await harness.call(invoker, "limits-dev-hungry")

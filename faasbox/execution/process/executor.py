@@ -3,7 +3,8 @@
 Every runtime whose registry entry has a `WorkerStart` runs here, in the same jail, limits,
 zygote/spare machinery, pools and log capture: a worker is taken from the function's pool
 (faasbox.execution.process.pool), the INVOKE frame goes over its control socket, and the
-RESULT frame is awaited under `asyncio.timeout(function timeout)`. A timeout kills the
+RESULT frame is awaited until the function's timeout (a timer per worker,
+`WorkerProcess.invoke_within`; `asyncio.timeout` for a streamed response). A timeout kills the
 worker (`Sandbox.Timedout`), a worker that exits mid-invocation is `Runtime.ExitError`, a
 result over the sync payload limit `Function.ResponseSizeTooLarge`.
 """
@@ -76,10 +77,15 @@ class ProcessExecutor:
         streamed = False
         extra_log = ""
         try:
-            async with asyncio.timeout(timeout):
-                result_header, body = await worker.invoke(
-                    header, invocation.payload, invocation.stream
+            if invocation.stream is None:
+                result_header, body = await worker.invoke_within(
+                    header, invocation.payload, timeout
                 )
+            else:  # the stream sink's awaits are under the timeout too
+                async with asyncio.timeout(timeout):
+                    result_header, body = await worker.invoke(
+                        header, invocation.payload, invocation.stream
+                    )
             duration_ms = float(result_header.get("duration_ms", 0.0))
             status = "success" if result_header.get("ok") else "error"
             healthy = not result_header.get("exiting")  # it ends now: never reuse it
