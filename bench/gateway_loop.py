@@ -3,11 +3,11 @@ the ASGI application (`Gateway`) driven in process from a loop, with a real work
 behind it (the hello of bench/functions/peers, jailed as `serve` would), as uvicorn's
 httptools protocol would call it for wrk's `GET /hello` (the same scope, the same messages).
 
-It prints the loop thread's CPU time per request (`time.thread_time`; the least of the rounds is the steadiest
-figure on a machine shared with other work; the
-worker's and the log writer's threads are not in it), and with `--profile` the functions that
-took it (cProfile on this thread's CPU clock: a woken worker that preempts it is not counted; cProfile's own cost inflates small functions, so read
-the order, not the µs).
+It prints the loop thread's CPU time per request (`time.thread_time`; the least of the rounds
+is the steadiest figure on a machine shared with other work; the worker's and the log
+writer's threads are not in it), and with `--profile` the functions that took it (cProfile on
+this thread's CPU clock, so a woken worker that preempts it is not counted; cProfile's own
+cost per call inflates small functions: read the order, not the µs).
 
     .venv/bin/python -m bench.gateway_loop                 # 10 rounds of 2,000 requests
     .venv/bin/python -m bench.gateway_loop --profile 30    # and the 30 costliest functions

@@ -46,7 +46,7 @@ from faasbox.registry.models import DeployedFunction
 from faasbox.storage import Database
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # one per invocation: not frozen, as InvocationRecord
 class InvocationResult:
     request_id: str
     version: str

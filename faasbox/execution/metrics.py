@@ -65,8 +65,7 @@ class _FunctionMetrics:
     """One function's figures, plain numbers the invoker adds to: read only at a scrape."""
 
     __slots__ = (
-        "invocations", "throttles", "duration", "cold_starts", "init_duration",
-        "concurrent",
+        "cold_starts", "concurrent", "duration", "init_duration", "invocations", "throttles",
     )  # fmt: skip
 
     def __init__(self) -> None:

@@ -41,13 +41,18 @@ class ProtocolError(Exception):
     """The other side sent something that is not a frame, or went away mid-frame."""
 
 
+# json.dumps with separators makes a new encoder per call; this one is made once.
+_compact = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def encode(kind: int, header: dict[str, Any], body: bytes = b"") -> bytes:
-    head = json.dumps(header, separators=(",", ":")).encode()
+    head = _compact(header).encode()
     return PREFIX.pack(kind, len(head), len(body)) + head + body
 
 
-def decode_header(kind_and_lengths: bytes) -> tuple[int, int, int]:
-    kind, head_len, body_len = PREFIX.unpack(kind_and_lengths)
+def decode_header(kind_and_lengths: bytes | bytearray) -> tuple[int, int, int]:
+    """The prefix at the start of `kind_and_lengths` (which may hold more after it)."""
+    kind, head_len, body_len = PREFIX.unpack_from(kind_and_lengths)
     if head_len > MAX_HEADER:
         raise ProtocolError(f"frame header of {head_len} bytes is over the limit")
     return int(kind), int(head_len), int(body_len)

@@ -72,21 +72,23 @@ class Channel(asyncio.Protocol):
         waiter = self._waiter
         if waiter is None or waiter.done() or len(self._buffer) < protocol.PREFIX.size:
             return
+        buffer = self._buffer
         try:
-            kind, head_len, body_len = protocol.decode_header(
-                bytes(self._buffer[: protocol.PREFIX.size])
-            )
+            kind, head_len, body_len = protocol.decode_header(buffer)
         except protocol.ProtocolError as e:
             waiter.set_exception(e)
             return
-        end = protocol.PREFIX.size + head_len + body_len
-        if len(self._buffer) < end:
+        start = protocol.PREFIX.size
+        end = start + head_len + body_len
+        if len(buffer) < end:
             return
-        head = self._buffer[protocol.PREFIX.size : protocol.PREFIX.size + head_len]
-        body = bytes(self._buffer[protocol.PREFIX.size + head_len : end])
-        del self._buffer[:end]
+        head = buffer[start : start + head_len]
+        body = bytes(buffer[start + head_len : end])
+        del buffer[:end]
         try:
-            header = json.loads(head) if head_len else {}
+            # Decoded here: json.loads of bytes would first guess their encoding (UTF-8,
+            # always, in frames).
+            header = json.loads(head.decode()) if head_len else {}
         except ValueError as e:
             waiter.set_exception(e)
             return
