@@ -57,7 +57,7 @@ class _Histogram:
         total, out = 0, []
         for bound, count in zip((*self.bounds, math.inf), self.counts, strict=True):
             total += count
-            out.append((floatToGoString(bound), float(total)))
+            out.append((floatToGoString(bound), float(total)))  # type: ignore[no-untyped-call]
         return out
 
 

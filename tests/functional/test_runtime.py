@@ -216,6 +216,24 @@ def test_output_from_print_logging_and_c_is_captured_in_order(harness: Harness) 
     assert "Max Memory Used: " in report
 
 
+def test_output_read_before_the_result_is_in_its_own_invocations_log(harness: Harness) -> None:
+    """Output the server's reader took from the pipe while the handler still ran (the pipe
+    empty when the result is sent: the server does not read it again) is all in the log of
+    its invocation, and none of it in the next one's."""
+
+    async def scenario(invoker: Invoker) -> tuple[InvocationResult, InvocationResult]:
+        paused = await harness.call(invoker, "probe-dev-output", {"pause": 0.3})
+        return paused, await harness.call(invoker, "probe-dev-output")
+
+    paused, after = harness.run(scenario)
+    assert not after.cold  # the same worker, the same pipe
+    for result in (paused, after):
+        for text in ("from print", "from stderr", "from fd 1", "from C puts", "from logging"):
+            assert result.log.count(text) == 1, result.log
+        end = result.log.index(f"END RequestId: {result.request_id}")
+        assert result.log.index("from C puts") < end
+
+
 def test_handler_exception_is_lambda_shaped_and_worker_stays_warm(harness: Harness) -> None:
     async def scenario(invoker: Invoker) -> tuple[InvocationResult, InvocationResult]:
         failed = await harness.call(invoker, "limits-dev-raising")

@@ -76,6 +76,7 @@ class ProcessExecutor:
         healthy = True
         streamed = False
         extra_log = ""
+        pending_output = True
         try:
             if invocation.stream is None:
                 result_header, body = await worker.invoke_within(
@@ -91,6 +92,7 @@ class ProcessExecutor:
             healthy = not result_header.get("exiting")  # it ends now: never reuse it
             worker.reported_memory_kb = int(result_header.get("max_memory_kb", 0))
             streamed = bool(result_header.get("streamed"))
+            pending_output = result_header.get("output_pending", True) is not False
             if status == "success" and len(body) > SYNC_PAYLOAD_LIMIT:
                 status = "error"
                 body = faults.response_too_large()
@@ -112,7 +114,7 @@ class ProcessExecutor:
             worker.kill()  # cancelled mid-invocation: its state is unknown
             pool.release(worker, healthy=False)
             raise
-        output = worker.take_log() + extra_log
+        output = worker.take_log(drain=pending_output) + extra_log
         pool.release(worker, healthy=healthy)
         max_memory_mb = memory_mb(worker)
         if not healthy:  # it could not report its peak

@@ -27,7 +27,9 @@ INVOKE = 2  # header: request id, deadline, context fields; body: the event JSON
 # worker -> server
 READY = 10  # header: init duration; the handler is imported
 INIT_ERROR = 11  # header: the error object; the worker exits after sending it
-RESULT = 12  # header: ok flag, duration, max memory (and `exiting`: the worker ends after
+RESULT = 12  # header: ok flag, duration, max memory, `output_pending` (false: the log pipe
+#              held nothing unread when it was sent, so the server need not read it again;
+#              absent: unknown), (and `exiting`: the worker ends after
 #              it, e.g. after an uncaught exception in Node.js; `content_type` of a result a
 #              Node.js streaming handler wrote); body: the result (JSON, or those bytes) or
 #              the error JSON (after RESULT_CHUNKs: "streamed": true, and the body is empty,

@@ -386,9 +386,11 @@ class WorkerProcess:
         except OSError:
             return
 
-    def take_log(self) -> str:
-        """The output since the last call, complete up to the last result received."""
-        if self._log_fd >= 0:
+    def take_log(self, drain: bool = True) -> str:
+        """The output since the last call, complete up to the last result received.
+        `drain` False: the worker said the pipe held nothing unread when it sent that result
+        (`output_pending`), so what the reader took is all of it."""
+        if drain and self._log_fd >= 0:
             self._read_log()
         text = self._log.decode("utf-8", "replace")
         if self._log_dropped:
