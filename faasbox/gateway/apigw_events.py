@@ -289,12 +289,25 @@ HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
+# Header names already found valid: a function answers with the same few every time.
+_valid_names: set[str] = set()
+VALID_NAMES_KEPT = 4096
+
+
 def _header(name: Any, value: Any) -> tuple[str, str]:
     """One response header, refused (502, as API Gateway would) when it cannot be sent."""
     name, value = str(name), "" if value is None else str(value)
-    if not HEADER_NAME.fullmatch(name):
-        raise MalformedResponse(f"header name {name!r} is not a valid HTTP token")
-    if BAD_VALUE.search(value) or (not value.isascii() and not _latin1(value)):
+    if name not in _valid_names:
+        if not HEADER_NAME.fullmatch(name):
+            raise MalformedResponse(f"header name {name!r} is not a valid HTTP token")
+        if len(_valid_names) >= VALID_NAMES_KEPT:
+            _valid_names.clear()
+        _valid_names.add(name)
+    # Printable ASCII passes BAD_VALUE at once (isprintable is False for a tab: the regex
+    # decides then).
+    if not (value.isascii() and value.isprintable()) and (
+        BAD_VALUE.search(value) or (not value.isascii() and not _latin1(value))
+    ):
         raise MalformedResponse(f"header {name!r} has a control character in its value")
     return name, value
 
@@ -308,9 +321,11 @@ def _latin1(value: str) -> bool:
 
 
 def _headers(result: dict[str, Any]) -> list[tuple[str, str]]:
+    return _headers_of(result.get("headers") or {}, result.get("multiValueHeaders") or {})
+
+
+def _headers_of(single: Any, multi: Any) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
-    single = result.get("headers") or {}
-    multi = result.get("multiValueHeaders") or {}
     if not isinstance(single, dict) or not isinstance(multi, dict):
         raise MalformedResponse("headers and multiValueHeaders must be objects")
     for name, value in single.items():
@@ -360,7 +375,7 @@ def v2_response(payload: bytes) -> HttpResponse:
         text = result if isinstance(result, str) else json.dumps(result)
         return HttpResponse(200, [("Content-Type", "application/json")], text.encode())
     status = _status(result)
-    headers = _headers({"headers": result.get("headers")})
+    headers = _headers_of(result.get("headers") or {}, {})
     cookies = result.get("cookies") or []
     if not isinstance(cookies, list):
         raise MalformedResponse("cookies must be a list of strings")
