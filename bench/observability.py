@@ -123,8 +123,8 @@ def wrapper_table() -> str:
     started = time.process_time()
     for _ in range(RECORDS):
         of = metrics.of("hello")
-        of.concurrent.inc()
-        of.concurrent.dec()
+        of.concurrent += 1
+        of.concurrent -= 1
         metrics.finished("hello", "success", 0.4, False, None)
     counted = (time.process_time() - started) / RECORDS * 1e6
     return (

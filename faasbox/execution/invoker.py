@@ -20,7 +20,6 @@ import importlib
 import json
 import socket
 import time
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +39,7 @@ from faasbox.execution.log_db import LogDatabase, Retention
 from faasbox.execution.logs import InvocationRecord, LogStore
 from faasbox.execution.metrics import InvocationMetrics
 from faasbox.execution.settings import RuntimeSettings
+from faasbox.lambda_ import ids
 from faasbox.lambda_.log_format import is_json, json_invocation_log
 from faasbox.lambda_.report import invocation_log
 from faasbox.lambda_.tracing import current_trace, new_trace_id
@@ -47,7 +47,7 @@ from faasbox.registry.models import DeployedFunction
 from faasbox.storage import Database
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # one per invocation: not frozen, as InvocationRecord
 class InvocationResult:
     request_id: str
     version: str
@@ -134,14 +134,14 @@ class Invoker:
         `stream`: InvokeWithResponseStream's sink for a response streamed as it is made (the
         result's payload is then empty and `streamed` true). `trace_id`: by default the
         request's (faasbox.lambda_.tracing), or a new one."""
-        request_id = request_id or str(uuid.uuid4())
+        request_id = request_id or ids.uuid4()
         trace_id = trace_id or current_trace.get() or new_trace_id()
         started_at = time.time()
         executor = self._by_runtime.get(fn.config.runtime) or self.executor_for(fn)
         in_flight = self._in_flight
         metrics = self.metrics.of(fn.name)
         in_flight[fn.name] = in_flight.get(fn.name, 0) + 1
-        metrics.concurrent.inc()
+        metrics.concurrent += 1
         try:
             outcome = await executor.invoke(
                 Invocation(
@@ -157,11 +157,11 @@ class Invoker:
                 )
             )
         except TooManyRequests:
-            metrics.throttles.inc()
+            metrics.throttles += 1
             raise
         finally:
             in_flight[fn.name] -= 1
-            metrics.concurrent.dec()
+            metrics.concurrent -= 1
         return self._finish(fn, request_id, trace_id, started_at, outcome)
 
     def waiting(self) -> dict[str, int]:

@@ -32,7 +32,9 @@ LOG_CAP = 1 << 20  # bytes of output kept per invocation; the rest is counted an
 SEQ_EPOCH = 1_735_689_600.0  # 2025-01-01T00:00:00Z
 
 
-@dataclass(frozen=True)
+# One per invocation: slotted and not frozen (a frozen dataclass's __init__ costs a setattr
+# per field); nobody changes a record after it is made (append_note replaces it).
+@dataclass(slots=True)
 class InvocationRecord:
     seq: int
     function: str

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import fnmatch
+import functools
 import hashlib
 import json
 import re
@@ -45,6 +46,7 @@ class HttpResponse:
     body: bytes
 
 
+@functools.lru_cache(maxsize=1024)  # one per service: hashed once, not per request
 def api_id(service: str | None) -> str:
     """A stable 10-character id per service, shaped like API Gateway's."""
     return hashlib.sha256((service or "faasbox").encode()).hexdigest()[:10]
@@ -56,8 +58,17 @@ def _title(name: str) -> str:
     return "-".join(part[:1].upper() + part[1:] for part in name.split("-"))
 
 
+_second_formatted: tuple[int, str] = (-1, "")
+
+
 def _request_time(epoch: float) -> str:
-    return time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(epoch))
+    """`requestContext.time`: to the second, so formatted once per second."""
+    global _second_formatted
+    second = int(epoch)
+    if _second_formatted[0] != second:
+        text = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(second))
+        _second_formatted = (second, text)
+    return _second_formatted[1]
 
 
 def _media_type(content_type: str | None) -> str:
@@ -82,7 +93,7 @@ def encode_body(body: bytes, binary: bool) -> tuple[str | None, bool]:
     return base64.b64encode(body).decode("ascii"), True
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs a setattr per field
 class RequestFacts:
     """What both payload versions are built from."""
 
@@ -99,16 +110,18 @@ class RequestFacts:
     @classmethod
     def of(cls, scope: Scope, request_id: str) -> RequestFacts:
         client = scope.get("client") or ("127.0.0.1", 0)
+        path = scope["path"]
+        version = scope.get("http_version", "1.1")
         return cls(
-            method=scope["method"],
-            path=scope["path"],
-            raw_path=(scope.get("raw_path") or scope["path"].encode()).decode("latin-1"),
-            raw_query=scope["query_string"].decode("latin-1"),
-            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
-            source_ip=client[0],
-            protocol=f"HTTP/{scope.get('http_version', '1.1')}",
-            request_id=request_id,
-            epoch=time.time(),
+            scope["method"],
+            path,
+            (scope.get("raw_path") or path.encode()).decode("latin-1"),
+            scope["query_string"].decode("latin-1"),
+            [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
+            client[0],
+            "HTTP/1.1" if version == "1.1" else f"HTTP/{version}",
+            request_id,
+            time.time(),
         )
 
     def header(self, name: str) -> str | None:
@@ -199,11 +212,15 @@ def v2_event(facts: RequestFacts, match: Match, body: bytes) -> dict[str, Any]:
             continue
         headers[key] = f"{headers[key]},{value}" if key in headers else value
     query: dict[str, str] = {}
-    for key, value in parse_qsl(facts.raw_query, keep_blank_values=True):
-        query[key] = f"{query[key]},{value}" if key in query else value
-    content_type = facts.header("content-type")
-    binary = bool(content_type) and not matches_media(content_type, TEXT_TYPES)
-    text, is_base64 = encode_body(body, binary)
+    if facts.raw_query:
+        for key, value in parse_qsl(facts.raw_query, keep_blank_values=True):
+            query[key] = f"{query[key]},{value}" if key in query else value
+    text: str | None = None
+    is_base64 = False
+    if body:
+        content_type = facts.header("content-type")
+        binary = bool(content_type) and not matches_media(content_type, TEXT_TYPES)
+        text, is_base64 = encode_body(body, binary)
     route = match.route
     domain = facts.host.split(":", 1)[0]
     event: dict[str, Any] = {
@@ -272,12 +289,25 @@ HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
+# Header names already found valid: a function answers with the same few every time.
+_valid_names: set[str] = set()
+VALID_NAMES_KEPT = 4096
+
+
 def _header(name: Any, value: Any) -> tuple[str, str]:
     """One response header, refused (502, as API Gateway would) when it cannot be sent."""
     name, value = str(name), "" if value is None else str(value)
-    if not HEADER_NAME.fullmatch(name):
-        raise MalformedResponse(f"header name {name!r} is not a valid HTTP token")
-    if BAD_VALUE.search(value) or (not value.isascii() and not _latin1(value)):
+    if name not in _valid_names:
+        if not HEADER_NAME.fullmatch(name):
+            raise MalformedResponse(f"header name {name!r} is not a valid HTTP token")
+        if len(_valid_names) >= VALID_NAMES_KEPT:
+            _valid_names.clear()
+        _valid_names.add(name)
+    # Printable ASCII passes BAD_VALUE at once (isprintable is False for a tab: the regex
+    # decides then).
+    if not (value.isascii() and value.isprintable()) and (
+        BAD_VALUE.search(value) or (not value.isascii() and not _latin1(value))
+    ):
         raise MalformedResponse(f"header {name!r} has a control character in its value")
     return name, value
 
@@ -291,9 +321,11 @@ def _latin1(value: str) -> bool:
 
 
 def _headers(result: dict[str, Any]) -> list[tuple[str, str]]:
+    return _headers_of(result.get("headers") or {}, result.get("multiValueHeaders") or {})
+
+
+def _headers_of(single: Any, multi: Any) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
-    single = result.get("headers") or {}
-    multi = result.get("multiValueHeaders") or {}
     if not isinstance(single, dict) or not isinstance(multi, dict):
         raise MalformedResponse("headers and multiValueHeaders must be objects")
     for name, value in single.items():
@@ -343,7 +375,7 @@ def v2_response(payload: bytes) -> HttpResponse:
         text = result if isinstance(result, str) else json.dumps(result)
         return HttpResponse(200, [("Content-Type", "application/json")], text.encode())
     status = _status(result)
-    headers = _headers({"headers": result.get("headers")})
+    headers = _headers_of(result.get("headers") or {}, {})
     cookies = result.get("cookies") or []
     if not isinstance(cookies, list):
         raise MalformedResponse("cookies must be a list of strings")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -20,6 +19,7 @@ from faasbox.events.dispatcher import EventQueue
 from faasbox.execution.invoker import Invoker
 from faasbox.gateway import eventstream
 from faasbox.gateway.http import Scope, Send, header, respond
+from faasbox.lambda_ import ids
 from faasbox.lambda_.limits import ASYNC_PAYLOAD_LIMIT
 from faasbox.registry import Registry
 from faasbox.registry.models import DeployedFunction, split_function_name
@@ -223,4 +223,4 @@ def _client_context(value: str | None) -> dict[str, Any] | None:
 
 
 def new_request_id() -> str:
-    return str(uuid.uuid4())
+    return ids.uuid4()

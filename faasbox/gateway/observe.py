@@ -49,10 +49,12 @@ async def observed(
         nonlocal status
         if message["type"] == "http.response.start":
             status = message["status"]
-            headers = list(message.get("headers") or ())
-            if not any(name.lower() == tracing.HEADER for name, _ in headers):
-                headers.append(trace_header)
-            message = {**message, "headers": headers}
+            headers = message.get("headers") or ()
+            for name, _ in headers:
+                if name.lower() == tracing.HEADER:
+                    break  # the function set its own
+            else:
+                message = {**message, "headers": [*headers, trace_header]}
         await send(message)
 
     try:

@@ -8,6 +8,7 @@ method over ANY; it backtracks when a more specific branch has no route for the 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -76,7 +77,7 @@ class Route:
         """The function and its service, as a person reads them in an error."""
         return f"{self.function} (service {self.service or '(none: the Lambda API)'})"
 
-    @property
+    @functools.cached_property  # read by every event built for the route
     def route_key(self) -> str:
         if self.path == "$default":
             return "$default"
@@ -106,7 +107,7 @@ class Conflict:
         return f"{route.route_key} of {route.owner} {self.reason}: {held}"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # one per request: not frozen, whose __init__ costs more
 class Match:
     route: Route
     path_parameters: dict[str, str]

@@ -10,9 +10,10 @@ into a function (routes, Invoke, authorizers, async invocations) carries the sam
 from __future__ import annotations
 
 import re
-import secrets
 import time
 from contextvars import ContextVar
+
+from faasbox.lambda_ import ids
 
 HEADER = b"x-amzn-trace-id"
 MAX_LENGTH = 256  # longer headers are not trace ids of X-Ray's making
@@ -24,7 +25,7 @@ current_trace: ContextVar[str | None] = ContextVar("faasbox_trace_id", default=N
 
 
 def new_trace_id() -> str:
-    return f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)};Sampled=0"
+    return f"Root=1-{int(time.time()):08x}-{ids.random_hex(12)};Sampled=0"
 
 
 def trace_id_from(header_value: str | None) -> str:

@@ -8,6 +8,7 @@ keeps the one it started with.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,7 +119,7 @@ class DeployedFunction:
     def name(self) -> str:
         return self.config.name
 
-    @property
+    @functools.cached_property  # every invocation names it
     def arn(self) -> str:
         return f"arn:aws:lambda:{self.config.region}:{ACCOUNT_ID}:function:{self.config.name}"
 

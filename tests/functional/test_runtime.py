@@ -216,6 +216,24 @@ def test_output_from_print_logging_and_c_is_captured_in_order(harness: Harness) 
     assert "Max Memory Used: " in report
 
 
+def test_output_read_before_the_result_is_in_its_own_invocations_log(harness: Harness) -> None:
+    """Output the server's reader took from the pipe while the handler still ran (the pipe
+    empty when the result is sent: the server does not read it again) is all in the log of
+    its invocation, and none of it in the next one's."""
+
+    async def scenario(invoker: Invoker) -> tuple[InvocationResult, InvocationResult]:
+        paused = await harness.call(invoker, "probe-dev-output", {"pause": 0.3})
+        return paused, await harness.call(invoker, "probe-dev-output")
+
+    paused, after = harness.run(scenario)
+    assert not after.cold  # the same worker, the same pipe
+    for result in (paused, after):
+        for text in ("from print", "from stderr", "from fd 1", "from C puts", "from logging"):
+            assert result.log.count(text) == 1, result.log
+        end = result.log.index(f"END RequestId: {result.request_id}")
+        assert result.log.index("from C puts") < end
+
+
 def test_handler_exception_is_lambda_shaped_and_worker_stays_warm(harness: Harness) -> None:
     async def scenario(invoker: Invoker) -> tuple[InvocationResult, InvocationResult]:
         failed = await harness.call(invoker, "limits-dev-raising")
@@ -286,6 +304,25 @@ def test_timeout_kills_the_worker_and_the_next_call_succeeds(harness: Harness) -
     assert "going to sleep" in slow.log and "Task timed out after 1.00 seconds" in slow.log
     assert 1000 <= slow.duration_ms < 3000  # never early; late only by a loaded machine's lag
     assert body(after) == "awake" and after.cold is True
+
+
+def test_a_warm_workers_timeout_counts_from_its_own_invocation(harness: Harness) -> None:
+    """A worker's deadline timer is armed once and moved, not made per invocation: after warm
+    calls spread over half a second (the timer set at the first is due before the slow call's
+    deadline), the slow call still runs its full second before it is timed out."""
+
+    async def scenario(invoker: Invoker) -> tuple[list[InvocationResult], InvocationResult]:
+        warm = [await harness.call(invoker, "limits-dev-sleepy", {"behave": True})]
+        first = time.monotonic()
+        while time.monotonic() - first < 0.5:
+            warm.append(await harness.call(invoker, "limits-dev-sleepy", {"behave": True}))
+        slow = await harness.call(invoker, "limits-dev-sleepy")
+        return warm, slow
+
+    warm, slow = harness.run(scenario)
+    assert all(body(w) == "awake" and w.status == "success" for w in warm)
+    assert slow.status == "timeout" and not slow.cold
+    assert 1000 <= slow.duration_ms < 3000
 
 
 def test_memory_hog_is_killed_and_report_shows_memory(harness: Harness) -> None:

@@ -182,3 +182,43 @@ def test_bad_logs_settings_are_errors(tmp_path: Path, logs: str, message: str) -
     )
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_service(tmp_path, {}, {})
+
+
+def test_invocation_metrics_in_prometheus_text() -> None:
+    """The invoker's plain counters come out as the Counter, Histogram and Gauge series they
+    stand for: cumulative buckets with prometheus-client's `le`, _count and _sum, error series
+    in the order they first occurred, the functions' in flight."""
+    from prometheus_client import generate_latest
+
+    from faasbox.execution.metrics import DURATION_BUCKETS, InvocationMetrics
+
+    metrics = InvocationMetrics()
+    metrics.finished("a", "success", 0.4, True, 12.5)  # 0.0004 s: in the first bucket
+    metrics.finished("b", "timeout", 6000, False, None)
+    metrics.finished("a", "error", 1500, False, None)
+    metrics.of("a").concurrent += 2
+    metrics.of("b").throttles += 1
+    text = generate_latest(metrics.registry).decode()
+    lines = text.splitlines()
+    assert 'faasbox_invocations_total{function="a"} 2.0' in lines
+    assert 'faasbox_throttles_total{function="b"} 1.0' in lines
+    errors = [line for line in lines if line.startswith("faasbox_errors_total{")]
+    assert errors == [
+        'faasbox_errors_total{function="b",status="timeout"} 1.0',
+        'faasbox_errors_total{function="a",status="error"} 1.0',
+    ]
+    buckets = [
+        line for line in lines if line.startswith('faasbox_duration_seconds_bucket{function="a"')
+    ]
+    assert len(buckets) == len(DURATION_BUCKETS) + 1
+    assert buckets[0] == 'faasbox_duration_seconds_bucket{function="a",le="0.0005"} 1.0'
+    assert 'faasbox_duration_seconds_bucket{function="a",le="1.0"} 1.0' in buckets
+    assert 'faasbox_duration_seconds_bucket{function="a",le="2.5"} 2.0' in buckets
+    assert buckets[-1] == 'faasbox_duration_seconds_bucket{function="a",le="+Inf"} 2.0'
+    assert 'faasbox_duration_seconds_count{function="a"} 2.0' in lines
+    assert 'faasbox_duration_seconds_sum{function="a"} 1.5004' in lines
+    assert 'faasbox_cold_starts_total{function="a"} 1.0' in lines
+    assert 'faasbox_init_duration_seconds_count{function="a"} 1.0' in lines
+    assert 'faasbox_concurrent_executions{function="a"} 2.0' in lines
+    assert "# TYPE faasbox_concurrent_executions gauge" in lines
+    assert "# TYPE faasbox_duration_seconds histogram" in lines

@@ -3,7 +3,8 @@
 Every runtime whose registry entry has a `WorkerStart` runs here, in the same jail, limits,
 zygote/spare machinery, pools and log capture: a worker is taken from the function's pool
 (faasbox.execution.process.pool), the INVOKE frame goes over its control socket, and the
-RESULT frame is awaited under `asyncio.timeout(function timeout)`. A timeout kills the
+RESULT frame is awaited until the function's timeout (a timer per worker,
+`WorkerProcess.invoke_within`; `asyncio.timeout` for a streamed response). A timeout kills the
 worker (`Sandbox.Timedout`), a worker that exits mid-invocation is `Runtime.ExitError`, a
 result over the sync payload limit `Function.ResponseSizeTooLarge`.
 """
@@ -75,16 +76,23 @@ class ProcessExecutor:
         healthy = True
         streamed = False
         extra_log = ""
+        pending_output = True
         try:
-            async with asyncio.timeout(timeout):
-                result_header, body = await worker.invoke(
-                    header, invocation.payload, invocation.stream
+            if invocation.stream is None:
+                result_header, body = await worker.invoke_within(
+                    header, invocation.payload, timeout
                 )
+            else:  # the stream sink's awaits are under the timeout too
+                async with asyncio.timeout(timeout):
+                    result_header, body = await worker.invoke(
+                        header, invocation.payload, invocation.stream
+                    )
             duration_ms = float(result_header.get("duration_ms", 0.0))
             status = "success" if result_header.get("ok") else "error"
             healthy = not result_header.get("exiting")  # it ends now: never reuse it
             worker.reported_memory_kb = int(result_header.get("max_memory_kb", 0))
             streamed = bool(result_header.get("streamed"))
+            pending_output = result_header.get("output_pending", True) is not False
             if status == "success" and len(body) > SYNC_PAYLOAD_LIMIT:
                 status = "error"
                 body = faults.response_too_large()
@@ -106,7 +114,7 @@ class ProcessExecutor:
             worker.kill()  # cancelled mid-invocation: its state is unknown
             pool.release(worker, healthy=False)
             raise
-        output = worker.take_log() + extra_log
+        output = worker.take_log(drain=pending_output) + extra_log
         pool.release(worker, healthy=healthy)
         max_memory_mb = memory_mb(worker)
         if not healthy:  # it could not report its peak

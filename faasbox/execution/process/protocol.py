@@ -27,7 +27,9 @@ INVOKE = 2  # header: request id, deadline, context fields; body: the event JSON
 # worker -> server
 READY = 10  # header: init duration; the handler is imported
 INIT_ERROR = 11  # header: the error object; the worker exits after sending it
-RESULT = 12  # header: ok flag, duration, max memory (and `exiting`: the worker ends after
+RESULT = 12  # header: ok flag, duration, max memory, `output_pending` (false: the log pipe
+#              held nothing unread when it was sent, so the server need not read it again;
+#              absent: unknown), (and `exiting`: the worker ends after
 #              it, e.g. after an uncaught exception in Node.js; `content_type` of a result a
 #              Node.js streaming handler wrote); body: the result (JSON, or those bytes) or
 #              the error JSON (after RESULT_CHUNKs: "streamed": true, and the body is empty,
@@ -41,13 +43,18 @@ class ProtocolError(Exception):
     """The other side sent something that is not a frame, or went away mid-frame."""
 
 
+# json.dumps with separators makes a new encoder per call; this one is made once.
+_compact = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def encode(kind: int, header: dict[str, Any], body: bytes = b"") -> bytes:
-    head = json.dumps(header, separators=(",", ":")).encode()
+    head = _compact(header).encode()
     return PREFIX.pack(kind, len(head), len(body)) + head + body
 
 
-def decode_header(kind_and_lengths: bytes) -> tuple[int, int, int]:
-    kind, head_len, body_len = PREFIX.unpack(kind_and_lengths)
+def decode_header(kind_and_lengths: bytes | bytearray) -> tuple[int, int, int]:
+    """The prefix at the start of `kind_and_lengths` (which may hold more after it)."""
+    kind, head_len, body_len = PREFIX.unpack_from(kind_and_lengths)
     if head_len > MAX_HEADER:
         raise ProtocolError(f"frame header of {head_len} bytes is over the limit")
     return int(kind), int(head_len), int(body_len)

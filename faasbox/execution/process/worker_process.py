@@ -61,28 +61,34 @@ class Channel(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = exc or ConnectionResetError("the worker closed its socket")
+        self.fail(self._lost)
+
+    def fail(self, error: BaseException) -> None:
+        """The frame awaited now will not come: its waiter raises `error`."""
         if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_exception(self._lost)
+            self._waiter.set_exception(error)
 
     def _deliver(self) -> None:
         waiter = self._waiter
         if waiter is None or waiter.done() or len(self._buffer) < protocol.PREFIX.size:
             return
+        buffer = self._buffer
         try:
-            kind, head_len, body_len = protocol.decode_header(
-                bytes(self._buffer[: protocol.PREFIX.size])
-            )
+            kind, head_len, body_len = protocol.decode_header(buffer)
         except protocol.ProtocolError as e:
             waiter.set_exception(e)
             return
-        end = protocol.PREFIX.size + head_len + body_len
-        if len(self._buffer) < end:
+        start = protocol.PREFIX.size
+        end = start + head_len + body_len
+        if len(buffer) < end:
             return
-        head = self._buffer[protocol.PREFIX.size : protocol.PREFIX.size + head_len]
-        body = bytes(self._buffer[protocol.PREFIX.size + head_len : end])
-        del self._buffer[:end]
+        head = buffer[start : start + head_len]
+        body = bytes(buffer[start + head_len : end])
+        del buffer[:end]
         try:
-            header = json.loads(head) if head_len else {}
+            # Decoded here: json.loads of bytes would first guess their encoding (UTF-8,
+            # always, in frames).
+            header = json.loads(head.decode()) if head_len else {}
         except ValueError as e:
             waiter.set_exception(e)
             return
@@ -180,7 +186,13 @@ class WorkerProcess:
         self._log = bytearray()
         self._log_dropped = 0
         self._pidfd = -1
-        self.exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._loop = asyncio.get_running_loop()
+        self.exited: asyncio.Future[int] = self._loop.create_future()
+        # The running invocation's deadline (the loop's clock; None between invocations) and
+        # the one timer that watches it (see _watch_deadline).
+        self._deadline: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
 
     @property
     def pid(self) -> int:
@@ -309,6 +321,39 @@ class WorkerProcess:
         self.last_used = time.monotonic()
         return result_header, result
 
+    async def invoke_within(
+        self, header: dict[str, Any], body: bytes, timeout: float
+    ) -> tuple[dict[str, Any], bytes]:
+        """`invoke` (no stream), raising TimeoutError once `timeout` seconds have passed,
+        as `asyncio.timeout` would, without its objects and timer per invocation: every
+        await here is a frame of the channel, which the deadline's timer fails."""
+        self._watch_deadline(self._loop.time() + timeout)
+        try:
+            return await self.invoke(header, body)
+        finally:
+            self._deadline = None
+
+    def _watch_deadline(self, deadline: float) -> None:
+        # One timer per worker, re-armed only when it fires early or a sooner deadline
+        # comes: a warm worker's invocations set a float, and the timer fires once per
+        # timeout at most, finds the deadline moved (or none) and re-arms (or stops).
+        self._deadline = deadline
+        if self._timer is not None and self._timer_at <= deadline:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer, self._timer_at = self._loop.call_at(deadline, self._on_deadline), deadline
+
+    def _on_deadline(self) -> None:
+        self._timer = None
+        deadline = self._deadline
+        if deadline is None:
+            return  # between invocations: the next one arms it again
+        if self._loop.time() < deadline:
+            self._watch_deadline(deadline)
+        elif self._channel is not None:
+            self._channel.fail(TimeoutError())
+
     async def _read_frame(self) -> tuple[int, dict[str, Any], bytes]:
         assert self._channel is not None
         try:
@@ -341,9 +386,11 @@ class WorkerProcess:
         except OSError:
             return
 
-    def take_log(self) -> str:
-        """The output since the last call, complete up to the last result received."""
-        if self._log_fd >= 0:
+    def take_log(self, drain: bool = True) -> str:
+        """The output since the last call, complete up to the last result received.
+        `drain` False: the worker said the pipe held nothing unread when it sent that result
+        (`output_pending`), so what the reader took is all of it."""
+        if drain and self._log_fd >= 0:
             self._read_log()
         text = self._log.decode("utf-8", "replace")
         if self._log_dropped:
@@ -404,6 +451,9 @@ class WorkerProcess:
         self.cleanup()
 
     def cleanup(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._channel is not None:
             self._channel.close()
         if self._log_fd >= 0:

@@ -49,6 +49,11 @@ def output(event, context):
     os.write(1, b"from fd 1\n")
     ctypes.CDLL(None).puts(b"from C puts")
     logging.getLogger().warning("from logging")
+    if (event or {}).get("pause"):
+        # All of it into the pipe, and a pause: the server's reader takes it from the pipe
+        # before the result is sent.
+        ctypes.CDLL(None).fflush(None)
+        time.sleep(event["pause"])
     return "done"
 
 

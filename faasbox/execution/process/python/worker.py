@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import decimal
+import fcntl
 import io
 import json
 import logging
@@ -21,6 +22,7 @@ import os
 import resource
 import socket
 import sys
+import termios
 import time
 from typing import Any
 
@@ -130,6 +132,20 @@ def flush_output() -> None:
             _libc_fflush = False
     if _libc_fflush:
         _libc_fflush(None)
+
+
+_FOUR_BYTES = bytes(4)
+
+
+def output_pending() -> bool:
+    """Whether the log pipe (fd 1, and 2 beside it) holds bytes the server has not read yet:
+    when it holds none, the server's reader already has all this invocation wrote, and it
+    need not read the pipe once more after the RESULT (a syscall and an EAGAIN per
+    invocation). Unknown (fd 1 is not a pipe any more): True."""
+    try:
+        return int.from_bytes(fcntl.ioctl(1, termios.FIONREAD, _FOUR_BYTES), sys.byteorder) > 0
+    except OSError:
+        return True
 
 
 def _json_default(obj: Any) -> Any:
@@ -251,7 +267,12 @@ def invoke(
     protocol.send_frame(
         ctrl,
         protocol.RESULT,
-        {"ok": ok, "duration_ms": duration_ms, "max_memory_kb": _max_memory_kb()},
+        {
+            "ok": ok,
+            "duration_ms": duration_ms,
+            "max_memory_kb": _max_memory_kb(),
+            "output_pending": output_pending(),
+        },
         out,
     )
 
