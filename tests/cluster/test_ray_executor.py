@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
+from faasbox.execution.process import protocol
+from faasbox.execution.ray import channel
 from tests.support import RunningServer, lambda_client, signed_request, wait_until
 
 CODE = """
@@ -33,6 +35,15 @@ def fail(event, context):
     raise ValueError("bad input: " + event.get("why", "none"))
 
 
+calls = 0
+
+
+def count(event, context):
+    global calls
+    calls += 1
+    return {"calls": calls}
+
+
 def nap(event, context):
     time.sleep(event.get("seconds", 0))
     return {"rested": event.get("seconds", 0), "request": context.aws_request_id}
@@ -42,6 +53,7 @@ WAIT_S = 60.0  # bounds for Ray and the server on a loaded 2-core machine
 FUNCTIONS = {
     "hello": {"handler": "handler.hello"},
     "fail": {"handler": "handler.fail"},
+    "count": {"handler": "handler.count"},
     "sleepy": {"handler": "handler.nap", "timeout": 1},
     "onA": {"handler": "handler.hello", "faasbox": {"resources": {"node_a": 1}}},
     "onB": {"handler": "handler.hello", "faasbox": {"resources": {"node_b": 1}}},
@@ -191,6 +203,62 @@ def test_a_dead_node_fails_only_its_invocations(server: RunningServer, cluster: 
             WAIT_S,
             "node B to leave /health",
         )
+
+
+def channel_of(cluster: Any, function: str) -> tuple[str, int]:
+    """Where the one environment of `function` listens for its gateway (asked of its actor
+    through Ray, as a driver of the cluster: the test knows no secret)."""
+    import ray
+
+    from faasbox.execution.ray.ledger import NAMESPACE
+
+    ray.init(address=cluster.address, namespace=NAMESPACE, log_to_driver=False)
+    try:
+        names = [
+            a["name"]
+            for a in ray.util.list_named_actors(all_namespaces=True)
+            if a["name"].startswith(f"faasbox-env-{function}-")
+        ]
+        [name] = names
+        info = ray.get(ray.get_actor(name).info.remote(), timeout=WAIT_S)
+        return info["address"], info["port"]
+    finally:
+        ray.shutdown()
+
+
+def refused(raw: socket.socket) -> bool:
+    """The other end closed the connection without a byte (a reset: it left bytes unread)."""
+    try:
+        return raw.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
+def test_the_channel_runs_nothing_for_a_client_without_the_secret(
+    server: RunningServer, cluster: Any
+) -> None:
+    assert invoke(server, "count", {})["payload"] == {"calls": 1}
+    address, port = channel_of(cluster, "count")
+    header = {
+        "request_id": "not-the-gateway",
+        "invoked_arn": "arn:aws:lambda:us-east-1:000000000000:function:count",
+        "client_context": None,
+        "identity": None,
+        "http_event": False,
+        "trace_id": None,
+    }
+    call = protocol.encode(channel.CALL, header, b"{}")
+    silent = socket.create_connection((address, port), timeout=WAIT_S)
+    silent.sendall(channel.new_secret()[:-1])  # one byte short of a secret, then nothing
+    # No secret (the frame's first bytes taken for one), zeros, another actor's secret.
+    for opening in (b"", bytes(channel.SECRET_BYTES), channel.new_secret()):
+        with socket.create_connection((address, port), timeout=WAIT_S) as raw:
+            raw.sendall(opening + call)
+            assert refused(raw)
+    with silent:
+        assert refused(silent)  # closed after AUTH_TIMEOUT_S
+    # Nothing of theirs ran in the environment; its gateway's next invocation does.
+    assert invoke(server, "count", {})["payload"] == {"calls": 2}
 
 
 def test_serve_with_an_address_where_no_cluster_answers(tmp_path: Any) -> None:
