@@ -217,7 +217,8 @@ def channel_of(cluster: Any, function: str) -> tuple[str, int]:
         names = [
             a["name"]
             for a in ray.util.list_named_actors(all_namespaces=True)
-            if a["name"].startswith(f"faasbox-env-{function}-")
+            # faasbox-env-<service>-<stage>-<function>-<12 hex>
+            if a["name"].startswith("faasbox-env-") and a["name"][:-13].endswith(f"-{function}")
         ]
         [name] = names
         info = ray.get(ray.get_actor(name).info.remote(), timeout=WAIT_S)
