@@ -48,12 +48,28 @@ def nap(event, context):
     time.sleep(event.get("seconds", 0))
     return {"rested": event.get("seconds", 0), "request": context.aws_request_id}
 """
+# Streams its first piece, then waits for the test to let it go on (a TCP byte from it): the
+# test sees that piece first only if it crossed the hop as it was made, not buffered.
+STREAMING = """
+const net = require('net');
+exports.text = awslambda.streamifyResponse(async (event, responseStream) => {
+  responseStream.setContentType('text/plain');
+  responseStream.write('first ');
+  const released = await new Promise((resolve) => {
+    const socket = net.connect(event.port, '127.0.0.1');
+    socket.on('data', () => { socket.destroy(); resolve(true); });
+    socket.on('error', () => resolve(false));
+  });
+  responseStream.end(released ? 'then the rest' : 'never released');
+});
+"""
 NAP_S = 3.0  # long enough to kill a node while its naps are in flight on a loaded machine
 WAIT_S = 60.0  # bounds for Ray and the server on a loaded 2-core machine
 FUNCTIONS = {
     "hello": {"handler": "handler.hello"},
     "fail": {"handler": "handler.fail"},
     "count": {"handler": "handler.count"},
+    "streams": {"handler": "streaming.text", "runtime": "nodejs20.x", "timeout": 60},
     "sleepy": {"handler": "handler.nap", "timeout": 1},
     "onA": {"handler": "handler.hello", "faasbox": {"resources": {"node_a": 1}}},
     "onB": {"handler": "handler.hello", "faasbox": {"resources": {"node_b": 1}}},
@@ -69,6 +85,7 @@ def server(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
     folder = tmp_path_factory.mktemp("services") / "onray"
     folder.mkdir()
     (folder / "handler.py").write_text(CODE)
+    (folder / "streaming.js").write_text(STREAMING)
     doc = {
         "service": "onray",
         # 128 MB: each environment asks Ray for 0.07 of a core (Lambda's share), so the
@@ -203,6 +220,24 @@ def test_a_dead_node_fails_only_its_invocations(server: RunningServer, cluster: 
             WAIT_S,
             "node B to leave /health",
         )
+
+
+def test_a_streamed_response_crosses_the_hop_as_it_is_made(server: RunningServer) -> None:
+    client = lambda_client(server.url, server.credentials)
+    with socket.create_server(("127.0.0.1", 0)) as gate:
+        gate.settimeout(WAIT_S)
+        response = client.invoke_with_response_stream(
+            FunctionName="streams", Payload=json.dumps({"port": gate.getsockname()[1]})
+        )
+        events = iter(response["EventStream"])
+        assert next(events) == {"PayloadChunk": {"Payload": b"first "}}
+        released, _ = gate.accept()  # the function goes on only now
+        with released:
+            released.sendall(b"go")
+            rest = list(events)
+    chunks = [e["PayloadChunk"]["Payload"] for e in rest if "PayloadChunk" in e]
+    assert b"".join(chunks) == b"then the rest"
+    assert rest[-1] == {"InvokeComplete": {}}
 
 
 def channel_of(cluster: Any, function: str) -> tuple[str, int]:

@@ -12,7 +12,8 @@ the actor's constructor (over Ray's own channel); a connection's first bytes mus
 secret (compared in constant time) before any frame is read, else it is closed, unanswered.
 
     gateway -> host: SECRET (32 bytes), then CALL frames, one at a time
-    host -> gateway: ACCEPTED (1 byte) after the secret, then one OUTCOME frame per CALL
+    host -> gateway: ACCEPTED (1 byte) after the secret, then per CALL: CHUNK frames (a
+                     response streamed as it is made, InvokeWithResponseStream), one OUTCOME
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from faasbox.execution.api import Invocation, Outcome
+from faasbox.execution.api import Invocation, Outcome, StreamSink
 from faasbox.execution.process import protocol
 
 log = logging.getLogger("faasbox.execution")
@@ -36,6 +37,7 @@ SECRET_BYTES = 32
 ACCEPTED = b"\x01"
 CALL = 20  # header: the invocation's fields but its function and payload; body: the payload
 OUTCOME = 21  # header: the Outcome's fields and `payload_len`; body: payload + output (UTF-8)
+CHUNK = 22  # header: {}; body: the next bytes of a streamed response (a CALL with "stream")
 # A client that has not sent its secret by then is closed (a port scan holds nothing open).
 AUTH_TIMEOUT_S = 10.0
 # Bodies beyond this are refused (a 6 MB sync payload, base64 in an event, fits many times).
@@ -43,7 +45,7 @@ MAX_BODY = 256 << 20
 # Payloads this large are written apart from their header instead of copied onto it.
 COPY_LIMIT = 64 << 10
 
-RunCall = Callable[[dict[str, Any], bytes], Awaitable[Outcome]]
+RunCall = Callable[[dict[str, Any], bytes, StreamSink | None], Awaitable[Outcome]]
 
 
 class ChannelClosed(ConnectionError):
@@ -108,11 +110,16 @@ class ChannelServer:
                 return
             _no_delay(writer)
             writer.write(ACCEPTED)
+
+            async def send_chunk(chunk: bytes) -> None:
+                _write(writer, CHUNK, {}, chunk)
+                await writer.drain()
+
             while True:
                 kind, header, body = await _read(reader)
                 if kind != CALL:
                     raise protocol.ProtocolError(f"unexpected frame kind {kind}")
-                outcome = await self.run(header, body)
+                outcome = await self.run(header, body, send_chunk if header["stream"] else None)
                 _write(writer, OUTCOME, outcome_header(outcome), outcome_body(outcome))
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, TimeoutError):
@@ -141,6 +148,7 @@ def call_header(invocation: Invocation) -> dict[str, Any]:
         "identity": invocation.identity,
         "http_event": invocation.http_event,
         "trace_id": invocation.trace_id,
+        "stream": invocation.stream is not None,
     }
 
 
@@ -211,6 +219,9 @@ class Channel:
             _write(self.writer, CALL, call_header(invocation), invocation.payload)
             await self.writer.drain()
             kind, header, body = await _read(self.reader)
+            while kind == CHUNK and invocation.stream is not None:
+                await invocation.stream(body)
+                kind, header, body = await _read(self.reader)
         except (asyncio.IncompleteReadError, ConnectionError, protocol.ProtocolError) as e:
             self.close()
             raise ChannelClosed(str(e) or type(e).__name__) from None

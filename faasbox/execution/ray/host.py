@@ -25,7 +25,7 @@ from typing import Any
 import ray
 
 from faasbox.execution.admission import Budget
-from faasbox.execution.api import Invocation, Outcome
+from faasbox.execution.api import Invocation, Outcome, StreamSink
 from faasbox.execution.process.executor import ProcessExecutor
 from faasbox.execution.ray.channel import ChannelServer
 from faasbox.execution.ray.code import Bundle, node_cache, node_copy
@@ -93,8 +93,11 @@ class EnvironmentHost:
         """Where this environment is, as `ready` said (its channel's address and port)."""
         return self.where
 
-    async def invoke(self, header: dict[str, Any], payload: bytes) -> Outcome:
-        """One CALL from the channel (faasbox.execution.ray.channel.call_header)."""
+    async def invoke(
+        self, header: dict[str, Any], payload: bytes, stream: StreamSink | None
+    ) -> Outcome:
+        """One CALL from the channel (faasbox.execution.ray.channel.call_header); a streamed
+        response's pieces go back over it through `stream` as they are made."""
         assert self.executor is not None, "ready() first"
         return await self.executor.invoke(
             Invocation(
@@ -105,7 +108,7 @@ class EnvironmentHost:
                 header["client_context"],
                 header["identity"],
                 header["http_event"],
-                None,  # no streaming across the hop: the whole payload comes back
+                stream,
                 header["trace_id"],
             )
         )
