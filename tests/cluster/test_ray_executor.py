@@ -48,20 +48,33 @@ def nap(event, context):
     time.sleep(event.get("seconds", 0))
     return {"rested": event.get("seconds", 0), "request": context.aws_request_id}
 """
-# Streams its first piece, then waits for the test to let it go on (a TCP byte from it): the
-# test sees that piece first only if it crossed the hop as it was made, not buffered.
-STREAMING = """
-const net = require('net');
-exports.text = awslambda.streamifyResponse(async (event, responseStream) => {
-  responseStream.setContentType('text/plain');
-  responseStream.write('first ');
-  const released = await new Promise((resolve) => {
-    const socket = net.connect(event.port, '127.0.0.1');
-    socket.on('data', () => { socket.destroy(); resolve(true); });
-    socket.on('error', () => resolve(false));
-  });
-  responseStream.end(released ? 'then the rest' : 'never released');
-});
+# A `provided` runtime that streams its response: its first piece, then the rest only once
+# the test lets it go on (a byte over TCP to the port in the event): the test sees the first
+# piece before it lets go only if the piece crossed the hop as it was made, not buffered.
+STREAMING_BOOTSTRAP = """#!/usr/bin/env python3
+import http.client, json, os, socket
+
+host, port = os.environ["AWS_LAMBDA_RUNTIME_API"].rsplit(":", 1)
+base = "/2018-06-01/runtime/invocation"
+api = http.client.HTTPConnection(host, int(port))
+while True:
+    api.request("GET", base + "/next")
+    got = api.getresponse()
+    request_id = got.getheader("Lambda-Runtime-Aws-Request-Id")
+    event = json.loads(got.read())
+    api.putrequest("POST", base + "/" + request_id + "/response")
+    api.putheader("Lambda-Runtime-Function-Response-Mode", "streaming")
+    api.putheader("Transfer-Encoding", "chunked")
+    api.putheader("Content-Type", "text/plain")
+    api.endheaders()
+    def piece(data):
+        api.send(b"%x\\r\\n%s\\r\\n" % (len(data), data))
+    piece(b"first ")
+    with socket.create_connection(("127.0.0.1", event["port"])) as gate:
+        released = gate.recv(1) != b""
+    piece(b"then the rest" if released else b"never released")
+    api.send(b"0\\r\\n\\r\\n")
+    api.getresponse().read()
 """
 NAP_S = 3.0  # long enough to kill a node while its naps are in flight on a loaded machine
 WAIT_S = 60.0  # bounds for Ray and the server on a loaded 2-core machine
@@ -69,7 +82,6 @@ FUNCTIONS = {
     "hello": {"handler": "handler.hello"},
     "fail": {"handler": "handler.fail"},
     "count": {"handler": "handler.count"},
-    "streams": {"handler": "streaming.text", "runtime": "nodejs20.x", "timeout": 60},
     "sleepy": {"handler": "handler.nap", "timeout": 1},
     "onA": {"handler": "handler.hello", "faasbox": {"resources": {"node_a": 1}}},
     "onB": {"handler": "handler.hello", "faasbox": {"resources": {"node_b": 1}}},
@@ -85,7 +97,6 @@ def server(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
     folder = tmp_path_factory.mktemp("services") / "onray"
     folder.mkdir()
     (folder / "handler.py").write_text(CODE)
-    (folder / "streaming.js").write_text(STREAMING)
     doc = {
         "service": "onray",
         # 128 MB: each environment asks Ray for 0.07 of a core (Lambda's share), so the
@@ -94,8 +105,22 @@ def server(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
         "functions": FUNCTIONS,
     }
     (folder / "serverless.yml").write_text(json.dumps(doc))
+    streamer = folder.parent / "streamer"
+    streamer.mkdir()
+    (streamer / "bootstrap").write_text(STREAMING_BOOTSTRAP)
+    (streamer / "bootstrap").chmod(0o755)
+    streaming = {"runtime": "provided.al2023", "handler": "none", "timeout": 20}
+    (streamer / "serverless.yml").write_text(
+        json.dumps(
+            {
+                "service": "streamer",
+                "provider": {"name": "aws", "memorySize": 128},
+                "functions": {"streams": streaming},
+            }
+        )
+    )
     running = RunningServer(
-        [folder],
+        [folder, streamer],
         tmp_path_factory.mktemp("data"),
         "--ray",
         cluster.address,
