@@ -75,7 +75,12 @@ def main() -> None:
                 for case, connections in (("hello c=1", 1), ("hello c=2", 2)):
                     load = wrk(f"{server.url}/hello", connections, SECONDS)
                     results.setdefault((case, label), []).append(load)
-                run = wrk_post(f"{server.url}/images/grayscale", body_file, "image/jpeg", SECONDS)
+                try:
+                    run = wrk_post(
+                        f"{server.url}/images/grayscale", body_file, "image/jpeg", SECONDS
+                    )
+                except RuntimeError as e:
+                    raise RuntimeError(f"grayscale on the {label} server: {e}") from None
                 gray = Load(run.rps, run.p50_ms, run.p99_ms)
                 results.setdefault(("grayscale c=2", label), []).append(gray)
         floor = bare_actor_call(cluster.address, 200, 2000)
