@@ -190,6 +190,12 @@ class ActorPool:
                     f"{self.owner.settings.ray_placement_timeout_s:g} s; each needs "
                     f"{placement.describe(self.fn.config)}"
                 ) from None
+            if isinstance(e, ray.exceptions.RayError):  # its actor died while starting
+                first_line = str(e).strip().splitlines()[0] if str(e).strip() else ""
+                raise PlacementFailed(
+                    f"an environment of {self.fn.name} failed to start on the cluster: "
+                    f"{type(e).__name__}: {first_line}"
+                ) from None
             raise
         self.starting -= 1
         self.busy.add(env)
