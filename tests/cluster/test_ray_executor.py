@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
+from faasbox.execution.process import protocol
+from faasbox.execution.ray import channel
 from tests.support import RunningServer, lambda_client, signed_request, wait_until
 
 CODE = """
@@ -33,15 +35,53 @@ def fail(event, context):
     raise ValueError("bad input: " + event.get("why", "none"))
 
 
+calls = 0
+
+
+def count(event, context):
+    global calls
+    calls += 1
+    return {"calls": calls}
+
+
 def nap(event, context):
     time.sleep(event.get("seconds", 0))
     return {"rested": event.get("seconds", 0), "request": context.aws_request_id}
+"""
+# A `provided` runtime that streams its response: its first piece, then the rest only once
+# the test lets it go on (a byte over TCP to the port in the event): the test sees the first
+# piece before it lets go only if the piece crossed the hop as it was made, not buffered.
+STREAMING_BOOTSTRAP = """#!/usr/bin/env python3
+import http.client, json, os, socket
+
+host, port = os.environ["AWS_LAMBDA_RUNTIME_API"].rsplit(":", 1)
+base = "/2018-06-01/runtime/invocation"
+api = http.client.HTTPConnection(host, int(port))
+while True:
+    api.request("GET", base + "/next")
+    got = api.getresponse()
+    request_id = got.getheader("Lambda-Runtime-Aws-Request-Id")
+    event = json.loads(got.read())
+    api.putrequest("POST", base + "/" + request_id + "/response")
+    api.putheader("Lambda-Runtime-Function-Response-Mode", "streaming")
+    api.putheader("Transfer-Encoding", "chunked")
+    api.putheader("Content-Type", "text/plain")
+    api.endheaders()
+    def piece(data):
+        api.send(b"%x\\r\\n%s\\r\\n" % (len(data), data))
+    piece(b"first ")
+    with socket.create_connection(("127.0.0.1", event["port"])) as gate:
+        released = gate.recv(1) != b""
+    piece(b"then the rest" if released else b"never released")
+    api.send(b"0\\r\\n\\r\\n")
+    api.getresponse().read()
 """
 NAP_S = 3.0  # long enough to kill a node while its naps are in flight on a loaded machine
 WAIT_S = 60.0  # bounds for Ray and the server on a loaded 2-core machine
 FUNCTIONS = {
     "hello": {"handler": "handler.hello"},
     "fail": {"handler": "handler.fail"},
+    "count": {"handler": "handler.count"},
     "sleepy": {"handler": "handler.nap", "timeout": 1},
     "onA": {"handler": "handler.hello", "faasbox": {"resources": {"node_a": 1}}},
     "onB": {"handler": "handler.hello", "faasbox": {"resources": {"node_b": 1}}},
@@ -65,8 +105,22 @@ def server(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
         "functions": FUNCTIONS,
     }
     (folder / "serverless.yml").write_text(json.dumps(doc))
+    streamer = folder.parent / "streamer"
+    streamer.mkdir()
+    (streamer / "bootstrap").write_text(STREAMING_BOOTSTRAP)
+    (streamer / "bootstrap").chmod(0o755)
+    streaming = {"runtime": "provided.al2023", "handler": "none", "timeout": 20}
+    (streamer / "serverless.yml").write_text(
+        json.dumps(
+            {
+                "service": "streamer",
+                "provider": {"name": "aws", "memorySize": 128},
+                "functions": {"streams": streaming},
+            }
+        )
+    )
     running = RunningServer(
-        [folder],
+        [folder, streamer],
         tmp_path_factory.mktemp("data"),
         "--ray",
         cluster.address,
@@ -191,6 +245,81 @@ def test_a_dead_node_fails_only_its_invocations(server: RunningServer, cluster: 
             WAIT_S,
             "node B to leave /health",
         )
+
+
+def test_a_streamed_response_crosses_the_hop_as_it_is_made(server: RunningServer) -> None:
+    client = lambda_client(server.url, server.credentials)
+    with socket.create_server(("127.0.0.1", 0)) as gate:
+        gate.settimeout(WAIT_S)
+        response = client.invoke_with_response_stream(
+            FunctionName="streams", Payload=json.dumps({"port": gate.getsockname()[1]})
+        )
+        events = iter(response["EventStream"])
+        assert next(events) == {"PayloadChunk": {"Payload": b"first "}}
+        released, _ = gate.accept()  # the function goes on only now
+        with released:
+            released.sendall(b"go")
+            rest = list(events)
+    chunks = [e["PayloadChunk"]["Payload"] for e in rest if "PayloadChunk" in e]
+    assert b"".join(chunks) == b"then the rest"
+    assert rest[-1] == {"InvokeComplete": {}}
+
+
+def channel_of(cluster: Any, function: str) -> tuple[str, int]:
+    """Where the one environment of `function` listens for its gateway (asked of its actor
+    through Ray, as a driver of the cluster: the test knows no secret)."""
+    import ray
+
+    from faasbox.execution.ray.ledger import NAMESPACE
+
+    ray.init(address=cluster.address, namespace=NAMESPACE, log_to_driver=False)
+    try:
+        names = [
+            a["name"]
+            for a in ray.util.list_named_actors(all_namespaces=True)
+            # faasbox-env-<service>-<stage>-<function>-<12 hex>
+            if a["name"].startswith("faasbox-env-") and a["name"][:-13].endswith(f"-{function}")
+        ]
+        [name] = names
+        info = ray.get(ray.get_actor(name).info.remote(), timeout=WAIT_S)
+        return info["address"], info["port"]
+    finally:
+        ray.shutdown()
+
+
+def refused(raw: socket.socket) -> bool:
+    """The other end closed the connection without a byte (a reset: it left bytes unread)."""
+    try:
+        return raw.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
+def test_the_channel_runs_nothing_for_a_client_without_the_secret(
+    server: RunningServer, cluster: Any
+) -> None:
+    assert invoke(server, "count", {})["payload"] == {"calls": 1}
+    address, port = channel_of(cluster, "count")
+    header = {
+        "request_id": "not-the-gateway",
+        "invoked_arn": "arn:aws:lambda:us-east-1:000000000000:function:count",
+        "client_context": None,
+        "identity": None,
+        "http_event": False,
+        "trace_id": None,
+    }
+    call = protocol.encode(channel.CALL, header, b"{}")
+    silent = socket.create_connection((address, port), timeout=WAIT_S)
+    silent.sendall(channel.new_secret()[:-1])  # one byte short of a secret, then nothing
+    # No secret (the frame's first bytes taken for one), zeros, another actor's secret.
+    for opening in (b"", bytes(channel.SECRET_BYTES), channel.new_secret()):
+        with socket.create_connection((address, port), timeout=WAIT_S) as raw:
+            raw.sendall(opening + call)
+            assert refused(raw)
+    with silent:
+        assert refused(silent)  # closed after AUTH_TIMEOUT_S
+    # Nothing of theirs ran in the environment; its gateway's next invocation does.
+    assert invoke(server, "count", {})["payload"] == {"calls": 2}
 
 
 def test_serve_with_an_address_where_no_cluster_answers(tmp_path: Any) -> None:

@@ -3,6 +3,8 @@ nodes, each hosting faasbox's own process executor there (`faasbox serve --ray A
 
 - host.py: the actor, one per execution environment (its resources are the environment's,
   so Ray's accounting of a node is exact), hosting a local ProcessExecutor of one worker.
+- channel.py: the direct TCP channel from the gateway to each host actor that invocations
+  take (Ray places, stops and watches the actor; a secret per actor guards the channel).
 - code.py: a function's code and layers reach a node by hash, through Ray's object store,
   unpacked once into the node's cache.
 - placement.py: what an environment asks of a node (CPU, memory, GPU, custom resources).

@@ -3,10 +3,12 @@ are actors on a Ray cluster's nodes, each hosting the local process executor the
 
 The runtime registry swaps it in for the process executor when `faasbox serve --ray
 ADDRESS` is given: every function whose runtime the process executor runs (Python, Node.js,
-`provided`) then runs on the cluster. A warm invocation is one actor call: the event goes
-over, the local executor's Outcome comes back as its node made it (logs, REPORT figures,
-Init Duration, timeouts, errors). An actor or node that dies fails only the invocation it
-was running, with Runtime.ExitError, and the pool starts its replacement where Ray places it.
+`provided`) then runs on the cluster. A warm invocation is one round trip over the
+environment's own channel to its host actor (faasbox.execution.ray.channel; Ray places and
+stops the actor, and watches it): the event goes over, the local executor's Outcome comes
+back as its node made it (logs, REPORT figures, Init Duration, timeouts, errors). An actor or
+node that dies fails only the invocation it was running, with Runtime.ExitError (its channel
+drops), and the pool starts its replacement where Ray places it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import ray
 
 from faasbox.execution.admission import Budget
 from faasbox.execution.api import Invocation, Outcome, WorkerInfo
+from faasbox.execution.ray.channel import ChannelClosed
 from faasbox.execution.ray.ledger import NAMESPACE
 from faasbox.execution.ray.pool import ActorPool, Environment, PlacementFailed, PoolOwner
 from faasbox.execution.settings import RuntimeSettings
@@ -89,21 +92,13 @@ class RayExecutor:
                 env = await pool.acquire()  # raises TooManyRequests
             except PlacementFailed as e:
                 return _failure(faults.EXIT_ERROR, str(e), invocation.request_id)
-        call = env.actor.invoke.remote(
-            invocation.payload,
-            invocation.request_id,
-            invocation.invoked_arn,
-            invocation.client_context,
-            invocation.identity,
-            invocation.http_event,
-            invocation.trace_id,
-        )
+        assert env.channel is not None, "an environment is ready, its channel open"
         t0 = time.perf_counter()
         try:
             async with asyncio.timeout(fn.config.timeout + HOP_GRACE_S):
-                outcome: Outcome = await call
-        except (ray.exceptions.RayError, TimeoutError) as e:
-            log.warning("environment %s of %s is gone: %s", env.name, fn.name, type(e).__name__)
+                outcome = await env.channel.call(invocation)
+        except (ChannelClosed, TimeoutError) as e:
+            log.warning("environment %s of %s is gone: %s", env.name, fn.name, e)
             pool.release(env, healthy=False)
             return _died(invocation.request_id, (time.perf_counter() - t0) * 1000)
         except BaseException:

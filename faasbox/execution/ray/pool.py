@@ -8,7 +8,9 @@ function's limits and the invoker's budget, else the request queues, then gets a
 environments are stopped after `idle_timeout_s` but the provisioned ones (scale-down on
 idleness). A function with a reserved or provisioned concurrency claims each environment
 from its cluster-wide ledger (faasbox.execution.ray.ledger) as it starts and releases it
-as it stops.
+as it stops. Each environment's invocations go over its channel (faasbox.execution.ray.
+channel), opened once it is ready; a Ray call of it stays pending meanwhile (`closed`), so an
+actor Ray sees die drops its channel, failing what runs there and sparing the next caller.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import ray
 
 from faasbox.execution.admission import Budget, Queue
 from faasbox.execution.ray import placement
+from faasbox.execution.ray.channel import Channel, new_secret
 from faasbox.execution.ray.code import CodeShipper
 from faasbox.execution.ray.host import EnvironmentHost
 from faasbox.execution.ray.ledger import NAMESPACE, ledger_for
@@ -52,6 +55,32 @@ class Environment:
     invocations: int = 0
     last_used: float = field(default_factory=time.monotonic)
     provisioned: bool = False
+    channel: Channel | None = None
+    watch: asyncio.Future[Any] | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.channel is not None and not self.channel.closed
+
+    def watch_actor(self) -> None:
+        """Drop the channel once the actor ends, however it ends (Ray says so)."""
+
+        async def closed() -> None:
+            with contextlib.suppress(Exception):
+                await self.actor.closed.remote()
+
+        def drop(_: asyncio.Future[None]) -> None:
+            if self.channel is not None:
+                self.channel.close()
+
+        self.watch = asyncio.ensure_future(closed())
+        self.watch.add_done_callback(drop)
+
+    def forget(self) -> None:
+        if self.watch is not None:
+            self.watch.cancel()
+        if self.channel is not None:
+            self.channel.close()
 
 
 class ActorPool:
@@ -73,8 +102,11 @@ class ActorPool:
         return len(self.idle) + len(self.busy) + self.starting
 
     def take_idle(self) -> Environment | None:
-        if self.idle:
+        while self.idle:
             env = self.idle.pop()  # the most recently used
+            if not env.usable:  # its actor died while idle
+                self._discard(env)
+                continue
             self.busy.add(env)
             return env
         return None
@@ -154,12 +186,15 @@ class ActorPool:
         try:
             if self.ledger is not None:
                 await self._claim(name, provisioned, deadline)
-            env = Environment(await self.owner.start_actor(self.fn, name), name)
+            secret = new_secret()
+            env = Environment(await self.owner.start_actor(self.fn, name, secret), name)
             env.provisioned = provisioned
             info = await asyncio.wait_for(
                 env.actor.ready.remote(provisioned), self.owner.settings.ray_placement_timeout_s
             )
             env.node, env.address, env.pid = info["node"], info["address"], info["pid"]
+            env.channel = await self._connect(info["address"], info["port"], secret)
+            env.watch_actor()
         except BaseException as e:
             self.starting -= 1
             self.owner.budget.free()
@@ -173,10 +208,28 @@ class ActorPool:
                     f"{self.owner.settings.ray_placement_timeout_s:g} s; each needs "
                     f"{placement.describe(self.fn.config)}"
                 ) from None
+            if isinstance(e, ray.exceptions.RayError):  # its actor died while starting
+                first_line = str(e).strip().splitlines()[0] if str(e).strip() else ""
+                raise PlacementFailed(
+                    f"an environment of {self.fn.name} failed to start on the cluster: "
+                    f"{type(e).__name__}: {first_line}"
+                ) from None
             raise
         self.starting -= 1
         self.busy.add(env)
         return env
+
+    async def _connect(self, address: str, port: int, secret: bytes) -> Channel:
+        try:
+            return await asyncio.wait_for(
+                Channel.open(address, port, secret), self.owner.settings.ray_placement_timeout_s
+            )
+        except (OSError, TimeoutError) as e:  # ChannelClosed is an OSError too
+            raise PlacementFailed(
+                f"an environment of {self.fn.name} started on {address}, but its channel "
+                f"(port {port}) did not answer: {e or type(e).__name__}; the gateway must "
+                "reach every node's address as Ray reports it"
+            ) from None
 
     def release(self, env: Environment, healthy: bool = True) -> None:
         """Give an environment back after an invocation; a dead one is stopped and forgotten
@@ -257,14 +310,14 @@ class PoolOwner:
         self.code = CodeShipper()
         self.background: set[asyncio.Future[Any]] = set()
 
-    async def start_actor(self, fn: DeployedFunction, name: str) -> Any:
+    async def start_actor(self, fn: DeployedFunction, name: str, secret: bytes) -> Any:
         code = await self.code.bundle(fn.code_sha256, fn.code_dir)
         opt = None
         if fn.opt_dir is not None:  # merged layers: a folder named by their versions' hash
             opt = await self.code.bundle(f"opt-{fn.opt_dir.name}", fn.opt_dir)
         options = placement.actor_options(fn.config)
         return HostActor.options(name=name, namespace=NAMESPACE, **options).remote(
-            self.settings, fn, code, opt
+            self.settings, fn, code, opt, secret
         )
 
     def stop(self, env: Environment, pool: ActorPool) -> None:
@@ -272,6 +325,7 @@ class PoolOwner:
         self.keep(self._stop(env, pool.ledger))
 
     async def _stop(self, env: Environment, ledger: Any) -> None:
+        env.forget()
         # Dead already, or stuck: killed below either way.
         with contextlib.suppress(Exception):
             await asyncio.wait_for(env.actor.close.remote(), 10)
