@@ -126,8 +126,21 @@ class RunningServer:
             env=env,
             cwd=ROOT,
         )
+        try:
+            self._wait_serving(timeout)
+            # Keep draining its output so the server never blocks on a full pipe.
+            threading.Thread(target=self._drain, daemon=True).start()
+            httpx.get(f"{self.url}/_faasbox/health", timeout=10).raise_for_status()
+        except BaseException:
+            self.proc.kill()  # a server that failed to start must not outlive the test
+            self.proc.wait()
+            raise
+        self.credentials = read_credentials_file(self.data_dir / "credentials", "faasbox")
+        return self
+
+    def _wait_serving(self, timeout: float) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
         deadline = time.monotonic() + timeout
-        assert self.proc.stdout is not None
         while time.monotonic() < deadline:
             line = self.proc.stdout.readline()
             if not line:
@@ -136,14 +149,8 @@ class RunningServer:
             match = SERVING.search(line)
             if match:
                 self.url = match.group(1)
-                break
-        else:
-            raise RuntimeError("faasbox serve did not start:\n" + "".join(self.output))
-        # Keep draining its output so the server never blocks on a full pipe.
-        threading.Thread(target=self._drain, daemon=True).start()
-        httpx.get(f"{self.url}/_faasbox/health", timeout=10).raise_for_status()
-        self.credentials = read_credentials_file(self.data_dir / "credentials", "faasbox")
-        return self
+                return
+        raise RuntimeError("faasbox serve did not start:\n" + "".join(self.output))
 
     def client_env(self, **extra: str) -> dict[str, str]:
         """The environment of a CLI subprocess that talks to this server, as its user would:

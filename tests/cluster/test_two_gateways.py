@@ -122,14 +122,16 @@ def gateways(
         )
         for which in "ab"
     )
-    a.start(WAIT_S, env)
-    b.start(WAIT_S, env)
-    # The admin key is made once, by the first gateway on the database, in its data dir.
-    b.credentials = b.credentials or a.credentials
-    yield a, b
-    for server in (a, b):
-        if server.alive():
-            server.stop()
+    try:
+        a.start(WAIT_S, env)
+        b.start(WAIT_S, env)
+        # The admin key is made once, by the first gateway on the database, in its data dir.
+        b.credentials = b.credentials or a.credentials
+        yield a, b
+    finally:  # also when B failed to start: A must not outlive the test run
+        for server in (a, b):
+            if server.alive():
+                server.stop()
 
 
 @pytest.fixture(scope="module")

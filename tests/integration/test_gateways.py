@@ -97,14 +97,16 @@ def gateways(shared: Shared) -> Iterator[tuple[RunningServer, RunningServer]]:
         RunningServer([SERVICES / "async"], data, "--metrics-public", *shared.serve_args())
         for data in shared.data_dirs
     )
-    a.start(env=shared.env)
-    b.start(env=shared.env)
-    # The admin key is made once, by the first gateway on the database, in its data dir.
-    b.credentials = b.credentials or a.credentials
-    yield a, b
-    for server in (a, b):
-        if server.alive():
-            server.stop()
+    try:
+        a.start(env=shared.env)
+        b.start(env=shared.env)
+        # The admin key is made once, by the first gateway on the database, in its data dir.
+        b.credentials = b.credentials or a.credentials
+        yield a, b
+    finally:  # also when B failed to start: A must not outlive the test run
+        for server in (a, b):
+            if server.alive():
+                server.stop()
 
 
 @pytest.fixture(scope="module")
