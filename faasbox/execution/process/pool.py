@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,24 @@ PoolKey = tuple[str, str, str]
 
 def pool_key(fn: DeployedFunction) -> PoolKey:
     return (fn.name, fn.version, fn.revision_id)
+
+
+def drained_keys(
+    keys: Iterable[PoolKey], name: str, keep: DeployedFunction | None
+) -> list[PoolKey]:
+    """The pools a drain of `name` retires (every executor's rule): all of them when it was
+    removed (`keep` None), else those of `keep`'s version but `keep`'s own. Published
+    versions are immutable, so an update of $LATEST leaves their warm workers alone."""
+    return [
+        key
+        for key in keys
+        if key[0] == name and (keep is None or (key[1] == keep.version and key != pool_key(keep)))
+    ]
+
+
+def version_keys(keys: Iterable[PoolKey], name: str, version: str) -> list[PoolKey]:
+    """The pools of one version of `name` (a deleted published version retires them)."""
+    return [key for key in keys if key[:2] == (name, version)]
 
 
 class FunctionPool:
@@ -277,17 +296,12 @@ class PoolManager:
         task.add_done_callback(self._background.discard)
 
     def drain(self, name: str, keep: DeployedFunction | None = None) -> None:
-        """Retire the pools of `name` (of `keep`'s version only, but `keep`'s own): idle
-        workers now, busy ones after. Published versions are immutable, so an update of
-        $LATEST leaves their warm workers alone."""
-        for key in list(self.pools):
-            if key[0] != name:
-                continue
-            if keep is None or (key[1] == keep.version and key != pool_key(keep)):
-                self._retire(key)
+        """Retire the pools `drained_keys` names: idle workers now, busy ones after."""
+        for key in drained_keys(list(self.pools), name, keep):
+            self._retire(key)
 
     def retire(self, name: str, version: str) -> None:
-        for key in [k for k in self.pools if k[:2] == (name, version)]:
+        for key in version_keys(list(self.pools), name, version):
             self._retire(key)
 
     def _retire(self, key: PoolKey) -> None:

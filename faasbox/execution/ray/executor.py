@@ -25,6 +25,7 @@ import ray
 
 from faasbox.execution.admission import Budget
 from faasbox.execution.api import Invocation, Outcome, WorkerInfo
+from faasbox.execution.process.pool import PoolKey, drained_keys, pool_key, version_keys
 from faasbox.execution.ray.channel import ChannelClosed
 from faasbox.execution.ray.ledger import NAMESPACE
 from faasbox.execution.ray.pool import ActorPool, Environment, PlacementFailed, PoolOwner
@@ -34,7 +35,6 @@ from faasbox.registry.models import DeployedFunction
 
 log = logging.getLogger("faasbox.execution")
 
-PoolKey = tuple[str, str, str]
 # How long past its function's timeout a hop may take before the gateway gives up on the
 # actor (a node cut off from the network answers nothing, not even an error).
 HOP_GRACE_S = 30.0
@@ -111,7 +111,7 @@ class RayExecutor:
         return outcome
 
     def pool_for(self, fn: DeployedFunction) -> ActorPool:
-        key = (fn.name, fn.version, fn.revision_id)
+        key = pool_key(fn)
         pool = self.pools.get(key)
         if pool is None:
             pool = self.pools[key] = ActorPool(fn, self.owner)
@@ -124,14 +124,11 @@ class RayExecutor:
             self.owner.keep(self.pool_for(fn).provision())
 
     def drain(self, name: str, keep: DeployedFunction | None = None) -> None:
-        for key in list(self.pools):
-            if key[0] != name:
-                continue
-            if keep is None or (key[1] == keep.version and key != _key(keep)):
-                self._retire(key)
+        for key in drained_keys(list(self.pools), name, keep):
+            self._retire(key)
 
     def retire(self, name: str, version: str) -> None:
-        for key in [k for k in self.pools if k[:2] == (name, version)]:
+        for key in version_keys(list(self.pools), name, version):
             self._retire(key)
 
     def _retire(self, key: PoolKey) -> None:
@@ -230,10 +227,6 @@ class RayExecutor:
                 for pool in self.pools.values():
                     for node in dead:
                         pool.drop_node(node)
-
-
-def _key(fn: DeployedFunction) -> PoolKey:
-    return (fn.name, fn.version, fn.revision_id)
 
 
 def _died(request_id: str, duration_ms: float) -> Outcome:
