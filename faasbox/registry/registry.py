@@ -448,13 +448,6 @@ class Registry:
             self.snapshot = self._load()
         return self.get(fn.name, str(number))
 
-    def reload(self) -> Snapshot:
-        """Read the database again (what another gateway on a shared database wrote): layer
-        versions, functions, versions, their code made local first; the listeners are told
-        what changed (refresh). Never on the invoke path."""
-        self.refresh()
-        return self.snapshot
-
     def refresh(self) -> DeployChange | None:
         """Take what other gateways committed (the deploy revision moved): reload the
         snapshot and tell the listeners what changed, as if the deploy had been made here;

@@ -88,7 +88,8 @@ def test_a_reload_brings_what_another_gateway_deployed_since(
         first.deploy([FunctionConfig(name="late", handler="handler.hello", layers=(layer.arn,))],
                      code)  # fmt: skip
         assert "late" not in second.snapshot.latest
-        fn = second.reload().latest["late"]
+        second.refresh()
+        fn = second.snapshot.latest["late"]
         assert (fn.code_dir / "handler.py").is_file()
         assert fn.opt_dir is not None and (fn.opt_dir / "python" / "lib.py").is_file()
     finally:
