@@ -13,8 +13,10 @@ raised (TooManyRequests, a 429). The invoker writes the log record and the REPOR
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
+
+from faasbox.execution.body_beside import HttpEventParts
 
 if TYPE_CHECKING:
     from faasbox.execution.admission import Budget
@@ -30,7 +32,9 @@ StreamSink = Callable[[bytes], Awaitable[None]]
 @dataclass(slots=True)
 class Invocation:
     fn: DeployedFunction
-    payload: bytes
+    # The event's JSON, or (from an HTTP route, a binary body) its parts: executors that
+    # cannot take them read `payload`, the whole JSON.
+    event: bytes | HttpEventParts
     request_id: str
     invoked_arn: str
     client_context: dict[str, Any] | None = None
@@ -44,6 +48,21 @@ class Invocation:
     stream: StreamSink | None = None
     # X-Ray's trace header, `_X_AMZN_TRACE_ID` in the function (faasbox.lambda_.tracing).
     trace_id: str | None = None
+    # The caller maps the result as an API Gateway proxy response and takes its body decoded
+    # beside the rest (Outcome.http_body). Not sent on to the Ray hop, which carries one
+    # payload.
+    body_beside: bool = False
+    _joined: bytes | None = field(default=None, init=False, repr=False)
+
+    @property
+    def payload(self) -> bytes:
+        """The event's whole JSON (joined once, when an executor asks for it)."""
+        event = self.event
+        if isinstance(event, bytes):
+            return event
+        if self._joined is None:
+            self._joined = event.joined()
+        return self._joined
 
 
 @dataclass(slots=True)
@@ -58,6 +77,9 @@ class Outcome:
     cold: bool = False
     init_ms: float | None = None  # the INIT phase, on a cold start
     streamed: bool = False  # the payload went to Invocation.stream as it was made
+    # With Invocation.body_beside: a proxy response's body, decoded from its base64 by the
+    # worker; `payload` is then the JSON of the response without its `body`.
+    http_body: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

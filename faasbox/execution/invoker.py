@@ -35,6 +35,7 @@ from faasbox.execution.api import (
     StreamSink,
     WorkerInfo,
 )
+from faasbox.execution.body_beside import HttpEventParts
 from faasbox.execution.log_db import LogDatabase, Retention
 from faasbox.execution.logs import InvocationRecord, LogStore
 from faasbox.execution.metrics import InvocationMetrics
@@ -61,6 +62,8 @@ class InvocationResult:
     init_ms: float | None
     streamed: bool = False  # the payload went to the caller's stream sink as it was made
     trace_id: str | None = None  # what the function saw as _X_AMZN_TRACE_ID
+    # invoke(body_beside=True): the proxy response's body, decoded; `payload` is the rest
+    http_body: bytes | None = None
 
     @property
     def error_type(self) -> str | None:
@@ -119,7 +122,7 @@ class Invoker:
     async def invoke(
         self,
         fn: DeployedFunction,
-        payload: bytes,
+        payload: bytes | HttpEventParts,
         *,
         request_id: str | None = None,
         invoked_arn: str | None = None,
@@ -128,12 +131,14 @@ class Invoker:
         http_event: bool = False,
         stream: StreamSink | None = None,
         trace_id: str | None = None,
+        body_beside: bool = False,
     ) -> InvocationResult:
         """`http_event`: the payload is an API Gateway proxy event from one of faasbox's
         routes (a wasm function then reads the request body and answers a proxy response).
         `stream`: InvokeWithResponseStream's sink for a response streamed as it is made (the
         result's payload is then empty and `streamed` true). `trace_id`: by default the
-        request's (faasbox.lambda_.tracing), or a new one."""
+        request's (faasbox.lambda_.tracing), or a new one. `payload` as parts, and
+        `body_beside`: faasbox.execution.body_beside (the gateway's binary path)."""
         request_id = request_id or ids.uuid4()
         trace_id = trace_id or current_trace.get() or new_trace_id()
         started_at = time.time()
@@ -154,6 +159,7 @@ class Invoker:
                     http_event,
                     stream,
                     trace_id,
+                    body_beside,
                 )
             )
         except TooManyRequests:
@@ -239,6 +245,7 @@ class Invoker:
             init_ms=outcome.init_ms,
             streamed=outcome.streamed,
             trace_id=trace_id,
+            http_body=outcome.http_body,
         )
 
     # -- what the gateway asks of the executors ------------------------------------------------

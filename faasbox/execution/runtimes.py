@@ -80,6 +80,10 @@ class WorkerStart:
     # What of a function's layers (`opt`: /opt, or where it is emulated) goes on the runtime's
     # module path after the code (sys.path, NODE_PATH), in Lambda's order.
     layer_paths: Callable[[str], list[str]] | None = None
+    # The worker takes an HTTP event's binary body beside the event and may answer a proxy
+    # response's body beside its result (INVOKE's and RESULT's `body_at`,
+    # faasbox.execution.body_beside); other workers get the whole event's JSON.
+    body_beside: bool = False
 
     def spawn_command(self, config: FunctionConfig | None = None) -> tuple[str, ...]:
         """The program and arguments of a spawned worker of `config`, but its control fd."""
@@ -159,6 +163,7 @@ PYTHON = Runtime(
         module="faasbox.execution.process.python.worker",
         forkable=True,
         layer_paths=search_path.layer_paths,
+        body_beside=True,
     ),
 )
 WEBASSEMBLY = Runtime(

@@ -19,6 +19,7 @@ from faasbox.gateway.apigw_events import (
     HttpResponse,
     MalformedResponse,
     RequestFacts,
+    encode_event,
     v1_event,
     v1_response,
     v2_event,
@@ -204,7 +205,12 @@ class ApiGateway:
 
     @staticmethod
     def _v1(
-        fn: DeployedFunction, facts: RequestFacts, match: Match, body: bytes, api_key: str | None
+        fn: DeployedFunction,
+        facts: RequestFacts,
+        match: Match,
+        body: bytes,
+        api_key: str | None,
+        body_beside: bool = False,
     ) -> dict[str, Any]:
         binary_types = list(fn.config.api_gateway.get("binaryMediaTypes") or [])
         return v1_event(
@@ -214,6 +220,7 @@ class ApiGateway:
             body,
             binary_types,
             api_key if match.route.private else None,
+            body_beside,
         )
 
     async def _invoke(
@@ -229,21 +236,25 @@ class ApiGateway:
         route = match.route
         fn = self.registry.get(route.function)
         facts = RequestFacts.of(scope, request_id)
+        # A binary body travels beside the event, base64 only where it must be
+        # (faasbox.execution.body_beside).
         if route.kind == REST:
-            event = self._v1(fn, facts, match, body, api_key)
+            event = self._v1(fn, facts, match, body, api_key, body_beside=True)
             if authorized is not None:
                 event["requestContext"]["authorizer"] = authorized
             if identity is not None:
                 event["requestContext"]["identity"].update(identity)
         else:
-            event = v2_event(facts, match, body)
+            event = v2_event(facts, match, body, body_beside=True)
             if authorized is not None:
                 event["requestContext"]["authorizer"] = authorized
-        payload = json.dumps(event).encode()
-        if len(payload) > SYNC_PAYLOAD_LIMIT:
+        payload = encode_event(event, body)
+        if (len(payload) if isinstance(payload, bytes) else payload.size) > SYNC_PAYLOAD_LIMIT:
             return _json_response(413, TOO_LARGE)
         try:
-            result = await self.invoker.invoke(fn, payload, request_id=request_id, http_event=True)
+            result = await self.invoker.invoke(
+                fn, payload, request_id=request_id, http_event=True, body_beside=True
+            )
         except TooManyRequests:
             return _json_response(429, TOO_MANY)
         if result.function_error is not None:
@@ -255,9 +266,9 @@ class ApiGateway:
             )
             return _json_response(502, INTERNAL_ERROR)
         try:
-            return (
-                v1_response(result.payload) if route.kind == REST else v2_response(result.payload)
-            )
+            if route.kind == REST:
+                return v1_response(result.payload, result.http_body)
+            return v2_response(result.payload, result.http_body)
         except MalformedResponse as e:
             self.invoker.logs.append_note(
                 fn.name,

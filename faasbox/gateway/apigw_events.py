@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
+from faasbox.execution.body_beside import HttpEventParts
 from faasbox.gateway.http import Scope
 from faasbox.gateway.routes import Match
 from faasbox.registry.models import ACCOUNT_ID
@@ -143,8 +144,10 @@ def v1_event(
     body: bytes,
     binary_media_types: list[str],
     api_key: str | None,
+    body_beside: bool = False,
 ) -> dict[str, Any]:
-    """Payload format 1.0 (REST API `http` events)."""
+    """Payload format 1.0 (REST API `http` events). `body_beside`: a binary body is left out
+    (no `body`, no `isBase64Encoded`) for `encode_event` to carry beside the rest."""
     multi_headers: dict[str, list[str]] = {}
     for key, value in facts.headers:
         multi_headers.setdefault(_title(key), []).append(value)
@@ -152,10 +155,11 @@ def v1_event(
     for key, value in parse_qsl(facts.raw_query, keep_blank_values=True):
         multi_query.setdefault(key, []).append(value)
     binary = matches_media(facts.header("content-type"), binary_media_types)
-    text, is_base64 = encode_body(body, binary)
+    beside = body_beside and binary and bool(body)
+    text, is_base64 = (None, True) if beside else encode_body(body, binary)
     route = match.route
     domain = facts.host.split(":", 1)[0]
-    return {
+    event = {
         "resource": route.path,
         "path": facts.path,
         "httpMethod": facts.method,
@@ -200,10 +204,15 @@ def v1_event(
         "body": text,
         "isBase64Encoded": is_base64,
     }
+    if beside:
+        del event["body"], event["isBase64Encoded"]
+    return event
 
 
-def v2_event(facts: RequestFacts, match: Match, body: bytes) -> dict[str, Any]:
-    """Payload format 2.0 (HTTP API `httpApi` events)."""
+def v2_event(
+    facts: RequestFacts, match: Match, body: bytes, body_beside: bool = False
+) -> dict[str, Any]:
+    """Payload format 2.0 (HTTP API `httpApi` events); `body_beside` as for `v1_event`."""
     headers: dict[str, str] = {}
     cookies: list[str] = []
     for key, value in facts.headers:
@@ -216,11 +225,13 @@ def v2_event(facts: RequestFacts, match: Match, body: bytes) -> dict[str, Any]:
         for key, value in parse_qsl(facts.raw_query, keep_blank_values=True):
             query[key] = f"{query[key]},{value}" if key in query else value
     text: str | None = None
-    is_base64 = False
+    is_base64 = beside = False
     if body:
         content_type = facts.header("content-type")
         binary = bool(content_type) and not matches_media(content_type, TEXT_TYPES)
-        text, is_base64 = encode_body(body, binary)
+        beside = body_beside and binary
+        if not beside:
+            text, is_base64 = encode_body(body, binary)
     route = match.route
     domain = facts.host.split(":", 1)[0]
     event: dict[str, Any] = {
@@ -256,11 +267,22 @@ def v2_event(facts: RequestFacts, match: Match, body: bytes) -> dict[str, Any]:
     }
     if text is not None:
         event["body"] = text
-    event["isBase64Encoded"] = is_base64
+    if not beside:
+        event["isBase64Encoded"] = is_base64
     return event
 
 
-def _decode_body(result: dict[str, Any]) -> bytes:
+def encode_event(event: dict[str, Any], body: bytes) -> bytes | HttpEventParts:
+    """The event's JSON, or, when `v1_event`/`v2_event(body_beside=True)` left its binary
+    `body` out, the JSON of the rest with `body` beside it (faasbox.execution.body_beside)."""
+    if "isBase64Encoded" in event:
+        return json.dumps(event).encode()
+    return HttpEventParts(json.dumps(event).encode(), body)
+
+
+def _decode_body(result: dict[str, Any], decoded: bytes | None) -> bytes:
+    if decoded is not None:  # the worker decoded it as below (execution.body_beside)
+        return decoded
     body = result.get("body")
     if body is None:
         return b""
@@ -340,8 +362,9 @@ def _headers_of(single: Any, multi: Any) -> list[tuple[str, str]]:
     return out
 
 
-def v1_response(payload: bytes) -> HttpResponse:
-    """A REST API proxy response; anything else is 'Malformed Lambda proxy response'."""
+def v1_response(payload: bytes, body: bytes | None = None) -> HttpResponse:
+    """A REST API proxy response; anything else is 'Malformed Lambda proxy response'.
+    `body`: the response's body, decoded by the worker, beside a `payload` without it."""
     try:
         result = json.loads(payload)
     except ValueError:
@@ -359,14 +382,15 @@ def v1_response(payload: bytes) -> HttpResponse:
         raise MalformedResponse(f"unexpected keys {sorted(unknown)}")
     status = _status(result)
     headers = _headers(result)
-    body = _decode_body(result)
+    body = _decode_body(result, body)
     if not any(k.lower() == "content-type" for k, _ in headers):
         headers.append(("Content-Type", "application/json"))
     return HttpResponse(status, headers, body)
 
 
-def v2_response(payload: bytes) -> HttpResponse:
-    """An HTTP API response: the structured form, or any JSON value as a 200 JSON body."""
+def v2_response(payload: bytes, body: bytes | None = None) -> HttpResponse:
+    """An HTTP API response: the structured form, or any JSON value as a 200 JSON body.
+    `body`: as for `v1_response` (only ever beside a structured response)."""
     try:
         result = json.loads(payload)
     except ValueError:
@@ -380,7 +404,7 @@ def v2_response(payload: bytes) -> HttpResponse:
     if not isinstance(cookies, list):
         raise MalformedResponse("cookies must be a list of strings")
     headers.extend(_header("Set-Cookie", c) for c in cookies)
-    body = _decode_body(result)
+    body = _decode_body(result, body)
     if not any(k.lower() == "content-type" for k, _ in headers):
         headers.append(("Content-Type", "application/json"))
     return HttpResponse(status, headers, body)

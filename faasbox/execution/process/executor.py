@@ -12,6 +12,7 @@ result over the sync payload limit `Function.ResponseSizeTooLarge`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from typing import Any
@@ -72,6 +73,17 @@ class ProcessExecutor:
         }
         if invocation.stream is not None:
             header["stream"] = True
+        event = invocation.event
+        if not takes_body_beside(fn.config.runtime):
+            payload = invocation.payload  # the whole JSON, joined if it came in parts
+        elif isinstance(event, bytes):
+            payload = event
+        else:  # the INVOKE frame's body: the rest of the event, then its body
+            header["body_at"] = len(event.rest)
+            payload = event.rest + event.body
+        if invocation.body_beside and takes_body_beside(fn.config.runtime):
+            header["body_beside"] = True
+        http_body: bytes | None = None
         t0 = time.perf_counter()
         healthy = True
         streamed = False
@@ -79,23 +91,24 @@ class ProcessExecutor:
         pending_output = True
         try:
             if invocation.stream is None:
-                result_header, body = await worker.invoke_within(
-                    header, invocation.payload, timeout
-                )
+                result_header, body = await worker.invoke_within(header, payload, timeout)
             else:  # the stream sink's awaits are under the timeout too
                 async with asyncio.timeout(timeout):
-                    result_header, body = await worker.invoke(
-                        header, invocation.payload, invocation.stream
-                    )
+                    result_header, body = await worker.invoke(header, payload, invocation.stream)
             duration_ms = float(result_header.get("duration_ms", 0.0))
             status = "success" if result_header.get("ok") else "error"
             healthy = not result_header.get("exiting")  # it ends now: never reuse it
             worker.reported_memory_kb = int(result_header.get("max_memory_kb", 0))
             streamed = bool(result_header.get("streamed"))
             pending_output = result_header.get("output_pending", True) is not False
-            if status == "success" and len(body) > SYNC_PAYLOAD_LIMIT:
+            size = len(body)
+            body_at = result_header.get("body_at")
+            if body_at is not None:  # a proxy response's body, decoded, after the rest
+                size = int(result_header["size"])  # of the JSON it stands for
+                body, http_body = body[:body_at], body[body_at:]
+            if status == "success" and size > SYNC_PAYLOAD_LIMIT:
                 status = "error"
-                body = faults.response_too_large()
+                body, http_body = faults.response_too_large(), None
         except TimeoutError:
             healthy = False
             worker.kill()
@@ -120,7 +133,15 @@ class ProcessExecutor:
         if not healthy:  # it could not report its peak
             max_memory_mb = max(max_memory_mb, worker.peak_memory_mb())
         return Outcome(
-            status, body, output, duration_ms, max_memory_mb, init is not None, init_ms, streamed
+            status,
+            body,
+            output,
+            duration_ms,
+            max_memory_mb,
+            init is not None,
+            init_ms,
+            streamed,
+            http_body,
         )
 
     def provision(self, fn: DeployedFunction) -> None:
@@ -154,6 +175,14 @@ class ProcessExecutor:
 
     async def close(self) -> None:
         await self.pools.close()
+
+
+@functools.cache
+def takes_body_beside(runtime: str) -> bool:
+    """Whether this runtime's worker takes an HTTP event's body beside it (the registry says;
+    faasbox.execution.body_beside)."""
+    start = runtimes.of(runtime).worker
+    return start is not None and start.body_beside
 
 
 def names_request(fn: DeployedFunction) -> bool:

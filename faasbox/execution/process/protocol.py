@@ -24,6 +24,10 @@ INVOKE = 2  # header: request id, deadline, context fields; body: the event JSON
 # (InvokeWithResponseStream). A worker whose function streams its response then sends it as
 # RESULT_CHUNK frames before the RESULT; without the flag it sends the whole response in the
 # RESULT, as Lambda's Invoke returns a streamed response buffered.
+# Only to a worker whose runtime says `body_beside` (faasbox.execution.body_beside): an INVOKE
+# header's "body_at": N says the body is the event's JSON without its `body` and
+# `isBase64Encoded` in its first N bytes, then the request body raw (the worker adds the two
+# keys, the body base64); "body_beside": true says the worker may answer likewise.
 # worker -> server
 READY = 10  # header: init duration; the handler is imported
 INIT_ERROR = 11  # header: the error object; the worker exits after sending it
@@ -33,7 +37,10 @@ RESULT = 12  # header: ok flag, duration, max memory, `output_pending` (false: t
 #              it, e.g. after an uncaught exception in Node.js; `content_type` of a result a
 #              Node.js streaming handler wrote); body: the result (JSON, or those bytes) or
 #              the error JSON (after RESULT_CHUNKs: "streamed": true, and the body is empty,
-#              or the error JSON)
+#              or the error JSON); with "body_at": N (only after INVOKE's "body_beside"),
+#              the body is the JSON of a proxy response without its `body` in its first N
+#              bytes, then that body decoded from its base64, and "size" the length of the
+#              whole response's JSON (for the sync payload limit)
 RESULT_CHUNK = 13  # header: {}; body: the next bytes of a streamed response
 
 MAX_HEADER = 1 << 20
