@@ -1,0 +1,120 @@
+"""The floor of the binary path, for bench/binary_path.py: what serving grayscale through a
+process boundary cannot avoid, and nothing else. uvicorn (the same settings as faasbox's)
+reads the POSTed image, sends its raw bytes in one frame (faasbox's framing) to a second
+process, which builds the event the handler needs (its body base64, as API Gateway's
+contract has it), calls the handler, decodes the base64 body of its response and sends those
+bytes back in one frame; the server writes them as the response.
+
+No routing, no event fields beyond the handler's, no JSON of the body, no pool, logs,
+timeout or jail: the bare handler's own work plus HTTP of the image each way plus one
+round trip between two processes carrying it.
+
+    python bench/binary_floor.py PORT
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.bare_roundtrip import Channel  # noqa: E402
+from faasbox.execution.process import protocol  # noqa: E402
+
+SERVICE = Path(__file__).resolve().parent.parent / "examples" / "image-service"
+
+
+def serve_worker(sock: socket.socket) -> None:
+    os.chdir(SERVICE)
+    sys.path.insert(0, str(SERVICE))
+    import grayscale
+
+    frames: Any = sock.makefile("rb", buffering=1 << 16)
+    while True:
+        try:
+            _, header, body = protocol.read_frame(frames)
+        except protocol.ProtocolError:
+            os._exit(0)
+        event = {
+            "headers": {"Content-Type": header["content_type"]},
+            "body": base64.b64encode(body).decode("ascii"),
+            "isBase64Encoded": True,
+        }
+        result = grayscale.handler(event, None)
+        out = base64.b64decode(result["body"])
+        content_type = result["headers"]["Content-Type"]
+        protocol.send_frame(sock, protocol.RESULT, {"content_type": content_type}, out)
+
+
+class Pool:
+    def __init__(self) -> None:
+        self.idle: list[Channel] = []
+
+    async def take(self) -> Channel:
+        if self.idle:
+            return self.idle.pop()
+        ours, theirs = socket.socketpair()
+        if os.fork() == 0:
+            ours.close()
+            serve_worker(theirs)
+        theirs.close()
+        _, channel = await asyncio.get_running_loop().create_unix_connection(Channel, sock=ours)
+        return channel
+
+
+POOL = Pool()
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    if scope["method"] != "POST":  # the bench's readiness probe
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    content_type = dict(scope["headers"]).get(b"content-type", b"").decode()
+    channel = await POOL.take()
+    channel.waiter = asyncio.get_running_loop().create_future()
+    channel.transport.write(
+        protocol.encode(protocol.INVOKE, {"content_type": content_type}, b"".join(chunks))
+    )
+    body = await channel.waiter
+    POOL.idle.append(channel)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"image/jpeg"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+if __name__ == "__main__":
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+        lifespan="off",
+    )
