@@ -26,8 +26,8 @@ import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.bare_roundtrip import Channel  # noqa: E402
-from faasbox.execution.process import protocol  # noqa: E402
+from bench.bare_roundtrip import Channel
+from faasbox.execution.process import protocol
 
 SERVICE = Path(__file__).resolve().parent.parent / "examples" / "image-service"
 

@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 from bench.common import BareServer
-from bench.image import ROOT, SERVICE, WORKERS, Run, bare_throughput, inputs, wrk_post
+from bench.image import ROOT, WORKERS, Run, bare_throughput, inputs, wrk_post
 from tests.support import RunningServer
 
 COMMAND = ".venv/bin/python -m bench.binary_path"
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     runs: dict[str, list[Run]] = {"bare": [], "floor": [], "before": [], "after": []}
     loads = [os.getloadavg()[0]]
     try:
-        for name, url in urls.items():
+        for url in urls.values():
             wrk_post(url, body_file, content_type, 2)  # warm: both workers started
         for _ in range(args.rounds):
             runs["bare"].append(bare_throughput("grayscale", body, content_type, args.seconds))

@@ -74,13 +74,14 @@ class ProcessExecutor:
         if invocation.stream is not None:
             header["stream"] = True
         event = invocation.event
+        beside = b""
         if not takes_body_beside(fn.config.runtime):
             payload = invocation.payload  # the whole JSON, joined if it came in parts
         elif isinstance(event, bytes):
             payload = event
         else:  # the INVOKE frame's body: the rest of the event, then its body
             header["body_at"] = len(event.rest)
-            payload = event.rest + event.body
+            payload, beside = event.rest, event.body
         if invocation.body_beside and takes_body_beside(fn.config.runtime):
             header["body_beside"] = True
         http_body: bytes | None = None
@@ -91,10 +92,12 @@ class ProcessExecutor:
         pending_output = True
         try:
             if invocation.stream is None:
-                result_header, body = await worker.invoke_within(header, payload, timeout)
+                result_header, body = await worker.invoke_within(header, payload, timeout, beside)
             else:  # the stream sink's awaits are under the timeout too
                 async with asyncio.timeout(timeout):
-                    result_header, body = await worker.invoke(header, payload, invocation.stream)
+                    result_header, body = await worker.invoke(
+                        header, payload, invocation.stream, beside
+                    )
             duration_ms = float(result_header.get("duration_ms", 0.0))
             status = "success" if result_header.get("ok") else "error"
             healthy = not result_header.get("exiting")  # it ends now: never reuse it

@@ -59,6 +59,15 @@ def encode(kind: int, header: dict[str, Any], body: bytes = b"") -> bytes:
     return PREFIX.pack(kind, len(head), len(body)) + head + body
 
 
+def encode_parts(
+    kind: int, header: dict[str, Any], body: bytes, beside: bytes
+) -> tuple[bytes, bytes]:
+    """`encode(kind, header, body + beside)` as two pieces, for a vectored write that does
+    not copy `beside` (an HTTP event's binary body)."""
+    head = _compact(header).encode()
+    return PREFIX.pack(kind, len(head), len(body) + len(beside)) + head + body, beside
+
+
 def decode_header(kind_and_lengths: bytes | bytearray) -> tuple[int, int, int]:
     """The prefix at the start of `kind_and_lengths` (which may hold more after it)."""
     kind, head_len, body_len = PREFIX.unpack_from(kind_and_lengths)

@@ -55,9 +55,22 @@ class Channel(asyncio.Protocol):
         if self._transport is not None and not self._transport.is_closing():
             self._transport.write(data)
 
+    def send_parts(self, parts: tuple[bytes, bytes]) -> None:
+        """One frame in two pieces (protocol.encode_parts): one vectored write, no copy of
+        the large second piece."""
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.writelines(parts)
+
     def data_received(self, data: bytes) -> None:
-        self._buffer += data
-        self._deliver()
+        if self._buffer:
+            self._buffer += data
+            self._deliver()
+            return
+        # A whole frame in one read (a warm result usually is): taken from `data` itself,
+        # not copied into the buffer and out of it again (a 100 KB image's body).
+        used = self._take(data)
+        if used < len(data):
+            self._buffer += data[used:] if used else data
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = exc or ConnectionResetError("the worker closed its socket")
@@ -69,30 +82,37 @@ class Channel(asyncio.Protocol):
             self._waiter.set_exception(error)
 
     def _deliver(self) -> None:
+        used = self._take(self._buffer)
+        if used:
+            del self._buffer[:used]
+
+    def _take(self, buffer: bytes | bytearray) -> int:
+        """Hand the waiter the frame at the start of `buffer`, if it is whole; the bytes of
+        it used (0: none yet)."""
         waiter = self._waiter
-        if waiter is None or waiter.done() or len(self._buffer) < protocol.PREFIX.size:
-            return
-        buffer = self._buffer
+        if waiter is None or waiter.done() or len(buffer) < protocol.PREFIX.size:
+            return 0
         try:
             kind, head_len, body_len = protocol.decode_header(buffer)
         except protocol.ProtocolError as e:
             waiter.set_exception(e)
-            return
+            return 0
         start = protocol.PREFIX.size
         end = start + head_len + body_len
         if len(buffer) < end:
-            return
-        head = buffer[start : start + head_len]
-        body = bytes(buffer[start + head_len : end])
-        del buffer[:end]
+            return 0
+        with memoryview(buffer) as view:  # one copy of each part, none of the whole
+            head = bytes(view[start : start + head_len])
+            body = bytes(view[start + head_len : end])
         try:
             # Decoded here: json.loads of bytes would first guess their encoding (UTF-8,
             # always, in frames).
             header = json.loads(head.decode()) if head_len else {}
         except ValueError as e:
             waiter.set_exception(e)
-            return
+            return end
         waiter.set_result((kind, header, body))
+        return end
 
     async def next_frame(self) -> tuple[int, dict[str, Any], bytes]:
         self._waiter = asyncio.get_running_loop().create_future()
@@ -306,13 +326,21 @@ class WorkerProcess:
         return InitOutcome(init_ms, header.get("error") or {})
 
     async def invoke(
-        self, header: dict[str, Any], body: bytes, stream: StreamSink | None = None
+        self,
+        header: dict[str, Any],
+        body: bytes,
+        stream: StreamSink | None = None,
+        beside: bytes = b"",
     ) -> tuple[dict[str, Any], bytes]:
         """Send one invocation; raises WorkerDied if the worker exits before answering.
-        With `stream`, a streamed response's RESULT_CHUNKs go to it as they arrive."""
+        With `stream`, a streamed response's RESULT_CHUNKs go to it as they arrive.
+        `beside`: more of the frame's body, after `body` (an HTTP event's body beside it)."""
         assert self._channel is not None
         self.invocations += 1
-        self._channel.send(protocol.encode(protocol.INVOKE, header, body))
+        if beside:
+            self._channel.send_parts(protocol.encode_parts(protocol.INVOKE, header, body, beside))
+        else:
+            self._channel.send(protocol.encode(protocol.INVOKE, header, body))
         kind, result_header, result = await self._read_frame()
         while kind == protocol.RESULT_CHUNK:
             if stream is not None:
@@ -322,14 +350,14 @@ class WorkerProcess:
         return result_header, result
 
     async def invoke_within(
-        self, header: dict[str, Any], body: bytes, timeout: float
+        self, header: dict[str, Any], body: bytes, timeout: float, beside: bytes = b""
     ) -> tuple[dict[str, Any], bytes]:
         """`invoke` (no stream), raising TimeoutError once `timeout` seconds have passed,
         as `asyncio.timeout` would, without its objects and timer per invocation: every
         await here is a frame of the channel, which the deadline's timer fails."""
         self._watch_deadline(self._loop.time() + timeout)
         try:
-            return await self.invoke(header, body)
+            return await self.invoke(header, body, None, beside)
         finally:
             self._deadline = None
 
