@@ -114,3 +114,23 @@ def test_the_handler_and_the_client_see_what_the_whole_json_gave(
     assert beside == {"event", "event-rest", "unknown-key"}
     assert by_case["too-large"].status == "error"
     assert b"Function.ResponseSizeTooLarge" in by_case["too-large"].payload
+
+
+@pytest.mark.parametrize("kind", ["rest", "v2"])
+def test_a_node_worker_gets_the_whole_events_json(data_dir: Path, kind: str) -> None:
+    registry = Registry(data_dir)
+    deploy_service(registry, load_service(SERVICES / "binary-path"))
+    fn = registry.get("binary-path-dev-node-echo")
+    whole = json.dumps(event(kind, "event", False, BODY)).encode()
+    parts = encode_event(event(kind, "event", True, BODY), BODY)
+
+    async def scenario(invoker: Invoker) -> list[InvocationResult]:
+        return [
+            await invoker.invoke(fn, whole, request_id="r", http_event=True),
+            await invoker.invoke(fn, parts, request_id="r", http_event=True, body_beside=True),
+        ]
+
+    before, after = run_with_invoker(RuntimeSettings(data_dir=data_dir), scenario)
+    assert after.http_body is None and after.payload == before.payload
+    seen = json.loads(json.loads(after.payload)["body"])
+    assert list(seen.items()) == list(json.loads(whole).items())
