@@ -50,3 +50,10 @@ class HttpEventParts:
                 _BASE64_TAIL,
             )
         )
+
+
+def response_size(rest: bytes, body: bytes) -> int:
+    """The length of the JSON of a proxy response whose base64 `body` came decoded beside the
+    JSON of its `rest`: `, "body": "..."` more, its base64 unescaped (what the sync payload
+    limit is checked against; computed here, not taken from the worker's word)."""
+    return len(rest) + len(', "body": ""') + 4 * ((len(body) + 2) // 3)

@@ -20,6 +20,7 @@ from typing import Any
 from faasbox.execution import runtimes
 from faasbox.execution.admission import Budget
 from faasbox.execution.api import Invocation, Outcome, WorkerInfo
+from faasbox.execution.body_beside import response_size
 from faasbox.execution.process.pool import PoolManager
 from faasbox.execution.process.worker_process import WorkerDied, WorkerProcess
 from faasbox.execution.settings import RuntimeSettings
@@ -107,8 +108,8 @@ class ProcessExecutor:
             size = len(body)
             body_at = result_header.get("body_at")
             if body_at is not None:  # a proxy response's body, decoded, after the rest
-                size = int(result_header["size"])  # of the JSON it stands for
                 body, http_body = body[:body_at], body[body_at:]
+                size = response_size(body, http_body)  # of the JSON it stands for
             if status == "success" and size > SYNC_PAYLOAD_LIMIT:
                 status = "error"
                 body, http_body = faults.response_too_large(), None

@@ -39,8 +39,7 @@ RESULT = 12  # header: ok flag, duration, max memory, `output_pending` (false: t
 #              the error JSON (after RESULT_CHUNKs: "streamed": true, and the body is empty,
 #              or the error JSON); with "body_at": N (only after INVOKE's "body_beside"),
 #              the body is the JSON of a proxy response without its `body` in its first N
-#              bytes, then that body decoded from its base64, and "size" the length of the
-#              whole response's JSON (for the sync payload limit)
+#              bytes, then that body decoded from its base64
 RESULT_CHUNK = 13  # header: {}; body: the next bytes of a streamed response
 
 MAX_HEADER = 1 << 20

@@ -256,8 +256,8 @@ def invoke(
             if parts is None:
                 out = json.dumps(result, default=_json_default).encode()
             else:
-                out, beside, size = parts
-                result_header = {"body_at": len(out), "size": size}
+                out, beside = parts
+                result_header = {"body_at": len(out)}
         except (TypeError, ValueError) as e:
             ok = False
             error = {
@@ -298,9 +298,9 @@ def _event(body: bytes, body_at: int) -> Any:
     return event
 
 
-def _response_parts(result: Any) -> tuple[bytes, bytes, int] | None:
-    """A proxy response with a base64 body, as the JSON of the rest, the decoded body and the
-    length of the JSON of the whole; None (send the whole JSON) unless the gateway, given the
+def _response_parts(result: Any) -> tuple[bytes, bytes] | None:
+    """A proxy response with a base64 body, as the JSON of the rest and the decoded body;
+    None (send the whole JSON) unless the gateway, given the
     whole, would provably have decoded the same bytes: a dict of string keys with a
     statusCode, `isBase64Encoded` true and a `body` string that the gateway's own check
     (`b64decode(validate=True)`, faasbox.gateway.apigw_events) accepts. Anything odd takes
@@ -319,8 +319,7 @@ def _response_parts(result: Any) -> tuple[bytes, bytes, int] | None:
         ).encode()
     except Exception:  # the whole-JSON path reports it as it always did
         return None
-    # `, "body": "..."` in the whole: base64's alphabet needs no escaping.
-    return rest, decoded, len(rest) + 12 + len(text)
+    return rest, decoded
 
 
 def serve(ctrl: socket.socket, boot_header: dict[str, Any] | None = None) -> None:
