@@ -107,7 +107,11 @@ class ProcessExecutor:
             pending_output = result_header.get("output_pending", True) is not False
             size = len(body)
             body_at = result_header.get("body_at")
-            if body_at is not None:  # a proxy response's body, decoded, after the rest
+            # Only when asked for, and only a split inside the body: the worker runs the
+            # function's code, so its header is checked like any of its output.
+            if (
+                header.get("body_beside") and type(body_at) is int and 0 < body_at <= len(body)
+            ):  # a proxy response's body, decoded, after the rest
                 body, http_body = body[:body_at], body[body_at:]
                 size = response_size(body, http_body)  # of the JSON it stands for
             if status == "success" and size > SYNC_PAYLOAD_LIMIT:
