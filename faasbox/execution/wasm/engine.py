@@ -6,15 +6,6 @@ thread advances both engines' epoch every `TICK_S`, in step with the monotonic c
 store whose deadline is `ceil(timeout / TICK_S) + 1` ticks away traps within a tick of its
 timeout.
 
-Instances come from wasmtime's pooling allocator (`_pool`): each engine reserves, once,
-room for as many instances as the server runs at once (`--max-workers`, the invoker's
-budget, which every running instance holds a slot of), and an instance takes a slot and
-gives it back when its store is closed. wasmtime resets a slot's linear memory as it gives
-it back: zeroed, the module's data mapped in again, so an invocation sees nothing of the
-one before. Its first `KEEP_RESIDENT` bytes are reset with memset and stay mapped instead
-of being unmapped, so the next instance does not page-fault them in anew (classify.wasm's
-4 MB: 1,000 faults, about 1 ms of CPU a request, ~25 % of its WebAssembly time).
-
 A module is compiled once per code version and engine: the `Program` (its `InstancePre`,
 linked with WASI) stays in memory, and the compiled code is kept in
 `<data_dir>/wasm-cache/<sha256>-<wasmtime version>-<engine>.cwasm`, so a restarted server
@@ -38,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import wasmtime
-from wasmtime import _ffi as ffi
 
 from faasbox.execution.wasm import nn
 from faasbox.execution.wasm import poll as wasm_poll
@@ -47,10 +37,7 @@ log = logging.getLogger("faasbox.execution")
 
 TICK_S = 0.005
 WASI = "wasi_snapshot_preview1"
-TABLE_ELEMENTS_LIMIT = 1 << 20  # per table: 8 MB of entries
-MAX_TABLES = 4  # per instance
-MEMORY_MAX = 1 << 32  # wasm32's whole address space; memorySize is the store's limit
-KEEP_RESIDENT = 4 << 20  # of each memory slot: a small program's whole linear memory
+TABLE_ELEMENTS_LIMIT = 1 << 20  # 8 MB of table entries
 
 
 class InvalidModule(Exception):
@@ -71,15 +58,11 @@ class Program:
 class Engines:
     """The server's engines, linkers, epoch ticker and module cache."""
 
-    def __init__(
-        self, cache_dir: Path, instances: int, on_tick: Callable[[], None] | None = None
-    ) -> None:
-        """`instances`: how many run at once at most (the invoker's budget): each engine's
-        pool has room for that many."""
+    def __init__(self, cache_dir: Path, on_tick: Callable[[], None] | None = None) -> None:
         self.cache_dir = cache_dir
         self._on_tick = on_tick
         self.version = importlib.metadata.version("wasmtime")
-        self._engines = {fuel: _engine(fuel, instances) for fuel in (False, True)}
+        self._engines = {fuel: _engine(fuel) for fuel in (False, True)}
         self._linkers = {fuel: _linker(engine) for fuel, engine in self._engines.items()}
         self._programs: dict[tuple[str, bool], Program] = {}
         self._lock = threading.Lock()

@@ -82,9 +82,7 @@ class WasmExecutor:
         self.models = nn.Models()
         self._model_paths: dict[tuple[Path, str], Path] = {}
         # Last: its ticker thread starts at once and calls _check_outputs.
-        self.engines = Engines(
-            settings.data_dir / "wasm-cache", settings.max_workers, on_tick=self._check_outputs
-        )
+        self.engines = Engines(settings.data_dir / "wasm-cache", on_tick=self._check_outputs)
 
     # -- the invoker's side ----------------------------------------------------------------
 
