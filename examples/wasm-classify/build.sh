@@ -21,10 +21,10 @@ CLANG=${CLANG:-clang}
 # - no debug info, and --strip-all drops the name and producers sections;
 # - wasm-ld writes no timestamps; --stack-first makes a stack overflow trap
 #   instead of silently overwriting data;
-# - 4 MiB of initial memory: what the sample photo (512x600) needs, about 3 MB, in
-#   two whole 2 MiB ranges, which faasbox backs with huge pages before the program
-#   starts (faasbox/execution/wasm/hugepages.py) instead of ~650 page faults; a
-#   larger photo grows the memory as before.
+# - 4 MiB of initial memory: what the sample photo (512x600) needs, about 3 MB, so
+#   that it does not grow while decoding (faasbox keeps a slot's first 4 MiB
+#   resident between instances: faasbox/execution/wasm/engine.py); a larger photo
+#   grows the memory as before.
 build() {
     LC_ALL=C "$CLANG" --target=wasm32-wasi -std=c11 -O2 -msimd128 \
         -Wall -Wextra -Wno-unused-function -Wno-sign-compare \

@@ -47,7 +47,7 @@ from faasbox.execution.admission import Budget
 from faasbox.execution.api import Invocation, Outcome, WorkerInfo
 from faasbox.execution.logs import LOG_CAP
 from faasbox.execution.settings import RuntimeSettings
-from faasbox.execution.wasm import hugepages, nn
+from faasbox.execution.wasm import nn
 from faasbox.execution.wasm import poll as wasm_poll
 from faasbox.execution.wasm.engine import TABLE_ELEMENTS_LIMIT, Engines, InvalidModule, Program
 from faasbox.execution.wasm.guest import Guest, InvalidGuest
@@ -82,7 +82,9 @@ class WasmExecutor:
         self.models = nn.Models()
         self._model_paths: dict[tuple[Path, str], Path] = {}
         # Last: its ticker thread starts at once and calls _check_outputs.
-        self.engines = Engines(settings.data_dir / "wasm-cache", on_tick=self._check_outputs)
+        self.engines = Engines(
+            settings.data_dir / "wasm-cache", settings.max_workers, on_tick=self._check_outputs
+        )
 
     # -- the invoker's side ----------------------------------------------------------------
 
@@ -325,7 +327,6 @@ class WasmExecutor:
             store.set_epoch_deadline(self.engines.deadline_ticks(fn.config.timeout))
             try:
                 instance = program.pre.instantiate(store)
-                hugepages.advise(instance, store, fn.config.memory_size * MIB)
                 guest.start(instance, store)
                 run.exit_code = 0
             except wasmtime.ExitTrap as e:
