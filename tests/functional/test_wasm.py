@@ -86,6 +86,21 @@ GROW_WAT = f"""(module {IMPORTS}
     (if (i32.ne (memory.grow (i32.const 16)) (i32.const -1))
       (then (call $write_all (i32.const 1) (i32.const 108) (i32.const 8))))))"""
 
+# Writes what it finds at a data segment (100), a zero-initialised word (200) and in a page
+# it grows (65544), then leaves marks at all three for a next instance to find.
+REMEMBER_WAT = f"""(module {IMPORTS}
+  (memory (export "memory") 1)
+  (data (i32.const 100) "data") {WRITE_ALL}
+  (func (export "_start")
+    (drop (memory.grow (i32.const 1)))
+    (i32.store (i32.const 300) (i32.load (i32.const 100)))
+    (i32.store (i32.const 304) (i32.load (i32.const 200)))
+    (i32.store (i32.const 308) (i32.load (i32.const 65544)))
+    (call $write_all (i32.const 1) (i32.const 300) (i32.const 12))
+    (i32.store (i32.const 100) (i32.const 0x4b52414d))
+    (i32.store (i32.const 200) (i32.const 0x4b52414d))
+    (i32.store (i32.const 65544) (i32.const 0x4b52414d))))"""
+
 BIG_MEMORY_WAT = """(module (memory (export "memory") 4096)
   (func (export "_start")))"""
 
@@ -191,6 +206,7 @@ FUNCTIONS: dict[str, dict[str, Any]] = {
     "recurse": {"handler": "recurse.wasm"},
     "grow": {"handler": "grow.wasm", "memorySize": 128},
     "bigmem": {"handler": "bigmem.wasm", "memorySize": 128},
+    "remember": {"handler": "remember.wasm"},
     "exit": {"handler": "exit.wasm"},
     "spew": {"handler": "spew.wasm"},
     "env": {
@@ -217,6 +233,7 @@ WAT = {
     "recurse.wasm": RECURSE_WAT,
     "grow.wasm": GROW_WAT,
     "bigmem.wasm": BIG_MEMORY_WAT,
+    "remember.wasm": REMEMBER_WAT,
     "exit.wasm": EXIT_WAT,
     "spew.wasm": SPEW_WAT,
     "env.wasm": ENV_WAT,
@@ -357,6 +374,42 @@ def test_memory_grow_past_memory_size_fails_cleanly(harness: Harness) -> None:
     assert body["errorType"] == "Runtime.OutOfMemory"
     assert "memorySize (128 MB)" in body["errorMessage"]
     assert echo.status == "success"
+
+
+def test_each_invocation_sees_a_fresh_memory_whatever_the_one_before_left(
+    harness: Harness,
+) -> None:
+    # Instances reuse the pool's memory slots: wasmtime resets each as it is given back.
+    async def scenario(invoker: Invoker) -> list[bytes]:
+        seen = []
+        for key in ("remember", "remember", "echo", "remember", "grow", "remember"):
+            result = await harness.call(invoker, key, b"x")
+            assert result.status == "success", result.payload
+            if key == "remember":
+                seen.append(result.payload)
+        return seen
+
+    fresh = b"data" + bytes(8)  # the data segment as written, zeros where marks were left
+    assert harness.run(scenario) == [fresh] * 4
+
+
+def test_as_many_instances_as_the_budget_run_at_once_and_give_their_slots_back(
+    data_dir: Path,
+) -> None:
+    harness = Harness(data_dir, data_dir / "wasm-tests", max_workers=2, queue_timeout_s=30)
+
+    async def scenario(invoker: Invoker) -> list[InvocationResult]:
+        return list(
+            await asyncio.gather(
+                harness.call(invoker, "loop"),
+                harness.call(invoker, "loop"),
+                harness.call(invoker, "echo", b"after"),  # waits for a slot
+            )
+        )
+
+    first, second, echo = harness.run(scenario)
+    assert first.status == second.status == "timeout"
+    assert echo.payload == b"after"
 
 
 def test_exit_code_is_runtime_exit_error_with_stderr_in_log(harness: Harness) -> None:

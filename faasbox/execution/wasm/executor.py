@@ -49,7 +49,7 @@ from faasbox.execution.logs import LOG_CAP
 from faasbox.execution.settings import RuntimeSettings
 from faasbox.execution.wasm import nn
 from faasbox.execution.wasm import poll as wasm_poll
-from faasbox.execution.wasm.engine import Engines, InvalidModule, Program
+from faasbox.execution.wasm.engine import TABLE_ELEMENTS_LIMIT, Engines, InvalidModule, Program
 from faasbox.execution.wasm.guest import Guest, InvalidGuest
 from faasbox.execution.wasm.options import WasmConfigError, WasmOptions, inside
 from faasbox.execution.wasm.outcome import MIB, Run, fault, frames, reason, timed_out
@@ -60,7 +60,6 @@ from faasbox.registry.models import DeployedFunction
 
 log = logging.getLogger("faasbox.execution")
 
-TABLE_ELEMENTS_LIMIT = 1 << 20  # 8 MB of table entries
 CLOSE_TIMEOUT_S = 5.0  # at shutdown, for interrupted instances to return
 COMPILE_GRACE_S = 120.0  # more waiting for an invocation whose module is not compiled yet
 
@@ -83,7 +82,9 @@ class WasmExecutor:
         self.models = nn.Models()
         self._model_paths: dict[tuple[Path, str], Path] = {}
         # Last: its ticker thread starts at once and calls _check_outputs.
-        self.engines = Engines(settings.data_dir / "wasm-cache", on_tick=self._check_outputs)
+        self.engines = Engines(
+            settings.data_dir / "wasm-cache", settings.max_workers, on_tick=self._check_outputs
+        )
 
     # -- the invoker's side ----------------------------------------------------------------
 
