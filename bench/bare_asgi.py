@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
-import uvicorn
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
+
+from bench.bare_stack import respond, serve
 
 BODY = b'{"message": "Hello"}'
 
@@ -14,27 +17,8 @@ BODY = b'{"message": "Hello"}'
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] != "http":
         return
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(BODY)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": BODY})
+    await respond(send, b"application/json", BODY)
 
 
 if __name__ == "__main__":
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=int(sys.argv[1]),
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level="warning",
-        lifespan="off",
-    )
+    serve(app)

@@ -18,10 +18,12 @@ import json
 import os
 import socket
 import sys
+from pathlib import Path
 from typing import Any
 
-import uvicorn
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
 
+from bench.bare_stack import respond, serve
 from faasbox.execution.process import protocol
 
 BODY = b'{"message": "Hello"}'
@@ -96,27 +98,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     result = json.loads(await channel.waiter)
     POOL.idle.append(channel)
     body = result["body"].encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await respond(send, b"application/json", body)
 
 
 if __name__ == "__main__":
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=int(sys.argv[1]),
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level="warning",
-        lifespan="off",
-    )
+    serve(app)

@@ -22,11 +22,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bare_roundtrip import Channel
+from bench.bare_stack import respond, serve
 from faasbox.execution.process import protocol
 
 SERVICE = Path(__file__).resolve().parent.parent / "examples" / "image-service"
@@ -94,27 +93,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     )
     body = await channel.waiter
     POOL.idle.append(channel)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [
-                (b"content-type", b"image/jpeg"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await respond(send, b"image/jpeg", body)
 
 
 if __name__ == "__main__":
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=int(sys.argv[1]),
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level="warning",
-        lifespan="off",
-    )
+    serve(app)
