@@ -18,6 +18,7 @@ import json
 import os
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,9 @@ class Channel(asyncio.Protocol):
 class Pool:
     """One worker process per concurrent request, as faasbox scales a function's workers."""
 
-    def __init__(self) -> None:
+    def __init__(self, worker: Callable[[socket.socket], None]) -> None:
+        """`worker`: what a forked process serves its socket with (it never returns)."""
+        self.worker = worker
         self.idle: list[Channel] = []
 
     async def take(self) -> Channel:
@@ -78,13 +81,13 @@ class Pool:
         ours, theirs = socket.socketpair()
         if os.fork() == 0:
             ours.close()
-            serve_worker(theirs)
+            self.worker(theirs)
         theirs.close()
         _, channel = await asyncio.get_running_loop().create_unix_connection(Channel, sock=ours)
         return channel
 
 
-POOL = Pool()
+POOL = Pool(serve_worker)
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:

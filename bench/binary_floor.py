@@ -24,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.bare_roundtrip import Channel
+from bench.bare_roundtrip import Pool
 from bench.bare_stack import respond, serve
 from faasbox.execution.process import protocol
 
@@ -53,23 +53,7 @@ def serve_worker(sock: socket.socket) -> None:
         protocol.send_frame(sock, protocol.RESULT, {"content_type": content_type}, out)
 
 
-class Pool:
-    def __init__(self) -> None:
-        self.idle: list[Channel] = []
-
-    async def take(self) -> Channel:
-        if self.idle:
-            return self.idle.pop()
-        ours, theirs = socket.socketpair()
-        if os.fork() == 0:
-            ours.close()
-            serve_worker(theirs)
-        theirs.close()
-        _, channel = await asyncio.get_running_loop().create_unix_connection(Channel, sock=ours)
-        return channel
-
-
-POOL = Pool()
+POOL = Pool(serve_worker)
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
