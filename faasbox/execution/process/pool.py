@@ -1,7 +1,8 @@
 """Warm pools: the workers of each deployed function version.
 
 A pool hands out an idle warm worker when it has one, starts a new one (a cold start) while
-the function is under its concurrency limit and the invoker's global budget has a slot
+the function is under its concurrency limit (when workers are busy, only after a request has
+waited `SCALE_UP_AFTER_S` for one of them to free) and the invoker's global budget has a slot
 (faasbox.execution.admission: at the cap, the least recently used idle worker of another
 function, or environment of another executor, gives up its slot), and otherwise queues the
 request for a short time before answering 429, as Lambda throttles. Idle workers are reaped
@@ -41,6 +42,13 @@ class Lease:
 
 
 PoolKey = tuple[str, str, str]
+
+# How long a request that finds every worker busy waits for one of them before it starts a
+# new one. A warm hello frees in about a millisecond, a start costs 5-10 ms of CPU on a quiet
+# machine (a fork, a cgroup move, INIT) and more under load: starting on every busy arrival
+# grew hello at c=8 to 8 workers on 2 cores, each start taken from the requests in flight.
+# A burst of long invocations still scales up, this much later than it would at once.
+SCALE_UP_AFTER_S = 0.005
 
 
 def pool_key(fn: DeployedFunction) -> PoolKey:
@@ -94,10 +102,19 @@ class FunctionPool:
     async def acquire(self) -> Lease:
         """A worker: idle, new (a cold start), or handed over after a wait; else a 429."""
         deadline = self.queue.deadline()
+        waited = False
         while True:
             worker = self.take_idle()
             if worker is not None:
                 return Lease(worker, cold=False)
+            if self.busy and self.size < self.limit and not waited:
+                # Scale on the queue's age, not on every busy arrival: give a busy worker
+                # SCALE_UP_AFTER_S to free before paying for a start.
+                waited = True
+                handed = await self._wait_briefly()
+                if handed is not None:
+                    return Lease(handed, cold=False)
+                continue
             if self.size < self.limit and self.manager.budget.reserve(self):
                 if not self.busy:
                     return await self._start_worker()  # nothing to race: wait for this one
@@ -108,6 +125,22 @@ class FunctionPool:
             if handed is not None:
                 return Lease(handed, cold=False)
             # None: a slot was freed somewhere; go round and try to take it.
+
+    async def _wait_briefly(self) -> WorkerProcess | None:
+        """A worker handed over within SCALE_UP_AFTER_S, else None (also when woken for a
+        slot freed elsewhere: the caller goes round and may start one)."""
+        waiter = self.queue.join()
+        try:
+            await asyncio.wait({waiter}, timeout=SCALE_UP_AFTER_S)
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled() and (handed := waiter.result()) is not None:
+                self.release(handed)  # handed at the moment of cancelling
+            self.queue.withdraw(waiter)
+            raise
+        if waiter.done() and not waiter.cancelled():
+            return waiter.result()
+        self.queue.withdraw(waiter)
+        return None
 
     async def _scale_up(self) -> Lease:
         """Start a worker for this request, but let a busy one that frees first serve it.
