@@ -535,9 +535,9 @@ def test_a_burst_of_long_invocations_onto_a_warm_worker_still_scales_up(
 def test_requests_at_concurrency_two_do_not_grow_the_pool_past_it(
     data_dir: Path, tmp_path: Path
 ) -> None:
-    """Two clients calling a quick function one call after another: a request that finds
-    the other client's worker busy waits for a worker to free rather than starting one on
-    every such arrival."""
+    """Two clients calling a quick function one call after another: the pool grows to two
+    workers (the second client finds the first busy and starts one), but a request that
+    finds a start under way waits for a worker to free rather than starting one more."""
     fn = deploy_sleeper(data_dir, tmp_path)
 
     async def client(invoker: Invoker) -> None:
@@ -555,7 +555,7 @@ def test_requests_at_concurrency_two_do_not_grow_the_pool_past_it(
         return len(pools.workers)
 
     workers = run_with_invoker(RuntimeSettings(data_dir=data_dir, max_workers=8), scenario)
-    assert workers <= 3
+    assert 2 <= workers <= 3
 
 
 def test_idle_workers_are_reaped(data_dir: Path) -> None:

@@ -1,12 +1,12 @@
 """Warm pools: the workers of each deployed function version.
 
 A pool hands out an idle warm worker when it has one, starts a new one (a cold start) while
-the function is under its concurrency limit (when workers are busy, only after a request has
-waited `SCALE_UP_AFTER_S` for one of them to free) and the invoker's global budget has a slot
-(faasbox.execution.admission: at the cap, the least recently used idle worker of another
-function, or environment of another executor, gives up its slot), and otherwise queues the
-request for a short time before answering 429, as Lambda throttles. Idle workers are reaped
-after `idle_timeout_s`; a redeploy drains the old version's pool.
+the function is under its concurrency limit (while another start is under way, only after
+a request has waited `SCALE_UP_AFTER_S` for a worker to free) and the invoker's global
+budget has a slot (faasbox.execution.admission: at the cap, the least recently used idle
+worker of another function, or environment of another executor, gives up its slot), and
+otherwise queues the request for a short time before answering 429, as Lambda throttles.
+Idle workers are reaped after `idle_timeout_s`; a redeploy drains the old version's pool.
 """
 
 from __future__ import annotations
@@ -43,11 +43,12 @@ class Lease:
 
 PoolKey = tuple[str, str, str]
 
-# How long a request that finds every worker busy waits for one of them before it starts a
-# new one. A warm hello frees in about a millisecond, a start costs 5-10 ms of CPU on a quiet
-# machine (a fork, a cgroup move, INIT) and more under load: starting on every busy arrival
-# grew hello at c=8 to 8 workers on 2 cores, each start taken from the requests in flight.
-# A burst of long invocations still scales up, this much later than it would at once.
+# How long a request that finds every worker busy, and a start already under way, waits for
+# a worker to free before it starts one more. Starting on every busy arrival while a start was
+# under way grew the pool to about twice the concurrency it served (each start, raced and
+# lost to a busy worker, joined anyway); a warm hello frees in about a millisecond, a start
+# costs 5-10 ms of CPU on a quiet machine. The first busy arrival still starts at once (so
+# concurrency grows with demand), and a burst of long invocations starts the rest this late.
 SCALE_UP_AFTER_S = 0.005
 
 
@@ -107,9 +108,9 @@ class FunctionPool:
             worker = self.take_idle()
             if worker is not None:
                 return Lease(worker, cold=False)
-            if self.busy and self.size < self.limit and not waited:
-                # Scale on the queue's age, not on every busy arrival: give a busy worker
-                # SCALE_UP_AFTER_S to free before paying for a start.
+            if self.busy and self.starting and self.size < self.limit and not waited:
+                # A start is already under way: rather than one more per busy arrival, give
+                # a busy worker (or that start) SCALE_UP_AFTER_S to free first.
                 waited = True
                 handed = await self._wait_briefly()
                 if handed is not None:
