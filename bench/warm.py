@@ -13,11 +13,14 @@ import argparse
 import statistics
 import sys
 
+import httpx
+
 from bench.common import FUNCTIONS, BareServer, faasbox_server
 from bench.peers import Load, load_average, wrk
 from bench.results import machine, update_section
 
 COMMAND = ".venv/bin/python -m bench.warm"
+FUNCTION = "benchhello-dev-hello"
 
 
 def _cell(runs: list[Load]) -> str:
@@ -26,6 +29,18 @@ def _cell(runs: list[Load]) -> str:
     p99 = statistics.median(r.p99_ms for r in runs)
     cpu = statistics.median(r.cpu_us for r in runs)
     return f"{rps:,.0f} ({p50:.2f} / {p99:.2f} ms, {cpu:,.0f} µs)"
+
+
+def _tail(runs: list[Load]) -> str:
+    """p99/p50: the median over the rounds, and its range (the tail is the noisy part)."""
+    ratios = [r.p99_ms / r.p50_ms for r in runs]
+    return f"{statistics.median(ratios):.1f}x ({min(ratios):.1f}-{max(ratios):.1f})"
+
+
+def _worker_pids(url: str) -> set[int]:
+    """The hello function's live workers (the management API): which a run started."""
+    described = httpx.get(f"{url}/_faasbox/functions/{FUNCTION}", timeout=30).json()
+    return {w["pid"] for w in described["workers"]}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -44,20 +59,28 @@ def main(argv: list[str] | None = None) -> None:
         "faasbox": (f"{server.url}/hello", server.proc.pid),
     }
     results: dict[tuple[int, str], list[Load]] = {}
+    started: dict[int, list[int]] = {}  # faasbox workers started during each measured run
     try:
         for _ in range(args.rounds):
             for connections in (1, 8):
                 for side, (url, pid) in sides.items():
                     wrk(url, connections, 1)  # warm up (faasbox's and the floor's workers)
+                    before = _worker_pids(server.url) if side == "faasbox" else set()
                     run = wrk(url, connections, args.seconds, server_pid=pid)
                     assert run.non_2xx == 0 and run.errors == 0, (side, run)
                     results.setdefault((connections, side), []).append(run)
-                    print(connections, side, run, flush=True)
+                    note = ""
+                    if side == "faasbox":
+                        live = _worker_pids(server.url)
+                        started.setdefault(connections, []).append(len(live - before))
+                        note = f" workers {len(live)}, started in the run {len(live - before)}"
+                    print(connections, side, run, note, flush=True)
     finally:
         server.stop()
         floor.stop()
         bare.stop()
     rows = []
+    tails = []
     for connections in (1, 8):
         runs = {side: results[(connections, side)] for side in sides}
         rps = {side: statistics.median(r.rps for r in runs[side]) for side in sides}
@@ -68,6 +91,10 @@ def main(argv: list[str] | None = None) -> None:
             f"{rps['floor'] / rps['bare']:.2f}x | {rps['faasbox'] / rps['floor']:.2f}x | "
             f"{cpu['faasbox'] - cpu['floor']:,.0f} µs |"
         )
+        tails.append(
+            f"| c={connections} | {_tail(runs['bare'])} | {_tail(runs['floor'])} | "
+            f"{_tail(runs['faasbox'])} | {', '.join(map(str, started[connections]))} |"
+        )
     body = f"""Target (issue 16): >= 0.4x the bare ASGI hello's throughput.
 
 | load | bare ASGI req/s (p50 / p99, CPU/req) | floor: bare + a process round trip \
@@ -75,6 +102,14 @@ def main(argv: list[str] | None = None) -> None:
 | floor / bare | faasbox / floor | faasbox's CPU/req over the floor's |
 |---|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
+
+The tail (issue 16's target: faasbox's p99 <= 3x its own p50 at c=8), p99/p50 per run: the
+median of the rounds and their range, for each server; and the faasbox workers started during
+each measured run (after its 1 s warm-up):
+
+| load | bare ASGI p99/p50 | floor p99/p50 | faasbox p99/p50 | faasbox workers started per run |
+|---|---|---|---|---|
+{chr(10).join(tails)}
 
 faasbox: `GET /hello` on `faasbox serve` (defaults: access log, persisted logs), an `httpApi`
 route: route match, payload 2.0 event, a warm worker over its Unix socket, response mapping,

@@ -485,6 +485,79 @@ def test_scaling_up_does_not_hold_a_request_that_a_busy_worker_frees_first(
     assert third.cold and third.init_ms is not None and "Init Duration:" in third.log
 
 
+SLEEPER_CODE = """
+import time
+import uuid
+
+INSTANCE = uuid.uuid4().hex
+
+
+def handler(event, context):
+    time.sleep(event.get("seconds", 0))
+    return INSTANCE
+"""
+
+
+def deploy_sleeper(data_dir: Path, tmp_path: Path) -> Any:
+    service = tmp_path / "sleeper"
+    service.mkdir()
+    (service / "serverless.yml").write_text(
+        "service: sleeper\nprovider:\n  name: aws\n  runtime: python3.11\n  timeout: 30\n"
+        "functions:\n  f:\n    handler: h.handler\n"
+    )
+    (service / "h.py").write_text(SLEEPER_CODE)
+    registry = Registry(data_dir)
+    deploy_service(registry, load_service(service))
+    return registry.get("sleeper-dev-f")
+
+
+def test_a_burst_of_long_invocations_onto_a_warm_worker_still_scales_up(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """Requests that wait in vain for the busy worker start their own, all of them."""
+    fn = deploy_sleeper(data_dir, tmp_path)
+
+    async def scenario(invoker: Invoker) -> tuple[list[InvocationResult], int]:
+        await invoker.invoke(fn, b"{}")  # one warm worker
+        burst = [invoker.invoke(fn, b'{"seconds": 2}') for _ in range(8)]
+        results = list(await asyncio.gather(*burst))
+        pools = process_pools(invoker)
+        await wait_until_async(
+            lambda: not any(p.starting for p in pools.pools.values()), 30, "the starts to end"
+        )
+        return results, len(pools.workers)
+
+    results, workers = run_with_invoker(RuntimeSettings(data_dir=data_dir, max_workers=8), scenario)
+    assert all(r.status == "success" for r in results)
+    assert workers == 8  # the warm one and one started per request that found it busy
+
+
+def test_requests_at_concurrency_two_do_not_grow_the_pool_past_it(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """Two clients calling a quick function one call after another: the pool grows to two
+    workers (the second client finds the first busy and starts one), but a request that
+    finds a start under way waits for a worker to free rather than starting one more."""
+    fn = deploy_sleeper(data_dir, tmp_path)
+
+    async def client(invoker: Invoker) -> None:
+        for _ in range(40):
+            result = await invoker.invoke(fn, b"{}")
+            assert result.status == "success"
+
+    async def scenario(invoker: Invoker) -> int:
+        await invoker.invoke(fn, b"{}")
+        await asyncio.gather(client(invoker), client(invoker))
+        pools = process_pools(invoker)
+        await wait_until_async(
+            lambda: not any(p.starting for p in pools.pools.values()), 30, "the starts to end"
+        )
+        return len(pools.workers)
+
+    workers = run_with_invoker(RuntimeSettings(data_dir=data_dir, max_workers=8), scenario)
+    assert 2 <= workers <= 3
+
+
 def test_idle_workers_are_reaped(data_dir: Path) -> None:
     """The reaper (it runs once a second) stops a worker idle for over idle_timeout_s."""
     harness = Harness(data_dir, idle_timeout_s=0.5)

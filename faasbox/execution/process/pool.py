@@ -1,11 +1,12 @@
 """Warm pools: the workers of each deployed function version.
 
 A pool hands out an idle warm worker when it has one, starts a new one (a cold start) while
-the function is under its concurrency limit and the invoker's global budget has a slot
-(faasbox.execution.admission: at the cap, the least recently used idle worker of another
-function, or environment of another executor, gives up its slot), and otherwise queues the
-request for a short time before answering 429, as Lambda throttles. Idle workers are reaped
-after `idle_timeout_s`; a redeploy drains the old version's pool.
+the function is under its concurrency limit (while another start is under way, only after
+a request has waited `SCALE_UP_AFTER_S` for a worker to free) and the invoker's global
+budget has a slot (faasbox.execution.admission: at the cap, the least recently used idle
+worker of another function, or environment of another executor, gives up its slot), and
+otherwise queues the request for a short time before answering 429, as Lambda throttles.
+Idle workers are reaped after `idle_timeout_s`; a redeploy drains the old version's pool.
 """
 
 from __future__ import annotations
@@ -41,6 +42,14 @@ class Lease:
 
 
 PoolKey = tuple[str, str, str]
+
+# How long a request that finds every worker busy, and a start already under way, waits for
+# a worker to free before it starts one more. Starting on every busy arrival while a start was
+# under way grew the pool to about twice the concurrency it served (each start, raced and
+# lost to a busy worker, joined anyway); a warm hello frees in about a millisecond, a start
+# costs 5-10 ms of CPU on a quiet machine. The first busy arrival still starts at once (so
+# concurrency grows with demand), and a burst of long invocations starts the rest this late.
+SCALE_UP_AFTER_S = 0.005
 
 
 def pool_key(fn: DeployedFunction) -> PoolKey:
@@ -94,10 +103,19 @@ class FunctionPool:
     async def acquire(self) -> Lease:
         """A worker: idle, new (a cold start), or handed over after a wait; else a 429."""
         deadline = self.queue.deadline()
+        waited = False
         while True:
             worker = self.take_idle()
             if worker is not None:
                 return Lease(worker, cold=False)
+            if self.busy and self.starting and self.size < self.limit and not waited:
+                # A start is already under way: rather than one more per busy arrival, give
+                # a busy worker (or that start) SCALE_UP_AFTER_S to free first.
+                waited = True
+                handed = await self._wait_briefly()
+                if handed is not None:
+                    return Lease(handed, cold=False)
+                continue
             if self.size < self.limit and self.manager.budget.reserve(self):
                 if not self.busy:
                     return await self._start_worker()  # nothing to race: wait for this one
@@ -108,6 +126,22 @@ class FunctionPool:
             if handed is not None:
                 return Lease(handed, cold=False)
             # None: a slot was freed somewhere; go round and try to take it.
+
+    async def _wait_briefly(self) -> WorkerProcess | None:
+        """A worker handed over within SCALE_UP_AFTER_S, else None (also when woken for a
+        slot freed elsewhere: the caller goes round and may start one)."""
+        waiter = self.queue.join()
+        try:
+            await asyncio.wait({waiter}, timeout=SCALE_UP_AFTER_S)
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled() and (handed := waiter.result()) is not None:
+                self.release(handed)  # handed at the moment of cancelling
+            self.queue.withdraw(waiter)
+            raise
+        if waiter.done() and not waiter.cancelled():
+            return waiter.result()
+        self.queue.withdraw(waiter)
+        return None
 
     async def _scale_up(self) -> Lease:
         """Start a worker for this request, but let a busy one that frees first serve it.
