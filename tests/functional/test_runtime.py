@@ -21,6 +21,7 @@ import pytest
 from faasbox.config import load_service
 from faasbox.errors import TooManyRequests
 from faasbox.execution.invoker import InvocationResult, Invoker
+from faasbox.execution.process import pool as pool_module
 from faasbox.execution.settings import RuntimeSettings
 from faasbox.registry import Registry
 from faasbox.registry.services import deploy_service
@@ -533,11 +534,14 @@ def test_a_burst_of_long_invocations_onto_a_warm_worker_still_scales_up(
 
 
 def test_requests_at_concurrency_two_do_not_grow_the_pool_past_it(
-    data_dir: Path, tmp_path: Path
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two clients calling a quick function one call after another: the pool grows to two
     workers (the second client finds the first busy and starts one), but a request that
     finds a start under way waits for a worker to free rather than starting one more."""
+    # The wait made longer than any quick call on a loaded machine: the policy is checked,
+    # not whether this machine answers a call within the default 5 ms.
+    monkeypatch.setattr(pool_module, "SCALE_UP_AFTER_S", 1.0)
     fn = deploy_sleeper(data_dir, tmp_path)
 
     async def client(invoker: Invoker) -> None:
