@@ -83,11 +83,17 @@ def test_search_functions(open_server, new_page) -> None:  # type: ignore[no-unt
     assert page.inner_text("#fn-title") == FAILING
 
 
+def wait_for_event_editor(page) -> None:  # type: ignore[no-untyped-def]
+    """The Test tab fills its editor once the function's saved events have loaded: a fill
+    before that could be overwritten by the page."""
+    page.wait_for_function("document.querySelector('#event-editor').value !== ''")
+
+
 def test_invoke_from_the_test_tab(open_server, new_page) -> None:  # type: ignore[no-untyped-def]
     page = new_page(open_server)
     page.goto(f"/ui/#fn/{ECHO}/test")
     editor = page.locator("#event-editor")
-    editor.wait_for()
+    wait_for_event_editor(page)
     json.loads(editor.input_value())  # a template is there to start from
 
     editor.fill('{"name": "from the test tab", "n": 7}')
@@ -124,7 +130,7 @@ def test_invoke_from_the_test_tab(open_server, new_page) -> None:  # type: ignor
 def test_save_and_reuse_a_test_event(open_server, new_page) -> None:  # type: ignore[no-untyped-def]
     page = new_page(open_server)
     page.goto(f"/ui/#fn/{ECHO}/test")
-    page.locator("#event-editor").wait_for()
+    wait_for_event_editor(page)
     page.select_option("#event-select", label="SQS message")
     sqs = json.loads(page.locator("#event-editor").input_value())
     assert sqs["Records"][0]["eventSource"] == "aws:sqs"
@@ -175,6 +181,7 @@ def test_a_request_id_leads_to_its_log(open_server, new_page) -> None:  # type: 
     assert invoke(open_server, FAILING, {}).headers["x-amz-function-error"] == "Unhandled"
     page = new_page(open_server)
     page.goto(f"/ui/#fn/{ECHO}/test")
+    wait_for_event_editor(page)
     page.fill("#event-editor", '{"follow": "me"}')
     page.get_by_role("button", name="Test", exact=True).click()
     link = page.locator("#test-request .request-link")
@@ -286,6 +293,7 @@ def test_a_server_with_auth_and_no_image_functions(bare_server, new_page) -> Non
 
     # Signed: Lambda's Invoke and the saved events go through SigV4 like the rest.
     page.get_by_role("link", name=ECHO).click()
+    wait_for_event_editor(page)
     page.fill("#event-editor", '{"signed": true}')
     page.get_by_role("button", name="Test", exact=True).click()
     page.wait_for_selector("#test-status:text('Succeeded')")
