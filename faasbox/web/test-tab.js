@@ -11,7 +11,18 @@ import { TEMPLATES, templateEvent } from "./event-templates.js";
 const NAME = /^[A-Za-z0-9._-]{1,25}$/; // as the server (and the Lambda console) accept
 // `following`: the Event invocation the tab shows ({requestId, history, final}); `round` tells
 // a follow loop that it is no longer wanted (the tab was left, or another was sent).
-const state = { fn: null, routes: [], saved: [], busy: false, shown: false, following: null, round: 0 };
+// edited: the editor or the event menu was changed by hand since the tab was shown for this
+// function (the saved events, when they load, then leave the editor alone).
+const state = {
+  fn: null,
+  routes: [],
+  saved: [],
+  busy: false,
+  shown: false,
+  following: null,
+  round: 0,
+  edited: false,
+};
 
 const encoded = (name) => encodeURIComponent(name);
 
@@ -212,13 +223,14 @@ export async function showTestTab(fn, routes) {
     $("test-async").hidden = true;
     $("test-note").textContent = "";
     state.saved = [];
+    state.edited = false;
     fillSelect(`template:${TEMPLATES[0].id}`);
     choose($("event-select").value);
   }
   try {
     const before = $("event-select").value;
     await loadSaved(before);
-    if (!same && state.saved.length) {
+    if (!same && state.saved.length && !state.edited) {
       fillSelect(`saved:${state.saved[0].name}`);
       choose($("event-select").value);
     }
@@ -234,7 +246,13 @@ export function hideTestTab() {
 }
 
 export function initTestTab() {
-  $("event-select").addEventListener("change", (event) => choose(event.target.value));
+  $("event-select").addEventListener("change", (event) => {
+    state.edited = true;
+    choose(event.target.value);
+  });
+  $("event-editor").addEventListener("input", () => {
+    state.edited = true;
+  });
   $("test-button").addEventListener("click", test);
   $("save-event").addEventListener("click", save);
   $("delete-event").addEventListener("click", remove);
