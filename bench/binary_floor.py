@@ -1,9 +1,10 @@
-"""The floor of the binary path, for bench/binary_path.py: what serving grayscale through a
-process boundary cannot avoid, and nothing else. uvicorn (the same settings as faasbox's)
-reads the POSTed image, sends its raw bytes in one frame (faasbox's framing) to a second
-process, which builds the event the handler needs (its body base64, as API Gateway's
-contract has it), calls the handler, decodes the base64 body of its response and sends those
-bytes back in one frame; the server writes them as the response.
+"""The floor of the binary path, for bench/binary_path.py and bench/image.py: what serving an
+image handler (grayscale, or classify for `POST /classify`) through a process boundary
+cannot avoid, and nothing else. uvicorn (the same settings as faasbox's) reads the POSTed
+image, sends its raw bytes in one frame (faasbox's framing) to a second process, which
+builds the event the handler needs (its body base64, as API Gateway's contract has it),
+calls the handler, decodes the base64 body of its response (or takes a text body's UTF-8)
+and sends those bytes back in one frame; the server writes them as the response.
 
 No routing, no event fields beyond the handler's, no JSON of the body, no pool, logs,
 timeout or jail: the bare handler's own work plus HTTP of the image each way plus one
@@ -34,8 +35,10 @@ SERVICE = Path(__file__).resolve().parent.parent / "examples" / "image-service"
 def serve_worker(sock: socket.socket) -> None:
     os.chdir(SERVICE)
     sys.path.insert(0, str(SERVICE))
+    import classify
     import grayscale
 
+    handlers = {"grayscale": grayscale.handler, "classify": classify.handler}
     frames: Any = sock.makefile("rb", buffering=1 << 16)
     while True:
         try:
@@ -47,13 +50,16 @@ def serve_worker(sock: socket.socket) -> None:
             "body": base64.b64encode(body).decode("ascii"),
             "isBase64Encoded": True,
         }
-        result = grayscale.handler(event, None)
-        out = base64.b64decode(result["body"])
-        content_type = result["headers"]["Content-Type"]
-        protocol.send_frame(sock, protocol.RESULT, {"content_type": content_type}, out)
+        result = handlers[header["handler"]](event, None)
+        if result.get("isBase64Encoded"):
+            out = base64.b64decode(result["body"])
+        else:
+            out = result["body"].encode()
+        protocol.send_frame(sock, protocol.RESULT, {}, out)
 
 
 POOL = Pool(serve_worker)
+RESPONSE_TYPES = {"grayscale": b"image/jpeg", "classify": b"text/plain; charset=utf-8"}
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -70,14 +76,19 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await send({"type": "http.response.body", "body": b""})
         return
     content_type = dict(scope["headers"]).get(b"content-type", b"").decode()
+    handler = "classify" if scope["path"].endswith("/classify") else "grayscale"
     channel = await POOL.take()
     channel.waiter = asyncio.get_running_loop().create_future()
     channel.transport.write(
-        protocol.encode(protocol.INVOKE, {"content_type": content_type}, b"".join(chunks))
+        protocol.encode(
+            protocol.INVOKE, {"content_type": content_type, "handler": handler}, b"".join(chunks)
+        )
     )
     body = await channel.waiter
     POOL.idle.append(channel)
-    await respond(send, b"image/jpeg", body)
+    # The handlers' own: a JPEG in, a JPEG out; classify's sentence (bare_roundtrip's channel
+    # hands over only the frame's body).
+    await respond(send, RESPONSE_TYPES[handler], body)
 
 
 if __name__ == "__main__":

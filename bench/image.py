@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import WRK_SCRIPT
+from bench.common import WRK_SCRIPT, BareServer
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE = ROOT / "examples" / "image-service"
@@ -287,6 +287,7 @@ class E2eRow:
     name: str
     bare_runs: list[Run]
     faasbox: list[Run]
+    floor_runs: list[Run]  # bench/binary_floor.py: the least a process boundary costs
 
     @property
     def bare(self) -> float:
@@ -307,6 +308,14 @@ class E2eRow:
     @property
     def e2e_cpu(self) -> float:
         return statistics.median(r.cpu_ms for r in self.faasbox)
+
+    @property
+    def floor(self) -> float:
+        return statistics.median(r.rps for r in self.floor_runs)
+
+    @property
+    def floor_cpu(self) -> float:
+        return statistics.median(r.cpu_ms for r in self.floor_runs)
 
     @property
     def cpu_ratio(self) -> float:
@@ -333,20 +342,26 @@ def end_to_end(seconds: float, rounds: int) -> list[E2eRow]:
         [SERVICE], work / "data", "--max-workers", str(WORKERS), "--no-auth"
     ).start()
     assert server.proc is not None
+    floor = BareServer("binary_floor.py")
     rows = []
     try:
         for module, path, body, content_type, name in cases:
             body_file = work / f"{module}.body"
             body_file.write_bytes(body)
-            url = server.url + path
+            url, floor_url = server.url + path, f"{floor.url}/{module}"
             wrk_post(url, body_file, content_type, 2)  # warm both workers
-            row = E2eRow(name, [], [])
+            wrk_post(floor_url, body_file, content_type, 2)
+            row = E2eRow(name, [], [], [])
             for _ in range(rounds):
                 row.bare_runs.append(bare_throughput(module, body, content_type, seconds))
+                row.floor_runs.append(
+                    wrk_post(floor_url, body_file, content_type, seconds, floor.proc.pid)
+                )
                 row.faasbox.append(wrk_post(url, body_file, content_type, seconds, server.proc.pid))
             rows.append(row)
     finally:
         server.stop()
+        floor.stop()
         shutil.rmtree(work, ignore_errors=True)
     return rows
 
@@ -354,8 +369,9 @@ def end_to_end(seconds: float, rounds: int) -> list[E2eRow]:
 def e2e_table(rows: list[E2eRow]) -> str:
     lines = [
         "| bench | bare req/s | faasbox req/s | ratio | faasbox p50 / p99 ms "
-        "| CPU ms/req: bare / faasbox (wrk) | CPU ratio |",
-        "|---|---|---|---|---|---|---|",
+        "| CPU ms/req: bare / faasbox (wrk) | CPU ratio | floor req/s (x bare) "
+        "| floor CPU ms/req (CPU ratio) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         p50 = statistics.median(run.p50_ms for run in r.faasbox)
@@ -364,7 +380,8 @@ def e2e_table(rows: list[E2eRow]) -> str:
         lines.append(
             f"| {r.name} | {r.bare:,.1f} | {r.e2e:,.1f} | **{r.ratio:.2f}x** | "
             f"{p50:.2f} / {p99:.2f} | {r.bare_cpu:.2f} / {r.e2e_cpu:.2f} ({client:.2f}) | "
-            f"{r.cpu_ratio:.2f}x |"
+            f"{r.cpu_ratio:.2f}x | {r.floor:,.1f} ({r.floor / r.bare:.2f}x) | "
+            f"{r.floor_cpu:.2f} ({r.bare_cpu / r.floor_cpu:.2f}x) |"
         )
     return "\n".join(lines)
 
@@ -379,6 +396,7 @@ def analysis(rows: list[E2eRow]) -> str:
         workers = r.e2e_cpu - gateway
         bare_latency = WORKERS / r.bare * 1000  # ms per call in each bare process
         p50 = statistics.median(run.p50_ms for run in r.faasbox)
+        floor_server = statistics.median(run.gateway_cpu_ms for run in r.floor_runs)
         notes.append(
             f"{r.name.split(',')[0]} misses the target ({r.ratio:.2f}x). Per request, faasbox "
             f"spends {r.e2e_cpu - r.bare_cpu:.2f} ms of CPU more than the bare loop: "
@@ -391,7 +409,14 @@ def analysis(rows: list[E2eRow]) -> str:
             f"cores as the handlers, which caps the ratio near the CPU ratio "
             f"({r.cpu_ratio:.2f}x). And with 2 connections for 2 workers, each worker is idle "
             f"while its request and answer cross the gateway: a request takes {p50:.2f} ms "
-            f"(p50) against {bare_latency:.2f} ms per call in the bare loop."
+            f"(p50) against {bare_latency:.2f} ms per call in the bare loop. The floor "
+            f"(bench/binary_floor.py: the same HTTP of the image and one round trip to a "
+            f"second process, nothing of a platform) reaches {r.floor / r.bare:.2f}x "
+            f"({r.bare_cpu / r.floor_cpu:.2f}x by CPU, {r.floor_cpu - r.bare_cpu:.2f} ms "
+            f"over the bare loop: {floor_server:.2f} ms in its server process, "
+            f"{r.floor_cpu - floor_server - r.bare_cpu:.2f} ms more in its workers); "
+            f"faasbox is {r.e2e_cpu - r.floor_cpu:.2f} ms of CPU per "
+            f"request above the floor."
         )
     return "\n\n".join(notes)
 
@@ -401,7 +426,8 @@ def per_round(rows: list[E2eRow]) -> str:
     for r in rows:
         bare = ", ".join(f"{x.rps:,.0f}" for x in r.bare_runs)
         e2e = ", ".join(f"{x.rps:,.0f}" for x in r.faasbox)
-        parts.append(f"{r.name.split(',')[0]}: bare {bare}; faasbox {e2e}")
+        floor = ", ".join(f"{x.rps:,.0f}" for x in r.floor_runs)
+        parts.append(f"{r.name.split(',')[0]}: bare {bare}; floor {floor}; faasbox {e2e}")
     return "Req/s per round: " + " | ".join(parts) + "."
 
 
@@ -436,11 +462,16 @@ def main(argv: list[str] | None = None) -> None:
             f"`http` (REST) routes loaded by wrk `-t{CONNECTIONS} -c{CONNECTIONS}` (a Lua script "
             "POSTs the file as `Content-Type: image/jpeg`, a binary media type), after a 2 s "
             f"warm-up. Bare: the same handler functions, called with the same event dict in a "
-            f"loop by {WORKERS} processes (multiprocessing, spawn; no HTTP). {args.rounds} "
-            f"rounds of {args.seconds:g} s, bare and faasbox alternating; medians. CPU ms/req: "
-            "CPU time per request of the bare processes, and of the faasbox server with its "
-            "zygote and workers (from /proc), wrk's own in brackets; CPU ratio = bare / "
-            "faasbox, what the throughput ratio would be if the machine ran nothing else.",
+            f"loop by {WORKERS} processes (multiprocessing, spawn; no HTTP). Floor: "
+            "bench/binary_floor.py (uvicorn as faasbox runs it, the image's bytes in one frame "
+            "to a second process per connection, which builds the handler's event and sends "
+            "the response's bytes back: no routing, event fields, pool, logs or jail), by the "
+            f"same wrk. {args.rounds} rounds of {args.seconds:g} s, bare, floor and faasbox "
+            "alternating; medians. CPU ms/req: "
+            "CPU time per request of the bare processes, of the floor's process tree, and of "
+            "the faasbox server with its zygote and workers (from /proc), wrk's own in "
+            "brackets; CPU ratio = bare / faasbox, what the throughput ratio would be if the "
+            "machine ran nothing else.",
             per_round(rows),
         ]
         if note := analysis(rows):
