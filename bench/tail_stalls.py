@@ -1,23 +1,35 @@
 """The tail at c=8, run by run: one fresh `faasbox serve` with the hello, consecutive wrk runs
 (`-t2 -c8`, no warm-up but one request, so the first run includes the scale-up), and per run
 wrk's percentiles to p99.9, the workers started (the management API's live pids), the CPU of
-each gateway thread and of the workers, and the gateway's context switches (/proc). With
---gc, a sitecustomize on the server's PYTHONPATH hooks gc.callbacks and writes the gateway's
-collections and pauses to the data dir when it exits. Prints; writes no RESULTS section
-(docs/performance.md, "The tail at c=8", records its figures).
+each gateway thread and of the workers, and the gateway's context switches (/proc).
 
-    .venv/bin/python -m bench.tail_stalls --runs 4 [--gc]
+Beside wrk's percentiles, the server's own: the access log's duration of each request of the
+run (from the ASGI call to the response's end; not the time a request waits in the socket for
+the loop), with Little's law for both (mean latency x requests / seconds: at most the 8
+connections), and wrk's own CPU and involuntary context switches (its rusage as a child).
+
+With --gc, a sitecustomize on the server's PYTHONPATH hooks gc.callbacks and writes the
+gateway's collections (time, generation, pause) when it exits; each run gets its own counts
+and its longest pause. --tree runs the server from another checkout (e.g. /work/main) for an
+A/B of the same bench. Prints; writes no RESULTS section (docs/performance.md, "The tail at
+c=8", records its figures).
+
+    .venv/bin/python -m bench.tail_stalls --runs 4 [--gc] [--tree /work/main]
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import os
 import re
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import httpx
@@ -35,30 +47,31 @@ done = function(summary, latency, requests)
   for _, p in ipairs({50, 90, 95, 98, 99, 99.5, 99.9}) do
     io.write(string.format("p%s=%.2fms ", p, latency:percentile(p) / 1000))
   end
-  io.write(string.format("max=%.2fms n=%d\\n", latency.max / 1000, summary.requests))
+  io.write(string.format("max=%.2fms mean=%.3fms n=%d\\n", latency.max / 1000,
+    latency.mean / 1000, summary.requests))
 end
 """
 
 GC_HOOK = """
 import atexit, gc, os, sys, time
-_s = {"collections": [0, 0, 0], "pause_s": [0.0, 0.0, 0.0], "max_s": [0.0, 0.0, 0.0],
-      "over_1ms": 0, "t": 0.0}
+_pauses = []  # (monotonic start, generation, seconds) of every collection
+_t = [0.0]
 def _cb(phase, info):
     if phase == "start":
-        _s["t"] = time.perf_counter()
+        _t[0] = time.monotonic()
         return
-    took, g = time.perf_counter() - _s["t"], info["generation"]
-    _s["collections"][g] += 1
-    _s["pause_s"][g] += took
-    _s["max_s"][g] = max(_s["max_s"][g], took)
-    _s["over_1ms"] += took > 0.001
+    _pauses.append((_t[0], info["generation"], time.monotonic() - _t[0]))
 gc.callbacks.append(_cb)
 def _dump():
     if "serve" in sys.argv:
         with open(os.environ["BENCH_GC_OUT"], "w") as f:
-            f.write(repr({k: v for k, v in _s.items() if k != "t"}) + "\\n")
+            f.write(repr({"pauses": _pauses, "frozen": gc.get_freeze_count(),
+                          "tracked": len(gc.get_objects()), "threshold": gc.get_threshold()}))
 atexit.register(_dump)
 """
+
+# The access log's duration: `client "GET /hello" 200 0.53 ms <request id>`.
+ACCESS_DURATION = re.compile(r'" \d{3} ([\d.]+) ms ')
 
 
 def _cpu_s(stat_path: str) -> float:
@@ -93,9 +106,74 @@ def _switches(pid: int) -> tuple[int, int]:
     return int(involuntary.group(1)), int(voluntary.group(1))
 
 
+def _run_delay_s(pid: int) -> dict[str, float]:
+    """Each thread's time runnable but waiting for a CPU (schedstat's second field)."""
+    delays = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError):  # ended meanwhile
+            delays[tid] = (
+                int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[1]) / 1e9
+            )
+    return delays
+
+
+def _wrk(command: list[str]) -> tuple[str, float]:
+    """wrk's output, and its threads' time waiting for a CPU (read until it exits)."""
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    waited: dict[str, float] = {}
+    while proc.poll() is None:
+        with contextlib.suppress(OSError):
+            waited.update(_run_delay_s(proc.pid))
+        time.sleep(0.05)  # sampling wrk's /proc while it runs, not waiting for the system
+    out, _ = proc.communicate()
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, command)
+    return out, sum(waited.values())
+
+
 def _workers(url: str) -> set[int]:
     described = httpx.get(f"{url}/_faasbox/functions/{FUNCTION}", timeout=30).json()
     return {w["pid"] for w in described["workers"]}
+
+
+def _percentiles(values: list[float]) -> str:
+    if not values:
+        return "none"
+    ordered = sorted(values)
+    at = {p: ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))] for p in (50, 99, 99.9)}
+    return (
+        f"p50={at[50]:.2f}ms p99={at[99]:.2f}ms p99.9={at[99.9]:.2f}ms "
+        f"max={ordered[-1]:.2f}ms n={len(ordered)}"
+    )
+
+
+def _gc_by_run(dump: str, windows: list[tuple[float, float]]) -> list[str]:
+    """Each run's collections per generation, their total and longest pause, and the pauses
+    over 1 ms; then what happened outside the runs (startup, the warm-up, shutdown)."""
+    recorded = ast.literal_eval(dump)
+    pauses: list[tuple[float, int, float]] = recorded["pauses"]
+    lines = []
+    for name, (start, end) in [
+        *((f"run {i}", w) for i, w in enumerate(windows, 1)),
+        ("outside the runs", (0.0, 0.0)),
+    ]:
+        if name == "outside the runs":
+            inside = [p for p in pauses if not any(s <= p[0] < e for s, e in windows)]
+        else:
+            inside = [p for p in pauses if start <= p[0] < end]
+        counts = [sum(1 for p in inside if p[1] == g) for g in range(3)]
+        longest = [max((p[2] for p in inside if p[1] == g), default=0.0) * 1000 for g in range(3)]
+        lines.append(
+            f"  {name}: collections gen0/1/2 {counts}, longest "
+            f"{'/'.join(f'{m:.2f}' for m in longest)} ms, total "
+            f"{sum(p[2] for p in inside) * 1000:.1f} ms, over 1 ms "
+            f"{sum(1 for p in inside if p[2] > 0.001)}"
+        )
+    lines.append(
+        f"  at exit: {recorded['tracked']} objects tracked, {recorded['frozen']} frozen, "
+        f"threshold {recorded['threshold']}"
+    )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -103,23 +181,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=4)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--gc", action="store_true", help="record the gateway's GC pauses")
+    parser.add_argument("--tree", type=Path, default=ROOT, help="the checkout to serve from")
     args = parser.parse_args(argv or [])
     scratch = Path(tempfile.mkdtemp(prefix="faasbox-bench-"))
-    env: dict[str, str] = {}
+    path = [str(args.tree.resolve())]
+    env = {"PYTHONSAFEPATH": "1", "BENCH_GC_OUT": str(scratch / "gc.txt")}
     if args.gc:
         (scratch / "hook").mkdir()
         (scratch / "hook" / "sitecustomize.py").write_text(GC_HOOK)
-        env = {
-            "PYTHONSAFEPATH": "1",
-            "PYTHONPATH": f"{ROOT}:{scratch / 'hook'}",
-            "BENCH_GC_OUT": str(scratch / "gc.txt"),
-        }
+        path.append(str(scratch / "hook"))
+    env["PYTHONPATH"] = ":".join(path)
     lua = scratch / "percentiles.lua"
     lua.write_text(PERCENTILES_LUA)
     server = RunningServer([FUNCTIONS / "hello"], scratch / "data", "--no-auth").start(env=env)
     assert server.proc is not None
     pid = server.proc.pid
-    print(f"load average {load_average()}", flush=True)
+    print(f"tree {args.tree}, load average {load_average()}", flush=True)
+    windows: list[tuple[float, float]] = []
     try:
         httpx.get(f"{server.url}/hello", timeout=30)
         for run in range(1, args.runs + 1):
@@ -129,12 +207,16 @@ def main(argv: list[str] | None = None) -> None:
                 _children_cpu(pid),
                 _switches(pid),
             )
-            out = subprocess.run(
-                ["wrk", "-t2", "-c8", f"-d{args.seconds}s", "-s", str(lua), f"{server.url}/hello"],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
+            logged = len(server.output)
+            wrk_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            began = time.monotonic()
+            gateway_waited = _run_delay_s(pid)[str(pid)]
+            out, wrk_waited = _wrk(
+                ["wrk", "-t2", "-c8", f"-d{args.seconds}s", "-s", str(lua), f"{server.url}/hello"]
+            )
+            gateway_waited = _run_delay_s(pid)[str(pid)] - gateway_waited
+            windows.append((began, time.monotonic()))
+            wrk_after = resource.getrusage(resource.RUSAGE_CHILDREN)
             after = _threads(pid)
             busy = {
                 k: round(v - threads.get(k, 0.0), 2)
@@ -143,8 +225,31 @@ def main(argv: list[str] | None = None) -> None:
             }
             involuntary, voluntary = (a - b for a, b in zip(_switches(pid), switches, strict=True))
             live = _workers(server.url)
+            summary = out.strip().splitlines()[-1]
+            rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+            assert rate
+            fields = dict(f.split("=") for f in summary.split())
+            requests = int(fields["n"])
+            mean_ms = float(fields["mean"].removesuffix("ms"))
+            # The access log's lines of this run (the management API's come after it).
+            durations = [
+                float(m.group(1))
+                for line in server.output[logged:]
+                if "/hello" in line and (m := ACCESS_DURATION.search(line))
+            ]
+            wrk_cpu = (wrk_after.ru_utime + wrk_after.ru_stime) - (
+                wrk_before.ru_utime + wrk_before.ru_stime
+            )
             print(
-                f"run {run}: {out.strip().splitlines()[-1]}\n"
+                f"run {run}: wrk {summary}\n"
+                f"  server (access log) {_percentiles(durations)}; in flight by Little's law: "
+                f"wrk {float(rate.group(1)) * mean_ms / 1000:.2f}, server "
+                f"{sum(durations) / 1000 * float(rate.group(1)) / max(1, requests):.2f}"
+                + (f" (mean {statistics.fmean(durations):.3f} ms)" if durations else "")
+                + "\n"
+                f"  wrk's CPU {wrk_cpu:.2f} s, "
+                f"involuntary switches {wrk_after.ru_nivcsw - wrk_before.ru_nivcsw}, waited for a "
+                f"CPU {wrk_waited:.2f} s; the gateway's loop waited {gateway_waited:.2f} s\n"
                 f"  workers {len(live)}, started {len(live - pids)}; gateway threads' CPU s "
                 f"{busy}; workers' CPU {_children_cpu(pid) - workers_cpu:.2f} s; gateway "
                 f"switches involuntary {involuntary}, voluntary {voluntary}",
@@ -153,7 +258,8 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         server.stop()
     if args.gc:
-        print("gateway GC:", (scratch / "gc.txt").read_text().strip())
+        print("gateway GC:")
+        print("\n".join(_gc_by_run((scratch / "gc.txt").read_text(), windows)))
     print(f"load average {load_average()}")
 
 
