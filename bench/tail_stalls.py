@@ -98,6 +98,11 @@ def _children_cpu(pid: int) -> float:
     return total
 
 
+def _stolen_s() -> float:
+    """The time the hypervisor ran something else on this VM's CPUs (/proc/stat's steal)."""
+    return int(Path("/proc/stat").read_text().split()[8]) / TICK
+
+
 def _switches(pid: int) -> tuple[int, int]:
     status = Path(f"/proc/{pid}/status").read_text()
     involuntary = re.search(r"nonvoluntary_ctxt_switches:\s+(\d+)", status)
@@ -117,8 +122,8 @@ def _run_delay_s(pid: int) -> dict[str, float]:
     return delays
 
 
-def _wrk(command: list[str]) -> tuple[str, float]:
-    """wrk's output, and its threads' time waiting for a CPU (read until it exits)."""
+def _client(command: list[str]) -> tuple[str, float]:
+    """The client's output, and its threads' time waiting for a CPU (read until it exits)."""
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     waited: dict[str, float] = {}
     while proc.poll() is None:
@@ -147,18 +152,15 @@ def _percentiles(values: list[float]) -> str:
     )
 
 
-def _gc_by_run(dump: str, windows: list[tuple[float, float]]) -> list[str]:
+def _gc_by_run(dump: str, windows: list[tuple[str, float, float]]) -> list[str]:
     """Each run's collections per generation, their total and longest pause, and the pauses
     over 1 ms; then what happened outside the runs (startup, the warm-up, shutdown)."""
     recorded = ast.literal_eval(dump)
     pauses: list[tuple[float, int, float]] = recorded["pauses"]
     lines = []
-    for name, (start, end) in [
-        *((f"run {i}", w) for i, w in enumerate(windows, 1)),
-        ("outside the runs", (0.0, 0.0)),
-    ]:
+    for name, start, end in [*windows, ("outside the runs", 0.0, 0.0)]:
         if name == "outside the runs":
-            inside = [p for p in pauses if not any(s <= p[0] < e for s, e in windows)]
+            inside = [p for p in pauses if not any(s <= p[0] < e for _, s, e in windows)]
         else:
             inside = [p for p in pauses if start <= p[0] < end]
         counts = [sum(1 for p in inside if p[1] == g) for g in range(3)]
@@ -176,12 +178,83 @@ def _gc_by_run(dump: str, windows: list[tuple[float, float]]) -> list[str]:
     return lines
 
 
+def _measure(
+    server: RunningServer, pid: int, name: str, command: list[str]
+) -> tuple[str, float, float]:
+    """One run of `command` against the server; prints what it and the server measured."""
+    pids, threads, workers_cpu, switches = (
+        _workers(server.url),
+        _threads(pid),
+        _children_cpu(pid),
+        _switches(pid),
+    )
+    logged = len(server.output)
+    client_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    began = time.monotonic()
+    gateway_waited, stolen = _run_delay_s(pid)[str(pid)], _stolen_s()
+    out, client_waited = _client(command)
+    gateway_waited = _run_delay_s(pid)[str(pid)] - gateway_waited
+    stolen = _stolen_s() - stolen
+    ended = time.monotonic()
+    client_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    after = _threads(pid)
+    busy = {
+        k: round(v - threads.get(k, 0.0), 2)
+        for k, v in after.items()
+        if v - threads.get(k, 0.0) > 0.005
+    }
+    involuntary, voluntary = (a - b for a, b in zip(_switches(pid), switches, strict=True))
+    live = _workers(server.url)
+    summary = out.strip().splitlines()[-1]
+    fields = dict(f.split("=") for f in summary.split())
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    # Requests per second: wrk's own figure (its run's length), or the plain client's.
+    per_s = float(rate.group(1)) if rate else int(fields["n"]) / float(fields["seconds"])
+    mean_ms = float(fields["mean"].removesuffix("ms"))
+    # The access log's lines of this run (the management API's come after it).
+    durations = [
+        float(m.group(1))
+        for line in server.output[logged:]
+        if "/hello" in line and (m := ACCESS_DURATION.search(line))
+    ]
+    client_cpu = (client_after.ru_utime + client_after.ru_stime) - (
+        client_before.ru_utime + client_before.ru_stime
+    )
+    print(
+        f"{name}: {summary}\n"
+        f"  server (access log) {_percentiles(durations)}; in flight by Little's law: "
+        f"client {per_s * mean_ms / 1000:.2f}, server "
+        f"{sum(durations) / 1000 * per_s / max(1, int(fields['n'])):.2f}"
+        + (f" (mean {statistics.fmean(durations):.3f} ms)" if durations else "")
+        + "\n"
+        f"  client's CPU {client_cpu:.2f} s, involuntary switches "
+        f"{client_after.ru_nivcsw - client_before.ru_nivcsw}, waited for a CPU "
+        f"{client_waited:.2f} s; the gateway's loop waited {gateway_waited:.2f} s; stolen "
+        f"{stolen:.2f} s; load average {load_average()}\n"
+        f"  workers {len(live)}, started {len(live - pids)}; gateway threads' CPU s "
+        f"{busy}; workers' CPU {_children_cpu(pid) - workers_cpu:.2f} s; gateway "
+        f"switches involuntary {involuntary}, voluntary {voluntary}",
+        flush=True,
+    )
+    return name, began, ended
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=4)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--gc", action="store_true", help="record the gateway's GC pauses")
     parser.add_argument("--tree", type=Path, default=ROOT, help="the checkout to serve from")
+    parser.add_argument(
+        "--serve-arg", action="append", default=[], help="another `faasbox serve` option"
+    )
+    parser.add_argument(
+        "--clients",
+        nargs="+",
+        choices=("wrk", "plain"),
+        default=["wrk", "plain"],
+        help="each run, one after the other: wrk, and/or bench/closed_loop.c",
+    )
     args = parser.parse_args(argv or [])
     scratch = Path(tempfile.mkdtemp(prefix="faasbox-bench-"))
     path = [str(args.tree.resolve())]
@@ -193,68 +266,36 @@ def main(argv: list[str] | None = None) -> None:
     env["PYTHONPATH"] = ":".join(path)
     lua = scratch / "percentiles.lua"
     lua.write_text(PERCENTILES_LUA)
-    server = RunningServer([FUNCTIONS / "hello"], scratch / "data", "--no-auth").start(env=env)
+    closed_loop = scratch / "closed_loop"
+    subprocess.run(
+        [
+            "cc",
+            "-O2",
+            "-pthread",
+            "-o",
+            str(closed_loop),
+            str(Path(__file__).parent / "closed_loop.c"),
+        ],
+        check=True,
+    )
+    server = RunningServer(
+        [FUNCTIONS / "hello"], scratch / "data", "--no-auth", *args.serve_arg
+    ).start(env=env)
     assert server.proc is not None
     pid = server.proc.pid
     print(f"tree {args.tree}, load average {load_average()}", flush=True)
-    windows: list[tuple[float, float]] = []
+    windows: list[tuple[str, float, float]] = []
+    host, port = server.url.removeprefix("http://").rsplit(":", 1)
+    clients = {
+        "wrk": ["wrk", "-t2", "-c8", f"-d{args.seconds}s", "-s", str(lua), f"{server.url}/hello"],
+        # The same load from a client that times each request itself (bench/closed_loop.c).
+        "plain": [str(closed_loop), host, port, "/hello", "8", str(args.seconds)],
+    }
     try:
         httpx.get(f"{server.url}/hello", timeout=30)
         for run in range(1, args.runs + 1):
-            pids, threads, workers_cpu, switches = (
-                _workers(server.url),
-                _threads(pid),
-                _children_cpu(pid),
-                _switches(pid),
-            )
-            logged = len(server.output)
-            wrk_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            began = time.monotonic()
-            gateway_waited = _run_delay_s(pid)[str(pid)]
-            out, wrk_waited = _wrk(
-                ["wrk", "-t2", "-c8", f"-d{args.seconds}s", "-s", str(lua), f"{server.url}/hello"]
-            )
-            gateway_waited = _run_delay_s(pid)[str(pid)] - gateway_waited
-            windows.append((began, time.monotonic()))
-            wrk_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            after = _threads(pid)
-            busy = {
-                k: round(v - threads.get(k, 0.0), 2)
-                for k, v in after.items()
-                if v - threads.get(k, 0.0) > 0.005
-            }
-            involuntary, voluntary = (a - b for a, b in zip(_switches(pid), switches, strict=True))
-            live = _workers(server.url)
-            summary = out.strip().splitlines()[-1]
-            rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
-            assert rate
-            fields = dict(f.split("=") for f in summary.split())
-            requests = int(fields["n"])
-            mean_ms = float(fields["mean"].removesuffix("ms"))
-            # The access log's lines of this run (the management API's come after it).
-            durations = [
-                float(m.group(1))
-                for line in server.output[logged:]
-                if "/hello" in line and (m := ACCESS_DURATION.search(line))
-            ]
-            wrk_cpu = (wrk_after.ru_utime + wrk_after.ru_stime) - (
-                wrk_before.ru_utime + wrk_before.ru_stime
-            )
-            print(
-                f"run {run}: wrk {summary}\n"
-                f"  server (access log) {_percentiles(durations)}; in flight by Little's law: "
-                f"wrk {float(rate.group(1)) * mean_ms / 1000:.2f}, server "
-                f"{sum(durations) / 1000 * float(rate.group(1)) / max(1, requests):.2f}"
-                + (f" (mean {statistics.fmean(durations):.3f} ms)" if durations else "")
-                + "\n"
-                f"  wrk's CPU {wrk_cpu:.2f} s, "
-                f"involuntary switches {wrk_after.ru_nivcsw - wrk_before.ru_nivcsw}, waited for a "
-                f"CPU {wrk_waited:.2f} s; the gateway's loop waited {gateway_waited:.2f} s\n"
-                f"  workers {len(live)}, started {len(live - pids)}; gateway threads' CPU s "
-                f"{busy}; workers' CPU {_children_cpu(pid) - workers_cpu:.2f} s; gateway "
-                f"switches involuntary {involuntary}, voluntary {voluntary}",
-                flush=True,
-            )
+            for client in args.clients:
+                windows.append(_measure(server, pid, f"run {run} {client}", clients[client]))
     finally:
         server.stop()
     if args.gc:
