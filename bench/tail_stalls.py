@@ -15,6 +15,11 @@ A/B of the same bench. Prints; writes no RESULTS section (docs/performance.md, "
 c=8", records its figures).
 
     .venv/bin/python -m bench.tail_stalls --runs 4 [--gc] [--tree /work/main]
+    .venv/bin/python -m bench.tail_stalls --alternate --runs 3 --seconds 4
+
+--alternate instead serves bench.peers's hello and grayscale and lets them take turns at c=8,
+printing per turn each function's live workers, those started and those gone (evicted at the
+global cap).
 """
 
 from __future__ import annotations
@@ -34,8 +39,8 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import FUNCTIONS
-from bench.peers import load_average
+from bench.common import FUNCTIONS, WRK_SCRIPT
+from bench.peers import HANDLERS, IMAGE_TYPE, load_average, sample_jpeg
 from tests.support import ROOT, RunningServer
 
 FUNCTION = "benchhello-dev-hello"
@@ -136,8 +141,8 @@ def _client(command: list[str]) -> tuple[str, float]:
     return out, sum(waited.values())
 
 
-def _workers(url: str) -> set[int]:
-    described = httpx.get(f"{url}/_faasbox/functions/{FUNCTION}", timeout=30).json()
+def _workers(url: str, function: str = FUNCTION) -> set[int]:
+    described = httpx.get(f"{url}/_faasbox/functions/{function}", timeout=30).json()
     return {w["pid"] for w in described["workers"]}
 
 
@@ -239,6 +244,46 @@ def _measure(
     return name, began, ended
 
 
+def _alternate(args: argparse.Namespace, scratch: Path, env: dict[str, str]) -> None:
+    """bench.peers's two functions taking turns at c=8 (wrk, `--seconds` each): per turn,
+    each function's live workers and how many of them started during it (a worker of the
+    other function gone meanwhile was evicted to make room at the global cap)."""
+    image = scratch / "sample.jpg"
+    sample_jpeg(image)
+    script = scratch / "post.lua"
+    script.write_text(WRK_SCRIPT)
+    server = RunningServer([HANDLERS], scratch / "data", "--no-auth", "--quiet").start(env=env)
+    names = {"hello": "benchpeers-dev-hello", "gray": "benchpeers-dev-gray"}
+    print(f"tree {args.tree}, load average {load_average()}", flush=True)
+    try:
+        before = {k: _workers(server.url, v) for k, v in names.items()}
+        for turn in range(1, args.runs + 1):
+            for name in names:
+                command = ["wrk", "-t2", "-c8", f"-d{args.seconds}s", f"{server.url}/{name}"]
+                wrk_env = dict(os.environ)
+                if name == "gray":
+                    command[1:1] = ["-s", str(script)]
+                    wrk_env.update(BENCH_BODY=str(image), BENCH_CONTENT_TYPE=IMAGE_TYPE)
+                out = subprocess.run(
+                    command, capture_output=True, text=True, check=True, env=wrk_env
+                ).stdout
+                rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+                after = {k: _workers(server.url, v) for k, v in names.items()}
+                print(
+                    f"turn {turn} {name}: {rate.group(1) if rate else '?'} req/s; "
+                    + ", ".join(
+                        f"{k} {len(after[k])} live, {len(after[k] - before[k])} started, "
+                        f"{len(before[k] - after[k])} gone"
+                        for k in names
+                    ),
+                    flush=True,
+                )
+                before = after
+    finally:
+        server.stop()
+    print(f"load average {load_average()}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=4)
@@ -255,6 +300,11 @@ def main(argv: list[str] | None = None) -> None:
         default=["wrk", "plain"],
         help="each run, one after the other: wrk, and/or bench/closed_loop.c",
     )
+    parser.add_argument(
+        "--alternate",
+        action="store_true",
+        help="instead: bench.peers's hello and grayscale taking turns, workers started per turn",
+    )
     args = parser.parse_args(argv or [])
     scratch = Path(tempfile.mkdtemp(prefix="faasbox-bench-"))
     path = [str(args.tree.resolve())]
@@ -264,6 +314,9 @@ def main(argv: list[str] | None = None) -> None:
         (scratch / "hook" / "sitecustomize.py").write_text(GC_HOOK)
         path.append(str(scratch / "hook"))
     env["PYTHONPATH"] = ":".join(path)
+    if args.alternate:
+        _alternate(args, scratch, env)
+        return
     lua = scratch / "percentiles.lua"
     lua.write_text(PERCENTILES_LUA)
     closed_loop = scratch / "closed_loop"
