@@ -67,6 +67,8 @@ def _cb(phase, info):
         return
     _pauses.append((_t[0], info["generation"], time.monotonic() - _t[0]))
 gc.callbacks.append(_cb)
+if os.environ.get("BENCH_GC_THRESHOLD"):
+    gc.set_threshold(*map(int, os.environ["BENCH_GC_THRESHOLD"].split(",")))
 def _dump():
     if "serve" in sys.argv:
         with open(os.environ["BENCH_GC_OUT"], "w") as f:
@@ -289,6 +291,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=4)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--gc", action="store_true", help="record the gateway's GC pauses")
+    parser.add_argument(
+        "--gc-threshold", help="with --gc: the server's gc.set_threshold, e.g. 7000,10,10"
+    )
     parser.add_argument("--tree", type=Path, default=ROOT, help="the checkout to serve from")
     parser.add_argument(
         "--serve-arg", action="append", default=[], help="another `faasbox serve` option"
@@ -313,6 +318,8 @@ def main(argv: list[str] | None = None) -> None:
         (scratch / "hook").mkdir()
         (scratch / "hook" / "sitecustomize.py").write_text(GC_HOOK)
         path.append(str(scratch / "hook"))
+        if args.gc_threshold:
+            env["BENCH_GC_THRESHOLD"] = args.gc_threshold
     env["PYTHONPATH"] = ":".join(path)
     if args.alternate:
         _alternate(args, scratch, env)
