@@ -27,6 +27,7 @@ from faasbox.events.sqs_source import SqsEventSources
 from faasbox.execution.invoker import Invoker
 from faasbox.gateway import async_status_api, event_invoke_config_api, sqs_api
 from faasbox.gateway.apigw import ApiGateway
+from faasbox.gateway.collector import freeze_what_startup_made
 from faasbox.gateway.console_api import server_facts
 from faasbox.gateway.control_plane import ControlPlaneApi
 from faasbox.gateway.http import (
@@ -299,6 +300,7 @@ class Gateway:
                 self.sqs_sources.start()
                 self.schedules.start()
                 self.follower.start()
+                freeze_what_startup_made()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.follower.close()
