@@ -1,8 +1,9 @@
 /* A plain closed-loop HTTP/1.1 client to check wrk's percentiles: one thread and one keep-alive
  * connection per concurrent client, each sending `GET <path>` and reading the whole response
  * (Content-Length) before the next, with CLOCK_MONOTONIC around each request. Prints one
- * line: the requests, the seconds, and the percentiles of the latencies it measured, so that
- * Little's law (mean latency x requests / seconds = connections) can be checked.
+ * line: the requests, the seconds, the non-2xx answers and the percentiles of the latencies
+ * it measured, so that Little's law (mean latency x requests / seconds = connections)
+ * can be checked.
  *
  *     closed_loop <host> <port> <path> <connections> <seconds>
  */
@@ -24,7 +25,7 @@ static const char *host, *path;
 static int port;
 static double seconds;
 static double *samples[64];
-static long counts[64];
+static long counts[64], failed[64];
 
 static double now(void) {
     struct timespec t;
@@ -65,6 +66,7 @@ static void *client(void *arg) {
             buf[have < sizeof buf ? have : sizeof buf - 1] = 0;
             char *head_end = strstr(buf, "\r\n\r\n");
             if (head_end && !want) {
+                if (strncmp(buf + 8, " 2", 2) != 0) failed[id]++; /* "HTTP/1.1 2xx" */
                 char *cl = strcasestr(buf, "content-length:");
                 want = (head_end - buf) + 4 + (cl ? strtoul(cl + 15, NULL, 10) : 0);
             }
@@ -94,8 +96,12 @@ int main(int argc, char **argv) {
     for (long i = 0; i < connections; i++) pthread_create(&threads[i], NULL, client, (void *)i);
     for (int i = 0; i < connections; i++) pthread_join(threads[i], NULL);
     double took = now() - started;
-    long total = 0;
-    for (int i = 0; i < connections; i++) total += counts[i];
+    long total = 0, non_2xx = 0;
+    for (int i = 0; i < connections; i++) total += counts[i], non_2xx += failed[i];
+    if (!total) {
+        fprintf(stderr, "no request completed\n");
+        return 1;
+    }
     double *all = malloc(sizeof(double) * (total ? total : 1)), sum = 0;
     long k = 0;
     for (int i = 0; i < connections; i++)
@@ -103,8 +109,8 @@ int main(int argc, char **argv) {
     qsort(all, total, sizeof(double), by_value);
 #define AT(p) all[(long)(total * (p) / 100) < total ? (long)(total * (p) / 100) : total - 1]
     printf("p50=%.2fms p90=%.2fms p99=%.2fms p99.9=%.2fms max=%.2fms mean=%.3fms n=%ld "
-           "seconds=%.3f little=%.2f\n",
+           "seconds=%.3f little=%.2f non2xx=%ld\n",
            AT(50), AT(90), AT(99), AT(99.9), all[total - 1], sum / total, total, took,
-           sum / 1000 / took);
+           sum / 1000 / took, non_2xx);
     return 0;
 }

@@ -1,4 +1,4 @@
-"""What the benches share: servers on free ports, wrk, percentiles."""
+"""What the benches share: servers on free ports, wrk, a plain closed-loop client, percentiles."""
 
 from __future__ import annotations
 
@@ -90,6 +90,52 @@ def wrk(url: str, connections: int, seconds: int = 5, threads: int | None = None
     if "Non-2xx" in out or "Socket errors" in out:
         raise RuntimeError(f"wrk saw errors against {url}:\n{out}")
     return Load(rps, p50, p99)
+
+
+@dataclass(frozen=True)
+class PlainLoad:
+    """What bench/closed_loop.c measured: its own clock around each request."""
+
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    in_flight: float  # Little's law: mean latency x requests/s (<= connections, always)
+
+
+_PLAIN_CLIENT = BENCH.parent / "build" / "closed_loop"
+
+
+def plain_client_program() -> Path:
+    """bench/closed_loop.c, compiled into build/ when it is missing or older than its source."""
+    source = BENCH / "closed_loop.c"
+    if not _PLAIN_CLIENT.exists() or _PLAIN_CLIENT.stat().st_mtime < source.stat().st_mtime:
+        _PLAIN_CLIENT.parent.mkdir(exist_ok=True)
+        subprocess.run(["cc", "-O2", "-pthread", "-o", str(_PLAIN_CLIENT), str(source)], check=True)
+    return _PLAIN_CLIENT
+
+
+def plain_client(url: str, connections: int, seconds: float) -> PlainLoad:
+    """GET `url` from bench/closed_loop.c (compiled once into build/): `connections` keep-alive
+    clients in a closed loop. The tail's percentiles come from it, not wrk: wrk 4.1's own
+    latencies at c=8 add up to more time than the run had (docs/performance.md, "wrk's tail
+    checked")."""
+    host, _, rest = url.removeprefix("http://").partition(":")
+    port, _, path = rest.partition("/")
+    out = subprocess.run(
+        [str(plain_client_program()), host, port, "/" + path, str(connections), f"{seconds:g}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    fields = dict(item.split("=", 1) for item in out.split())
+    if int(fields["non2xx"]):
+        raise RuntimeError(f"{fields['non2xx']} non-2xx answers from {url}")
+    return PlainLoad(
+        rps=int(fields["n"]) / float(fields["seconds"]),
+        p50_ms=float(fields["p50"].removesuffix("ms")),
+        p99_ms=float(fields["p99"].removesuffix("ms")),
+        in_flight=float(fields["little"]),
+    )
 
 
 class Client:

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import FUNCTIONS, WRK_SCRIPT
+from bench.common import FUNCTIONS, WRK_SCRIPT, plain_client_program
 from bench.peers import HANDLERS, IMAGE_TYPE, load_average, sample_jpeg
 from tests.support import ROOT, RunningServer
 
@@ -326,18 +326,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     lua = scratch / "percentiles.lua"
     lua.write_text(PERCENTILES_LUA)
-    closed_loop = scratch / "closed_loop"
-    subprocess.run(
-        [
-            "cc",
-            "-O2",
-            "-pthread",
-            "-o",
-            str(closed_loop),
-            str(Path(__file__).parent / "closed_loop.c"),
-        ],
-        check=True,
-    )
+    closed_loop = plain_client_program()
     server = RunningServer(
         [FUNCTIONS / "hello"], scratch / "data", "--no-auth", *args.serve_arg
     ).start(env=env)
