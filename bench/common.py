@@ -138,6 +138,18 @@ def plain_client(url: str, connections: int, seconds: float) -> PlainLoad:
     )
 
 
+def tail_cell(runs: list[PlainLoad]) -> str:
+    """p99/p50 over rounds: the median and its range (the tail is the noisy part), with the
+    median p50 / p99."""
+    ratios = [r.p99_ms / r.p50_ms for r in runs]
+    p50 = statistics.median(r.p50_ms for r in runs)
+    p99 = statistics.median(r.p99_ms for r in runs)
+    return (
+        f"{statistics.median(ratios):.1f}x ({min(ratios):.1f}-{max(ratios):.1f}; "
+        f"{p50:.2f} / {p99:.2f} ms)"
+    )
+
+
 class Client:
     """A keep-alive HTTP/1.1 client with little overhead of its own (http.client), for timing
     one request at a time."""

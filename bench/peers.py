@@ -27,7 +27,15 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import FUNCTIONS, WRK_SCRIPT, faasbox_server, free_port
+from bench.common import (
+    FUNCTIONS,
+    WRK_SCRIPT,
+    PlainLoad,
+    faasbox_server,
+    free_port,
+    plain_client,
+    tail_cell,
+)
 from bench.image import tree_cpu
 from bench.results import machine, update_section
 
@@ -201,6 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     ours = faasbox_server([HANDLERS], "--quiet")
     peer = ServerlessOffline(cli)
     results: dict[tuple[str, int, str], list[Load]] = {}
+    tails: dict[tuple[int, str], list[PlainLoad]] = {}
     try:
         check_answers(ours.url, image)
         try:
@@ -219,6 +228,10 @@ def main(argv: list[str] | None = None) -> None:
                     run = wrk(target, connections, args.seconds, posted, pid)
                     results.setdefault((name, connections, side), []).append(run)
                     print(name, connections, side, run, flush=True)
+                    if posted is None:  # the tail from a client with its own clock
+                        plain = plain_client(target, connections, args.seconds)
+                        tails.setdefault((connections, side), []).append(plain)
+                        print(name, connections, side, plain, flush=True)
     finally:
         ours.stop()
         peer.stop()
@@ -236,6 +249,11 @@ def main(argv: list[str] | None = None) -> None:
             f"| {name} c={connections} | {cell(f)} | {cell(s)} | **{ratio:.2f}x** | "
             f"{cpu_f:,.0f} / {cpu_s:,.0f} (**{cpu_s / cpu_f:.2f}x**) | {bad_f} / {bad_s} |"
         )
+    tail_rows = [
+        f"| hello c={connections} | {tail_cell(tails[(connections, 'faasbox')])} | "
+        f"{tail_cell(tails[(connections, 'sls')])} |"
+        for connections in (1, 8)
+    ]
     versions = {
         pkg: _version(pkg) for pkg in ("serverless", "serverless-offline")
     }  # what npm installed
@@ -247,6 +265,15 @@ def main(argv: list[str] | None = None) -> None:
 |---|---|---|---|---|---|
 {chr(10).join(rows)}
 
+The tail, timed by a client with its own clock around each request (`bench/closed_loop.c`,
+the same connections and seconds right after each hello run; wrk's own p99 at c=8 counts
+more time than a run has, docs/performance.md): p99/p50, the median of the rounds and their
+range, and the median p50 / p99:
+
+| load | faasbox p99/p50 | serverless-offline p99/p50 |
+|---|---|---|
+{chr(10).join(tail_rows)}
+
 The same handler file (bench/functions/peers/app.py: `hello` returns a JSON hello; `gray`
 decodes the posted 640x480 JPEG (sent as `{IMAGE_TYPE}`, base64 in the payload 2.0 event),
 converts it to grayscale with Pillow and answers the JPEG base64-encoded) on `httpApi` routes,
@@ -255,7 +282,7 @@ served by `faasbox serve --quiet` (default worker limits) and by serverless-offl
 process per function). Both answers are checked first (the JSON, a decodable 640x480
 grayscale JPEG). wrk `-t1 -c1` / `-t2 -c8`,
 {args.rounds} rounds of {args.seconds:g} s, every load alternating the two servers, each after
-a 1 s warm-up; req/s and p50 the median of the rounds, p99 the range over the rounds.
+a 1 s warm-up; req/s and p50 the median of the rounds, p99 (wrk's) the range over the rounds.
 Server CPU µs/req: the CPU time of each server's process tree (faasbox: the gateway, its
 zygotes and workers; serverless-offline: node and its Python processes) over the requests
 wrk counted, median of the rounds: what the throughput ratio would be on cores that ran

@@ -16,7 +16,14 @@ import sys
 
 import httpx
 
-from bench.common import FUNCTIONS, BareServer, PlainLoad, faasbox_server, plain_client
+from bench.common import (
+    FUNCTIONS,
+    BareServer,
+    PlainLoad,
+    faasbox_server,
+    plain_client,
+    tail_cell,
+)
 from bench.peers import Load, load_average, wrk
 from bench.results import machine, update_section
 
@@ -30,18 +37,6 @@ def _cell(runs: list[Load]) -> str:
     p99 = statistics.median(r.p99_ms for r in runs)
     cpu = statistics.median(r.cpu_us for r in runs)
     return f"{rps:,.0f} ({p50:.2f} / {p99:.2f} ms, {cpu:,.0f} µs)"
-
-
-def _tail(runs: list[PlainLoad]) -> str:
-    """p99/p50: the median over the rounds, and its range (the tail is the noisy part), with
-    the median p50 / p99."""
-    ratios = [r.p99_ms / r.p50_ms for r in runs]
-    p50 = statistics.median(r.p50_ms for r in runs)
-    p99 = statistics.median(r.p99_ms for r in runs)
-    return (
-        f"{statistics.median(ratios):.1f}x ({min(ratios):.1f}-{max(ratios):.1f}; "
-        f"{p50:.2f} / {p99:.2f} ms)"
-    )
 
 
 def _worker_pids(url: str) -> set[int]:
@@ -104,8 +99,8 @@ def main(argv: list[str] | None = None) -> None:
         )
         tail = {side: plains[(connections, side)] for side in sides}
         tails.append(
-            f"| c={connections} | {_tail(tail['bare'])} | {_tail(tail['floor'])} | "
-            f"{_tail(tail['faasbox'])} | {', '.join(map(str, started[connections]))} |"
+            f"| c={connections} | {tail_cell(tail['bare'])} | {tail_cell(tail['floor'])} | "
+            f"{tail_cell(tail['faasbox'])} | {', '.join(map(str, started[connections]))} |"
         )
     body = f"""Target (issue 16): >= 0.4x the bare ASGI hello's throughput.
 
