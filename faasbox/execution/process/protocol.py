@@ -51,6 +51,16 @@ class ProtocolError(Exception):
 
 # json.dumps with separators makes a new encoder per call; this one is made once.
 _compact = json.JSONEncoder(separators=(",", ":")).encode
+_decode = json.JSONDecoder().decode
+
+
+def loads(data: bytes) -> Any:
+    """`json.loads(data)`, without its encoding guess when `data` starts as UTF-8 JSON does:
+    json.loads picks UTF-8 unless a BOM or a NUL is in the first two bytes, and the first
+    byte here is ASCII and not NUL (so no BOM) and the second is not NUL."""
+    if 0 < data[0] < 0x80 and (len(data) == 1 or data[1]):
+        return _decode(data.decode("utf-8", "surrogatepass"))
+    return json.loads(data)
 
 
 def encode(kind: int, header: dict[str, Any], body: bytes = b"") -> bytes:
@@ -106,10 +116,24 @@ def read_frame(reader: BinaryIO) -> tuple[int, dict[str, Any], bytes]:
     """Blocking read of one frame from a buffered reader over the socket (`sock.makefile`):
     a small frame arrives whole in its buffer in one `recv`, where `recv_frame` needs three."""
     kind, head_len, body_len = decode_header(_read_exact(reader, PREFIX.size))
-    header = json.loads(_read_exact(reader, head_len)) if head_len else {}
+    header = loads(_read_exact(reader, head_len)) if head_len else {}
     body = _read_exact(reader, body_len) if body_len else b""
     return kind, header, body
 
 
 def send_frame(sock: socket.socket, kind: int, header: dict[str, Any], body: bytes = b"") -> None:
     sock.sendall(encode(kind, header, body))
+
+
+def send_frame_parts(
+    sock: socket.socket, kind: int, header: dict[str, Any], body: bytes, beside: bytes
+) -> None:
+    """`send_frame(sock, kind, header, body + beside)` in one vectored write, `beside`
+    not copied."""
+    first, second = encode_parts(kind, header, body, beside)
+    sent = sock.sendmsg([first, second])
+    if sent < len(first):
+        sock.sendall(memoryview(first)[sent:])
+        sock.sendall(second)
+    elif sent < len(first) + len(second):
+        sock.sendall(memoryview(second)[sent - len(first) :])
