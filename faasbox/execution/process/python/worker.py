@@ -162,7 +162,7 @@ def _json_default(obj: Any) -> Any:
 
 
 # `json.dumps(x, default=_json_default)`, whose encoder json.dumps would make per call.
-_dumps_result = json.JSONEncoder(default=_json_default).encode
+_dumps_result = protocol.json_encoder(default=_json_default)
 
 
 def _packages() -> list[str]:
