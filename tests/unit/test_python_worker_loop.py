@@ -78,7 +78,7 @@ def _texts() -> Iterator[bytes]:
     text = '{"a": "é\U0001f600", "b": [1, 2.5, null, true]}'
     for encoding in ("utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32"):
         yield text.encode(encoding)
-    yield from (b"1", b" 1", b"\xef\xbb\xbf1", b"[]", b'"\\ud800"', b"\x00", b"\x01", b"{")
+    yield from (b"", b"1", b" 1", b"\xef\xbb\xbf1", b"[]", b'"\\ud800"', b"\x00", b"\x01", b"{")
     yield from (b"\xff\xfe", b"\xc3\x28", b"1 2", b'"\xed\xa0\x80"', codecs.BOM_UTF32_LE)
     yield from (b"1 ", b"[1] x", b'{"a":1}\n', b"[1,", b'"\\x"', b"NaN", b"-Infinity", b"1e999")
 

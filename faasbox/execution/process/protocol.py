@@ -91,7 +91,7 @@ def loads(data: bytes) -> Any:
     byte here is ASCII and not NUL (so no BOM) and the second is not NUL. Text with no
     whitespace around it is scanned without `decode`'s two whitespace matches; any other
     goes through `decode`, which gives json.loads's value or error."""
-    if 0 < data[0] < 0x80 and (len(data) == 1 or data[1]):
+    if data and 0 < data[0] < 0x80 and (len(data) == 1 or data[1]):
         text = data.decode("utf-8", "surrogatepass")
         try:
             value, end = _scan(text, 0)
