@@ -11,8 +11,10 @@ This module is imported by the worker before user code, so it imports only the s
 from __future__ import annotations
 
 import json
+import json.encoder
 import socket
 import struct
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
 PREFIX = struct.Struct("!BII")
@@ -49,8 +51,54 @@ class ProtocolError(Exception):
     """The other side sent something that is not a frame, or went away mid-frame."""
 
 
+def json_encoder(
+    default: Callable[[Any], Any] | None = None, separators: tuple[str, str] | None = None
+) -> Callable[[Any], str]:
+    """`json.JSONEncoder(default=..., separators=...).encode`, the same text, without its two
+    Python frames and the closure `iterencode` makes per call: the C encoder is made
+    directly, with fresh markers each call as `iterencode` gives it (a failed call leaves
+    its markers behind)."""
+    slow = json.JSONEncoder(default=default, separators=separators)
+    make = getattr(json.encoder, "c_make_encoder", None)  # the C module's, when there
+    if make is None:
+        return slow.encode
+    escape = json.encoder.encode_basestring_ascii
+    default_ = slow.default
+    key_separator, item_separator = slow.key_separator, slow.item_separator
+
+    def encode(o: Any) -> str:
+        if isinstance(o, str):
+            return escape(o)
+        return "".join(
+            make({}, default_, escape, None, key_separator, item_separator, False, False, True)(
+                o, 0
+            )
+        )
+
+    return encode
+
+
 # json.dumps with separators makes a new encoder per call; this one is made once.
-_compact = json.JSONEncoder(separators=(",", ":")).encode
+_compact = json_encoder(separators=(",", ":"))
+_decoder = json.JSONDecoder()
+_scan = _decoder.scan_once  # type: ignore[attr-defined]  # set in __init__
+_decode = _decoder.decode
+
+
+def loads(data: bytes) -> Any:
+    """`json.loads(data)`, without its encoding guess when `data` starts as UTF-8 JSON does:
+    json.loads picks UTF-8 unless a BOM or a NUL is in the first two bytes, and the first
+    byte here is ASCII and not NUL (so no BOM) and the second is not NUL. Text with no
+    whitespace around it is scanned without `decode`'s two whitespace matches; any other
+    goes through `decode`, which gives json.loads's value or error."""
+    if data and 0 < data[0] < 0x80 and (len(data) == 1 or data[1]):
+        text = data.decode("utf-8", "surrogatepass")
+        try:
+            value, end = _scan(text, 0)
+        except StopIteration:
+            return _decode(text)
+        return value if end == len(text) else _decode(text)
+    return json.loads(data)
 
 
 def encode(kind: int, header: dict[str, Any], body: bytes = b"") -> bytes:
@@ -106,10 +154,24 @@ def read_frame(reader: BinaryIO) -> tuple[int, dict[str, Any], bytes]:
     """Blocking read of one frame from a buffered reader over the socket (`sock.makefile`):
     a small frame arrives whole in its buffer in one `recv`, where `recv_frame` needs three."""
     kind, head_len, body_len = decode_header(_read_exact(reader, PREFIX.size))
-    header = json.loads(_read_exact(reader, head_len)) if head_len else {}
+    header = loads(_read_exact(reader, head_len)) if head_len else {}
     body = _read_exact(reader, body_len) if body_len else b""
     return kind, header, body
 
 
 def send_frame(sock: socket.socket, kind: int, header: dict[str, Any], body: bytes = b"") -> None:
     sock.sendall(encode(kind, header, body))
+
+
+def send_frame_parts(
+    sock: socket.socket, kind: int, header: dict[str, Any], body: bytes, beside: bytes
+) -> None:
+    """`send_frame(sock, kind, header, body + beside)` in one vectored write, `beside`
+    not copied."""
+    first, second = encode_parts(kind, header, body, beside)
+    sent = sock.sendmsg([first, second])
+    if sent < len(first):
+        sock.sendall(memoryview(first)[sent:])
+        sock.sendall(second)
+    elif sent < len(first) + len(second):
+        sock.sendall(memoryview(second)[sent - len(first) :])

@@ -65,3 +65,43 @@ class LambdaContext:
             f"function_name={self.function_name},function_version={self.function_version},"
             f"invoked_function_arn={self.invoked_function_arn}])"
         )
+
+
+_new = object.__new__
+
+
+def for_invocation(
+    function_name: str,
+    function_version: str,
+    invoked_function_arn: str,
+    memory_limit_in_mb: str,
+    aws_request_id: str,
+    log_group_name: str,
+    log_stream_name: str,
+    deadline_ms: int,
+    identity: dict[str, Any] | None,
+    client_context: dict[str, Any] | None,
+) -> LambdaContext:
+    """`LambdaContext(...)` with the same attributes in the same order (`memory_limit_in_mb`
+    already a string), built without keyword calls of two `__init__`s: the worker makes one
+    per invocation, and a fresh one each time, so that nothing a handler sets on it lasts."""
+    if identity:
+        cognito = CognitoIdentity(identity)
+    else:
+        cognito = _new(CognitoIdentity)
+        cognito.__dict__ = {"cognito_identity_id": None, "cognito_identity_pool_id": None}
+    context = _new(LambdaContext)
+    context.__dict__ = {
+        "function_name": function_name,
+        "function_version": function_version,
+        "invoked_function_arn": invoked_function_arn,
+        "memory_limit_in_mb": memory_limit_in_mb,
+        "aws_request_id": aws_request_id,
+        "log_group_name": log_group_name,
+        "log_stream_name": log_stream_name,
+        "identity": cognito,
+        "client_context": ClientContext(client_context) if client_context else None,
+        "tenant_id": None,
+        "_deadline_ms": deadline_ms,
+    }
+    return context
