@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
+from faasbox import fastjson
 from faasbox.execution.body_beside import HttpEventParts
 from faasbox.gateway.http import Scope
 from faasbox.gateway.routes import Match
@@ -415,7 +416,7 @@ def v1_response(payload: bytes, body: bytes | None = None) -> HttpResponse:
     """A REST API proxy response; anything else is 'Malformed Lambda proxy response'.
     `body`: the response's body, decoded by the worker, beside a `payload` without it."""
     try:
-        result = json.loads(payload)
+        result = fastjson.loads(payload)
     except ValueError:
         raise MalformedResponse("the result is not JSON") from None
     if not isinstance(result, dict):
@@ -441,7 +442,7 @@ def v2_response(payload: bytes, body: bytes | None = None) -> HttpResponse:
     """An HTTP API response: the structured form, or any JSON value as a 200 JSON body.
     `body`: as for `v1_response` (only ever beside a structured response)."""
     try:
-        result = json.loads(payload)
+        result = fastjson.loads(payload)
     except ValueError:
         raise MalformedResponse("the result is not JSON") from None
     if not isinstance(result, dict) or "statusCode" not in result:

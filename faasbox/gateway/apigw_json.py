@@ -12,11 +12,11 @@ requests), so every runtime reads the event it read before.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
+from faasbox import fastjson
 from faasbox.execution.body_beside import HttpEventParts
 from faasbox.gateway.apigw_events import (
     RequestFacts,
@@ -36,20 +36,7 @@ from faasbox.registry.models import ACCOUNT_ID
 _string: Callable[[str], str] = encode_basestring_ascii
 
 
-def _made_encoder() -> Callable[[Any], str]:
-    """json.dumps's own C encoder, made once (json.dumps makes one per call); no circular
-    check: the values are the request's, or an authorizer's decoded JSON."""
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:
-        return json.dumps
-    encoder = make(
-        None, json.JSONEncoder().default, encode_basestring_ascii, None, ": ", ", ",
-        False, False, True,
-    )  # fmt: skip
-    return lambda value: "".join(encoder(value, 0))
-
-
-_dumps = _made_encoder()
+_dumps = fastjson.dumps  # json.dumps's own C encoder, made once
 
 
 def _string_or_null(value: str | None) -> str:

@@ -5,15 +5,17 @@ opaque body. The body carries payloads (event in, result out) untouched, so a 6 
 never re-encoded on its way through. Logs do not travel here: a worker's fd 1 and 2 are a
 separate pipe, so output from C extensions is captured as well as print().
 
-This module is imported by the worker before user code, so it imports only the stdlib.
+This module is imported by the worker before user code, so it imports only the stdlib (and
+faasbox.fastjson, which is the stdlib's json made once).
 """
 
 from __future__ import annotations
 
-import json
 import socket
 import struct
 from typing import Any, BinaryIO
+
+from faasbox import fastjson
 
 PREFIX = struct.Struct("!BII")
 
@@ -50,7 +52,7 @@ class ProtocolError(Exception):
 
 
 # json.dumps with separators makes a new encoder per call; this one is made once.
-_compact = json.JSONEncoder(separators=(",", ":")).encode
+_compact = fastjson.dumps_compact
 
 
 def encode(kind: int, header: dict[str, Any], body: bytes = b"") -> bytes:
@@ -90,7 +92,7 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
 def recv_frame(sock: socket.socket) -> tuple[int, dict[str, Any], bytes]:
     """Blocking read of one frame (the worker's side)."""
     kind, head_len, body_len = decode_header(_recv_exact(sock, PREFIX.size))
-    header = json.loads(_recv_exact(sock, head_len)) if head_len else {}
+    header = fastjson.loads(_recv_exact(sock, head_len)) if head_len else {}
     body = _recv_exact(sock, body_len) if body_len else b""
     return kind, header, body
 
@@ -106,7 +108,7 @@ def read_frame(reader: BinaryIO) -> tuple[int, dict[str, Any], bytes]:
     """Blocking read of one frame from a buffered reader over the socket (`sock.makefile`):
     a small frame arrives whole in its buffer in one `recv`, where `recv_frame` needs three."""
     kind, head_len, body_len = decode_header(_read_exact(reader, PREFIX.size))
-    header = json.loads(_read_exact(reader, head_len)) if head_len else {}
+    header = fastjson.loads(_read_exact(reader, head_len)) if head_len else {}
     body = _read_exact(reader, body_len) if body_len else b""
     return kind, header, body
 
