@@ -2,8 +2,8 @@
 
 `encode_event(v2_event(...))` builds ~25 keys of dicts per request and `json.dumps` walks
 them again. Most of it is the same for every request of a route (the keys, the route key, the
-account and API ids, the stage), so those parts are encoded once per route into a skeleton,
-and a request fills in only its own values, each string encoded by the same C function
+account and API ids, REST's resource id), so those parts are encoded once per route into a
+skeleton, and a request fills in only its own values, each string encoded by the C function
 `json.dumps` uses. The bytes are exactly `encode_event` of the dict that
 faasbox.gateway.apigw_events builds from the same helpers (key order, `", "` and `": "`
 separators, ASCII escapes, `null`s; tests/unit/test_apigw_json.py compares them over many
