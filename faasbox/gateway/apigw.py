@@ -19,12 +19,12 @@ from faasbox.gateway.apigw_events import (
     HttpResponse,
     MalformedResponse,
     RequestFacts,
-    encode_event,
     v1_event,
     v1_response,
     v2_event,
     v2_response,
 )
+from faasbox.gateway.apigw_json import v1_event_json, v2_event_json
 from faasbox.gateway.authorizers import LambdaAuthorizers, Refused
 from faasbox.gateway.http import Receive, Scope, Send, header, read_body, respond_json
 from faasbox.gateway.jwt_authorizer import JwtAuthorizers, JwtRefused
@@ -210,7 +210,6 @@ class ApiGateway:
         match: Match,
         body: bytes,
         api_key: str | None,
-        body_beside: bool = False,
     ) -> dict[str, Any]:
         binary_types = list(fn.config.api_gateway.get("binaryMediaTypes") or [])
         return v1_event(
@@ -220,7 +219,6 @@ class ApiGateway:
             body,
             binary_types,
             api_key if match.route.private else None,
-            body_beside,
         )
 
     async def _invoke(
@@ -236,19 +234,22 @@ class ApiGateway:
         route = match.route
         fn = self.registry.get(route.function)
         facts = RequestFacts.of(scope, request_id)
-        # A binary body travels beside the event, base64 only where it must be
-        # (faasbox.execution.body_beside).
+        # The event's JSON from the route's skeleton (faasbox.gateway.apigw_json); a binary
+        # body travels beside it, base64 only where it must be (faasbox.execution.body_beside).
         if route.kind == REST:
-            event = self._v1(fn, facts, match, body, api_key, body_beside=True)
-            if authorized is not None:
-                event["requestContext"]["authorizer"] = authorized
-            if identity is not None:
-                event["requestContext"]["identity"].update(identity)
+            payload = v1_event_json(
+                facts,
+                match,
+                fn.config.stage or "dev",
+                body,
+                list(fn.config.api_gateway.get("binaryMediaTypes") or []),
+                api_key if route.private else None,
+                True,
+                authorized,
+                identity,
+            )
         else:
-            event = v2_event(facts, match, body, body_beside=True)
-            if authorized is not None:
-                event["requestContext"]["authorizer"] = authorized
-        payload = encode_event(event, body)
+            payload = v2_event_json(facts, match, body, True, authorized)
         if (len(payload) if isinstance(payload, bytes) else payload.size) > SYNC_PAYLOAD_LIMIT:
             return _json_response(413, TOO_LARGE)
         try:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
+from faasbox import fastjson
 from faasbox.execution.body_beside import HttpEventParts
 from faasbox.gateway.http import Scope
 from faasbox.gateway.routes import Match
@@ -62,7 +63,7 @@ def _title(name: str) -> str:
 _second_formatted: tuple[int, str] = (-1, "")
 
 
-def _request_time(epoch: float) -> str:
+def request_time(epoch: float) -> str:
     """`requestContext.time`: to the second, so formatted once per second."""
     global _second_formatted
     second = int(epoch)
@@ -137,6 +138,58 @@ class RequestFacts:
         return self.header("host") or "localhost"
 
 
+@functools.lru_cache(maxsize=4096)  # a route's resource path: hashed once, not per request
+def resource_id(path: str) -> str:
+    """REST's `requestContext.resourceId`: 6 hex digits per resource path."""
+    return hashlib.sha256(path.encode()).hexdigest()[:6]
+
+
+def v1_multi_values(
+    facts: RequestFacts,
+) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Payload 1.0's `multiValueHeaders` (names Title-Cased) and
+    `multiValueQueryStringParameters`, in the request's order."""
+    multi_headers: dict[str, list[str]] = {}
+    for key, value in facts.headers:
+        multi_headers.setdefault(_title(key), []).append(value)
+    multi_query: dict[str, list[str]] = {}
+    if facts.raw_query:
+        for key, value in parse_qsl(facts.raw_query, keep_blank_values=True):
+            multi_query.setdefault(key, []).append(value)
+    return multi_headers, multi_query
+
+
+def v1_body(
+    facts: RequestFacts, body: bytes, binary_media_types: list[str], body_beside: bool
+) -> tuple[str | None, bool, bool]:
+    """Payload 1.0's `body` and `isBase64Encoded`, and whether the body goes beside the
+    event instead (then neither key is in it)."""
+    binary = matches_media(facts.header("content-type"), binary_media_types)
+    if body_beside and binary and body:
+        return None, True, True
+    text, is_base64 = encode_body(body, binary)
+    return text, is_base64, False
+
+
+def v1_identity(facts: RequestFacts, api_key: str | None) -> dict[str, Any]:
+    return {
+        "accessKey": None,
+        "accountId": None,
+        "apiKey": api_key,
+        "apiKeyId": None,
+        "caller": None,
+        "cognitoAuthenticationProvider": None,
+        "cognitoAuthenticationType": None,
+        "cognitoIdentityId": None,
+        "cognitoIdentityPoolId": None,
+        "principalOrgId": None,
+        "sourceIp": facts.source_ip,
+        "user": None,
+        "userAgent": facts.header("user-agent"),
+        "userArn": None,
+    }
+
+
 def v1_event(
     facts: RequestFacts,
     match: Match,
@@ -147,16 +200,10 @@ def v1_event(
     body_beside: bool = False,
 ) -> dict[str, Any]:
     """Payload format 1.0 (REST API `http` events). `body_beside`: a binary body is left out
-    (no `body`, no `isBase64Encoded`) for `encode_event` to carry beside the rest."""
-    multi_headers: dict[str, list[str]] = {}
-    for key, value in facts.headers:
-        multi_headers.setdefault(_title(key), []).append(value)
-    multi_query: dict[str, list[str]] = {}
-    for key, value in parse_qsl(facts.raw_query, keep_blank_values=True):
-        multi_query.setdefault(key, []).append(value)
-    binary = matches_media(facts.header("content-type"), binary_media_types)
-    beside = body_beside and binary and bool(body)
-    text, is_base64 = (None, True) if beside else encode_body(body, binary)
+    (no `body`, no `isBase64Encoded`) for `encode_event` to carry beside the rest.
+    (faasbox.gateway.apigw_json writes the same event's JSON without the dict.)"""
+    multi_headers, multi_query = v1_multi_values(facts)
+    text, is_base64, beside = v1_body(facts, body, binary_media_types, body_beside)
     route = match.route
     domain = facts.host.split(":", 1)[0]
     event = {
@@ -176,28 +223,13 @@ def v1_event(
             "domainPrefix": domain.split(".", 1)[0],
             "extendedRequestId": facts.request_id,
             "httpMethod": facts.method,
-            "identity": {
-                "accessKey": None,
-                "accountId": None,
-                "apiKey": api_key,
-                "apiKeyId": None,
-                "caller": None,
-                "cognitoAuthenticationProvider": None,
-                "cognitoAuthenticationType": None,
-                "cognitoIdentityId": None,
-                "cognitoIdentityPoolId": None,
-                "principalOrgId": None,
-                "sourceIp": facts.source_ip,
-                "user": None,
-                "userAgent": facts.header("user-agent"),
-                "userArn": None,
-            },
+            "identity": v1_identity(facts, api_key),
             "path": f"/{stage}{facts.path}",
             "protocol": facts.protocol,
             "requestId": facts.request_id,
-            "requestTime": _request_time(facts.epoch),
+            "requestTime": request_time(facts.epoch),
             "requestTimeEpoch": int(facts.epoch * 1000),
-            "resourceId": hashlib.sha256(route.path.encode()).hexdigest()[:6],
+            "resourceId": resource_id(route.path),
             "resourcePath": route.path,
             "stage": stage,
         },
@@ -209,10 +241,8 @@ def v1_event(
     return event
 
 
-def v2_event(
-    facts: RequestFacts, match: Match, body: bytes, body_beside: bool = False
-) -> dict[str, Any]:
-    """Payload format 2.0 (HTTP API `httpApi` events); `body_beside` as for `v1_event`."""
+def v2_headers(facts: RequestFacts) -> tuple[dict[str, str], list[str]]:
+    """Payload 2.0's `headers` (repeats joined by commas) and `cookies`."""
     headers: dict[str, str] = {}
     cookies: list[str] = []
     for key, value in facts.headers:
@@ -220,18 +250,38 @@ def v2_event(
             cookies.extend(c.strip() for c in value.split(";") if c.strip())
             continue
         headers[key] = f"{headers[key]},{value}" if key in headers else value
+    return headers, cookies
+
+
+def v2_query(facts: RequestFacts) -> dict[str, str]:
+    """Payload 2.0's `queryStringParameters` (repeats joined by commas)."""
     query: dict[str, str] = {}
     if facts.raw_query:
         for key, value in parse_qsl(facts.raw_query, keep_blank_values=True):
             query[key] = f"{query[key]},{value}" if key in query else value
-    text: str | None = None
-    is_base64 = beside = False
-    if body:
-        content_type = facts.header("content-type")
-        binary = bool(content_type) and not matches_media(content_type, TEXT_TYPES)
-        beside = body_beside and binary
-        if not beside:
-            text, is_base64 = encode_body(body, binary)
+    return query
+
+
+def v2_body(facts: RequestFacts, body: bytes, body_beside: bool) -> tuple[str | None, bool, bool]:
+    """Payload 2.0's `body` (None: no key) and `isBase64Encoded`, and whether the body goes
+    beside the event instead (then neither key is in it)."""
+    if not body:
+        return None, False, False
+    content_type = facts.header("content-type")
+    binary = bool(content_type) and not matches_media(content_type, TEXT_TYPES)
+    if body_beside and binary:
+        return None, False, True
+    text, is_base64 = encode_body(body, binary)
+    return text, is_base64, False
+
+
+def v2_event(
+    facts: RequestFacts, match: Match, body: bytes, body_beside: bool = False
+) -> dict[str, Any]:
+    """Payload format 2.0 (HTTP API `httpApi` events); `body_beside` as for `v1_event`."""
+    headers, cookies = v2_headers(facts)
+    query = v2_query(facts)
+    text, is_base64, beside = v2_body(facts, body, body_beside)
     route = match.route
     domain = facts.host.split(":", 1)[0]
     event: dict[str, Any] = {
@@ -262,7 +312,7 @@ def v2_event(
         "requestId": facts.request_id,
         "routeKey": route.route_key,
         "stage": "$default",
-        "time": _request_time(facts.epoch),
+        "time": request_time(facts.epoch),
         "timeEpoch": int(facts.epoch * 1000),
     }
     if text is not None:
@@ -366,7 +416,7 @@ def v1_response(payload: bytes, body: bytes | None = None) -> HttpResponse:
     """A REST API proxy response; anything else is 'Malformed Lambda proxy response'.
     `body`: the response's body, decoded by the worker, beside a `payload` without it."""
     try:
-        result = json.loads(payload)
+        result = fastjson.loads(payload)
     except ValueError:
         raise MalformedResponse("the result is not JSON") from None
     if not isinstance(result, dict):
@@ -392,7 +442,7 @@ def v2_response(payload: bytes, body: bytes | None = None) -> HttpResponse:
     """An HTTP API response: the structured form, or any JSON value as a 200 JSON body.
     `body`: as for `v1_response` (only ever beside a structured response)."""
     try:
-        result = json.loads(payload)
+        result = fastjson.loads(payload)
     except ValueError:
         raise MalformedResponse("the result is not JSON") from None
     if not isinstance(result, dict) or "statusCode" not in result:

@@ -5,17 +5,17 @@ opaque body. The body carries payloads (event in, result out) untouched, so a 6 
 never re-encoded on its way through. Logs do not travel here: a worker's fd 1 and 2 are a
 separate pipe, so output from C extensions is captured as well as print().
 
-This module is imported by the worker before user code, so it imports only the stdlib.
+This module is imported by the worker before user code, so it imports only the stdlib (and
+faasbox.fastjson, which is the stdlib's json made once).
 """
 
 from __future__ import annotations
 
-import json
-import json.encoder
 import socket
 import struct
-from collections.abc import Callable
 from typing import Any, BinaryIO
+
+from faasbox import fastjson
 
 PREFIX = struct.Struct("!BII")
 
@@ -51,54 +51,8 @@ class ProtocolError(Exception):
     """The other side sent something that is not a frame, or went away mid-frame."""
 
 
-def json_encoder(
-    default: Callable[[Any], Any] | None = None, separators: tuple[str, str] | None = None
-) -> Callable[[Any], str]:
-    """`json.JSONEncoder(default=..., separators=...).encode`, the same text, without its two
-    Python frames and the closure `iterencode` makes per call: the C encoder is made
-    directly, with fresh markers each call as `iterencode` gives it (a failed call leaves
-    its markers behind)."""
-    slow = json.JSONEncoder(default=default, separators=separators)
-    make = getattr(json.encoder, "c_make_encoder", None)  # the C module's, when there
-    if make is None:
-        return slow.encode
-    escape = json.encoder.encode_basestring_ascii
-    default_ = slow.default
-    key_separator, item_separator = slow.key_separator, slow.item_separator
-
-    def encode(o: Any) -> str:
-        if isinstance(o, str):
-            return escape(o)
-        return "".join(
-            make({}, default_, escape, None, key_separator, item_separator, False, False, True)(
-                o, 0
-            )
-        )
-
-    return encode
-
-
 # json.dumps with separators makes a new encoder per call; this one is made once.
-_compact = json_encoder(separators=(",", ":"))
-_decoder = json.JSONDecoder()
-_scan = _decoder.scan_once  # type: ignore[attr-defined]  # set in __init__
-_decode = _decoder.decode
-
-
-def loads(data: bytes) -> Any:
-    """`json.loads(data)`, without its encoding guess when `data` starts as UTF-8 JSON does:
-    json.loads picks UTF-8 unless a BOM or a NUL is in the first two bytes, and the first
-    byte here is ASCII and not NUL (so no BOM) and the second is not NUL. Text with no
-    whitespace around it is scanned without `decode`'s two whitespace matches; any other
-    goes through `decode`, which gives json.loads's value or error."""
-    if data and 0 < data[0] < 0x80 and (len(data) == 1 or data[1]):
-        text = data.decode("utf-8", "surrogatepass")
-        try:
-            value, end = _scan(text, 0)
-        except StopIteration:
-            return _decode(text)
-        return value if end == len(text) else _decode(text)
-    return json.loads(data)
+_compact = fastjson.dumps_compact
 
 
 def encode(kind: int, header: dict[str, Any], body: bytes = b"") -> bytes:
@@ -138,7 +92,7 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
 def recv_frame(sock: socket.socket) -> tuple[int, dict[str, Any], bytes]:
     """Blocking read of one frame (the worker's side)."""
     kind, head_len, body_len = decode_header(_recv_exact(sock, PREFIX.size))
-    header = json.loads(_recv_exact(sock, head_len)) if head_len else {}
+    header = fastjson.loads(_recv_exact(sock, head_len)) if head_len else {}
     body = _recv_exact(sock, body_len) if body_len else b""
     return kind, header, body
 
@@ -154,7 +108,7 @@ def read_frame(reader: BinaryIO) -> tuple[int, dict[str, Any], bytes]:
     """Blocking read of one frame from a buffered reader over the socket (`sock.makefile`):
     a small frame arrives whole in its buffer in one `recv`, where `recv_frame` needs three."""
     kind, head_len, body_len = decode_header(_read_exact(reader, PREFIX.size))
-    header = loads(_read_exact(reader, head_len)) if head_len else {}
+    header = fastjson.loads(_read_exact(reader, head_len)) if head_len else {}
     body = _read_exact(reader, body_len) if body_len else b""
     return kind, header, body
 

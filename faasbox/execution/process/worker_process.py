@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import secrets
 import shutil
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from faasbox import fastjson
 from faasbox.execution import runtimes
 from faasbox.execution.api import StreamSink
 from faasbox.execution.logs import LOG_CAP
@@ -107,7 +107,7 @@ class Channel(asyncio.Protocol):
         try:
             # Decoded here: json.loads of bytes would first guess their encoding (UTF-8,
             # always, in frames).
-            header = json.loads(head.decode()) if head_len else {}
+            header = fastjson.loads(head.decode()) if head_len else {}
         except ValueError as e:
             waiter.set_exception(e)
             return end

@@ -26,6 +26,7 @@ import termios
 import time
 from typing import Any
 
+from faasbox import fastjson
 from faasbox.execution.process import jail, protocol
 from faasbox.execution.process.python import search_path
 from faasbox.execution.process.python.context import for_invocation
@@ -162,7 +163,7 @@ def _json_default(obj: Any) -> Any:
 
 
 # `json.dumps(x, default=_json_default)`, whose encoder json.dumps would make per call.
-_dumps_result = protocol.json_encoder(default=_json_default)
+_dumps_result = fastjson.encoder(default=_json_default)
 
 
 def _packages() -> list[str]:
@@ -258,7 +259,7 @@ def invoke(
     split = False  # `out` is a proxy response's JSON without its body, `beside` that body
     try:
         body_at = header.get("body_at")
-        event = (protocol.loads(body) if body else {}) if body_at is None else _event(body, body_at)
+        event = (fastjson.loads(body) if body else {}) if body_at is None else _event(body, body_at)
         result = handler(event, context)
         try:
             parts = _response_parts(result) if header.get("body_beside") else None
@@ -301,7 +302,7 @@ def invoke(
 def _event(body: bytes, body_at: int) -> Any:
     """An HTTP event whose binary body came beside it (faasbox.execution.body_beside): the
     dict json.loads of the whole event would give, its last two keys added in its order."""
-    event = protocol.loads(body[:body_at])
+    event = fastjson.loads(body[:body_at])
     event["body"] = binascii.b2a_base64(memoryview(body)[body_at:], newline=False).decode("ascii")
     event["isBase64Encoded"] = True
     return event
