@@ -10,11 +10,11 @@ connections), and wrk's own CPU and involuntary context switches (its rusage as 
 
 With --gc, a sitecustomize on the server's PYTHONPATH hooks gc.callbacks and writes the
 gateway's collections (time, generation, pause) when it exits; each run gets its own counts
-and its longest pause. --tree runs the server from another checkout (e.g. /work/main) for an
+and its longest pause. --tree runs the server from another checkout (e.g. a clone of main) for an
 A/B of the same bench. Prints; writes no RESULTS section (docs/performance.md, "The tail at
 c=8", records its figures).
 
-    .venv/bin/python -m bench.tail_stalls --runs 4 [--gc] [--tree /work/main]
+    .venv/bin/python -m bench.tail_stalls --runs 4 [--gc] [--tree ../faasbox-main]
     .venv/bin/python -m bench.tail_stalls --alternate --runs 3 --seconds 4
 
 --alternate instead serves bench.peers's hello and grayscale and lets them take turns at c=8,
