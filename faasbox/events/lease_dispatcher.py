@@ -118,8 +118,12 @@ class LeaseDispatcher:
             except Exception:  # a database hiccup (busy, disk): try again shortly
                 log.exception("the %s dispatcher could not read the queue", self.kind)
                 timeout = IDLE_POLL_S
+            # asyncio.timeout, not wait_for: on 3.11 wait_for returns normally when the
+            # cancel from `stop` lands just after a nudge set the event, and the loop would
+            # then run on forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
 
     def _reclaim(self) -> None:
         if time.monotonic() < self._next_reclaim:

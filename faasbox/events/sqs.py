@@ -363,8 +363,9 @@ class QueueService:
                 # Wake at a send, or when a leased or delayed message may come due.
                 due = self.store.next_visible(QUEUE_PREFIX + name)
                 pause = remaining if due is None else min(remaining, max(0.05, due - time.time()))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(arrivals.wait(), min(pause, 1.0))
+                with contextlib.suppress(TimeoutError):  # not wait_for: it can eat a cancel
+                    async with asyncio.timeout(min(pause, 1.0)):
+                        await arrivals.wait()
 
     def delete_messages(self, name: str, receipts: list[str]) -> list[bool]:
         self.get(name)

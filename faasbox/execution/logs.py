@@ -229,8 +229,9 @@ class LogStore:
             self._database.forget(function)
 
     async def wait_for_new(self, timeout: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), timeout)
+        with contextlib.suppress(TimeoutError):  # not wait_for: it can eat a cancel
+            async with asyncio.timeout(timeout):
+                await self._changed.wait()
 
     def flush(self) -> None:
         """Wait until every record so far is in the database (blocks: off the loop)."""
