@@ -1,15 +1,40 @@
 from __future__ import annotations
 
 import shutil
+import ssl
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx._transports.default
 import pytest
 
 from faasbox.storage import Database
 from tests.postgres import PostgresServer, start_postgres, stop_postgres
 from tests.support import ROOT
+
+_create_ssl_context = httpx._transports.default.create_ssl_context
+_default_ssl_context: ssl.SSLContext | None = None
+
+
+def _ssl_context_made_once(
+    verify: ssl.SSLContext | str | bool = True, cert: Any = None, trust_env: bool = True
+) -> ssl.SSLContext:
+    """httpx makes an SSL context for every client, so for every `httpx.get`, and reads
+    certifi's bundle into it: ~36 ms of CPU, which a test polling a server with `httpx.get`
+    paid 50 times a second on a 2-core machine, beside the server it waited for. The tests
+    speak plain HTTP on loopback; the default context is made once and shared (an SSLContext
+    is safe to share between clients and threads)."""
+    global _default_ssl_context
+    if verify is not True or cert is not None or not trust_env:
+        return _create_ssl_context(verify=verify, cert=cert, trust_env=trust_env)
+    if _default_ssl_context is None:
+        _default_ssl_context = _create_ssl_context()
+    return _default_ssl_context
+
+
+httpx._transports.default.create_ssl_context = _ssl_context_made_once  # type: ignore[assignment]
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
