@@ -137,7 +137,8 @@ class ChannelServer:
             writer.close()
         if self.server is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.server.wait_closed(), 5)
+                async with asyncio.timeout(5):
+                    await self.server.wait_closed()
 
 
 def call_header(invocation: Invocation) -> dict[str, Any]:

@@ -189,9 +189,8 @@ class ActorPool:
             secret = new_secret()
             env = Environment(await self.owner.start_actor(self.fn, name, secret), name)
             env.provisioned = provisioned
-            info = await asyncio.wait_for(
-                env.actor.ready.remote(provisioned), self.owner.settings.ray_placement_timeout_s
-            )
+            async with asyncio.timeout(self.owner.settings.ray_placement_timeout_s):
+                info = await env.actor.ready.remote(provisioned)
             env.node, env.address, env.pid = info["node"], info["address"], info["pid"]
             env.channel = await self._connect(info["address"], info["port"], secret)
             env.watch_actor()
@@ -221,9 +220,8 @@ class ActorPool:
 
     async def _connect(self, address: str, port: int, secret: bytes) -> Channel:
         try:
-            return await asyncio.wait_for(
-                Channel.open(address, port, secret), self.owner.settings.ray_placement_timeout_s
-            )
+            async with asyncio.timeout(self.owner.settings.ray_placement_timeout_s):
+                return await Channel.open(address, port, secret)
         except (OSError, TimeoutError) as e:  # ChannelClosed is an OSError too
             raise PlacementFailed(
                 f"an environment of {self.fn.name} started on {address}, but its channel "
@@ -328,7 +326,8 @@ class PoolOwner:
         env.forget()
         # Dead already, or stuck: killed below either way.
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(env.actor.close.remote(), 10)
+            async with asyncio.timeout(10):
+                await env.actor.close.remote()
         ray.kill(env.actor, no_restart=True)
         if ledger is not None:
             # The ledger prunes the names of actors that are gone, should this fail.
