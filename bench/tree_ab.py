@@ -19,8 +19,11 @@ from pathlib import Path
 
 from bench.binary_path import before_tree
 from bench.peers import Load, load_average, wrk
-from bench.results import machine
+from bench.results import machine, update_section
 from tests.support import ROOT, RunningServer
+
+COMMAND = ".venv/bin/python -m bench.tree_ab"
+SECTION = "Warm hello: this tree against an earlier one"
 
 
 def serve_from(tree: Path, data: Path) -> RunningServer:
@@ -60,17 +63,30 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         for server in servers.values():
             server.stop()
-    print(f"\nload average {started_load} -> {load_average()}; {machine()}")
-    print("| load | tree | req/s (median, range) | CPU/req (median, range) |\n|---|---|---|---|")
+    rows = []
     for connections in (1, 8):
         for name in servers:
             rps = [r.rps for r in runs[(connections, name)]]
             cpu = [r.cpu_us for r in runs[(connections, name)]]
-            print(
+            rows.append(
                 f"| c={connections} | {name} | {statistics.median(rps):,.0f} "
                 f"({min(rps):,.0f}-{max(rps):,.0f}) | {statistics.median(cpu):,.0f} µs "
                 f"({min(cpu):,.0f}-{max(cpu):,.0f}) |"
             )
+    body = f"""The warm hello (`GET /hello`, bench/functions/hello, `faasbox serve` defaults) served
+by this tree and by `{args.before}` side by side, run by run: wrk `-t1 -c1` / `-t2 -c8`,
+{args.rounds} rounds of {args.seconds:g} s, each after a 1 s warm-up; the median of the rounds and
+their range. CPU/req: the CPU time of the server's process tree over the requests wrk counted.
+
+| load | tree | req/s | CPU/req |
+|---|---|---|---|
+{chr(10).join(rows)}
+
+Load average (1 min) {started_load} at the start, {load_average()} at the end.
+Machine: {machine()}.
+Command: `{COMMAND} --before {args.before} --rounds {args.rounds} --seconds {args.seconds:g}`"""
+    update_section(SECTION, body)
+    print(body)
 
 
 if __name__ == "__main__":
