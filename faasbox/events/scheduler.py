@@ -16,7 +16,6 @@ transaction: a gateway killed at any moment neither loses a tick nor fires it tw
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 import uuid
@@ -194,10 +193,10 @@ class Scheduler:
             try:
                 await asyncio.wait({sleeper, woken}, return_when=asyncio.FIRST_COMPLETED)
             finally:
-                for pending in (sleeper, woken):
-                    pending.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await pending
+                # Cancelled, not awaited: awaiting them under suppress(CancelledError) also
+                # swallowed a `close` that landed here, and the loop ran on.
+                sleeper.cancel()
+                woken.cancel()
 
     async def _fire(self, fn: DeployedFunction, payload: bytes, request_id: str) -> None:
         try:

@@ -262,3 +262,26 @@ def test_two_gateways_on_one_database_fire_each_tick_once(
             q.store.close()
             q.configs.close()
         other.close()
+
+
+@pytest.mark.parametrize("turns", range(8))
+def test_close_returns_when_its_cancel_meets_a_wake_up(registry: Registry, turns: int) -> None:
+    """A reload wakes the loop; `close` a few loop turns later still ends it (a cancel that
+    lands while the loop tidies up its wake-up must not be taken for the wake-up's own)."""
+    scheduler = Scheduler(registry, Recorder(), FakeClock(deployed_at(registry)))
+
+    async def run() -> bool:
+        scheduler.start()
+        for _ in range(5):
+            await asyncio.sleep(0)  # the loop is waiting for its clock or a change
+        scheduler.reload()
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        try:
+            async with asyncio.timeout(10):
+                await scheduler.close()
+        except TimeoutError:
+            return False
+        return True
+
+    assert asyncio.run(run()), f"close did not return ({turns} turns after the reload)"
