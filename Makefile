@@ -44,9 +44,16 @@ lint: $(VENV)/.installed-test
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
 
+# The cluster's tests run beside the rest (they mostly wait on Ray, in a network namespace of
+# their own): their output goes to build/test-cluster.log and is printed after the rest's.
 test: lint typecheck toolchains chromium postgresql $(VENV)/.installed-lambda-runtime
-	$(BIN)/python -m pytest tests --ignore=tests/cluster
-	$(MAKE) --no-print-directory test-cluster
+	@mkdir -p build
+	@$(MAKE) --no-print-directory test-cluster > build/test-cluster.log 2>&1 & cluster=$$!; \
+	$(BIN)/python -m pytest tests --ignore=tests/cluster; rest=$$?; \
+	wait $$cluster; cluster_status=$$?; \
+	echo "==================== tests/cluster (run beside the rest) ===================="; \
+	cat build/test-cluster.log; \
+	[ $$rest = 0 ] && [ $$cluster_status = 0 ]
 
 # The Ray executor's tests on a 2-node Ray cluster, in a network namespace with only loopback
 # (Ray binds to the machine's primary address whatever it is told): root only; elsewhere
