@@ -276,6 +276,23 @@ async def wait_until_async(predicate: Callable[[], T], timeout: float, what: str
         await asyncio.sleep(POLL_INTERVAL_S)
 
 
+async def stops_after_a_wake_up(
+    wake: Callable[[], None], stop: Callable[[], Awaitable[None]], turns: int
+) -> bool:
+    """Wake a running loop (a task of the code under test), let the event loop turn `turns`
+    times, then stop it: True if `stop` returned within 10 s. A cancel that the loop's
+    wait swallows leaves `stop` waiting forever."""
+    wake()
+    for _ in range(turns):
+        await asyncio.sleep(0)
+    try:
+        async with asyncio.timeout(10):
+            await stop()
+    except TimeoutError:
+        return False
+    return True
+
+
 async def stop_idle_workers(invoker: Invoker) -> int:
     """Stop every idle worker, as `DELETE /_faasbox/functions/{name}/workers` does, and wait
     until their processes have exited; the next invocation is a cold start."""

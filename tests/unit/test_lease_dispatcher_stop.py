@@ -16,6 +16,7 @@ import pytest
 from faasbox.events.lease_dispatcher import LeaseDispatcher
 from faasbox.events.store import EventStore, Message
 from faasbox.registry import Registry
+from tests.support import stops_after_a_wake_up
 
 
 class IdleDispatcher(LeaseDispatcher):
@@ -36,15 +37,7 @@ def test_stop_returns_when_its_cancel_meets_a_wake_up(data_dir: Path, turns: int
     async def run() -> bool:
         dispatcher.start()
         await asyncio.sleep(0.05)  # the loop is in its idle wait
-        dispatcher.nudge()
-        for _ in range(turns):
-            await asyncio.sleep(0)
-        try:
-            async with asyncio.timeout(10):
-                await dispatcher.stop()
-        except TimeoutError:
-            return False
-        return True
+        return await stops_after_a_wake_up(dispatcher.nudge, dispatcher.stop, turns)
 
     try:
         assert asyncio.run(run()), f"stop did not return ({turns} turns after the nudge)"

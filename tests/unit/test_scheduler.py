@@ -18,7 +18,7 @@ from faasbox.events.scheduler import Scheduler, event_invocation
 from faasbox.events.store import function_queue
 from faasbox.registry.models import DeployedFunction, FunctionConfig
 from faasbox.registry.registry import Registry
-from tests.support import wait_until_async
+from tests.support import stops_after_a_wake_up, wait_until_async
 
 
 class FakeClock:
@@ -274,14 +274,6 @@ def test_close_returns_when_its_cancel_meets_a_wake_up(registry: Registry, turns
         scheduler.start()
         for _ in range(5):
             await asyncio.sleep(0)  # the loop is waiting for its clock or a change
-        scheduler.reload()
-        for _ in range(turns):
-            await asyncio.sleep(0)
-        try:
-            async with asyncio.timeout(10):
-                await scheduler.close()
-        except TimeoutError:
-            return False
-        return True
+        return await stops_after_a_wake_up(scheduler.reload, scheduler.close, turns)
 
     assert asyncio.run(run()), f"close did not return ({turns} turns after the reload)"
