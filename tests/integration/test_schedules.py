@@ -53,7 +53,10 @@ def first_fires(server: RunningServer, name: str) -> list[dict[str, Any]]:
 
 
 def logs(server: RunningServer, name: str) -> list[dict[str, Any]]:
-    response = httpx.get(f"{server.url}/_faasbox/functions/{name}/logs", timeout=10)
+    # The newest 1,000 (the default is 100): the first fires stay in it for hours of run.
+    response = httpx.get(
+        f"{server.url}/_faasbox/functions/{name}/logs", params={"limit": 1000}, timeout=10
+    )
     return list(response.json()["records"])
 
 
