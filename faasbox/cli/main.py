@@ -231,9 +231,17 @@ def cli() -> None:
 @_param_option
 @click.option(
     "--max-workers",
-    type=int,
+    type=click.IntRange(min=1),
     default=None,
-    help="Global cap on live workers (default: from cores and memory).",
+    help="Global cap on workers running at once, all functions together (default: 4 per "
+    "core, fewer where memory is short).",
+)
+@click.option(
+    "--max-live-workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Global cap on live workers, idle ones too (default: one per 256 MB of available "
+    "memory; never fewer than --max-workers).",
 )
 @click.option(
     "--idle-timeout",
@@ -372,6 +380,7 @@ def serve(
     region: str | None,
     params: dict[str, str],
     max_workers: int | None,
+    max_live_workers: int | None,
     idle_timeout: float,
     queue_timeout: float,
     async_retry_delay: float,
@@ -432,6 +441,8 @@ def serve(
         }
         if max_workers:
             settings_kwargs["max_workers"] = max_workers
+        if max_live_workers:
+            settings_kwargs["max_live_workers"] = max_live_workers
         if ray_address is not None:
             _join_ray(ray_address)
             settings_kwargs["ray_address"] = ray_address

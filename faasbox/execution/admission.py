@@ -1,11 +1,14 @@
-"""Admission, once for every executor: the global worker budget, and the queue of requests
+"""Admission, once for every executor: the global budget, and the queue of requests
 waiting for one function version, with its 429.
 
-`Budget` counts live execution environments: a worker process, idle or busy or starting, and
-a WebAssembly instance while it runs, each hold one of `max_workers` slots. A request that
-needs a new environment when none is left takes the slot of the least recently used idle
-environment of another function (LRU eviction at the cap), or waits. The invoker makes one
-budget and hands it to every executor.
+`Budget` has two caps, shared by every executor. `concurrency` (`max_workers`) bounds the
+execution environments running at once, busy or starting, all functions together: Lambda's
+account concurrency, here sized by the cores. `live_limit` (`max_live_workers`) bounds the live
+ones, idle ones too, by memory: an idle worker costs memory, not CPU, so many functions can
+each keep theirs warm. A request that needs a new environment at the live cap takes the slot
+of the least recently used idle environment of another function (LRU eviction); at the
+concurrency cap it waits. A request the budget refuses is woken when a slot frees. The
+invoker makes one budget and hands it to every executor.
 
 `Queue` is one function version's waiting requests: FIFO, at most `queue_limit` of them, each
 for at most `queue_timeout_s`; one that cannot wait gets Lambda's 429 (TooManyRequests, with
@@ -34,7 +37,8 @@ class Lane(Protocol):
     """One function version's share of the budget, as an executor keeps it."""
 
     def wake_one(self) -> bool:
-        """Tell one waiting request that a slot is free; False if none is waiting."""
+        """Tell one waiting request that a slot is free; False if none is waiting, or none
+        could use it (the function is at its own limit)."""
         ...
 
     def oldest_idle(self) -> float | None:
@@ -42,33 +46,53 @@ class Lane(Protocol):
         ...
 
     def evict_oldest_idle(self) -> None:
-        """Stop that environment, giving its slot to the caller (not back to the budget)."""
+        """Stop that environment, giving its live slot to the caller (not back to the
+        budget)."""
         ...
 
 
 class Budget:
-    """The global cap on live execution environments, shared by every executor."""
+    """The global caps on running and on live execution environments, shared by every
+    executor. An environment is counted live from `reserve` to `free`, and busy while it
+    starts (from `reserve`) and while it serves (from `occupy`, to `vacate`)."""
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.used = 0
+    def __init__(self, concurrency: int, live_limit: int | None = None) -> None:
+        self.concurrency = concurrency
+        self.live_limit = max(concurrency, live_limit or 0)
+        self.live = 0
+        self.busy = 0
         self.closing = False
         self._lanes: dict[Lane, None] = {}  # an ordered set
+        # The lanes with a request the budget refused, oldest refusal first: woken in turn.
+        self._refused: dict[Lane, None] = {}
 
     def join(self, lane: Lane) -> None:
         self._lanes[lane] = None
 
     def leave(self, lane: Lane) -> None:
         self._lanes.pop(lane, None)
+        self._refused.pop(lane, None)
 
-    def reserve(self, requester: Lane) -> bool:
-        """A slot for a new environment of `requester`, evicting another lane's LRU idle
-        environment at the cap; False if every slot is in use."""
+    def reserve(self, requester: Lane, *, provisioning: bool = False) -> bool:
+        """A slot for a new environment of `requester`, busy from its start, evicting another
+        lane's LRU idle environment at the live cap; False (the requester is woken when one
+        frees) at the concurrency cap, or when every live slot is held by a busy environment
+        or by the requester's own. Provisioning starts environments that wait idle: it needs
+        only a live slot."""
         if self.closing:
             return False
-        if self.used < self.limit:
-            self.used += 1
-            return True
+        if self.busy >= self.concurrency and not provisioning:
+            self._refused[requester] = None
+            return False
+        if self.live < self.live_limit:
+            self.live += 1
+        elif not self._evict_for(requester):
+            self._refused[requester] = None
+            return False
+        self.busy += 1
+        return True
+
+    def _evict_for(self, requester: Lane) -> bool:
         oldest: Lane | None = None
         since = 0.0
         for lane in self._lanes:
@@ -78,18 +102,42 @@ class Budget:
                     oldest, since = lane, used
         if oldest is None:
             return False
-        oldest.evict_oldest_idle()
-        return True  # the evicted environment's slot passes to the requester
+        oldest.evict_oldest_idle()  # its live slot passes to the requester
+        return True
 
-    def free(self) -> None:
-        """An environment is gone: its slot goes to a request waiting anywhere, if any."""
-        self.used -= 1
-        self.wake()
+    def occupy(self, requester: Lane) -> bool:
+        """An idle environment of `requester` is to serve: False at the concurrency cap (the
+        requester is woken when a running one stops)."""
+        if self.busy < self.concurrency:
+            self.busy += 1
+            return True
+        self._refused[requester] = None
+        return False
+
+    def vacate(self) -> None:
+        """A busy environment is idle again: its running slot goes to a refused request."""
+        self.busy -= 1
+        if self._refused:
+            self.wake()
+
+    def free(self, busy: bool, lane: Lane | None = None) -> None:
+        """An environment is gone, busy (serving or starting) or idle: its slots go to a
+        request waiting in `lane`, its own, if any can use them, else to a refused one."""
+        self.live -= 1
+        if busy:
+            self.busy -= 1
+        if lane is not None and lane.wake_one():
+            return
+        if self._refused:
+            self.wake()
 
     def wake(self) -> None:
-        """Tell one request waiting anywhere that a slot is free."""
-        for lane in self._lanes:
+        """Tell one refused request that a slot may be free: the lanes take turns."""
+        while self._refused:
+            lane = next(iter(self._refused))
+            del self._refused[lane]
             if lane.wake_one():
+                self._refused[lane] = None  # its other waiters: after the other lanes'
                 return
 
 

@@ -86,7 +86,7 @@ def log_database(settings: RuntimeSettings) -> LogDatabase:
 class Invoker:
     def __init__(self, settings: RuntimeSettings) -> None:
         self.settings = settings
-        self.budget = Budget(settings.max_workers)
+        self.budget = Budget(settings.max_workers, settings.max_live_workers)
         self.logs = LogStore(
             settings.log_records_per_function,
             settings.log_bytes_per_function,
@@ -299,7 +299,8 @@ class Invoker:
         return {
             "workers": sum(s["workers"] for s in executors.values()),
             "busy": sum(s["busy"] for s in executors.values()),
-            "maxWorkers": self.budget.limit,
+            "maxWorkers": self.budget.concurrency,
+            "maxLiveWorkers": self.budget.live_limit,
             "executors": executors,
             "nodes": self.nodes(),
         }

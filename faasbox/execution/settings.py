@@ -10,15 +10,29 @@ from pathlib import Path
 DEFAULT_PRELOAD = ("numpy", "PIL.Image", "cv2", "onnxruntime")
 
 
-def default_max_workers() -> int:
-    """A global cap on live workers, from the machine's cores and memory."""
-    cores = os.cpu_count() or 1
+# What a live worker is budgeted for, idle or busy: the default caps leave room for this.
+WORKER_MEMORY_BUDGET = 256 << 20
+
+
+def available_memory() -> int:
     try:
-        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError):
-        available = 1 << 30
-    by_memory = max(1, available // (256 << 20))  # room for a 256 MB worker each
+        return 1 << 30
+
+
+def default_max_workers() -> int:
+    """The global cap on environments running at once (busy or starting), from the machine's
+    cores and memory."""
+    cores = os.cpu_count() or 1
+    by_memory = max(1, available_memory() // WORKER_MEMORY_BUDGET)
     return max(2, min(cores * 4, by_memory))
+
+
+def default_max_live_workers() -> int:
+    """The global cap on live environments, idle ones too: as many as memory has room for
+    (an idle worker costs memory, not CPU)."""
+    return max(2, available_memory() // WORKER_MEMORY_BUDGET)
 
 
 @dataclass(frozen=True)
@@ -27,7 +41,10 @@ class RuntimeSettings:
     # The database of the registry, keys, queue, logs (faasbox.storage): a PostgreSQL URL
     # shared by gateways, or None for the SQLite file in the data dir.
     database: str | None = None
+    # Environments running at once, all functions together (and each function's concurrency
+    # limit but for reservedConcurrency); and live ones, idle ones too, never fewer than that.
     max_workers: int = field(default_factory=default_max_workers)
+    max_live_workers: int = field(default_factory=default_max_live_workers)
     # A request finding every allowed worker busy waits this long, then gets a 429.
     queue_timeout_s: float = 2.0
     queue_limit: int = 100  # waiting requests per function beyond which 429 is immediate

@@ -95,7 +95,9 @@ class Gateway:
         self.events = EventQueue(
             registry,
             invoker,
-            AsyncSettings(invoker.settings.async_retry_delay_s, max_in_flight=invoker.budget.limit),
+            AsyncSettings(
+                invoker.settings.async_retry_delay_s, max_in_flight=invoker.budget.concurrency
+            ),
         )
         self.invoke_api = InvokeApi(registry, invoker, self.events)
         self.event_invoke_configs = event_invoke_config_api.EventInvokeConfigApi(

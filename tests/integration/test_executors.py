@@ -1,6 +1,7 @@
 """One invoker over every executor, on a real server: WebAssembly instances and Python workers
-share one global worker budget, show in /health and the management API alike, and a redeployed
-WebAssembly function is drained as a Python one is."""
+share one global worker budget (its cap on workers running at once, and on live ones, idle
+ones too), show in /health and the management API alike, and a redeployed WebAssembly
+function is drained as a Python one is."""
 
 from __future__ import annotations
 
@@ -57,7 +58,25 @@ def capped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """A server with room for one live worker in all."""
     folder = service(tmp_path_factory.mktemp("services") / "mixed")
     running = RunningServer(
-        [folder], tmp_path_factory.mktemp("data"), "--max-workers", "1", "--queue-timeout", "1"
+        [folder],
+        tmp_path_factory.mktemp("data"),
+        *("--max-workers", "1", "--max-live-workers", "1", "--queue-timeout", "1"),
+    ).start()
+    yield running
+    running.stop()
+
+
+ONE_RUNNING_QUEUE_S = 3.0
+
+
+@pytest.fixture(scope="module")
+def one_running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A server that runs one worker at a time, but keeps as many live as memory allows."""
+    folder = service(tmp_path_factory.mktemp("services") / "mixed")
+    running = RunningServer(
+        [folder],
+        tmp_path_factory.mktemp("data"),
+        *("--max-workers", "1", "--queue-timeout", str(ONE_RUNNING_QUEUE_S)),
     ).start()
     yield running
     running.stop()
@@ -214,3 +233,44 @@ def test_deleting_a_published_version_stops_its_workers(roomy: RunningServer) ->
         "the deleted version's worker to stop",
     )
     assert invoke(aws, name, {"name": "latest"})[:2] == (200, {"hello": "latest"})
+
+
+def test_idle_workers_stay_warm_while_other_functions_run_one_at_a_time(
+    one_running: RunningServer,
+) -> None:
+    aws = lambda_client(one_running.url, one_running.credentials)
+    shown = health(one_running)
+    assert shown["maxWorkers"] == 1 and shown["maxLiveWorkers"] >= 2
+    for name, payload in [("hello", {"name": "a"}), ("nap", {"seconds": 0}), ("echo", "hi")]:
+        assert invoke(aws, f"mixed-dev-{name}", payload)[0] == 200
+    # Three functions ran in turn, one at a time: the Python workers of the first two are
+    # still live, so both answer warm (no Init Duration), with no start in between.
+    for name, payload in [("hello", {"name": "b"}), ("nap", {"seconds": 0})]:
+        status, _, log = invoke(aws, f"mixed-dev-{name}", payload)
+        assert status == 200 and "Init Duration" not in log, log
+        assert [w["invocations"] for w in workers_of(one_running, f"mixed-dev-{name}")] == [2]
+    shown = health(one_running)
+    assert (shown["workers"], shown["busy"]) == (2, 0)
+
+
+def test_at_the_concurrency_cap_a_warm_worker_waits_for_the_running_one(
+    one_running: RunningServer,
+) -> None:
+    aws = lambda_client(one_running.url, one_running.credentials)
+    assert invoke(aws, "mixed-dev-hello", {"name": "a"})[0] == 200
+    assert invoke(aws, "mixed-dev-nap", {"seconds": 0})[0] == 200
+    # One worker runs for longer than the queue waits: the other function's warm worker may
+    # not run beside it, so its invocation is throttled, as past Lambda's account concurrency.
+    thread, box = in_background(lambda: invoke(aws, "mixed-dev-nap", {"seconds": 2 * SLEEP_S}))
+    wait_until(lambda: health(one_running)["busy"] == 1, WAIT_S, "the nap to be running")
+    assert invoke(aws, "mixed-dev-hello", {"name": "b"}) == (429, "TooManyRequestsException", "")
+    assert thread.is_alive(), "the nap ended before the throttling was seen"
+    thread.join()
+    assert box["result"][:2] == (200, "rested")
+    # One that runs for less than the queue waits: the warm worker serves as soon as it ends.
+    thread, box = in_background(lambda: invoke(aws, "mixed-dev-nap", {"seconds": 1.0}))
+    wait_until(lambda: health(one_running)["busy"] == 1, WAIT_S, "the short nap to be running")
+    status, payload, log = invoke(aws, "mixed-dev-hello", {"name": "c"})
+    assert (status, payload) == (200, {"hello": "c"}) and "Init Duration" not in log
+    thread.join()
+    assert box["result"][:2] == (200, "rested")

@@ -29,16 +29,18 @@ def function(reserved: int | None = None) -> DeployedFunction:
 
 
 class FakeLane:
-    """A lane with idle environments last used at the given times."""
+    """A lane with idle environments last used at the given times, and `waiting` requests
+    it wakes unless `at_its_limit`."""
 
     def __init__(self, *idle: float) -> None:
         self.idle = sorted(idle)
         self.evicted: list[float] = []
         self.woken = 0
         self.waiting = 0
+        self.at_its_limit = False
 
     def wake_one(self) -> bool:
-        if self.waiting:
+        if self.waiting and not self.at_its_limit:
             self.waiting -= 1
             self.woken += 1
             return True
@@ -51,37 +53,98 @@ class FakeLane:
         self.evicted.append(self.idle.pop(0))
 
 
-def test_the_budget_counts_slots_then_evicts_the_lru_idle_of_another_lane() -> None:
-    budget = Budget(2)
-    a, b, c = FakeLane(5.0), FakeLane(3.0, 9.0), FakeLane()
-    for lane in (a, b, c):
+def lanes(budget: Budget, *made: FakeLane) -> tuple[FakeLane, ...]:
+    for lane in made:
         budget.join(lane)
+    return made
+
+
+def test_at_the_live_cap_a_new_environment_evicts_the_lru_idle_of_another_lane() -> None:
+    budget = Budget(concurrency=2, live_limit=2)
+    a, b, c = lanes(budget, FakeLane(5.0), FakeLane(3.0, 9.0), FakeLane())
     assert budget.reserve(c) and budget.reserve(c)
-    assert budget.used == 2
-    assert budget.reserve(c)  # at the cap: b's environment idle since 3.0 goes
-    assert b.evicted == [3.0] and budget.used == 2
+    assert (budget.live, budget.busy) == (2, 2)
+    budget.vacate()
+    budget.vacate()  # both idle now: live, not running
+    assert (budget.live, budget.busy) == (2, 0)
+    assert budget.reserve(c)  # at the live cap: b's environment idle since 3.0 goes
+    assert b.evicted == [3.0] and (budget.live, budget.busy) == (2, 1)
+    budget.vacate()
     assert budget.reserve(b)  # never its own: a's (5.0), though b's 9.0 is idle too
     assert a.evicted == [5.0]
+    budget.vacate()
     assert budget.reserve(a) and b.evicted == [3.0, 9.0]
-    assert not budget.reserve(a)  # nothing idle anywhere: every slot is in use
-    assert budget.used == 2
+    budget.vacate()
+    assert not budget.reserve(a)  # nothing idle in another lane: every live slot is held
+    assert (budget.live, budget.busy) == (2, 0)
 
 
-def test_a_freed_slot_wakes_one_waiter_anywhere_and_a_closing_budget_gives_none() -> None:
-    budget = Budget(1)
-    a, b = FakeLane(), FakeLane()
-    b.waiting = 2
-    budget.join(a)
-    budget.join(b)
+def test_idle_environments_stay_live_while_others_run_up_to_the_concurrency_cap() -> None:
+    budget = Budget(concurrency=1, live_limit=3)
+    a, b = lanes(budget, FakeLane(), FakeLane())
+    assert budget.reserve(a)
+    budget.vacate()  # a's environment waits idle
+    assert budget.reserve(b)  # room for b's own: a's is not evicted
+    assert a.evicted == [] and (budget.live, budget.busy) == (2, 1)
+    assert not budget.occupy(a)  # a's idle one may not run: one runs already
+    assert not budget.reserve(a)  # nor a new one
+    a.waiting = 1
+    budget.vacate()  # b's is idle: a, refused, is woken
+    assert a.woken == 1 and budget.busy == 0
+    assert budget.occupy(a) and budget.busy == 1
+
+
+def test_the_live_cap_is_never_under_the_concurrency_cap() -> None:
+    assert Budget(concurrency=4, live_limit=2).live_limit == 4
+    assert Budget(concurrency=4).live_limit == 4
+
+
+def test_refused_lanes_are_woken_in_turn_and_a_lane_at_its_own_limit_is_passed_over() -> None:
+    budget = Budget(concurrency=1, live_limit=8)
+    a, b, c, d = lanes(budget, FakeLane(), FakeLane(), FakeLane(), FakeLane())
+    assert budget.reserve(a)
+    for lane in (b, c, d):
+        lane.waiting = 2
+        assert not budget.reserve(lane)
+    c.at_its_limit = True
+    woken = []
+    for _ in range(4):
+        budget.vacate()  # a running slot frees...
+        woken.append([lane.woken for lane in (b, c, d)])
+        budget.busy += 1  # ...and the woken request takes it
+    assert woken == [[1, 0, 0], [1, 0, 1], [2, 0, 1], [2, 0, 2]]
+
+
+def test_a_gone_environment_wakes_its_own_lane_first_then_a_refused_one() -> None:
+    budget = Budget(concurrency=1, live_limit=1)
+    a, b = lanes(budget, FakeLane(), FakeLane())
+    assert budget.reserve(a)
+    b.waiting = 1
+    assert not budget.reserve(b)
+    a.waiting = 1
+    budget.free(busy=True, lane=a)  # a's running environment crashed: a's waiter goes first
+    assert (a.woken, b.woken) == (1, 0) and (budget.live, budget.busy) == (0, 0)
+    assert budget.reserve(a)
+    budget.free(busy=True, lane=a)  # nobody waits in a: b, refused, is woken
+    assert (a.woken, b.woken) == (1, 1)
+    budget.leave(b)
+    b.waiting = 1
+    assert budget.reserve(a)
+    budget.free(busy=True, lane=a)
+    assert b.woken == 1  # gone from the budget: not woken
+
+
+def test_provisioning_needs_only_a_live_slot_and_a_closing_budget_gives_none() -> None:
+    budget = Budget(concurrency=1, live_limit=2)
+    (a,) = lanes(budget, FakeLane())
     assert budget.reserve(a)
     assert not budget.reserve(a)
-    budget.free()
-    assert budget.used == 0 and b.woken == 1 and b.waiting == 1
-    budget.leave(b)
-    budget.free()
-    assert b.woken == 1  # gone from the budget: not woken
+    assert budget.reserve(a, provisioning=True)  # kept warm whatever runs
+    assert not budget.reserve(a, provisioning=True)  # but not past the live cap
+    budget.vacate()
+    budget.vacate()
     budget.closing = True
-    assert not budget.reserve(a)
+    assert not budget.reserve(a) and not budget.reserve(a, provisioning=True)
 
 
 def settings(tmp_path: Path, **changes: Any) -> RuntimeSettings:

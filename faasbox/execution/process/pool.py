@@ -3,9 +3,10 @@
 A pool hands out an idle warm worker when it has one, starts a new one (a cold start) while
 the function is under its concurrency limit (while another start is under way, only after
 a request has waited `SCALE_UP_AFTER_S` for a worker to free) and the invoker's global
-budget has a slot (faasbox.execution.admission: at the cap, the least recently used idle
-worker of another function, or environment of another executor, gives up its slot), and
-otherwise queues the request for a short time before answering 429, as Lambda throttles.
+budget has a slot (faasbox.execution.admission: fewer than its concurrency running, and a
+live slot, which at the live cap the least recently used idle worker of another function,
+or environment of another executor, gives up), and otherwise queues the request for a short
+time before answering 429, as Lambda throttles.
 Idle workers are reaped after `idle_timeout_s`; a redeploy drains the old version's pool.
 """
 
@@ -91,13 +92,19 @@ class FunctionPool:
         return len(self.idle) + len(self.busy) + self.starting
 
     def take_idle(self) -> WorkerProcess | None:
-        """An idle warm worker, now busy; None if there is none (then `acquire`)."""
+        """An idle warm worker, now busy; None if there is none, or the budget's concurrency
+        is all running (then `acquire`)."""
         while self.idle:
-            worker = self.idle.pop()  # the most recently used: its caches are warmest
-            if worker.alive:
+            worker = self.idle[-1]  # the most recently used: its caches are warmest
+            if not worker.alive:
+                self.idle.pop()
+                self._discard(worker, busy=False)
+            elif self.manager.budget.occupy(self):
+                self.idle.pop()
                 self.busy.add(worker)
                 return worker
-            self._discard(worker)
+            else:
+                return None
         return None
 
     async def acquire(self) -> Lease:
@@ -192,7 +199,7 @@ class FunctionPool:
             self.starting -= 1
             worker.kill()
             worker.cleanup()
-            self.manager.budget.free()
+            self.manager.budget.free(busy=True, lane=self)
             raise
         self.starting -= 1
         self.busy.add(worker)
@@ -203,17 +210,20 @@ class FunctionPool:
         """Give a worker back after an invocation; an unhealthy one is killed, not reused."""
         if not healthy or not worker.alive or self.draining:
             self.busy.discard(worker)
-            self._discard(worker)
+            self._discard(worker, busy=True)
             return
         if self.queue.waiters and self.queue.hand(worker):
             return  # still busy: the waiter's now
         self.busy.discard(worker)
         worker.last_used = time.monotonic()
         self.idle.append(worker)
+        self.manager.budget.vacate()
 
     # -- its share of the budget (faasbox.execution.admission.Lane) -------------------------
 
     def wake_one(self) -> bool:
+        if not self.idle and self.size >= self.limit:
+            return False  # at its own limit: its waiters wait for its own workers
         return self.queue.wake_one()
 
     def oldest_idle(self) -> float | None:
@@ -225,10 +235,10 @@ class FunctionPool:
         self.manager.workers.discard(worker)
         self.manager.retire_worker(worker)
 
-    def _discard(self, worker: WorkerProcess) -> None:
+    def _discard(self, worker: WorkerProcess, busy: bool) -> None:
         self.manager.workers.discard(worker)
         self.manager.retire_worker(worker)
-        self.manager.budget.free()
+        self.manager.budget.free(busy, lane=self)
 
     @property
     def provisioned(self) -> int:
@@ -239,7 +249,8 @@ class FunctionPool:
 
     async def provision(self) -> None:
         """Start workers until `provisioned` are live; each runs INIT and waits idle."""
-        while self.size < self.provisioned and self.manager.budget.reserve(self):
+        budget = self.manager.budget
+        while self.size < self.provisioned and budget.reserve(self, provisioning=True):
             lease = await self._start_worker()
             if lease.init is not None and lease.init.error is not None:
                 self.release(lease.worker, healthy=False)
@@ -254,7 +265,7 @@ class FunctionPool:
         spare = len(self.idle) + len(self.busy) - self.provisioned
         for worker in sorted(self.idle, key=lambda w: w.last_used):
             if older_than is None or (worker.last_used < older_than and evicted < spare):
-                self._discard(worker)
+                self._discard(worker, busy=False)
                 evicted += 1
             else:
                 keep.append(worker)

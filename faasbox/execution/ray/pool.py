@@ -102,13 +102,19 @@ class ActorPool:
         return len(self.idle) + len(self.busy) + self.starting
 
     def take_idle(self) -> Environment | None:
+        """An idle environment, now busy; None if there is none, or the budget's concurrency
+        is all running (then `acquire`)."""
         while self.idle:
-            env = self.idle.pop()  # the most recently used
+            env = self.idle[-1]  # the most recently used
             if not env.usable:  # its actor died while idle
-                self._discard(env)
-                continue
-            self.busy.add(env)
-            return env
+                self.idle.pop()
+                self._discard(env, busy=False)
+            elif self.owner.budget.occupy(self):
+                self.idle.pop()
+                self.busy.add(env)
+                return env
+            else:
+                return None
         return None
 
     async def acquire(self) -> Environment:
@@ -196,7 +202,7 @@ class ActorPool:
             env.watch_actor()
         except BaseException as e:
             self.starting -= 1
-            self.owner.budget.free()
+            self.owner.budget.free(busy=True, lane=self)
             if env is not None:
                 self.owner.stop(env, self)
             elif self.ledger is not None:
@@ -235,28 +241,31 @@ class ActorPool:
         env.last_used = time.monotonic()
         if not healthy or self.draining:
             self.busy.discard(env)
-            self._discard(env)
+            self._discard(env, busy=True)
             return
         if self.queue.waiters and self.queue.hand(env):
             return
         self.busy.discard(env)
         self.idle.append(env)
+        self.owner.budget.vacate()
 
-    def _discard(self, env: Environment) -> None:
+    def _discard(self, env: Environment, busy: bool) -> None:
         self.owner.stop(env, self)
-        self.owner.budget.free()
+        self.owner.budget.free(busy, lane=self)
 
     def drop_node(self, node: str) -> int:
         """Forget the idle environments on a node that died (their actors are gone)."""
         gone = [e for e in self.idle if e.node == node]
         for env in gone:
             self.idle.remove(env)
-            self._discard(env)
+            self._discard(env, busy=False)
         return len(gone)
 
     # -- its share of the budget (faasbox.execution.admission.Lane) -------------------------
 
     def wake_one(self) -> bool:
+        if not self.idle and self.size >= self.limit:
+            return False  # at its own limit: its waiters wait for its own environments
         return self.queue.wake_one()
 
     def oldest_idle(self) -> float | None:
@@ -278,7 +287,7 @@ class ActorPool:
         how many other gateways keep already); each waits idle, warm."""
         while sum(
             e.provisioned for e in [*self.idle, *self.busy]
-        ) < self.provisioned and self.owner.budget.reserve(self):
+        ) < self.provisioned and self.owner.budget.reserve(self, provisioning=True):
             try:
                 env = await self._start(provisioned=True)
             except Exception:  # the ledger's full (other gateways keep them), or no node
@@ -291,7 +300,7 @@ class ActorPool:
         keep: list[Environment] = []
         for env in self.idle:
             if older_than is None or (env.last_used < older_than and not env.provisioned):
-                self._discard(env)
+                self._discard(env, busy=False)
             else:
                 keep.append(env)
         evicted = len(self.idle) - len(keep)

@@ -13,7 +13,8 @@ from faasbox.registry.models import DeployedFunction
 
 
 class Slots:
-    """One function version's running instances: at most `limit`, each a budget slot."""
+    """One function version's running instances: at most `limit`, each a budget slot,
+    live and busy while it runs."""
 
     def __init__(self, fn: DeployedFunction, settings: RuntimeSettings, budget: Budget) -> None:
         self.fn = fn
@@ -48,7 +49,7 @@ class Slots:
         if self.queue.hand(True):
             return  # the slot passes on
         self.active -= 1
-        self.budget.free()
+        self.budget.free(busy=True, lane=self)
         if self.retired and self.active == 0:
             self._stop()
 
@@ -66,6 +67,8 @@ class Slots:
     # -- its share of the budget (faasbox.execution.admission.Lane) -------------------------
 
     def wake_one(self) -> bool:
+        if self.active >= self.limit:
+            return False  # at its own limit: its waiters wait for its own slots
         return self.queue.wake_one()
 
     def oldest_idle(self) -> float | None:
