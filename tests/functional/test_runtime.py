@@ -634,3 +634,79 @@ def test_rss_watchdog_kills_a_memory_hog_where_there_are_no_cgroups(data_dir: Pa
     assert body(hog)["errorMessage"].endswith("Runtime exited with error: signal: killed")
     assert 128 <= hog.max_memory_mb < 512, hog.log
     assert body(after) == "fed"
+
+
+SPANS_CODE = """
+import os
+import time
+
+
+def handler(event, context):
+    if event.get("crash"):
+        os._exit(3)
+    started = time.time()
+    time.sleep(event["seconds"])
+    return [started, time.time()]
+"""
+
+
+def most_at_once(spans: list[tuple[float, float]]) -> int:
+    edges = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
+    running = most = 0
+    for _, step in edges:  # an end before a start at the same instant
+        running += step
+        most = max(most, running)
+    return most
+
+
+def test_functions_in_turn_and_together_keep_to_both_caps_and_give_every_slot_back(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """Three functions, bursts of each and of all together, some invocations crashing their
+    worker, on a budget of 2 running and 4 live: no more than 2 handlers ever run at once,
+    no more than 4 workers live, every invocation but the crashes succeeds, and once all is
+    done the budget counts exactly the live workers, none of them busy."""
+    service = tmp_path / "spans"
+    service.mkdir()
+    functions = "".join(f"  f{i}:\n    handler: h.handler\n" for i in range(3))
+    (service / "serverless.yml").write_text(
+        "service: spans\nprovider:\n  name: aws\n  runtime: python3.11\n  timeout: 30\n"
+        f"functions:\n{functions}"
+    )
+    (service / "h.py").write_text(SPANS_CODE)
+    registry = Registry(data_dir)
+    deploy_service(registry, load_service(service))
+    fns = [registry.get(f"spans-dev-f{i}") for i in range(3)]
+    live_seen: list[int] = []
+
+    async def scenario(invoker: Invoker) -> list[InvocationResult]:
+        pools = process_pools(invoker)
+
+        async def call(i: int, crash: bool = False) -> InvocationResult:
+            event = {"crash": True} if crash else {"seconds": 0.05}
+            result = await invoker.invoke(fns[i], json.dumps(event).encode())
+            live_seen.append(len(pools.workers))
+            return result
+
+        results: list[InvocationResult] = []
+        for i in [0, 1, 2, 0, 1, 2]:  # each function alone, in turn
+            results += await asyncio.gather(*(call(i) for _ in range(3)))
+        mixed = [call(i % 3, crash=i % 7 == 3) for i in range(24)]  # all together
+        results += await asyncio.gather(*mixed)
+        budget = invoker.budget
+        await wait_until_async(
+            lambda: budget.busy == 0 and budget.live == len(pools.workers), 30, "slots back"
+        )
+        assert budget.live == sum(p.size for p in pools.pools.values())
+        return results
+
+    settings = RuntimeSettings(
+        data_dir=data_dir, max_workers=2, max_live_workers=4, queue_timeout_s=60.0
+    )
+    results = run_with_invoker(settings, scenario)
+    crashed = [r for r in results if r.status != "success"]
+    assert len(crashed) == 3 and all("exited" in r.payload.decode() for r in crashed)
+    spans = [tuple(json.loads(r.payload)) for r in results if r.status == "success"]
+    assert len(spans) == 18 + 21
+    assert most_at_once(spans) <= 2
+    assert max(live_seen) <= 4
