@@ -4,14 +4,16 @@ succeeded, failed) and where their records went."""
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from faasbox.cli.client import Client
 from faasbox.errors import FaasboxError
+
+if TYPE_CHECKING:
+    from faasbox.cli.client import Client
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -58,6 +60,8 @@ def async_command(
     request_id: str | None, function: str | None, limit: int, wait: bool, url: str
 ) -> None:
     """Show where async invocations are: one by REQUEST_ID, else the latest."""
+    from faasbox.cli.client import Client
+
     client = Client(url)
     try:
         if request_id is None:

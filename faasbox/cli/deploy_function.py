@@ -6,7 +6,7 @@ configuration) and leave the service's other functions as they are, as
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -14,10 +14,12 @@ from rich.console import Console
 from faasbox.cli.endpoints import endpoint_lines
 from faasbox.cli.output import print_progress
 from faasbox.cli.service_options import load_one_service, service_options, url_option
-from faasbox.config import ServiceSpec
-from faasbox.dependencies import Progress
 from faasbox.errors import ConfigError, FaasboxError
-from faasbox.registry.models import FunctionConfig
+
+if TYPE_CHECKING:
+    from faasbox.config import ServiceSpec
+    from faasbox.dependencies import Progress
+    from faasbox.registry.models import FunctionConfig
 
 out = Console(highlight=False, soft_wrap=True)
 SERVICE_COMMAND = "service"  # `deploy [DIRECTORY]`, the default

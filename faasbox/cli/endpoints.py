@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from faasbox.gateway.routes import HTTP_API, routes_of_config
-from faasbox.registry.models import FunctionConfig
-
 
 def endpoint_lines(configs: Iterable[dict[str, Any]], url: str) -> list[str]:
     """One line per route of the functions whose configs (as the management API lists them)
     are given: ``METHOD - URL`` (the HTTP API catch-all as ``ANY - URL/{proxy+}``)."""
+    from faasbox.gateway.routes import HTTP_API, routes_of_config
+    from faasbox.registry.models import FunctionConfig
+
     lines: list[str] = []
     for data in configs:
         for route in routes_of_config(FunctionConfig.from_dict(data)):

@@ -12,20 +12,16 @@ import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from faasbox.errors import FaasboxError
-from faasbox.registry.access_keys import (
-    CREDENTIALS_FILE,
-    PROFILE,
-    AccessKeyStore,
-    ensure_admin_key,
-    read_credentials_file,
-)
+
+if TYPE_CHECKING:
+    from faasbox.registry.access_keys import AccessKeyStore
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -81,7 +77,7 @@ def keys() -> None:
 @database_option
 def create(description: str, data_dir: Path, database: str | None) -> None:
     """Issue a key; its secret is printed once, as an AWS credentials file profile."""
-    from faasbox.registry.access_keys import credentials_text
+    from faasbox.registry.access_keys import AccessKeyStore, credentials_text
 
     try:
         store = AccessKeyStore(data_dir, database)
@@ -103,7 +99,7 @@ def create(description: str, data_dir: Path, database: str | None) -> None:
 @database_option
 def list_keys(data_dir: Path, database: str | None) -> None:
     """List the keys (never their secrets)."""
-    from faasbox.registry.access_keys import DB_FILE
+    from faasbox.registry.access_keys import DB_FILE, AccessKeyStore
 
     if database is None and not (data_dir / DB_FILE).exists():
         err.print(f"No access keys in {data_dir}; 'faasbox keys create' issues one.")
@@ -130,7 +126,7 @@ def list_keys(data_dir: Path, database: str | None) -> None:
 @database_option
 def delete(access_key_id: str, data_dir: Path, database: str | None) -> None:
     """Delete a key: requests signed with it are refused from now on."""
-    from faasbox.registry.access_keys import DB_FILE
+    from faasbox.registry.access_keys import DB_FILE, AccessKeyStore
 
     try:
         deleted = False
@@ -170,6 +166,8 @@ def refuse_unsafe_no_auth(host: str, no_auth: bool, unsafe: bool) -> None:
 
 def prepare_access_keys(store: AccessKeyStore) -> None:
     """Create the admin key on a data dir that has none, load every key, and say so."""
+    from faasbox.registry.access_keys import PROFILE, ensure_admin_key
+
     admin = ensure_admin_key(store)
     count = store.load()
     if admin is not None:
@@ -200,6 +198,8 @@ def print_try_lines(
 ) -> None:
     """Commands that work against this server as it runs, to copy and paste; `command` runs
     faasbox as the user ran it."""
+    from faasbox.registry.access_keys import CREDENTIALS_FILE, PROFILE, read_credentials_file
+
     event = '\'{"name": "you"}\''
     invoke_url = f"{url}/2015-03-31/functions/{function}/invocations"
     cli = f"{command} invoke"

@@ -20,7 +20,6 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
 
-from faasbox.cli.access_log import print_access_log
 from faasbox.cli.async_invocations import async_command, print_async_state
 from faasbox.cli.dapr import dapr_options, start_dapr
 from faasbox.cli.deploy_function import (
@@ -41,15 +40,16 @@ from faasbox.cli.print_config import print_config as print_config_command
 from faasbox.cli.remove_service import remove_service as remove_service_command
 from faasbox.cli.schedules import schedules as schedules_command
 from faasbox.cli.self_command import self_command
-from faasbox.config import ServiceSpec, load_service
 from faasbox.dapr.settings import DaprSettings
 from faasbox.errors import ConfigError, FaasboxError, ServerUnreachable
 from faasbox.gateway.edge_limits import DEFAULT_MAX_CONNECTIONS, EdgeLimits
-from faasbox.registry.models import DeployedFunction
-from faasbox.registry.services import function_configs
 
+# What only some commands need (the configuration and its models, the registry, the server)
+# is imported in them: `--help` and the client's commands start without it.
 if TYPE_CHECKING:
+    from faasbox.config import ServiceSpec
     from faasbox.gateway.server import Server
+    from faasbox.registry.models import DeployedFunction
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -124,6 +124,8 @@ def find_services(
 ) -> list[ServiceSpec]:
     """Every service under `path`: the folder itself if it has a serverless.yml, else each
     direct subfolder that has one."""
+    from faasbox.config import load_service
+
     if path.is_file() or any((path / n).exists() for n in ("serverless.yml", "serverless.yaml")):
         return [load_service(path, options, params=params)]
     if not path.is_dir():
@@ -175,6 +177,7 @@ def _watch(
     """Redeploy a service whenever its folder changes, for as long as the server runs."""
     import threading
 
+    from faasbox.config import load_service
     from faasbox.registry.services import deploy_service
     from faasbox.registry.watcher import watch_services
 
@@ -408,6 +411,7 @@ def serve(
 ) -> None:
     """Deploy the services in DIRECTORIES (default: examples) and serve them."""
     from faasbox.cli import keys
+    from faasbox.cli.access_log import print_access_log
     from faasbox.execution.settings import RuntimeSettings
     from faasbox.gateway.server import bind_socket, build_server, run
     from faasbox.registry.services import deploy_service
@@ -580,6 +584,7 @@ def deploy(
 
     `faasbox deploy function -f NAME` deploys one function of a service."""
     from faasbox.cli.client import Client
+    from faasbox.registry.services import function_configs
 
     client = Client(url)
     try:
@@ -734,9 +739,11 @@ def invoke_local(
     params: dict[str, str],
 ) -> None:
     """Run a function from its source folder, without a server."""
+    from faasbox.config import load_service
     from faasbox.dependencies import default_cache_dir, dependency_files
     from faasbox.execution.local import invoke_local as run_local
     from faasbox.registry.packaging import plan
+    from faasbox.registry.services import function_configs
 
     try:
         spec = load_service(service_dir, _cli_options(stage, region), params=params)

@@ -14,7 +14,6 @@ import click
 from rich.console import Console
 
 from faasbox.cli.output import print_progress
-from faasbox.config import load_service
 from faasbox.errors import ConfigError, FaasboxError
 
 out = Console(highlight=False, soft_wrap=True)
@@ -41,6 +40,7 @@ def package(
     directory: Path, stage: str | None, region: str | None, params: tuple[str, ...]
 ) -> None:
     """Write the zips a deploy of DIRECTORY would upload into its .serverless/ folder."""
+    from faasbox.config import load_service
     from faasbox.dependencies import default_cache_dir, dependency_files
     from faasbox.registry.packaging import plan, write_packages
 

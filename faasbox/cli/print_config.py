@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import click
-import yaml
 
 from faasbox.cli.service_options import load_one_service, service_options
 from faasbox.errors import FaasboxError
@@ -32,6 +31,8 @@ def print_config(
     output_format: str,
 ) -> None:
     """Print the resolved serverless.yml (variables such as ${sls:stage} filled in)."""
+    import yaml
+
     from faasbox.cli.main import _fail
 
     try:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from faasbox.config import ServiceSpec
+if TYPE_CHECKING:
+    from faasbox.config import ServiceSpec
 
 F = TypeVar("F", bound=Callable[..., Any])
 
