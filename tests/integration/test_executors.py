@@ -53,41 +53,33 @@ def service(folder: Path) -> Path:
     return folder
 
 
-@pytest.fixture(scope="module")
-def capped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """A server with room for one live worker in all."""
+def mixed_server(
+    tmp_path_factory: pytest.TempPathFactory, *serve_args: str
+) -> Iterator[RunningServer]:
+    """The mixed service on a server of its own, started with `serve_args`."""
     folder = service(tmp_path_factory.mktemp("services") / "mixed")
-    running = RunningServer(
-        [folder],
-        tmp_path_factory.mktemp("data"),
-        *("--max-workers", "1", "--max-live-workers", "1", "--queue-timeout", "1"),
-    ).start()
-    yield running
+    running = RunningServer([folder], tmp_path_factory.mktemp("data"), *serve_args)
+    yield running.start()
     running.stop()
 
 
-ONE_RUNNING_QUEUE_S = 3.0
+@pytest.fixture(scope="module")
+def capped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A server with room for one live worker in all."""
+    yield from mixed_server(
+        tmp_path_factory, "--max-workers", "1", "--max-live-workers", "1", "--queue-timeout", "1"
+    )
 
 
 @pytest.fixture(scope="module")
 def one_running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """A server that runs one worker at a time, but keeps as many live as memory allows."""
-    folder = service(tmp_path_factory.mktemp("services") / "mixed")
-    running = RunningServer(
-        [folder],
-        tmp_path_factory.mktemp("data"),
-        *("--max-workers", "1", "--queue-timeout", str(ONE_RUNNING_QUEUE_S)),
-    ).start()
-    yield running
-    running.stop()
+    yield from mixed_server(tmp_path_factory, "--max-workers", "1", "--queue-timeout", "3")
 
 
 @pytest.fixture(scope="module")
 def roomy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    folder = service(tmp_path_factory.mktemp("services") / "mixed")
-    running = RunningServer([folder], tmp_path_factory.mktemp("data"), "--max-workers", "4")
-    yield running.start()
-    running.stop()
+    yield from mixed_server(tmp_path_factory, "--max-workers", "4")
 
 
 def health(server: RunningServer) -> dict[str, Any]:
