@@ -345,6 +345,17 @@ def test_memory_hog_is_killed_and_report_shows_memory(harness: Harness) -> None:
     assert body(after) == "fed"
 
 
+def test_a_warm_worker_keeps_the_heap_its_invocations_needed(harness: Harness) -> None:
+    # glibc left to itself gives the 4 MB back after every invocation (its trim threshold
+    # stays below what many sub-threshold blocks add up to), so each one faults it in again.
+    async def scenario(invoker: Invoker) -> list[InvocationResult]:
+        return [await harness.call(invoker, "probe-dev-heap") for _ in range(4)]
+
+    faults = [body(r) for r in harness.run(scenario)]
+    assert faults[0] >= 900, faults  # the first one maps its 1,024 pages
+    assert all(f < 100 for f in faults[1:]), faults  # the warm ones reuse them
+
+
 @pytest.mark.parametrize(
     ("name", "description"),
     [

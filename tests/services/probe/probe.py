@@ -3,6 +3,7 @@
 import ctypes
 import logging
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -70,6 +71,15 @@ def counter(event, context):
     global _calls
     _calls += 1
     return {"calls": _calls, "pid": os.getpid(), "instance": INSTANCE}
+
+
+def heap(event, context):
+    """Minor page faults taken while 8 blocks of 512 KB are written, then all freed: what an
+    invocation that needs a few MB (an image's pixels) pays for that memory."""
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    blocks = [b"\x01" * (512 << 10) for _ in range(8)]
+    del blocks
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
 
 
 def segfault(event, context):
