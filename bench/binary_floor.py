@@ -1,5 +1,6 @@
-"""The floor of the binary path, for bench/binary_path.py and bench/image.py: what serving an
-image handler (grayscale, or classify for `POST /classify`) through a process boundary
+"""The floor of the binary path, for bench/binary_path.py, bench/image.py and bench/peers.py:
+what serving an image handler (grayscale; classify for `POST /classify`; bench/functions/peers'
+Pillow grayscale for `POST /gray`) through a process boundary
 cannot avoid, and nothing else. uvicorn (the same settings as faasbox's) reads the POSTed
 image, sends its raw bytes in one frame (faasbox's framing) to a second process, which
 builds the event the handler needs (its body base64, as API Gateway's contract has it),
@@ -30,15 +31,17 @@ from bench.bare_stack import respond, serve
 from faasbox.execution.process import protocol
 
 SERVICE = Path(__file__).resolve().parent.parent / "examples" / "image-service"
+PEERS = Path(__file__).resolve().parent / "functions" / "peers"
 
 
 def serve_worker(sock: socket.socket) -> None:
     os.chdir(SERVICE)
-    sys.path.insert(0, str(SERVICE))
+    sys.path[:0] = [str(SERVICE), str(PEERS)]
+    import app as peers
     import classify
     import grayscale
 
-    handlers = {"grayscale": grayscale.handler, "classify": classify.handler}
+    handlers = {"grayscale": grayscale.handler, "classify": classify.handler, "gray": peers.gray}
     frames: Any = sock.makefile("rb", buffering=1 << 16)
     while True:
         try:
@@ -59,7 +62,11 @@ def serve_worker(sock: socket.socket) -> None:
 
 
 POOL = Pool(serve_worker)
-RESPONSE_TYPES = {"grayscale": b"image/jpeg", "classify": b"text/plain; charset=utf-8"}
+RESPONSE_TYPES = {
+    "grayscale": b"image/jpeg",
+    "classify": b"text/plain; charset=utf-8",
+    "gray": b"image/jpeg",
+}
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -76,7 +83,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await send({"type": "http.response.body", "body": b""})
         return
     content_type = dict(scope["headers"]).get(b"content-type", b"").decode()
-    handler = "classify" if scope["path"].endswith("/classify") else "grayscale"
+    handler = scope["path"].rsplit("/", 1)[-1]
+    if handler not in RESPONSE_TYPES:
+        handler = "grayscale"
     channel = await POOL.take()
     channel.waiter = asyncio.get_running_loop().create_future()
     channel.transport.write(

@@ -1,6 +1,8 @@
 """faasbox against the emulator people use today: the same handler file (bench/functions/peers:
 a JSON hello, and a Pillow grayscale of a 640x480 JPEG) served by `faasbox serve` and by
-serverless-offline 13 (serverless 3), in interleaved rounds, wrk at 1 and 8 connections.
+serverless-offline 13 (serverless 3), in interleaved rounds, wrk at 1 and 8 connections; beside
+them the floor of any server that runs the handler in a second process (bench/bare_roundtrip.py,
+bench/binary_floor.py), which says how far above serverless-offline a design can get at all.
 
     .venv/bin/python -m bench.peers                 # 3 rounds of 5 s; rewrites RESULTS.md's section
     .venv/bin/python -m bench.peers --rounds 1 --seconds 2
@@ -30,6 +32,7 @@ import httpx
 from bench.common import (
     FUNCTIONS,
     WRK_SCRIPT,
+    BareServer,
     PlainLoad,
     faasbox_server,
     free_port,
@@ -208,6 +211,9 @@ def main(argv: list[str] | None = None) -> None:
     started_load = load_average()
     ours = faasbox_server([HANDLERS], "--quiet")
     peer = ServerlessOffline(cli)
+    # The floors: the least any server that runs the handler in a second process costs
+    # (bench/bare_roundtrip.py for the hello, bench/binary_floor.py for the grayscale).
+    floors = {"hello": BareServer("bare_roundtrip.py"), "gray": BareServer("binary_floor.py")}
     results: dict[tuple[str, int, str], list[Load]] = {}
     tails: dict[tuple[int, str], list[PlainLoad]] = {}
     try:
@@ -217,37 +223,50 @@ def main(argv: list[str] | None = None) -> None:
         except AssertionError:
             print(peer.output()[-3000:], file=sys.stderr)
             raise
+        for name, floor in floors.items():  # its workers (8 at c=8) start on first use
+            wrk(f"{floor.url}/{name}", 8, 3, image_file if name == "gray" else None)
         for _ in range(args.rounds):
             for name, connections in LOADS:
                 posted = image_file if name == "gray" else None
                 assert ours.proc is not None
-                sides = (("faasbox", ours.url, ours.proc.pid), ("sls", peer.url, peer.proc.pid))
+                floor = floors[name]
+                sides = (
+                    ("faasbox", ours.url, ours.proc.pid),
+                    ("sls", peer.url, peer.proc.pid),
+                    ("floor", floor.url, floor.proc.pid),
+                )
                 for side, url, pid in sides:
                     target = f"{url}/{name}"
                     wrk(target, connections, 1, posted)  # warm up this load's workers
                     run = wrk(target, connections, args.seconds, posted, pid)
                     results.setdefault((name, connections, side), []).append(run)
                     print(name, connections, side, run, flush=True)
-                    if posted is None:  # the tail from a client with its own clock
+                    if posted is None and side != "floor":  # the tail, by its own clock
                         plain = plain_client(target, connections, args.seconds)
                         tails.setdefault((connections, side), []).append(plain)
                         print(name, connections, side, plain, flush=True)
     finally:
         ours.stop()
         peer.stop()
+        for floor in floors.values():
+            floor.stop()
         image_file.unlink()
     rows = []
     for name, connections in LOADS:
         f = results[(name, connections, "faasbox")]
         s = results[(name, connections, "sls")]
-        ratio = statistics.median(r.rps for r in f) / statistics.median(r.rps for r in s)
+        fl = results[(name, connections, "floor")]
+        rps_s = statistics.median(r.rps for r in s)
+        ratio = statistics.median(r.rps for r in f) / rps_s
+        floor_ratio = statistics.median(r.rps for r in fl) / rps_s
         bad_f = sum(r.non_2xx + r.errors for r in f)
         bad_s = sum(r.non_2xx + r.errors for r in s)
-        cpu_f = statistics.median(r.cpu_us for r in f)
-        cpu_s = statistics.median(r.cpu_us for r in s)
+        cpu_f, cpu_s, cpu_fl = (statistics.median(r.cpu_us for r in x) for x in (f, s, fl))
         rows.append(
-            f"| {name} c={connections} | {cell(f)} | {cell(s)} | **{ratio:.2f}x** | "
-            f"{cpu_f:,.0f} / {cpu_s:,.0f} (**{cpu_s / cpu_f:.2f}x**) | {bad_f} / {bad_s} |"
+            f"| {name} c={connections} | {cell(f)} | {cell(s)} | {cell(fl)} | "
+            f"**{ratio:.2f}x** | {floor_ratio:.2f}x | {cpu_f:,.0f} / {cpu_s:,.0f} / "
+            f"{cpu_fl:,.0f} (**{cpu_s / cpu_f:.2f}x**, {cpu_s / cpu_fl:.2f}x) | "
+            f"{bad_f} / {bad_s} |"
         )
     tail_rows = [
         f"| hello c={connections} | {tail_cell(tails[(connections, 'faasbox')])} | "
@@ -260,9 +279,11 @@ def main(argv: list[str] | None = None) -> None:
     body = f"""Targets (issue 16): hello >= 3x serverless-offline's req/s at c=1 and c=8, p99 at c=8
 <= 3x its own p50; grayscale >= 1.5x serverless-offline at c=8.
 
-| load | faasbox req/s (p50 / p99) | serverless-offline req/s (p50 / p99) | faasbox / sls \
-| server CPU µs/req, faasbox / sls (sls / faasbox) | non-2xx + socket errors, faasbox / sls |
-|---|---|---|---|---|---|
+| load | faasbox req/s (p50 / p99) | serverless-offline req/s (p50 / p99) \
+| floor req/s (p50 / p99) | faasbox / sls | floor / sls \
+| server CPU µs/req, faasbox / sls / floor (sls / faasbox, sls / floor) \
+| non-2xx + socket errors, faasbox / sls |
+|---|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
 The tail, timed by a client with its own clock around each request (`bench/closed_loop.c`,
@@ -280,8 +301,12 @@ converts it to grayscale with Pillow and answers the JPEG base64-encoded) on `ht
 served by `faasbox serve --quiet` (default worker limits) and by serverless-offline
 {versions["serverless-offline"]} (serverless {versions["serverless"]}, its warm Python
 process per function). Both answers are checked first (the JSON, a decodable 640x480
-grayscale JPEG). wrk `-t1 -c1` / `-t2 -c8`,
-{args.rounds} rounds of {args.seconds:g} s, every load alternating the two servers, each after
+grayscale JPEG). The floor: the least a server that runs the handler in a second process
+costs, nothing of a platform in it: for the hello bench/bare_roundtrip.py (uvicorn, one frame
+each way to a warm Python process per connection), for the grayscale bench/binary_floor.py
+(the image's bytes in one frame to such a process, which builds the handler's base64 event,
+calls the same `gray` and decodes its answer). wrk `-t1 -c1` / `-t2 -c8`,
+{args.rounds} rounds of {args.seconds:g} s, every load alternating the three servers, each after
 a 1 s warm-up; req/s and p50 the median of the rounds, p99 (wrk's) the range over the rounds.
 Server CPU µs/req: the CPU time of each server's process tree (faasbox: the gateway, its
 zygotes and workers; serverless-offline: node and its Python processes) over the requests
