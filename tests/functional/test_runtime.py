@@ -356,6 +356,16 @@ def test_a_warm_worker_keeps_the_heap_its_invocations_needed(harness: Harness) -
     assert all(f < 100 for f in faults[1:]), faults  # the warm ones reuse them
 
 
+def test_a_functions_own_malloc_variables_apply_to_its_worker(harness: Harness) -> None:
+    # MALLOC_TRIM_THRESHOLD_=0 in its environment: glibc gives the heap back after each one,
+    # as it would in a process started with that variable.
+    async def scenario(invoker: Invoker) -> list[InvocationResult]:
+        return [await harness.call(invoker, "probe-dev-heap-given-back") for _ in range(3)]
+
+    faults = [body(r) for r in harness.run(scenario)]
+    assert all(f >= 900 for f in faults), faults
+
+
 @pytest.mark.parametrize(
     ("name", "description"),
     [

@@ -163,22 +163,35 @@ def output_pending() -> bool:
 # memory limit of its own, so its heap keeps what it once needed: what glibc's dynamic
 # thresholds would converge to after a 32 MB block (its ceiling), set from the start. The
 # peak (REPORT's Max Memory Used, the memory limit) is unchanged; only the give-back is.
-M_TRIM_THRESHOLD = -1
-M_MMAP_THRESHOLD = -3
-HEAP_MMAP_THRESHOLD = 32 << 20
-HEAP_TRIM_THRESHOLD = 64 << 20
+HEAP_DEFAULTS = {"MALLOC_MMAP_THRESHOLD_": 32 << 20, "MALLOC_TRIM_THRESHOLD_": 64 << 20}
+# glibc reads these variables when a process starts; a worker forked from a zygote started
+# before the function's environment existed, so they are applied here, as on Lambda, where
+# the runtime's process starts with them. (GLIBC_TUNABLES is not.)
+MALLOPT_PARAMETERS = {
+    "MALLOC_TRIM_THRESHOLD_": -1,  # M_TRIM_THRESHOLD
+    "MALLOC_TOP_PAD_": -2,  # M_TOP_PAD
+    "MALLOC_MMAP_THRESHOLD_": -3,  # M_MMAP_THRESHOLD
+    "MALLOC_MMAP_MAX_": -4,  # M_MMAP_MAX
+    "MALLOC_ARENA_MAX": -8,  # M_ARENA_MAX
+}
 
 
-def keep_heap() -> None:
-    """Set glibc's heap thresholds for a worker (a no-op on another libc)."""
+def keep_heap(env: dict[str, str]) -> None:
+    """Set glibc's heap parameters for a worker: the function's own MALLOC_* variables where
+    it has them, else HEAP_DEFAULTS (a no-op on another libc)."""
     try:
         glibc = os.confstr("CS_GNU_LIBC_VERSION")
         mallopt = ctypes.CDLL(None).mallopt
     except (ValueError, OSError, AttributeError):
         return
-    if glibc:
-        mallopt(M_MMAP_THRESHOLD, HEAP_MMAP_THRESHOLD)
-        mallopt(M_TRIM_THRESHOLD, HEAP_TRIM_THRESHOLD)
+    if not glibc:
+        return
+    for name, parameter in MALLOPT_PARAMETERS.items():
+        value = env.get(name)
+        if value is not None and value.strip().isdigit() and int(value) < 1 << 31:
+            mallopt(parameter, int(value))  # a C int
+        elif name in HEAP_DEFAULTS:
+            mallopt(parameter, HEAP_DEFAULTS[name])
 
 
 def _json_default(obj: Any) -> Any:
@@ -365,8 +378,8 @@ def serve(ctrl: socket.socket, boot_header: dict[str, Any] | None = None) -> Non
         if kind != protocol.BOOT:
             raise protocol.ProtocolError(f"expected BOOT, got frame kind {kind}")
     started = time.perf_counter()
-    keep_heap()
     boot(ctrl, boot_header)
+    keep_heap(boot_header["env"])
     _setup_output()
     handler = init(ctrl, boot_header, (time.perf_counter() - started) * 1000)
     if handler is None:
