@@ -70,9 +70,10 @@ class EnvironmentLane(ABC, Generic[E, A]):
 
     @abstractmethod
     async def _start(self, deadline: float) -> A:
-        """A new environment, busy, for the caller, which has `reserve`d its slot; a start
-        that fails frees the slot (`Budget.free`) and cleans up after itself. `deadline`
-        (the loop's clock) is the request's, for a start that may wait its turn."""
+        """A new environment for the caller, which has `reserve`d its slot: counted in
+        `starting` until it is ready, then `busy`. A start that fails frees the slot
+        (`Budget.free`) and cleans up after itself. `deadline` (the loop's clock) is the
+        request's, for a start that may wait its turn."""
 
     @abstractmethod
     def _adopted(self, started: A) -> None:
