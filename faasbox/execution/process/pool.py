@@ -1,12 +1,13 @@
 """Warm pools: the workers of each deployed function version.
 
-A pool hands out an idle warm worker when it has one, starts a new one (a cold start) while
-the function is under its concurrency limit (while another start is under way, only after
-a request has waited `SCALE_UP_AFTER_S` for a worker to free) and the invoker's global
-budget has a slot (faasbox.execution.admission: fewer than its concurrency running, and a
-live slot, which at the live cap the least recently used idle worker of another function,
-or environment of another executor, gives up), and otherwise queues the request for a short
-time before answering 429, as Lambda throttles.
+A pool (an `EnvironmentLane` of worker processes, faasbox.execution.lane, as a Ray pool is
+one of host actors) hands out an idle warm worker when it has one, starts a new one (a cold
+start) while the function is under its concurrency limit (while another start is under way,
+only after a request has waited `SCALE_UP_AFTER_S` for a worker to free) and the invoker's
+global budget has a slot (faasbox.execution.admission: fewer than its concurrency running,
+and a live slot, which at the live cap the least recently used idle worker of another
+function, or environment of another executor, gives up), and otherwise queues the request
+for a short time before answering 429, as Lambda throttles.
 Idle workers are reaped after `idle_timeout_s`; a redeploy drains the old version's pool.
 """
 
@@ -21,10 +22,10 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from faasbox.execution.admission import Budget, Queue
+from faasbox.execution.admission import Budget
 from faasbox.execution.api import WorkerInfo
+from faasbox.execution.lane import EnvironmentLane
 from faasbox.execution.process import jail
 from faasbox.execution.process.launcher import Jail, Launcher
 from faasbox.execution.process.limits import MemoryLimiter, clean_stale_groups
@@ -75,122 +76,23 @@ def version_keys(keys: Iterable[PoolKey], name: str, version: str) -> list[PoolK
     return [key for key in keys if key[:2] == (name, version)]
 
 
-class FunctionPool:
+class FunctionPool(EnvironmentLane[WorkerProcess, Lease]):
+    """A function version's worker processes (faasbox.execution.lane): a request is given a
+    `Lease`, cold with the INIT outcome when its worker started for it."""
+
     def __init__(self, fn: DeployedFunction, manager: PoolManager) -> None:
-        self.fn = fn
+        super().__init__(fn, manager.settings, manager.budget, SCALE_UP_AFTER_S)
         self.manager = manager
-        self.idle: list[WorkerProcess] = []
-        self.busy: set[WorkerProcess] = set()
-        self.starting = 0
-        self.queue: Queue[WorkerProcess] = Queue(fn, manager.settings)
-        self.draining = False
-        reserved = fn.config.reserved_concurrency
-        self.limit = manager.settings.max_workers if reserved is None else reserved
 
-    @property
-    def size(self) -> int:
-        return len(self.idle) + len(self.busy) + self.starting
+    def _usable(self, worker: WorkerProcess) -> bool:
+        return worker.alive
 
-    def take_idle(self) -> WorkerProcess | None:
-        """An idle warm worker, now busy; None if there is none, or the budget's concurrency
-        is all running (then `acquire`)."""
-        while self.idle:
-            worker = self.idle[-1]  # the most recently used: its caches are warmest
-            if not worker.alive:
-                self.idle.pop()
-                self._discard(worker, busy=False)
-            elif self.manager.budget.occupy(self):
-                self.idle.pop()
-                self.busy.add(worker)
-                return worker
-            else:
-                return None
-        return None
+    def _warm(self, worker: WorkerProcess) -> Lease:
+        return Lease(worker, cold=False)
 
-    async def acquire(self) -> Lease:
-        """A worker: idle, new (a cold start), or handed over after a wait; else a 429."""
-        deadline = self.queue.deadline()
-        waited = False
-        while True:
-            worker = self.take_idle()
-            if worker is not None:
-                return Lease(worker, cold=False)
-            if self.busy and self.starting and self.size < self.limit and not waited:
-                # A start is already under way: rather than one more per busy arrival, give
-                # a busy worker (or that start) SCALE_UP_AFTER_S to free first.
-                waited = True
-                handed = await self._wait_briefly()
-                if handed is not None:
-                    return Lease(handed, cold=False)
-                continue
-            if self.size < self.limit and self.manager.budget.reserve(self):
-                if not self.busy:
-                    return await self._start_worker()  # nothing to race: wait for this one
-                return await self._scale_up()
-            if self.limit == 0:
-                raise self.queue.throttled()
-            handed = await self.queue.wait(deadline, self.release)
-            if handed is not None:
-                return Lease(handed, cold=False)
-            # None: a slot was freed somewhere; go round and try to take it.
-
-    async def _wait_briefly(self) -> WorkerProcess | None:
-        """A worker handed over within SCALE_UP_AFTER_S, else None (also when woken for a
-        slot freed elsewhere: the caller goes round and may start one)."""
-        waiter = self.queue.join()
-        try:
-            await asyncio.wait({waiter}, timeout=SCALE_UP_AFTER_S)
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled() and (handed := waiter.result()) is not None:
-                self.release(handed)  # handed at the moment of cancelling
-            self.queue.withdraw(waiter)
-            raise
-        if waiter.done() and not waiter.cancelled():
-            return waiter.result()
-        self.queue.withdraw(waiter)
-        return None
-
-    async def _scale_up(self) -> Lease:
-        """Start a worker for this request, but let a busy one that frees first serve it.
-
-        Under steady load a warm worker frees in a few ms while a cold start takes 5-100 ms
-        (more on a loaded machine): a request that waited for its own start paid that in the
-        tail at every scale-up. The new worker joins the pool when it is ready, carrying its
-        INIT outcome to the invocation it first serves (cold, with its Init Duration)."""
-        start = asyncio.ensure_future(self._start_worker())
-        try:
-            while True:
-                waiter = self.queue.join()
-                pending: set[asyncio.Future[Any]] = {start, waiter}
-                await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                if waiter.done():
-                    worker = waiter.result()
-                    if worker is not None:
-                        start.add_done_callback(self._adopt)
-                        return Lease(worker, cold=False)
-                    # Woken for a slot freed elsewhere: this request has its start; pass it on.
-                    self.manager.budget.wake()
-                    continue
-                self.queue.withdraw(waiter)
-                return start.result()  # raises what the start raised
-        except asyncio.CancelledError:
-            handed = waiter.result() if waiter.done() and not waiter.cancelled() else None
-            if handed is not None:
-                self.release(handed)  # handed at the moment of cancelling
-            self.queue.withdraw(waiter)
-            start.add_done_callback(self._adopt)
-            raise
-
-    def _adopt(self, start: asyncio.Future[Lease]) -> None:
-        """A worker started for a request that a warm one served: it joins the pool."""
-        if start.cancelled() or start.exception() is not None:
-            return  # _start_worker cleaned up after itself
-        lease = start.result()
-        lease.worker.fresh_init = lease.init
-        failed = lease.init is not None and lease.init.error is not None
-        self.release(lease.worker, healthy=not failed)
-
-    async def _start_worker(self) -> Lease:
+    async def _start(self, deadline: float = 0.0) -> Lease:
+        """A new worker, INIT run (failed INIT too: the outcome says); a cold start waits no
+        turn, so `deadline` is no matter."""
         self.starting += 1
         worker = WorkerProcess(self.fn, self.manager.run_dir, self.manager.launcher)
         try:
@@ -199,78 +101,36 @@ class FunctionPool:
             self.starting -= 1
             worker.kill()
             worker.cleanup()
-            self.manager.budget.free(busy=True, lane=self)
+            self.budget.free(busy=True, lane=self)
             raise
         self.starting -= 1
         self.busy.add(worker)
         self.manager.workers.add(worker)
         return Lease(worker, cold=True, init=outcome)
 
-    def release(self, worker: WorkerProcess, healthy: bool = True) -> None:
-        """Give a worker back after an invocation; an unhealthy one is killed, not reused."""
-        if not healthy or not worker.alive or self.draining:
-            self.busy.discard(worker)
-            self._discard(worker, busy=True)
-            return
-        if self.queue.waiters and self.queue.hand(worker):
-            return  # still busy: the waiter's now
-        self.busy.discard(worker)
-        worker.last_used = time.monotonic()
-        self.idle.append(worker)
-        self.manager.budget.vacate()
+    def _adopted(self, lease: Lease) -> None:
+        """Its INIT outcome goes to the invocation it first serves (cold, with its Init
+        Duration); a worker whose INIT failed is not kept."""
+        lease.worker.fresh_init = lease.init
+        failed = lease.init is not None and lease.init.error is not None
+        self.release(lease.worker, healthy=not failed)
 
-    # -- its share of the budget (faasbox.execution.admission.Lane) -------------------------
-
-    def wake_one(self) -> bool:
-        if not self.idle and self.size >= self.limit:
-            return False  # at its own limit: its waiters wait for its own workers
-        return self.queue.wake_one()
-
-    def oldest_idle(self) -> float | None:
-        return min((w.last_used for w in self.idle), default=None)
-
-    def evict_oldest_idle(self) -> None:
-        worker = min(self.idle, key=lambda w: w.last_used)
-        self.idle.remove(worker)
+    def _stop(self, worker: WorkerProcess) -> None:
         self.manager.workers.discard(worker)
         self.manager.retire_worker(worker)
 
-    def _discard(self, worker: WorkerProcess, busy: bool) -> None:
-        self.manager.workers.discard(worker)
-        self.manager.retire_worker(worker)
-        self.manager.budget.free(busy, lane=self)
-
-    @property
-    def provisioned(self) -> int:
-        """Workers kept warm whatever the traffic (provisionedConcurrency), unless draining."""
-        if self.draining:
-            return 0
-        return min(self.fn.config.provisioned_concurrency or 0, self.limit)
+    def _keeps_warm(self, worker: WorkerProcess, evicted: int) -> bool:
+        # No worker is marked provisioned: the oldest idle ones stop while more stay live.
+        return evicted >= len(self.idle) + len(self.busy) - self.provisioned
 
     async def provision(self) -> None:
         """Start workers until `provisioned` are live; each runs INIT and waits idle."""
-        budget = self.manager.budget
-        while self.size < self.provisioned and budget.reserve(self, provisioning=True):
-            lease = await self._start_worker()
+        while self.size < self.provisioned and self.budget.reserve(self, provisioning=True):
+            lease = await self._start()
             if lease.init is not None and lease.init.error is not None:
                 self.release(lease.worker, healthy=False)
                 return  # a function that cannot INIT is not kept warm
             self.release(lease.worker)
-
-    def evict_idle(self, older_than: float | None = None) -> int:
-        """Stop idle workers (all, or those idle since before `older_than`), keeping the
-        provisioned ones when only reaping."""
-        keep: list[WorkerProcess] = []
-        evicted = 0
-        spare = len(self.idle) + len(self.busy) - self.provisioned
-        for worker in sorted(self.idle, key=lambda w: w.last_used):
-            if older_than is None or (worker.last_used < older_than and evicted < spare):
-                self._discard(worker, busy=False)
-                evicted += 1
-            else:
-                keep.append(worker)
-        self.idle = keep
-        return evicted
 
 
 def clean_run_dir(run_dir: Path) -> None:

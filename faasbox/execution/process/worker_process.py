@@ -195,7 +195,7 @@ class WorkerProcess:
         self.reported_memory_kb = 0  # the worker's own peak RSS, from its last result
         self.ready_info: dict[str, Any] = {}  # what INIT cost inside the worker
         # INIT's outcome until the invocation it is reported with (a worker started while a
-        # warm one served its request waits in the pool with it: FunctionPool._scale_up).
+        # warm one served its request waits in the pool with it: EnvironmentLane._scale_up).
         self.fresh_init: InitOutcome | None = None
         self.last_used = time.monotonic()
         self.invocations = 0

@@ -1,16 +1,17 @@
 """The gateway's Ray environments of each function version.
 
-An `ActorPool` is a local pool's twin (faasbox.execution.process.pool) whose workers are
-host actors (faasbox.execution.ray.host) on the cluster's nodes: an idle one serves the
-next invocation; none idle, one more is started (scale-up on queueing: while it starts, a
-busy one that frees first serves the request, and the new one joins the pool) under the
-function's limits and the invoker's budget, else the request queues, then gets a 429. Idle
-environments are stopped after `idle_timeout_s` but the provisioned ones (scale-down on
-idleness). A function with a reserved or provisioned concurrency claims each environment
-from its cluster-wide ledger (faasbox.execution.ray.ledger) as it starts and releases it
-as it stops. Each environment's invocations go over its channel (faasbox.execution.ray.
-channel), opened once it is ready; a Ray call of it stays pending meanwhile (`closed`), so an
-actor Ray sees die drops its channel, failing what runs there and sparing the next caller.
+An `ActorPool` is, as a local pool is (faasbox.execution.process.pool), an
+`EnvironmentLane` (faasbox.execution.lane), here of host actors (faasbox.execution.ray.host)
+on the cluster's nodes: an idle one serves the next invocation; none idle, one more is
+started (scale-up on queueing: while it starts, a busy one that frees first serves the
+request, and the new one joins the pool) under the function's limits and the invoker's
+budget, else the request queues, then gets a 429. Idle environments are stopped after
+`idle_timeout_s` but the provisioned ones (scale-down on idleness). A function with a
+reserved or provisioned concurrency claims each environment from its cluster-wide ledger
+(faasbox.execution.ray.ledger) as it starts and releases it as it stops. Each environment's
+invocations go over its channel (faasbox.execution.ray.channel), opened once it is ready; a
+Ray call of it stays pending meanwhile (`closed`), so an actor Ray sees die drops its
+channel, failing what runs there and sparing the next caller.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from typing import Any
 
 import ray
 
-from faasbox.execution.admission import Budget, Queue
+from faasbox.execution.admission import Budget
+from faasbox.execution.lane import EnvironmentLane
 from faasbox.execution.ray import placement
 from faasbox.execution.ray.channel import Channel, new_secret
 from faasbox.execution.ray.code import CodeShipper
@@ -83,83 +85,31 @@ class Environment:
             self.channel.close()
 
 
-class ActorPool:
+class ActorPool(EnvironmentLane[Environment, Environment]):
+    """A function version's host actors (faasbox.execution.lane): a request is given the
+    environment itself."""
+
     def __init__(self, fn: DeployedFunction, owner: PoolOwner) -> None:
-        self.fn = fn
+        super().__init__(fn, owner.settings, owner.budget)
         self.owner = owner
-        self.idle: list[Environment] = []
-        self.busy: set[Environment] = set()
-        self.starting = 0
-        self.queue: Queue[Environment] = Queue(fn, owner.settings)
-        self.draining = False
         reserved = fn.config.reserved_concurrency
-        self.limit = owner.settings.max_workers if reserved is None else reserved
         counted = reserved is not None or bool(fn.config.provisioned_concurrency)
         self.ledger: Any = ledger_for(fn.name) if counted else None
 
-    @property
-    def size(self) -> int:
-        return len(self.idle) + len(self.busy) + self.starting
+    def _usable(self, env: Environment) -> bool:
+        return env.usable  # not once its actor died: its channel drops
 
-    def take_idle(self) -> Environment | None:
-        """An idle environment, now busy; None if there is none, or the budget's concurrency
-        is all running (then `acquire`)."""
-        while self.idle:
-            env = self.idle[-1]  # the most recently used
-            if not env.usable:  # its actor died while idle
-                self.idle.pop()
-                self._discard(env, busy=False)
-            elif self.owner.budget.occupy(self):
-                self.idle.pop()
-                self.busy.add(env)
-                return env
-            else:
-                return None
-        return None
+    def _warm(self, env: Environment) -> Environment:
+        return env
 
-    async def acquire(self) -> Environment:
-        """An environment: idle, new, or handed over after a wait; else a 429."""
-        deadline = self.queue.deadline()
-        while True:
-            env = self.take_idle()
-            if env is not None:
-                return env
-            if self.size < self.limit and self.owner.budget.reserve(self):
-                if not self.busy:
-                    return await self._start(deadline=deadline)
-                return await self._scale_up(deadline)
-            if self.limit == 0:
-                raise self.queue.throttled()
-            handed = await self.queue.wait(deadline, self.release)
-            if handed is not None:
-                return handed
+    def _adopted(self, env: Environment) -> None:
+        self.release(env)
 
-    async def _scale_up(self, deadline: float) -> Environment:
-        """Start an environment for this request, but let a busy one that frees first serve
-        it (an actor takes a second or more to start; a warm invocation milliseconds)."""
-        start = asyncio.ensure_future(self._start(deadline=deadline))
-        waiter = self.queue.join()
-        try:
-            while True:
-                pending: set[asyncio.Future[Any]] = {start, waiter}
-                await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                if waiter.done():
-                    env = waiter.result()
-                    if env is not None:
-                        start.add_done_callback(self._adopt)
-                        return env
-                    self.owner.budget.wake()  # woken for a slot elsewhere: pass it on
-                    waiter = self.queue.join()
-                    continue
-                self.queue.withdraw(waiter)
-                return start.result()
-        except asyncio.CancelledError:
-            handed = waiter.result() if waiter.done() and not waiter.cancelled() else None
-            if handed is not None:
-                self.release(handed)  # handed at the moment of cancelling
-            self.queue.withdraw(waiter)
-            start.add_done_callback(self._adopt)
-            raise
+    def _stop(self, env: Environment) -> None:
+        self.owner.stop(env, self)
+
+    def _keeps_warm(self, env: Environment, evicted: int) -> bool:
+        return env.provisioned  # claimed as such from the ledger, which counts them
 
     async def _claim(self, name: str, provisioned: bool, deadline: float) -> None:
         wanted = self.fn.config.provisioned_concurrency if provisioned else None
@@ -178,11 +128,7 @@ class ActorPool:
             return 0
         return self.evict_idle(older_than=time.monotonic())
 
-    def _adopt(self, start: asyncio.Future[Environment]) -> None:
-        if not start.cancelled() and start.exception() is None:
-            self.release(start.result())
-
-    async def _start(self, provisioned: bool = False, deadline: float = 0.0) -> Environment:
+    async def _start(self, deadline: float = 0.0, provisioned: bool = False) -> Environment:
         """A new environment, placed and with its code; busy, for the caller. Its ledger
         claim is asked again until `deadline` (the loop's clock) while other gateways'
         environments hold the function's limit."""
@@ -202,7 +148,7 @@ class ActorPool:
             env.watch_actor()
         except BaseException as e:
             self.starting -= 1
-            self.owner.budget.free(busy=True, lane=self)
+            self.budget.free(busy=True, lane=self)
             if env is not None:
                 self.owner.stop(env, self)
             elif self.ledger is not None:
@@ -235,24 +181,6 @@ class ActorPool:
                 "reach every node's address as Ray reports it"
             ) from None
 
-    def release(self, env: Environment, healthy: bool = True) -> None:
-        """Give an environment back after an invocation; a dead one is stopped and forgotten
-        (the next invocation that needs one starts it where Ray places it)."""
-        env.last_used = time.monotonic()
-        if not healthy or self.draining:
-            self.busy.discard(env)
-            self._discard(env, busy=True)
-            return
-        if self.queue.waiters and self.queue.hand(env):
-            return
-        self.busy.discard(env)
-        self.idle.append(env)
-        self.owner.budget.vacate()
-
-    def _discard(self, env: Environment, busy: bool) -> None:
-        self.owner.stop(env, self)
-        self.owner.budget.free(busy, lane=self)
-
     def drop_node(self, node: str) -> int:
         """Forget the idle environments on a node that died (their actors are gone)."""
         gone = [e for e in self.idle if e.node == node]
@@ -261,51 +189,17 @@ class ActorPool:
             self._discard(env, busy=False)
         return len(gone)
 
-    # -- its share of the budget (faasbox.execution.admission.Lane) -------------------------
-
-    def wake_one(self) -> bool:
-        if not self.idle and self.size >= self.limit:
-            return False  # at its own limit: its waiters wait for its own environments
-        return self.queue.wake_one()
-
-    def oldest_idle(self) -> float | None:
-        return min((e.last_used for e in self.idle), default=None)
-
-    def evict_oldest_idle(self) -> None:
-        env = min(self.idle, key=lambda e: e.last_used)
-        self.idle.remove(env)
-        self.owner.stop(env, self)  # its slot passes to the caller
-
-    @property
-    def provisioned(self) -> int:
-        if self.draining:
-            return 0
-        return min(self.fn.config.provisioned_concurrency or 0, self.limit)
-
     async def provision(self) -> None:
         """Start environments until `provisioned` of the cluster's are live (the ledger says
         how many other gateways keep already); each waits idle, warm."""
         while sum(
             e.provisioned for e in [*self.idle, *self.busy]
-        ) < self.provisioned and self.owner.budget.reserve(self, provisioning=True):
+        ) < self.provisioned and self.budget.reserve(self, provisioning=True):
             try:
                 env = await self._start(provisioned=True)
             except Exception:  # the ledger's full (other gateways keep them), or no node
                 return
             self.release(env)
-
-    def evict_idle(self, older_than: float | None = None) -> int:
-        """Stop idle environments (all, or those idle since before `older_than`), keeping
-        the provisioned ones when only reaping."""
-        keep: list[Environment] = []
-        for env in self.idle:
-            if older_than is None or (env.last_used < older_than and not env.provisioned):
-                self._discard(env, busy=False)
-            else:
-                keep.append(env)
-        evicted = len(self.idle) - len(keep)
-        self.idle = keep
-        return evicted
 
 
 class PoolOwner:

@@ -1,0 +1,121 @@
+"""A function's environments as a lane of the budget (faasbox.execution.lane), on their own:
+what a fake subclass starts, with no process or actor behind it."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from faasbox.execution.admission import Budget
+from faasbox.execution.lane import EnvironmentLane
+from faasbox.execution.settings import RuntimeSettings
+from tests.support import wait_until_async
+from tests.unit.test_admission import function
+
+numbers = itertools.count(1)
+
+
+@dataclass(eq=False)
+class Env:
+    number: int = field(default_factory=lambda: next(numbers))
+    alive: bool = True
+    warm: bool = False  # provisioned
+    last_used: float = 0.0
+
+
+class FakeLane(EnvironmentLane[Env, Env]):
+    """Its starts end when `started` is set; it records what it stopped."""
+
+    def __init__(self, tmp_path: Path, budget: Budget, max_workers: int = 2) -> None:
+        settings = RuntimeSettings(data_dir=tmp_path, max_workers=max_workers, queue_timeout_s=5)
+        super().__init__(function(), settings, budget)
+        self.started = asyncio.Event()
+        self.stopped: list[Env] = []
+        budget.join(self)
+
+    def _usable(self, env: Env) -> bool:
+        return env.alive
+
+    def _warm(self, env: Env) -> Env:
+        return env
+
+    async def _start(self, deadline: float) -> Env:
+        self.starting += 1
+        await self.started.wait()
+        self.starting -= 1
+        env = Env()
+        self.busy.add(env)
+        return env
+
+    def _adopted(self, env: Env) -> None:
+        self.release(env)
+
+    def _stop(self, env: Env) -> None:
+        self.stopped.append(env)
+
+    def _keeps_warm(self, env: Env, evicted: int) -> bool:
+        return env.warm
+
+
+def test_an_environment_that_died_serving_is_stopped_not_handed_to_a_waiter(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        budget = Budget(concurrency=4)
+        lane = FakeLane(tmp_path, budget, max_workers=1)
+        lane.started.set()
+        first = await lane.acquire()
+        waiting = asyncio.ensure_future(lane.acquire())  # at the lane's limit: it queues
+        await wait_until_async(lambda: len(lane.queue) == 1, 10, "the request to queue")
+        first.alive = False  # its process exited as its invocation ended
+        lane.release(first)
+        second = await waiting
+        assert second is not first and lane.stopped == [first]
+        assert lane.busy == {second} and (budget.live, budget.busy) == (1, 1)
+
+    asyncio.run(scenario())
+
+
+def test_a_busy_environment_that_frees_first_serves_and_the_new_one_joins_the_lane(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        budget = Budget(concurrency=4)
+        lane = FakeLane(tmp_path, budget)
+        lane.started.set()
+        first = await lane.acquire()
+        lane.started.clear()
+        scaling = asyncio.ensure_future(lane.acquire())  # a start, racing `first`
+        await wait_until_async(lambda: lane.starting == 1, 10, "the start to begin")
+        lane.release(first)
+        assert await scaling is first
+        lane.started.set()
+        await wait_until_async(lambda: len(lane.idle) == 1, 10, "the new one to join")
+        assert lane.busy == {first} and lane.idle != [first]
+        assert (budget.live, budget.busy) == (2, 1)
+
+    asyncio.run(scenario())
+
+
+def test_reaping_stops_the_idle_but_the_provisioned_and_draining_stops_all(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        budget = Budget(concurrency=4)
+        lane = FakeLane(tmp_path, budget, max_workers=3)
+        lane.started.set()
+        envs = [await lane.acquire() for _ in range(3)]
+        envs[0].warm = True
+        for env in envs:
+            lane.release(env)
+        now = max(env.last_used for env in envs) + 1
+        assert lane.oldest_idle() == envs[0].last_used
+        assert lane.evict_idle(older_than=now) == 2
+        assert lane.idle == [envs[0]] and lane.stopped == envs[1:]
+        lane.draining = True
+        assert lane.evict_idle() == 1 and lane.stopped == [*envs[1:], envs[0]]
+        assert (budget.live, budget.busy) == (0, 0)
+
+    asyncio.run(scenario())
