@@ -46,10 +46,11 @@ typecheck: $(VENV)/.installed-test
 
 # The cluster's tests run beside the rest (they mostly wait on Ray, in a network namespace of
 # their own): their output goes to build/test-cluster.log and is printed after the rest's.
+# --durations: the slowest tests, named in every run's log (the suite is kept under 15 min).
 test: lint typecheck toolchains chromium postgresql $(VENV)/.installed-lambda-runtime
 	@mkdir -p build
 	@$(MAKE) --no-print-directory test-cluster > build/test-cluster.log 2>&1 & cluster=$$!; \
-	$(BIN)/python -m pytest tests --ignore=tests/cluster; rest=$$?; \
+	$(BIN)/python -m pytest tests --ignore=tests/cluster --durations=25; rest=$$?; \
 	wait $$cluster; cluster_status=$$?; \
 	echo "==================== tests/cluster (run beside the rest) ===================="; \
 	cat build/test-cluster.log; \
