@@ -351,9 +351,11 @@ def test_a_warm_worker_keeps_the_heap_its_invocations_needed(harness: Harness) -
     async def scenario(invoker: Invoker) -> list[InvocationResult]:
         return [await harness.call(invoker, "probe-dev-heap") for _ in range(4)]
 
+    # Relative to the first invocation's faults, which map the 4 MB: a page each with 4 KB
+    # pages (~1,000), far fewer where transparent huge pages back the heap.
     faults = [body(r) for r in harness.run(scenario)]
-    assert faults[0] >= 900, faults  # the first one maps its 1,024 pages
-    assert all(f < 100 for f in faults[1:]), faults  # the warm ones reuse them
+    assert faults[0] > 0, faults
+    assert all(f * 10 < faults[0] for f in faults[1:]), faults  # the warm ones reuse them
 
 
 def test_a_functions_own_malloc_variables_apply_to_its_worker(harness: Harness) -> None:
@@ -363,7 +365,7 @@ def test_a_functions_own_malloc_variables_apply_to_its_worker(harness: Harness) 
         return [await harness.call(invoker, "probe-dev-heap-given-back") for _ in range(3)]
 
     faults = [body(r) for r in harness.run(scenario)]
-    assert all(f >= 900 for f in faults), faults
+    assert faults[0] > 0 and all(f * 2 > faults[0] for f in faults[1:]), faults
 
 
 @pytest.mark.parametrize(
