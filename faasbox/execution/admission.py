@@ -7,8 +7,11 @@ account concurrency, here sized by the cores. `live_limit` (`max_live_workers`) 
 ones, idle ones too, by memory: an idle worker costs memory, not CPU, so many functions can
 each keep theirs warm. A request that needs a new environment at the live cap takes the slot
 of the least recently used idle environment of another function (LRU eviction); at the
-concurrency cap it waits. A request the budget refuses is woken when a slot frees. The
-invoker makes one budget and hands it to every executor.
+concurrency cap it waits. A request the budget refused is handed the running slot that frees
+next (`RUNNING`): passed on, not freed, so no request arriving meanwhile can take it first.
+The functions that wait take turns: a function whose own queue never empties gives its slot
+to another's waiting request rather than to its own next one, so a flooded function cannot
+starve the others. The invoker makes one budget and hands it to every executor.
 
 `Queue` is one function version's waiting requests: FIFO, at most `queue_limit` of them, each
 for at most `queue_timeout_s`; one that cannot wait gets Lambda's 429 (TooManyRequests, with
@@ -33,12 +36,23 @@ from faasbox.registry.models import DeployedFunction
 T = TypeVar("T")
 
 
+class RunningSlot:
+    """A running slot of the budget handed to a woken request: counted busy already, it is
+    the request's to use (`take_idle`, `reserve(running=True)`) or to `give_back`."""
+
+    def __repr__(self) -> str:
+        return "RUNNING"
+
+
+RUNNING = RunningSlot()
+
+
 class Lane(Protocol):
     """One function version's share of the budget, as an executor keeps it."""
 
-    def wake_one(self) -> bool:
-        """Tell one waiting request that a slot is free; False if none is waiting, or none
-        could use it (the function is at its own limit)."""
+    def wake_one(self, running: RunningSlot | None = None) -> bool:
+        """Hand one waiting request a running slot, or (None) tell it a slot may be free;
+        False if none is waiting, or none could use it (the function is at its own limit)."""
         ...
 
     def oldest_idle(self) -> float | None:
@@ -73,15 +87,18 @@ class Budget:
         self._lanes.pop(lane, None)
         self._refused.pop(lane, None)
 
-    def reserve(self, requester: Lane, *, provisioning: bool = False) -> bool:
+    def reserve(
+        self, requester: Lane, *, provisioning: bool = False, running: bool = False
+    ) -> bool:
         """A slot for a new environment of `requester`, busy from its start, evicting another
         lane's LRU idle environment at the live cap; False (the requester is woken when one
         frees) at the concurrency cap, or when every live slot is held by a busy environment
         or by the requester's own. Provisioning starts environments that wait idle: it needs
-        only a live slot."""
+        only a live slot. `running`: the requester was handed its running slot (`RUNNING`)
+        and needs only the live one; refused, it still holds the running one."""
         if self.closing:
             return False
-        if self.busy >= self.concurrency and not provisioning:
+        if self.busy >= self.concurrency and not (provisioning or running):
             self._refused[requester] = None
             return False
         if self.live < self.live_limit:
@@ -89,7 +106,8 @@ class Budget:
         elif not self._evict_for(requester):
             self._refused[requester] = None
             return False
-        self.busy += 1
+        if not running:
+            self.busy += 1
         return True
 
     def _evict_for(self, requester: Lane) -> bool:
@@ -107,32 +125,57 @@ class Budget:
 
     def occupy(self, requester: Lane) -> bool:
         """An idle environment of `requester` is to serve: False at the concurrency cap (the
-        requester is woken when a running one stops)."""
+        requester is handed a running slot when one frees)."""
         if self.busy < self.concurrency:
             self.busy += 1
             return True
         self._refused[requester] = None
         return False
 
-    def vacate(self) -> None:
-        """A busy environment is idle again: its running slot goes to a refused request."""
-        self.busy -= 1
+    def others_refused(self, lane: Lane) -> bool:
+        """Whether a lane other than `lane` has a request the budget refused: then `lane`
+        gives its running slot up rather than hand it to its own next request."""
         if self._refused:
-            self.wake()
+            for refused in self._refused:
+                if refused is not lane:
+                    return True
+        return False
+
+    def vacate(self, waiting: Lane | None = None) -> None:
+        """A busy environment is idle again: its running slot passes to a refused request.
+        `waiting`: its lane, which has requests waiting too; they take their turn after the
+        lanes refused before them."""
+        if waiting is not None:
+            self._refused.pop(waiting, None)
+            self._refused[waiting] = None
+        self.give_back()
+
+    def give_back(self) -> None:
+        """A running slot is free: handed on to the lane refused longest ago that can use
+        it (that lane then waits behind the others), else free."""
+        while self._refused:
+            lane = next(iter(self._refused))
+            del self._refused[lane]
+            if lane.wake_one(RUNNING):
+                self._refused[lane] = None  # its other waiters: after the other lanes'
+                return
+        self.busy -= 1
 
     def free(self, busy: bool, lane: Lane | None = None) -> None:
         """An environment is gone, busy (serving or starting) or idle: its slots go to a
-        request waiting in `lane`, its own, if any can use them, else to a refused one."""
+        refused request, or to one waiting in `lane`, its own, after the lanes refused
+        before it."""
         self.live -= 1
         if busy:
-            self.busy -= 1
+            self.vacate(lane)
+            return
         if lane is not None and lane.wake_one():
             return
         if self._refused:
             self.wake()
 
     def wake(self) -> None:
-        """Tell one refused request that a slot may be free: the lanes take turns."""
+        """Tell one refused request that a live slot may be free: the lanes take turns."""
         while self._refused:
             lane = next(iter(self._refused))
             del self._refused[lane]
@@ -143,10 +186,11 @@ class Budget:
 
 class Queue(Generic[T]):
     """The requests waiting for one function version: handed a `T` (a warm worker, a slot)
-    by `hand`, or None by `wake_one` (a slot freed elsewhere: try again)."""
+    or the budget's `RUNNING` slot by `hand`, or None by `wake_one` (a live slot freed
+    elsewhere: try again)."""
 
     def __init__(self, fn: DeployedFunction, settings: RuntimeSettings) -> None:
-        self.waiters: deque[asyncio.Future[T | None]] = deque()
+        self.waiters: deque[asyncio.Future[T | RunningSlot | None]] = deque()
         self.max_waiting = settings.queue_limit
         self.timeout_s = settings.queue_timeout_s
         self.reserved = fn.config.reserved_concurrency is not None
@@ -160,7 +204,9 @@ class Queue(Generic[T]):
     def deadline(self) -> float:
         return asyncio.get_running_loop().time() + self.timeout_s
 
-    async def wait(self, deadline: float, give_back: Callable[[T], None]) -> T | None:
+    async def wait(
+        self, deadline: float, give_back: Callable[[T | RunningSlot], None]
+    ) -> T | RunningSlot | None:
         """Wait until handed something or woken, until `deadline` (the loop's clock); a 429
         when the queue is full or the deadline passes. `give_back` returns what was handed
         to a caller cancelled at that very moment."""
@@ -168,7 +214,7 @@ class Queue(Generic[T]):
         remaining = deadline - loop.time()
         if len(self.waiters) >= self.max_waiting or remaining <= 0:
             raise self.throttled()
-        waiter: asyncio.Future[T | None] = loop.create_future()
+        waiter: asyncio.Future[T | RunningSlot | None] = loop.create_future()
         self.waiters.append(waiter)
         try:
             await asyncio.wait({waiter}, timeout=remaining)
@@ -184,22 +230,22 @@ class Queue(Generic[T]):
             raise self.throttled()
         return waiter.result()
 
-    def join(self) -> asyncio.Future[T | None]:
+    def join(self) -> asyncio.Future[T | RunningSlot | None]:
         """Wait beside the queue's requests, outside its limit and deadline: for a request
         that has a start of its own under way and takes whichever comes first. The caller
         ends the wait with `withdraw`."""
-        waiter: asyncio.Future[T | None] = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[T | RunningSlot | None] = asyncio.get_running_loop().create_future()
         self.waiters.append(waiter)
         return waiter
 
-    def withdraw(self, waiter: asyncio.Future[T | None]) -> None:
+    def withdraw(self, waiter: asyncio.Future[T | RunningSlot | None]) -> None:
         """Stop waiting with a `join`ed waiter that was handed nothing yet."""
         if not waiter.done():
             waiter.cancel()
             with contextlib.suppress(ValueError):
                 self.waiters.remove(waiter)
 
-    def hand(self, item: T | None) -> bool:
+    def hand(self, item: T | RunningSlot | None) -> bool:
         """Give `item` to the first request still waiting; False if none is."""
         while self.waiters:
             waiter = self.waiters.popleft()

@@ -18,7 +18,7 @@ import time
 from abc import ABC, abstractmethod
 from typing import Any, Generic, Protocol, TypeVar
 
-from faasbox.execution.admission import Budget, Queue
+from faasbox.execution.admission import Budget, Queue, RunningSlot
 from faasbox.execution.settings import RuntimeSettings
 from faasbox.registry.models import DeployedFunction
 
@@ -95,15 +95,15 @@ class EnvironmentLane(ABC, Generic[E, A]):
     def size(self) -> int:
         return len(self.idle) + len(self.busy) + self.starting
 
-    def take_idle(self) -> E | None:
+    def take_idle(self, running: bool = False) -> E | None:
         """An idle environment, now busy; None if there is none, or the budget's concurrency
-        is all running (then `acquire`)."""
+        is all running (then `acquire`). `running`: the caller holds a running slot."""
         while self.idle:
             env = self.idle[-1]  # the most recently used: its caches are warmest
             if not self._usable(env):  # it died while idle
                 self.idle.pop()
                 self._discard(env, busy=False)
-            elif self.budget.occupy(self):
+            elif running or self.budget.occupy(self):
                 self.idle.pop()
                 self.busy.add(env)
                 return env
@@ -115,38 +115,66 @@ class EnvironmentLane(ABC, Generic[E, A]):
         """An environment: idle, new (a start), or handed over after a wait; else a 429."""
         deadline = self.queue.deadline()
         patient = self.scale_up_after_s is not None  # it waits once before a second start
-        while True:
-            env = self.take_idle()
-            if env is not None:
-                return self._warm(env)
-            if patient and self.busy and self.starting and self.size < self.limit:
-                # A start is already under way: rather than one more per busy arrival, give
-                # a busy environment (or that start) `scale_up_after_s` to free first.
-                patient = False
-                handed = await self._wait_briefly()
-                if handed is not None:
+        running = False  # handed the budget's running slot: ours to use or to give back
+        try:
+            while True:
+                env = self.take_idle(running)
+                if env is not None:
+                    running = False
+                    return self._warm(env)
+                if (
+                    patient
+                    and not running
+                    and self.busy
+                    and self.starting
+                    and self.size < self.limit
+                ):
+                    # A start is already under way: rather than one more per busy arrival,
+                    # give a busy environment (or that start) `scale_up_after_s` to free.
+                    patient = False
+                    handed = await self._wait_briefly()
+                    if isinstance(handed, RunningSlot):
+                        running = True
+                    elif handed is not None:
+                        return self._warm(handed)
+                    continue
+                if self.size < self.limit and self.budget.reserve(self, running=running):
+                    running = False
+                    if not self.busy:
+                        return await self._start(deadline)  # nothing to race: wait for it
+                    return await self._scale_up(deadline)
+                if running:  # of no use here (at its own limit): the next lane's turn
+                    running = False
+                    self.budget.give_back()
+                if self.limit == 0:
+                    raise self.queue.throttled()
+                handed = await self.queue.wait(deadline, self._give_back)
+                if isinstance(handed, RunningSlot):
+                    running = True
+                elif handed is not None:
                     return self._warm(handed)
-                continue
-            if self.size < self.limit and self.budget.reserve(self):
-                if not self.busy:
-                    return await self._start(deadline)  # nothing to race: wait for this one
-                return await self._scale_up(deadline)
-            if self.limit == 0:
-                raise self.queue.throttled()
-            handed = await self.queue.wait(deadline, self.release)
-            if handed is not None:
-                return self._warm(handed)
-            # None: a slot was freed somewhere; go round and try to take it.
+                # None: a live slot was freed somewhere; go round and try to take it.
+        finally:
+            if running:
+                self.budget.give_back()
 
-    async def _wait_briefly(self) -> E | None:
-        """An environment handed over within `scale_up_after_s`, else None (also when woken
-        for a slot freed elsewhere: the caller goes round and may start one)."""
+    def _give_back(self, handed: E | RunningSlot) -> None:
+        """What was handed to a request cancelled at that very moment."""
+        if isinstance(handed, RunningSlot):
+            self.budget.give_back()
+        else:
+            self.release(handed)
+
+    async def _wait_briefly(self) -> E | RunningSlot | None:
+        """An environment or a running slot handed over within `scale_up_after_s`, else
+        None (also when woken for a slot freed elsewhere: the caller goes round and may
+        start one)."""
         waiter = self.queue.join()
         try:
             await asyncio.wait({waiter}, timeout=self.scale_up_after_s)
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled() and (handed := waiter.result()) is not None:
-                self.release(handed)  # handed at the moment of cancelling
+                self._give_back(handed)  # handed at the moment of cancelling
             self.queue.withdraw(waiter)
             raise
         if waiter.done() and not waiter.cancelled():
@@ -169,6 +197,9 @@ class EnvironmentLane(ABC, Generic[E, A]):
                 await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 if waiter.done():
                     env = waiter.result()
+                    if isinstance(env, RunningSlot):
+                        self.budget.give_back()  # this request has its start: pass it on
+                        continue
                     if env is not None:
                         start.add_done_callback(self._adopt)
                         return self._warm(env)
@@ -180,7 +211,7 @@ class EnvironmentLane(ABC, Generic[E, A]):
         except asyncio.CancelledError:
             handed = waiter.result() if waiter.done() and not waiter.cancelled() else None
             if handed is not None:
-                self.release(handed)  # handed at the moment of cancelling
+                self._give_back(handed)  # handed at the moment of cancelling
             self.queue.withdraw(waiter)
             start.add_done_callback(self._adopt)
             raise
@@ -198,11 +229,14 @@ class EnvironmentLane(ABC, Generic[E, A]):
             self.busy.discard(env)
             self._discard(env, busy=True)
             return
-        if self.queue.waiters and self.queue.hand(env):
+        waiting = bool(self.queue.waiters)
+        if waiting and not self.budget.others_refused(self) and self.queue.hand(env):
             return  # still busy: the waiter's now
+        # Idle; its running slot goes to another function's refused request first, if any,
+        # so that one whose queue never empties takes turns with the others.
         self.busy.discard(env)
         self.idle.append(env)
-        self.budget.vacate()
+        self.budget.vacate(self if waiting else None)
 
     def _discard(self, env: E, busy: bool) -> None:
         self._stop(env)
@@ -210,10 +244,10 @@ class EnvironmentLane(ABC, Generic[E, A]):
 
     # -- its share of the budget (faasbox.execution.admission.Lane) -------------------------
 
-    def wake_one(self) -> bool:
+    def wake_one(self, running: RunningSlot | None = None) -> bool:
         if not self.idle and self.size >= self.limit:
             return False  # at its own limit: its waiters wait for its own environments
-        return self.queue.wake_one()
+        return self.queue.hand(running)
 
     def oldest_idle(self) -> float | None:
         return min((e.last_used for e in self.idle), default=None)

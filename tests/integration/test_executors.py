@@ -266,3 +266,35 @@ def test_at_the_concurrency_cap_a_warm_worker_waits_for_the_running_one(
     assert (status, payload) == (200, {"hello": "c"}) and "Init Duration" not in log
     thread.join()
     assert box["result"][:2] == (200, "rested")
+
+
+def test_a_function_flooded_at_the_concurrency_cap_takes_turns_with_the_others(
+    one_running: RunningServer,
+) -> None:
+    aws = lambda_client(one_running.url, one_running.credentials)
+    assert invoke(aws, "mixed-dev-hello", {"name": "a"})[0] == 200
+    stop = threading.Event()
+    naps: list[tuple[int, Any]] = []
+
+    def flood() -> None:
+        client = lambda_client(one_running.url, one_running.credentials)
+        while not stop.is_set():
+            naps.append(invoke(client, "mixed-dev-nap", {"seconds": 0.3})[:2])
+
+    callers = [threading.Thread(target=flood) for _ in range(3)]
+    for caller in callers:
+        caller.start()
+    try:
+        wait_until(lambda: len(naps) >= 3, WAIT_S, "the flood to be running")
+        # Three callers on one running slot: the nap's queue never empties from here on.
+        # Each function waiting gets its turn, a Python worker's and a wasm instance's
+        # alike, rather than waiting out its queue (3 s) behind the nap's next callers.
+        assert invoke(aws, "mixed-dev-hello", {"name": "b"})[:2] == (200, {"hello": "b"})
+        assert invoke(aws, "mixed-dev-echo", "hi")[:2] == (200, "hi")
+        assert all(caller.is_alive() for caller in callers)
+    finally:
+        stop.set()
+        for caller in callers:
+            caller.join()
+    # The nap's own callers waited their turns too, each well within its queue's 3 s.
+    assert naps and set(naps) == {(200, "rested")}

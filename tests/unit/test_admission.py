@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from faasbox.errors import TooManyRequests
-from faasbox.execution.admission import Budget, Queue
+from faasbox.execution.admission import RUNNING, Budget, Queue, RunningSlot
 from faasbox.execution.settings import RuntimeSettings
 from faasbox.registry.models import LATEST, DeployedFunction, FunctionConfig
 from tests.support import wait_until_async
@@ -30,19 +30,21 @@ def function(reserved: int | None = None) -> DeployedFunction:
 
 class FakeLane:
     """A lane with idle environments last used at the given times, and `waiting` requests
-    it wakes unless `at_its_limit`."""
+    it wakes unless `at_its_limit`, recording what each was `handed`."""
 
     def __init__(self, *idle: float) -> None:
         self.idle = sorted(idle)
         self.evicted: list[float] = []
         self.woken = 0
+        self.handed: list[RunningSlot | None] = []
         self.waiting = 0
         self.at_its_limit = False
 
-    def wake_one(self) -> bool:
+    def wake_one(self, running: RunningSlot | None = None) -> bool:
         if self.waiting and not self.at_its_limit:
             self.waiting -= 1
             self.woken += 1
+            self.handed.append(running)
             return True
         return False
 
@@ -89,9 +91,9 @@ def test_idle_environments_stay_live_while_others_run_up_to_the_concurrency_cap(
     assert not budget.occupy(a)  # a's idle one may not run: one runs already
     assert not budget.reserve(a)  # nor a new one
     a.waiting = 1
-    budget.vacate()  # b's is idle: a, refused, is woken
-    assert a.woken == 1 and budget.busy == 0
-    assert budget.occupy(a) and budget.busy == 1
+    budget.vacate()  # b's is idle: a, refused, is handed its running slot, still counted
+    assert a.handed == [RUNNING] and budget.busy == 1
+    assert not budget.occupy(b)  # so nothing arriving meanwhile can take it
 
 
 def test_the_live_cap_is_never_under_the_concurrency_cap() -> None:
@@ -109,29 +111,49 @@ def test_refused_lanes_are_woken_in_turn_and_a_lane_at_its_own_limit_is_passed_o
     c.at_its_limit = True
     woken = []
     for _ in range(4):
-        budget.vacate()  # a running slot frees...
+        budget.vacate()  # a running slot frees, and passes to a woken request
         woken.append([lane.woken for lane in (b, c, d)])
-        budget.busy += 1  # ...and the woken request takes it
+        assert budget.busy == 1
     assert woken == [[1, 0, 0], [1, 0, 1], [2, 0, 1], [2, 0, 2]]
+    budget.vacate()  # nobody left who can use it: it is free
+    assert budget.busy == 0
 
 
-def test_a_gone_environment_wakes_its_own_lane_first_then_a_refused_one() -> None:
+def test_a_gone_environments_slots_go_to_a_refused_lane_then_to_its_own() -> None:
     budget = Budget(concurrency=1, live_limit=1)
     a, b = lanes(budget, FakeLane(), FakeLane())
     assert budget.reserve(a)
     b.waiting = 1
     assert not budget.reserve(b)
     a.waiting = 1
-    budget.free(busy=True, lane=a)  # a's running environment crashed: a's waiter goes first
-    assert (a.woken, b.woken) == (1, 0) and (budget.live, budget.busy) == (0, 0)
-    assert budget.reserve(a)
-    budget.free(busy=True, lane=a)  # nobody waits in a: b, refused, is woken
-    assert (a.woken, b.woken) == (1, 1)
+    budget.free(busy=True, lane=a)  # a's running environment crashed: b was refused first
+    assert (a.woken, b.handed) == (0, [RUNNING]) and (budget.live, budget.busy) == (0, 1)
+    assert budget.reserve(b, running=True)  # b starts one in the slot it was handed
+    assert (budget.live, budget.busy) == (1, 1)
+    budget.free(busy=True, lane=b)  # nobody waits in b: a's turn
+    assert a.handed == [RUNNING] and (budget.live, budget.busy) == (0, 1)
+    budget.give_back()  # a's request had no use for it
+    assert budget.busy == 0
     budget.leave(b)
     b.waiting = 1
     assert budget.reserve(a)
     budget.free(busy=True, lane=a)
-    assert b.woken == 1  # gone from the budget: not woken
+    assert b.woken == 1 and budget.busy == 0  # gone from the budget: not woken
+
+
+def test_a_lane_with_requests_waiting_gives_its_running_slot_to_a_refused_lane() -> None:
+    budget = Budget(concurrency=1, live_limit=4)
+    a, b = lanes(budget, FakeLane(), FakeLane())
+    assert budget.reserve(a)
+    assert not budget.others_refused(a)
+    b.waiting = 1
+    assert not budget.occupy(b)  # b's idle one may not run beside a's
+    assert budget.others_refused(a) and not budget.others_refused(b)
+    a.waiting = 5  # a flood: a's queue never empties
+    budget.vacate(waiting=a)  # a's environment is idle; b was refused first
+    assert (b.handed, a.woken) == ([RUNNING], 0)
+    budget.vacate()  # b's is idle again, nobody waits in b: a's turn
+    assert a.handed == [RUNNING] and budget.busy == 1
 
 
 def test_provisioning_needs_only_a_live_slot_and_a_closing_budget_gives_none() -> None:

@@ -119,3 +119,50 @@ def test_reaping_stops_the_idle_but_the_provisioned_and_draining_stops_all(
         assert (budget.live, budget.busy) == (0, 0)
 
     asyncio.run(scenario())
+
+
+def test_a_flooded_lane_takes_turns_with_another_at_the_concurrency_cap(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        budget = Budget(concurrency=2, live_limit=4)
+        a, b = FakeLane(tmp_path, budget), FakeLane(tmp_path, budget)
+        a.started.set()
+        b.started.set()
+        b_env = await b.acquire()
+        b.release(b_env)  # b's environment waits idle
+        a_envs = [await a.acquire(), await a.acquire()]  # a runs at the cap
+        flood = [asyncio.ensure_future(a.acquire()) for _ in range(3)]
+        await wait_until_async(lambda: len(a.queue) == 3, 10, "a's flood to queue")
+        turn = asyncio.ensure_future(b.acquire())  # refused: both running slots are a's
+        await wait_until_async(lambda: len(b.queue) == 1, 10, "b's request to queue")
+        a.release(a_envs[0])  # b was refused: the slot is b's, not a's next request's
+        assert a.take_idle() is None  # nor one of a's arriving meanwhile
+        assert await turn is b_env and not any(f.done() for f in flood)
+        assert (budget.busy, len(a.idle)) == (2, 1)
+        b.release(b_env)  # nobody else waits in b: a's turn
+        assert await flood[0] is a_envs[0]
+        a.release(a_envs[0])
+        a.release(a_envs[1])
+        for waiting in flood[1:]:  # nobody else waits: a's own are handed its environments
+            a.release(await waiting)
+        assert (budget.live, budget.busy) == (3, 0) and len(a.idle) == 2
+
+    asyncio.run(scenario())
+
+
+def test_a_request_cancelled_as_it_is_handed_a_running_slot_passes_it_on(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        budget = Budget(concurrency=1, live_limit=4)
+        a, b, c = (FakeLane(tmp_path, budget) for _ in range(3))
+        for lane in (a, b, c):
+            lane.started.set()
+        a_env = await a.acquire()
+        turns = [asyncio.ensure_future(lane.acquire()) for lane in (b, c)]
+        await wait_until_async(lambda: len(b.queue) == len(c.queue) == 1, 10, "both to queue")
+        a.release(a_env)  # b, refused first, is handed the slot...
+        turns[0].cancel()  # ...and cancelled before it could use it: c has it
+        c_env = await turns[1]
+        assert budget.busy == 1 and c.busy == {c_env}
+        c.release(c_env)
+        assert (budget.live, budget.busy) == (2, 0)
+
+    asyncio.run(scenario())

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from faasbox.execution.admission import Budget, Queue
+from faasbox.execution.admission import Budget, Queue, RunningSlot
 from faasbox.execution.settings import RuntimeSettings
 from faasbox.registry.models import DeployedFunction
 
@@ -33,21 +33,41 @@ class Slots:
 
     async def acquire(self) -> None:
         deadline = self.queue.deadline()
-        while True:
-            if self.active < self.limit and self.budget.reserve(self):
-                self.active += 1
-                break
-            if self.limit == 0:
-                raise self.queue.throttled()
-            if await self.queue.wait(deadline, lambda _: self.release()):
-                break  # handed a running slot: `active` is unchanged
-            # None: a slot was freed somewhere; go round and try to take it.
+        running = False  # handed the budget's running slot: ours to use or to give back
+        try:
+            while True:
+                if self.active < self.limit and self.budget.reserve(self, running=running):
+                    running = False
+                    self.active += 1
+                    break
+                if running:  # of no use here (at its own limit): the next lane's turn
+                    running = False
+                    self.budget.give_back()
+                if self.limit == 0:
+                    raise self.queue.throttled()
+                handed = await self.queue.wait(deadline, self._give_back)
+                if isinstance(handed, RunningSlot):
+                    running = True
+                elif handed:
+                    break  # handed this function's slot: `active` is unchanged
+                # None: a live slot was freed somewhere; go round and try to take it.
+        finally:
+            if running:
+                self.budget.give_back()
         self.invocations += 1
+
+    def _give_back(self, handed: bool | RunningSlot) -> None:
+        """What was handed to a request cancelled at that very moment."""
+        if isinstance(handed, RunningSlot):
+            self.budget.give_back()
+        else:
+            self.release()
 
     def release(self) -> None:
         self.last_used = time.monotonic()
-        if self.queue.hand(True):
+        if not self.budget.others_refused(self) and self.queue.hand(True):
             return  # the slot passes on
+        # Another function's refused request has the running slot first (Budget.free).
         self.active -= 1
         self.budget.free(busy=True, lane=self)
         if self.retired and self.active == 0:
@@ -66,10 +86,10 @@ class Slots:
 
     # -- its share of the budget (faasbox.execution.admission.Lane) -------------------------
 
-    def wake_one(self) -> bool:
+    def wake_one(self, running: RunningSlot | None = None) -> bool:
         if self.active >= self.limit:
             return False  # at its own limit: its waiters wait for its own slots
-        return self.queue.wake_one()
+        return self.queue.hand(running)
 
     def oldest_idle(self) -> float | None:
         return None  # an instance lives for one invocation: nothing idle to give up
