@@ -340,3 +340,26 @@ def test_serve_with_an_address_where_no_cluster_answers(tmp_path: Any) -> None:
         )  # fmt: skip
     assert done.returncode == 1
     assert f"cannot join the Ray cluster at '127.0.0.1:{port}': nothing answers" in done.stderr
+
+
+def test_the_ledger_keeps_a_claim_whose_actor_is_still_being_made(cluster: Any) -> None:
+    """A gateway claims, then ships the code and names the actor: another gateway's claim in
+    that moment must not take the first for one whose gateway died."""
+    import ray
+
+    from faasbox.execution.ray.ledger import NAMESPACE, ledger_for
+
+    ray.init(address=cluster.address, namespace=NAMESPACE, log_to_driver=False)
+    try:
+        ledger = ledger_for("ledger-test-fn")
+        assert ray.get(ledger.claim.remote("faasbox-env-first", 1), timeout=WAIT_S)
+        # No actor of that name yet: the first gateway is still making it.
+        assert not ray.get(ledger.claim.remote("faasbox-env-second", 1), timeout=WAIT_S)
+        assert ray.get(ledger.count.remote(), timeout=WAIT_S) == 1
+        # Made, then gone with its gateway (no actor answers to the name): pruned.
+        ledger.confirm.remote("faasbox-env-first")
+        assert ray.get(ledger.claim.remote("faasbox-env-second", 1), timeout=WAIT_S)
+        assert ray.get(ledger.count.remote(), timeout=WAIT_S) == 1
+        ray.kill(ledger)
+    finally:
+        ray.shutdown()

@@ -2,9 +2,12 @@
 
 A named detached actor per function (`faasbox-ledger-<name>`) holds the names of the
 environment actors that count against its limits. Gateways consult it when they scale up
-(claim) and down (release), never per invocation. The environments are named actors owned
-by their gateway, so a gateway that dies takes its environments along; the ledger prunes the
-names of actors that are gone whenever a claim would be refused.
+(claim, then confirm once the actor is made) and down (release), never per invocation. The
+environments are named actors owned by their gateway, so a gateway that dies takes its
+environments along; the ledger prunes the names of actors that are gone whenever a claim
+would be refused. A claim not yet confirmed has no actor yet (its gateway claims first, then
+ships the code and makes the actor): it is kept for `PENDING_S`, else another gateway's
+claim in that moment would prune it and both would run past the limit.
 
 A refused claim is remembered for a moment (`wanted`): a gateway whose environments of the
 function sit idle gives them up when it sees that (its pool's tick), so an environment idle
@@ -22,6 +25,9 @@ NAMESPACE = "faasbox"
 # How long a refused claim counts as another gateway waiting: over the claimant's retry
 # interval and the holders' tick (faasbox.execution.ray.pool, .executor).
 WANTED_S = 2.0
+# How long a claim may wait for its actor (the code shipped, the actor named) before it is
+# taken for the claim of a gateway that died meanwhile.
+PENDING_S = 60.0
 
 
 class ConcurrencyLedger:
@@ -29,6 +35,7 @@ class ConcurrencyLedger:
 
     def __init__(self) -> None:
         self.claims: dict[str, bool] = {}
+        self.pending: dict[str, float] = {}  # claimed, no actor yet: name -> when claimed
         self.refused_at = float("-inf")  # time.monotonic() of the last on-demand refusal
 
     def claim(self, env: str, limit: int | None, provisioned: int | None = None) -> bool:
@@ -41,10 +48,16 @@ class ConcurrencyLedger:
                     self.refused_at = time.monotonic()
                 return False
         self.claims[env] = provisioned is not None
+        self.pending[env] = time.monotonic()
         return True
+
+    def confirm(self, env: str) -> None:
+        """`env`'s actor is made: from now on its claim lasts as long as the actor."""
+        self.pending.pop(env, None)
 
     def release(self, env: str) -> None:
         self.claims.pop(env, None)
+        self.pending.pop(env, None)
 
     def wanted(self) -> bool:
         """Whether a claim was refused just now: a gateway waits for an environment."""
@@ -60,11 +73,16 @@ class ConcurrencyLedger:
         return provisioned is not None and kept_warm >= provisioned
 
     def _prune(self) -> None:
+        now = time.monotonic()
         for env in list(self.claims):
+            claimed = self.pending.get(env)
+            if claimed is not None and now - claimed < PENDING_S:
+                continue  # its actor is being made
             try:
                 ray.get_actor(env, namespace=NAMESPACE)
             except ValueError:  # gone: its gateway or node died without releasing it
                 del self.claims[env]
+                self.pending.pop(env, None)
 
 
 def ledger_for(function: str) -> Any:

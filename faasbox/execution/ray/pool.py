@@ -140,6 +140,8 @@ class ActorPool(EnvironmentLane[Environment, Environment]):
                 await self._claim(name, provisioned, deadline)
             secret = new_secret()
             env = Environment(await self.owner.start_actor(self.fn, name, secret), name)
+            if self.ledger is not None:
+                self.ledger.confirm.remote(name)  # named now: the ledger may prune it once gone
             env.provisioned = provisioned
             async with asyncio.timeout(self.owner.settings.ray_placement_timeout_s):
                 info = await env.actor.ready.remote(provisioned)
