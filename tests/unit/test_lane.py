@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
+from faasbox.errors import TooManyRequests
 from faasbox.execution.admission import Budget
 from faasbox.execution.lane import EnvironmentLane
 from faasbox.execution.settings import RuntimeSettings
@@ -164,5 +168,74 @@ def test_a_request_cancelled_as_it_is_handed_a_running_slot_passes_it_on(tmp_pat
         assert budget.busy == 1 and c.busy == {c_env}
         c.release(c_env)
         assert (budget.live, budget.busy) == (2, 0)
+
+    asyncio.run(scenario())
+
+
+class SlowStarts(FakeLane):
+    """Starts that take a moment, and free their slot when cancelled, as real ones do; a
+    request that finds every environment busy waits 1 ms before one more start."""
+
+    def __init__(self, tmp_path: Path, budget: Budget, chance: random.Random) -> None:
+        super().__init__(tmp_path, budget, max_workers=3)
+        self.chance = chance
+        self.scale_up_after_s = 0.001
+
+    async def _start(self, deadline: float) -> Env:
+        self.starting += 1
+        try:
+            await asyncio.sleep(self.chance.random() / 1000)
+        except BaseException:
+            self.starting -= 1
+            self.budget.free(busy=True, lane=self)
+            raise
+        self.starting -= 1
+        env = Env()
+        self.busy.add(env)
+        return env
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_slots_come_back_whatever_requests_do_meanwhile(tmp_path: Path, seed: int) -> None:
+    """150 requests of three functions at a cap of 3: some cancelled while they wait, some
+    ending with their environment dead. At no moment do more than 3 run, and once all are
+    done every running slot is free and every live one held by an idle environment."""
+    chance = random.Random(seed)
+
+    async def scenario() -> None:
+        budget = Budget(concurrency=3, live_limit=5)
+        lanes = [SlowStarts(tmp_path, budget, chance) for _ in range(3)]
+        running: set[Env] = set()
+        most = 0
+        throttled = 0
+
+        async def request(lane: SlowStarts) -> None:
+            nonlocal most, throttled
+            try:
+                env = await lane.acquire()
+            except TooManyRequests:
+                throttled += 1
+                return
+            running.add(env)
+            most = max(most, len(running))
+            try:
+                await asyncio.sleep(chance.random() / 500)
+            finally:  # cancelled mid-invocation too, as the executors give it back
+                running.discard(env)
+                env.alive = chance.random() > 0.1  # some die as their invocation ends
+                lane.release(env)
+
+        tasks: list[asyncio.Future[None]] = []
+        for _ in range(150):  # a queue holds 100: none is throttled for a full one
+            tasks.append(asyncio.ensure_future(request(chance.choice(lanes))))
+            if chance.random() < 0.3:
+                await asyncio.sleep(chance.choice([0, 0.0005]))
+            pending = [t for t in tasks if not t.done()]
+            if pending and chance.random() < 0.3:
+                chance.choice(pending).cancel()  # a caller gone: waiting, starting, running
+        await asyncio.gather(*tasks, return_exceptions=True)
+        assert most <= 3 and throttled == 0
+        assert budget.busy == 0 and not any(lane.busy or lane.starting for lane in lanes)
+        assert budget.live == sum(len(lane.idle) for lane in lanes) <= 5
 
     asyncio.run(scenario())
