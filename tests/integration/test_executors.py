@@ -253,7 +253,7 @@ def test_at_the_concurrency_cap_a_warm_worker_waits_for_the_running_one(
     assert invoke(aws, "mixed-dev-nap", {"seconds": 0})[0] == 200
     # One worker runs for longer than the queue waits: the other function's warm worker may
     # not run beside it, so its invocation is throttled, as past Lambda's account concurrency.
-    thread, box = in_background(lambda: invoke(aws, "mixed-dev-nap", {"seconds": SLEEP_S}))
+    thread, box = in_background(lambda: invoke(aws, "mixed-dev-nap", {"seconds": 2 * SLEEP_S}))
     wait_until(lambda: health(one_running)["busy"] == 1, WAIT_S, "the nap to be running")
     assert invoke(aws, "mixed-dev-hello", {"name": "b"}) == (429, "TooManyRequestsException", "")
     assert thread.is_alive(), "the nap ended before the throttling was seen"
