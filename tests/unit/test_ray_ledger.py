@@ -36,10 +36,20 @@ def test_reserved_limit_counts_every_gateways_environments(alive: set[str]) -> N
 
 def test_claims_of_dead_actors_are_pruned_when_full(alive: set[str]) -> None:
     book = ConcurrencyLedger()
-    assert book.claim("gone", 1)  # its gateway died without releasing it
+    assert book.claim("gone", 1)
+    book.confirm("gone")  # its actor was made; then its gateway died without releasing it
     alive.add("new")
     assert book.claim("new", 1)
     assert book.claims == {"new": False}
+
+
+def test_a_claim_whose_actor_is_not_made_yet_is_kept_for_a_while(alive: set[str]) -> None:
+    book = ConcurrencyLedger()
+    assert book.claim("making", 1)  # its gateway ships the code before it names the actor
+    assert not book.claim("other", 1)
+    book.pending["making"] -= ledger_module.PENDING_S  # as if claimed that long ago
+    assert book.claim("other", 1)  # never made: its gateway died before it could
+    assert book.claims == {"other": False}
 
 
 def test_provisioned_claims_are_counted_apart(alive: set[str]) -> None:
