@@ -13,6 +13,11 @@ The functions that wait take turns: a function whose own queue never empties giv
 to another's waiting request rather than to its own next one, so a flooded function cannot
 starve the others. The invoker makes one budget and hands it to every executor.
 
+`Reservation` is a function's `reservedConcurrency`, counted over the lanes of all its
+versions together, as on Lambda: at the limit an idle environment of another version is
+stopped to make room, and a request that finds every one busy waits its turn as a refused
+one.
+
 `Queue` is one function version's waiting requests: FIFO, at most `queue_limit` of them, each
 for at most `queue_timeout_s`; one that cannot wait gets Lambda's 429 (TooManyRequests, with
 the reserved-concurrency reason when the function has a reserved concurrency). An executor's
@@ -65,6 +70,44 @@ class Lane(Protocol):
         ...
 
 
+class Counted(Lane, Protocol):
+    """A lane whose environments count against its function's reservation."""
+
+    @property
+    def size(self) -> int:
+        """Its environments: idle, busy and starting (a wasm function's: running)."""
+        ...
+
+    def has_idle(self) -> bool: ...
+
+    def stop_one_idle(self) -> bool:
+        """Stop its least recently used idle environment, freeing its slots; False if none
+        is idle."""
+        ...
+
+
+class Reservation:
+    """A function's reserved concurrency, over every version's lane (`lanes`)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.lanes: list[Counted] = []
+
+    def used(self) -> int:
+        return sum(lane.size for lane in self.lanes)
+
+    def room(self, requester: Counted, *, make: bool) -> bool:
+        """Whether `requester` may start one more environment; with `make`, an idle one of
+        another version is stopped when that is what it takes (else: whether one could
+        be)."""
+        if self.used() < self.limit:
+            return True
+        for lane in self.lanes:
+            if lane is not requester and (lane.stop_one_idle() if make else lane.has_idle()):
+                return True
+        return False
+
+
 class Budget:
     """The global caps on running and on live execution environments, shared by every
     executor. An environment is counted live from `reserve` to `free`, and busy while it
@@ -79,6 +122,22 @@ class Budget:
         self._lanes: dict[Lane, None] = {}  # an ordered set
         # The lanes with a request the budget refused, oldest refusal first: woken in turn.
         self._refused: dict[Lane, None] = {}
+        self._reservations: dict[str, Reservation] = {}
+
+    def reservation(self, function: str, limit: int, lane: Counted) -> Reservation:
+        """`function`'s reservation, with `lane` counted in it; `limit` as last deployed
+        (reserved concurrency is the function's, not a version's)."""
+        reservation = self._reservations.get(function)
+        if reservation is None:
+            reservation = self._reservations[function] = Reservation(limit)
+        reservation.limit = limit
+        reservation.lanes.append(lane)
+        return reservation
+
+    def refuse(self, requester: Lane) -> None:
+        """A request of `requester` waits for room (its function's reservation is all
+        busy): woken in turn, as one the budget refused."""
+        self._refused[requester] = None
 
     def join(self, lane: Lane) -> None:
         self._lanes[lane] = None
@@ -86,6 +145,10 @@ class Budget:
     def leave(self, lane: Lane) -> None:
         self._lanes.pop(lane, None)
         self._refused.pop(lane, None)
+        for name, reservation in list(self._reservations.items()):
+            reservation.lanes = [counted for counted in reservation.lanes if counted is not lane]
+            if not reservation.lanes:
+                del self._reservations[name]
 
     def reserve(
         self, requester: Lane, *, provisioning: bool = False, running: bool = False

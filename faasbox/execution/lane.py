@@ -54,6 +54,8 @@ class EnvironmentLane(ABC, Generic[E, A]):
         self.draining = False
         reserved = fn.config.reserved_concurrency
         self.limit = settings.max_workers if reserved is None else reserved
+        # reservedConcurrency is the function's: its versions' environments count together.
+        self.reservation = None if reserved is None else budget.reservation(fn.name, reserved, self)
         # How long a request that finds every environment busy, and a start already under
         # way, waits for one to free before it starts one more; None: it starts one at once.
         self.scale_up_after_s = scale_up_after_s
@@ -95,6 +97,14 @@ class EnvironmentLane(ABC, Generic[E, A]):
     def size(self) -> int:
         return len(self.idle) + len(self.busy) + self.starting
 
+    def _room(self, make: bool = False) -> bool:
+        """Whether one more environment may start: under `limit`, which with a reserved
+        concurrency counts every version's environments; `make`: stopping an idle one of
+        another version if that is what it takes."""
+        if self.reservation is None:
+            return self.size < self.limit
+        return self.reservation.room(self, make=make)
+
     def take_idle(self, running: bool = False) -> E | None:
         """An idle environment, now busy; None if there is none, or the budget's concurrency
         is all running (then `acquire`). `running`: the caller holds a running slot."""
@@ -122,13 +132,7 @@ class EnvironmentLane(ABC, Generic[E, A]):
                 if env is not None:
                     running = False
                     return self._warm(env)
-                if (
-                    patient
-                    and not running
-                    and self.busy
-                    and self.starting
-                    and self.size < self.limit
-                ):
+                if patient and not running and self.busy and self.starting and self._room():
                     # A start is already under way: rather than one more per busy arrival,
                     # give a busy environment (or that start) `scale_up_after_s` to free.
                     patient = False
@@ -138,7 +142,8 @@ class EnvironmentLane(ABC, Generic[E, A]):
                     elif handed is not None:
                         return self._warm(handed)
                     continue
-                if self.size < self.limit and self.budget.reserve(self, running=running):
+                room = self._room(make=True)
+                if room and self.budget.reserve(self, running=running):
                     running = False
                     if not self.busy:
                         return await self._start(deadline)  # nothing to race: wait for it
@@ -148,6 +153,10 @@ class EnvironmentLane(ABC, Generic[E, A]):
                     self.budget.give_back()
                 if self.limit == 0:
                     raise self.queue.throttled()
+                if not room and self.reservation is not None:
+                    # Every environment of the function is busy, some maybe another
+                    # version's: woken in turn when one of those frees.
+                    self.budget.refuse(self)
                 handed = await self.queue.wait(deadline, self._give_back)
                 if isinstance(handed, RunningSlot):
                     running = True
@@ -245,9 +254,22 @@ class EnvironmentLane(ABC, Generic[E, A]):
     # -- its share of the budget (faasbox.execution.admission.Lane) -------------------------
 
     def wake_one(self, running: RunningSlot | None = None) -> bool:
-        if not self.idle and self.size >= self.limit:
+        if not self.idle and not self._room():
             return False  # at its own limit: its waiters wait for its own environments
         return self.queue.hand(running)
+
+    # -- its share of its function's reservation (faasbox.execution.admission.Counted) -------
+
+    def has_idle(self) -> bool:
+        return any(not self._keeps_warm(env, 0) for env in self.idle)
+
+    def stop_one_idle(self) -> bool:
+        for env in self.idle:  # least recently used first; never a provisioned one
+            if not self._keeps_warm(env, 0):
+                self.idle.remove(env)
+                self._discard(env, busy=False)
+                return True
+        return False
 
     def oldest_idle(self) -> float | None:
         return min((e.last_used for e in self.idle), default=None)

@@ -4,6 +4,7 @@ what a fake subclass starts, with no process or actor behind it."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import random
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from faasbox.errors import TooManyRequests
 from faasbox.execution.admission import Budget
 from faasbox.execution.lane import EnvironmentLane
 from faasbox.execution.settings import RuntimeSettings
+from faasbox.registry.models import DeployedFunction
 from tests.support import wait_until_async
 from tests.unit.test_admission import function
 
@@ -32,9 +34,15 @@ class Env:
 class FakeLane(EnvironmentLane[Env, Env]):
     """Its starts end when `started` is set; it records what it stopped."""
 
-    def __init__(self, tmp_path: Path, budget: Budget, max_workers: int = 2) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        budget: Budget,
+        max_workers: int = 2,
+        fn: DeployedFunction | None = None,
+    ) -> None:
         settings = RuntimeSettings(data_dir=tmp_path, max_workers=max_workers, queue_timeout_s=5)
-        super().__init__(function(), settings, budget)
+        super().__init__(fn or function(), settings, budget)
         self.started = asyncio.Event()
         self.stopped: list[Env] = []
         budget.join(self)
@@ -237,5 +245,31 @@ def test_slots_come_back_whatever_requests_do_meanwhile(tmp_path: Path, seed: in
         assert most <= 3 and throttled == 0
         assert budget.busy == 0 and not any(lane.busy or lane.starting for lane in lanes)
         assert budget.live == sum(len(lane.idle) for lane in lanes) <= 5
+
+    asyncio.run(scenario())
+
+
+def test_a_reserved_concurrency_counts_every_version_of_the_function(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        budget = Budget(concurrency=4)
+        latest = function(reserved=1)
+        v1 = FakeLane(tmp_path, budget, fn=dataclasses.replace(latest, version="1"))
+        v2 = FakeLane(tmp_path, budget, fn=dataclasses.replace(latest, version="2"))
+        for lane in (v1, v2):
+            lane.started.set()
+        first = await v1.acquire()
+        waiting = asyncio.ensure_future(v2.acquire())  # the function's one is v1's
+        await wait_until_async(lambda: len(v2.queue) == 1, 10, "v2's request to queue")
+        assert v2.size == 0 and budget.busy == 1
+        v1.release(first)  # idle, so stopped to make room: v2 starts its own
+        second = await waiting
+        assert v1.stopped == [first] and v2.busy == {second}
+        assert (budget.live, budget.busy) == (1, 1)
+        v2.release(second)
+        third = await v1.acquire()  # v2's idle one makes room the same way
+        assert v2.stopped == [second] and v1.busy == {third}
+        v1.release(third)
+        budget.leave(v2)
+        assert v1.reservation is not None and v1.reservation.lanes == [v1]
 
     asyncio.run(scenario())

@@ -21,6 +21,8 @@ class Slots:
         self.budget = budget
         reserved = fn.config.reserved_concurrency
         self.limit = settings.max_workers if reserved is None else reserved
+        # reservedConcurrency is the function's: its versions' instances count together.
+        self.reservation = None if reserved is None else budget.reservation(fn.name, reserved, self)
         self.active = 0
         self.invocations = 0
         self.queue: Queue[bool] = Queue(fn, settings)  # handed True: a running slot passes on
@@ -36,7 +38,8 @@ class Slots:
         running = False  # handed the budget's running slot: ours to use or to give back
         try:
             while True:
-                if self.active < self.limit and self.budget.reserve(self, running=running):
+                room = self._room(make=True)
+                if room and self.budget.reserve(self, running=running):
                     running = False
                     self.active += 1
                     break
@@ -45,6 +48,8 @@ class Slots:
                     self.budget.give_back()
                 if self.limit == 0:
                     raise self.queue.throttled()
+                if not room and self.reservation is not None:
+                    self.budget.refuse(self)  # woken when another version's instance ends
                 handed = await self.queue.wait(deadline, self._give_back)
                 if isinstance(handed, RunningSlot):
                     running = True
@@ -87,9 +92,28 @@ class Slots:
     # -- its share of the budget (faasbox.execution.admission.Lane) -------------------------
 
     def wake_one(self, running: RunningSlot | None = None) -> bool:
-        if self.active >= self.limit:
+        if not self._room():
             return False  # at its own limit: its waiters wait for its own slots
         return self.queue.hand(running)
+
+    def _room(self, make: bool = False) -> bool:
+        """Whether one more instance may run: under `limit`, which with a reserved
+        concurrency counts every version's instances."""
+        if self.reservation is None:
+            return self.active < self.limit
+        return self.reservation.room(self, make=make)
+
+    # -- its share of its function's reservation (faasbox.execution.admission.Counted) -------
+
+    @property
+    def size(self) -> int:
+        return self.active
+
+    def has_idle(self) -> bool:
+        return False  # an instance lives for one invocation
+
+    def stop_one_idle(self) -> bool:
+        return False
 
     def oldest_idle(self) -> float | None:
         return None  # an instance lives for one invocation: nothing idle to give up
