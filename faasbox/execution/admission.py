@@ -15,8 +15,8 @@ starve the others. The invoker makes one budget and hands it to every executor.
 
 `Reservation` is a function's `reservedConcurrency`, counted over the lanes of all its
 versions together, as on Lambda: at the limit an idle environment of another version is
-stopped to make room, and a request that finds every one busy waits its turn as a refused
-one.
+stopped to make room, and a request that finds every one busy waits until one of them is
+given back: its version's lane then takes its turn as a refused one.
 
 `Queue` is one function version's waiting requests: FIFO, at most `queue_limit` of them, each
 for at most `queue_timeout_s`; one that cannot wait gets Lambda's 429 (TooManyRequests, with
@@ -80,6 +80,8 @@ class Counted(Lane, Protocol):
 
     def has_idle(self) -> bool: ...
 
+    def has_waiters(self) -> bool: ...
+
     def stop_one_idle(self) -> bool:
         """Stop its least recently used idle environment, freeing its slots; False if none
         is idle."""
@@ -89,9 +91,10 @@ class Counted(Lane, Protocol):
 class Reservation:
     """A function's reserved concurrency, over every version's lane (`lanes`)."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, budget: Budget) -> None:
         self.limit = limit
         self.lanes: list[Counted] = []
+        self.budget = budget
 
     def used(self) -> int:
         return sum(lane.size for lane in self.lanes)
@@ -106,6 +109,13 @@ class Reservation:
             if lane is not requester and (lane.stop_one_idle() if make else lane.has_idle()):
                 return True
         return False
+
+    def give_turns(self, releasing: Counted) -> None:
+        """An environment of `releasing` is given back: the other versions' waiting
+        requests, which wait for just that, take their turns for its slot."""
+        for lane in self.lanes:
+            if lane is not releasing and lane.has_waiters():
+                self.budget.refuse(lane)
 
 
 class Budget:
@@ -129,14 +139,14 @@ class Budget:
         (reserved concurrency is the function's, not a version's)."""
         reservation = self._reservations.get(function)
         if reservation is None:
-            reservation = self._reservations[function] = Reservation(limit)
+            reservation = self._reservations[function] = Reservation(limit, self)
         reservation.limit = limit
         reservation.lanes.append(lane)
         return reservation
 
     def refuse(self, requester: Lane) -> None:
-        """A request of `requester` waits for room (its function's reservation is all
-        busy): woken in turn, as one the budget refused."""
+        """`requester` has a request waiting for a slot to free: woken in turn, as one the
+        budget refused."""
         self._refused[requester] = None
 
     def join(self, lane: Lane) -> None:

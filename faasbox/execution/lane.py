@@ -153,10 +153,6 @@ class EnvironmentLane(ABC, Generic[E, A]):
                     self.budget.give_back()
                 if self.limit == 0:
                     raise self.queue.throttled()
-                if not room and self.reservation is not None:
-                    # Every environment of the function is busy, some maybe another
-                    # version's: woken in turn when one of those frees.
-                    self.budget.refuse(self)
                 handed = await self.queue.wait(deadline, self._give_back)
                 if isinstance(handed, RunningSlot):
                     running = True
@@ -234,6 +230,8 @@ class EnvironmentLane(ABC, Generic[E, A]):
         """Give an environment back after an invocation; an unhealthy or dead one is
         stopped, not reused (the next request that needs one starts another)."""
         env.last_used = time.monotonic()
+        if self.reservation is not None:
+            self.reservation.give_turns(self)  # other versions may wait for this one
         if not healthy or self.draining or not self._usable(env):
             self.busy.discard(env)
             self._discard(env, busy=True)
@@ -262,6 +260,9 @@ class EnvironmentLane(ABC, Generic[E, A]):
 
     def has_idle(self) -> bool:
         return any(not self._keeps_warm(env, 0) for env in self.idle)
+
+    def has_waiters(self) -> bool:
+        return bool(self.queue.waiters)
 
     def stop_one_idle(self) -> bool:
         for env in self.idle:  # least recently used first; never a provisioned one

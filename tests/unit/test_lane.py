@@ -273,3 +273,26 @@ def test_a_reserved_concurrency_counts_every_version_of_the_function(tmp_path: P
         assert v1.reservation is not None and v1.reservation.lanes == [v1]
 
     asyncio.run(scenario())
+
+
+def test_a_version_waiting_at_the_reservation_is_served_when_the_other_ones_frees(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        budget = Budget(concurrency=4)
+        latest = function(reserved=1)
+        v1 = FakeLane(tmp_path, budget, fn=dataclasses.replace(latest, version="1"))
+        v2 = FakeLane(tmp_path, budget, fn=dataclasses.replace(latest, version="2"))
+        other_fn = dataclasses.replace(latest.config, name="other")
+        other = FakeLane(tmp_path, budget, fn=dataclasses.replace(latest, config=other_fn))
+        for lane in (v1, v2, other):
+            lane.started.set()
+        held, unrelated = await v1.acquire(), await other.acquire()
+        waiting = asyncio.ensure_future(v2.acquire())
+        await wait_until_async(lambda: len(v2.queue) == 1, 10, "v2's request to queue")
+        other.release(unrelated)  # another function's slot frees: no use to v2 yet
+        v1.release(held)  # now there is room: v2 must not wait out its queue
+        served = await asyncio.wait_for(waiting, 1)
+        assert v2.busy == {served} and v1.stopped == [held]
+
+    asyncio.run(scenario())

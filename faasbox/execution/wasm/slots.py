@@ -38,8 +38,7 @@ class Slots:
         running = False  # handed the budget's running slot: ours to use or to give back
         try:
             while True:
-                room = self._room(make=True)
-                if room and self.budget.reserve(self, running=running):
+                if self._room(make=True) and self.budget.reserve(self, running=running):
                     running = False
                     self.active += 1
                     break
@@ -48,8 +47,6 @@ class Slots:
                     self.budget.give_back()
                 if self.limit == 0:
                     raise self.queue.throttled()
-                if not room and self.reservation is not None:
-                    self.budget.refuse(self)  # woken when another version's instance ends
                 handed = await self.queue.wait(deadline, self._give_back)
                 if isinstance(handed, RunningSlot):
                     running = True
@@ -70,6 +67,8 @@ class Slots:
 
     def release(self) -> None:
         self.last_used = time.monotonic()
+        if self.reservation is not None:
+            self.reservation.give_turns(self)  # other versions may wait for this one
         if not self.budget.others_refused(self) and self.queue.hand(True):
             return  # the slot passes on
         # Another function's refused request has the running slot first (Budget.free).
@@ -111,6 +110,9 @@ class Slots:
 
     def has_idle(self) -> bool:
         return False  # an instance lives for one invocation
+
+    def has_waiters(self) -> bool:
+        return bool(self.queue.waiters)
 
     def stop_one_idle(self) -> bool:
         return False
