@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -105,10 +104,8 @@ def test_a_version_runs_once_the_other_versions_invocation_ends(server: RunningS
     # $LATEST needs an environment: the idle one of version 1 is stopped to make room.
     first, first_box = in_background(lambda: invoke(aws, function, "$LATEST", {"seconds": 0.5}))
     wait_until(lambda: busy(server) == 1, WAIT_S, "$LATEST to be running")
-    t0 = time.monotonic()
     status, second = invoke(aws, function, version, {"seconds": 0})
     first.join()
     assert status == 200 and first_box["result"][0] == 200
-    assert time.monotonic() - t0 < WAIT_S
     # One after the other, never side by side.
     assert second["started"] >= first_box["result"][1]["ended"]
