@@ -45,7 +45,7 @@ from faasbox.errors import (
 )
 from faasbox.execution.invoker import Invoker
 from faasbox.gateway import lambda_requests as req
-from faasbox.gateway.http import Headers, Scope, Send, header, respond, respond_json
+from faasbox.gateway.http import Headers, Scope, Send, header, respond, respond_json, send_file
 from faasbox.gateway.layer_api import function_layers
 from faasbox.lambda_ import log_format
 from faasbox.lambda_.limits import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
@@ -54,7 +54,6 @@ from faasbox.registry.code_store import UNZIP_FAILED, Package
 from faasbox.registry.models import ACCOUNT_ID, LATEST, split_function_name
 
 LIST_PAGE = 50
-CHUNK = 1 << 20
 CREDENTIAL_REGION = re.compile(r"Credential=[^/,\s]+/\d{8}/([a-z0-9-]+)/")
 Body = dict[str, Any]
 
@@ -244,16 +243,7 @@ class ControlPlaneApi:
                 break
         else:
             raise ResourceNotFound(f"Function {fn.arn} has no code package {file}")
-        headers = [
-            *headers,
-            (b"content-type", b"application/zip"),
-            (b"content-length", str(package.size).encode()),
-        ]
-        with package.path.open("rb") as f:
-            await send({"type": "http.response.start", "status": 200, "headers": headers})
-            while chunk := await asyncio.to_thread(f.read, CHUNK):
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b""})
+        await send_file(send, package.path, package.size, b"application/zip", headers)
 
     # --- helpers ---
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
 from typing import Any
 
 from faasbox.errors import RequestTooLarge, ServiceError
@@ -15,6 +17,7 @@ Send = Callable[[Message], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
 
 JSON = b"application/json"
+FILE_CHUNK = 1 << 20  # a file is read and sent a MiB at a time, off the event loop
 
 
 class ClientDisconnected(Exception):
@@ -64,6 +67,22 @@ async def respond(
         out.extend(headers)
     await send({"type": "http.response.start", "status": status, "headers": out})
     await send({"type": "http.response.body", "body": body})
+
+
+async def send_file(
+    send: Send, path: Path, size: int, content_type: bytes, headers: Headers
+) -> None:
+    """A file of `size` bytes (a deployment package), streamed: never whole in memory."""
+    out: Headers = [
+        *headers,
+        (b"content-type", content_type),
+        (b"content-length", str(size).encode()),
+    ]
+    with path.open("rb") as f:
+        await send({"type": "http.response.start", "status": 200, "headers": out})
+        while chunk := await asyncio.to_thread(f.read, FILE_CHUNK):
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
 
 
 async def respond_json(send: Send, status: int, data: Any, headers: Headers | None = None) -> None:

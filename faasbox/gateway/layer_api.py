@@ -31,14 +31,13 @@ from faasbox.errors import (
 )
 from faasbox.execution import runtimes
 from faasbox.gateway import lambda_requests as req
-from faasbox.gateway.http import Headers, Scope, Send, header, respond, respond_json
+from faasbox.gateway.http import Headers, Scope, Send, header, respond, respond_json, send_file
 from faasbox.registry import Registry
 from faasbox.registry.code_store import UNZIP_FAILED, Package
 from faasbox.registry.layers import LayerMeta, LayerVersion, not_found
 
 PREFIX = "/2018-10-31/layers"
 LIST_PAGE = 50
-CHUNK = 1 << 20
 NAME_PATTERN = (
     r"(arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\d{12}:layer:[a-zA-Z0-9-_]+)|[a-zA-Z0-9-_]+"
 )
@@ -168,16 +167,7 @@ class LayerApi:
 
     async def _download(self, send: Send, version: LayerVersion, headers: Headers) -> None:
         package = await asyncio.to_thread(self.package_of, version)
-        headers = [
-            *headers,
-            (b"content-type", b"application/zip"),
-            (b"content-length", str(package.size).encode()),
-        ]
-        with package.path.open("rb") as f:
-            await send({"type": "http.response.start", "status": 200, "headers": headers})
-            while chunk := await asyncio.to_thread(f.read, CHUNK):
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b""})
+        await send_file(send, package.path, package.size, b"application/zip", headers)
 
     # --- helpers ---
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from faasbox.execution.process.pool import drained_keys, pool_key, version_keys
+from faasbox.execution.lanes import drained_keys, pool_key, version_keys
 from faasbox.registry.models import LATEST, DeployedFunction, FunctionConfig
 
 

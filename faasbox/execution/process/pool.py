@@ -19,13 +19,13 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from faasbox.execution.admission import Budget
 from faasbox.execution.api import WorkerInfo
 from faasbox.execution.lane import EnvironmentLane
+from faasbox.execution.lanes import Lanes
 from faasbox.execution.process import jail
 from faasbox.execution.process.launcher import Jail, Launcher
 from faasbox.execution.process.limits import MemoryLimiter, clean_stale_groups
@@ -43,8 +43,6 @@ class Lease:
     init: InitOutcome | None = None  # set on a cold start
 
 
-PoolKey = tuple[str, str, str]
-
 # How long a request that finds every worker busy, and a start already under way, waits for
 # a worker to free before it starts one more. Starting on every busy arrival while a start was
 # under way grew the pool to about twice the concurrency it served (each start, raced and
@@ -52,28 +50,6 @@ PoolKey = tuple[str, str, str]
 # costs 5-10 ms of CPU on a quiet machine. The first busy arrival still starts at once (so
 # concurrency grows with demand), and a burst of long invocations starts the rest this late.
 SCALE_UP_AFTER_S = 0.005
-
-
-def pool_key(fn: DeployedFunction) -> PoolKey:
-    return (fn.name, fn.version, fn.revision_id)
-
-
-def drained_keys(
-    keys: Iterable[PoolKey], name: str, keep: DeployedFunction | None
-) -> list[PoolKey]:
-    """The pools a drain of `name` retires (every executor's rule): all of them when it was
-    removed (`keep` None), else those of `keep`'s version but `keep`'s own. Published
-    versions are immutable, so an update of $LATEST leaves their warm workers alone."""
-    return [
-        key
-        for key in keys
-        if key[0] == name and (keep is None or (key[1] == keep.version and key != pool_key(keep)))
-    ]
-
-
-def version_keys(keys: Iterable[PoolKey], name: str, version: str) -> list[PoolKey]:
-    """The pools of one version of `name` (a deleted published version retires them)."""
-    return [key for key in keys if key[:2] == (name, version)]
 
 
 class FunctionPool(EnvironmentLane[WorkerProcess, Lease]):
@@ -145,14 +121,13 @@ def clean_run_dir(run_dir: Path) -> None:
                 entry.rmdir()
 
 
-class PoolManager:
+class PoolManager(Lanes[FunctionPool]):
     """All pools, the idle reaper and the memory watchdog; the pools share `budget`, the
     invoker's global one."""
 
     def __init__(self, settings: RuntimeSettings, budget: Budget) -> None:
+        super().__init__(budget)
         self.settings = settings
-        self.budget = budget
-        self.pools: dict[PoolKey, FunctionPool] = {}
         self.workers: set[WorkerProcess] = set()
         self.run_dir = settings.data_dir / "run"
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -170,7 +145,6 @@ class PoolManager:
             jail=self._jail() if not self.jail_missing else None,
         )
         self._background: set[asyncio.Task[None]] = set()
-        self._ticker: asyncio.Task[None] | None = None
 
     def _jail(self) -> Jail:
         root = self.run_dir / f"root-{os.getpid()}-{id(self):x}"
@@ -183,41 +157,13 @@ class PoolManager:
             pids_cgroup=self.limiter.pids_base is not None,
         )
 
-    def pool_for(self, fn: DeployedFunction) -> FunctionPool:
-        key = pool_key(fn)
-        pool = self.pools.get(key)
-        if pool is None:
-            pool = self.pools[key] = FunctionPool(fn, self)
-            self.budget.join(pool)
-            self._ensure_ticker()
-        return pool
-
-    def _remove(self, key: PoolKey) -> None:
-        self.budget.leave(self.pools.pop(key))
+    def _new_lane(self, fn: DeployedFunction) -> FunctionPool:
+        return FunctionPool(fn, self)
 
     def retire_worker(self, worker: WorkerProcess) -> None:
         task = asyncio.get_running_loop().create_task(worker.stop())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-    def drain(self, name: str, keep: DeployedFunction | None = None) -> None:
-        """Retire the pools `drained_keys` names: idle workers now, busy ones after."""
-        for key in drained_keys(list(self.pools), name, keep):
-            self._retire(key)
-
-    def retire(self, name: str, version: str) -> None:
-        for key in version_keys(list(self.pools), name, version):
-            self._retire(key)
-
-    def _retire(self, key: PoolKey) -> None:
-        pool = self.pools[key]
-        pool.draining = True
-        pool.evict_idle()
-        if not pool.busy and not pool.starting:
-            self._remove(key)
-
-    def stop_idle(self, name: str) -> int:
-        return sum(pool.evict_idle() for key, pool in self.pools.items() if key[0] == name)
 
     def describe(self, name: str | None = None) -> list[WorkerInfo]:
         now = time.monotonic()
@@ -237,10 +183,6 @@ class PoolManager:
             for worker in [*pool.idle, *pool.busy]
         ]
 
-    def _ensure_ticker(self) -> None:
-        if self._ticker is None or self._ticker.done():
-            self._ticker = asyncio.get_running_loop().create_task(self._tick())
-
     async def _tick(self) -> None:
         watchdog = self.limiter.kind == "watchdog"
         interval = self.settings.watchdog_interval_s if watchdog else 1.0
@@ -257,12 +199,6 @@ class PoolManager:
                 if self.launcher.jail is None:
                     self.launcher.reap_strays({w.pid for w in self.workers})
 
-    def reap(self, idle_since: float) -> None:
-        for key, pool in list(self.pools.items()):
-            pool.evict_idle(older_than=idle_since)
-            if pool.size == 0 and not pool.queue and not pool.provisioned:
-                self._remove(key)
-
     def provision(self, fn: DeployedFunction) -> None:
         """Keep `provisionedConcurrency` workers of `fn` warm, starting them now."""
         if not fn.config.provisioned_concurrency:
@@ -273,10 +209,7 @@ class PoolManager:
         task.add_done_callback(self._background.discard)
 
     async def close(self) -> None:
-        self.budget.closing = True
-        for pool in self.pools.values():
-            pool.draining = True
-            pool.evict_idle()
+        self._close_lanes()
         for worker in list(self.workers):
             worker.kill()
         for worker in list(self.workers):
@@ -284,8 +217,7 @@ class PoolManager:
             worker.cleanup()
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
-        if self._ticker is not None:
-            self._ticker.cancel()
+        self._stop_ticker()
         self.launcher.close()
         self.limiter.close()  # after the spares: their cgroups are in the server's
         if self.launcher.jail is not None:

@@ -25,7 +25,7 @@ import ray
 
 from faasbox.execution.admission import Budget
 from faasbox.execution.api import Invocation, Outcome, WorkerInfo
-from faasbox.execution.process.pool import PoolKey, drained_keys, pool_key, version_keys
+from faasbox.execution.lanes import Lanes
 from faasbox.execution.ray.channel import ChannelClosed
 from faasbox.execution.ray.ledger import NAMESPACE
 from faasbox.execution.ray.pool import ActorPool, Environment, PlacementFailed, PoolOwner
@@ -69,15 +69,14 @@ def reachable(address: str, timeout_s: float = 5.0) -> None:
         ) from None
 
 
-class RayExecutor:
+class RayExecutor(Lanes[ActorPool]):
     kind = "ray"
 
     def __init__(self, settings: RuntimeSettings, budget: Budget) -> None:
         assert settings.ray_address is not None, "the runtime registry chose this for --ray"
         connect(settings.ray_address)
+        super().__init__(budget)
         self.owner = PoolOwner(settings, budget)
-        self.pools: dict[PoolKey, ActorPool] = {}
-        self._ticker: asyncio.Task[None] | None = None
         self._isolation_missing: list[str] = []
 
     def start(self) -> None:
@@ -110,36 +109,12 @@ class RayExecutor:
         pool.release(env)
         return outcome
 
-    def pool_for(self, fn: DeployedFunction) -> ActorPool:
-        key = pool_key(fn)
-        pool = self.pools.get(key)
-        if pool is None:
-            pool = self.pools[key] = ActorPool(fn, self.owner)
-            self.owner.budget.join(pool)
-            self._ensure_ticker()
-        return pool
+    def _new_lane(self, fn: DeployedFunction) -> ActorPool:
+        return ActorPool(fn, self.owner)
 
     def provision(self, fn: DeployedFunction) -> None:
         if fn.config.provisioned_concurrency:
             self.owner.keep(self.pool_for(fn).provision())
-
-    def drain(self, name: str, keep: DeployedFunction | None = None) -> None:
-        for key in drained_keys(list(self.pools), name, keep):
-            self._retire(key)
-
-    def retire(self, name: str, version: str) -> None:
-        for key in version_keys(list(self.pools), name, version):
-            self._retire(key)
-
-    def _retire(self, key: PoolKey) -> None:
-        pool = self.pools[key]
-        pool.draining = True
-        pool.evict_idle()
-        if not pool.busy and not pool.starting:
-            self.owner.budget.leave(self.pools.pop(key))
-
-    def stop_idle(self, name: str) -> int:
-        return sum(pool.evict_idle() for key, pool in self.pools.items() if key[0] == name)
 
     def workers(self, name: str | None = None) -> list[WorkerInfo]:
         now = time.monotonic()
@@ -188,34 +163,22 @@ class RayExecutor:
         return []  # each node's own: its environments' executors jail as the node allows
 
     async def close(self) -> None:
-        self.owner.budget.closing = True
-        for pool in self.pools.values():
-            pool.draining = True
-            pool.evict_idle()
+        self._close_lanes()
         for env, pool in [(e, p) for p in self.pools.values() for e in p.busy]:
             self.owner.stop(env, pool)
         if self.owner.background:
             await asyncio.gather(*self.owner.background, return_exceptions=True)
-        if self._ticker is not None:
-            self._ticker.cancel()
+        self._stop_ticker()
 
     def _environments(self) -> list[Environment]:
         return [e for p in self.pools.values() for e in [*p.idle, *p.busy]]
-
-    def _ensure_ticker(self) -> None:
-        if self._ticker is None or self._ticker.done():
-            self._ticker = asyncio.get_running_loop().create_task(self._tick())
 
     async def _tick(self) -> None:
         """Once a second: stop environments idle too long, or wanted by another gateway at
         their function's limit; forget those of dead nodes."""
         while self.pools:
             await asyncio.sleep(1.0)
-            idle_since = time.monotonic() - self.owner.settings.idle_timeout_s
-            for key, pool in list(self.pools.items()):
-                pool.evict_idle(older_than=idle_since)
-                if pool.size == 0 and not pool.queue and not pool.provisioned:
-                    self.owner.budget.leave(self.pools.pop(key))
+            self.reap(time.monotonic() - self.owner.settings.idle_timeout_s)
             # Each pool asks its ledger on its own; one unanswered ledger delays none.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(5):
