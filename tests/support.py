@@ -193,7 +193,7 @@ def lambda_client(url: str, credentials: Credentials | None) -> Any:
         region_name="us-east-1",
         aws_access_key_id=credentials.access_key_id if credentials else "test",
         aws_secret_access_key=credentials.secret_access_key if credentials else "test",
-        config=Config(retries={"max_attempts": 1}, read_timeout=60),
+        config=Config(retries={"total_max_attempts": 1}, read_timeout=60),
     )
 
 

@@ -162,7 +162,7 @@ def test_unsigned_boto3_is_refused(server: RunningServer) -> None:
         "lambda",
         endpoint_url=server.url,
         region_name="us-east-1",
-        config=Config(signature_version=botocore.UNSIGNED, retries={"max_attempts": 1}),
+        config=Config(signature_version=botocore.UNSIGNED, retries={"total_max_attempts": 1}),
     )
     with pytest.raises(botocore.exceptions.ClientError) as info:
         aws.invoke(FunctionName="hello-dev-hello", Payload=b"{}")

@@ -173,7 +173,9 @@ def unchecked(server: RunningServer) -> Any:
         region_name="us-east-1",
         aws_access_key_id=key,
         aws_secret_access_key=secret,
-        config=Config(retries={"max_attempts": 1}, parameter_validation=False, read_timeout=60),
+        config=Config(
+            retries={"total_max_attempts": 1}, parameter_validation=False, read_timeout=60
+        ),
     )
 
 

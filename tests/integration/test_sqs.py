@@ -37,7 +37,7 @@ def sqs_client(server: RunningServer, secret: str | None = None) -> Any:
         region_name="us-east-1",
         aws_access_key_id=server.credentials.access_key_id,
         aws_secret_access_key=secret or server.credentials.secret_access_key,
-        config=Config(retries={"max_attempts": 1}, read_timeout=60),
+        config=Config(retries={"total_max_attempts": 1}, read_timeout=60),
     )
 
 
