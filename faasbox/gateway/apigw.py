@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from faasbox.config.authorizers import AWS_IAM, JWT, REQUEST, HttpApiAuthorizer
 from faasbox.errors import AuthenticationError, RequestTooLarge, TooManyRequests
@@ -27,13 +27,15 @@ from faasbox.gateway.apigw_events import (
 from faasbox.gateway.apigw_json import v1_event_json, v2_event_json
 from faasbox.gateway.authorizers import LambdaAuthorizers, Refused
 from faasbox.gateway.http import Receive, Scope, Send, header, read_body, respond_json
-from faasbox.gateway.jwt_authorizer import JwtAuthorizers, JwtRefused
 from faasbox.gateway.routes import REST, Cors, Match, Route, RouteTable
 from faasbox.gateway.sigv4 import Checked, SigV4Authenticator
 from faasbox.lambda_.limits import SYNC_PAYLOAD_LIMIT
 from faasbox.registry import Registry
 from faasbox.registry.api_keys import ApiKeyStore
 from faasbox.registry.models import ACCOUNT_ID, DeployedFunction
+
+if TYPE_CHECKING:
+    from faasbox.gateway.jwt_authorizer import JwtAuthorizers
 
 log = logging.getLogger("faasbox.gateway")
 
@@ -64,7 +66,8 @@ class ApiGateway:
         self.invoker = invoker
         self.api_keys = api_keys
         self.authorizers = LambdaAuthorizers(invoker)
-        self.jwt = JwtAuthorizers()
+        # PyJWT and httpx take ~130 ms to import: only once a route has a JWT authorizer.
+        self.jwt: JwtAuthorizers | None = None
         self.recompile()
 
     def recompile(self) -> None:
@@ -74,7 +77,12 @@ class ApiGateway:
         # An authorizer is named by its key in its service's serverless.yml.
         self._by_key = {(f.config.service, f.config.key): f.name for f in functions}
         self.authorizers.clear()
-        self.jwt.clear()
+        if self.jwt is not None:
+            self.jwt.clear()
+        elif any(_is_jwt(route.authorizer) for route in self.table.routes):
+            from faasbox.gateway.jwt_authorizer import JwtAuthorizers
+
+            self.jwt = JwtAuthorizers()
 
     def claims(self, method: str, path: str) -> bool:
         return self.table.match(method, path) is not None
@@ -187,7 +195,10 @@ class ApiGateway:
         facts = RequestFacts.of(scope, request_id)
         name = self._by_key.get((route.service, route.authorizer.function))
         authorizer_fn = self.registry.get(name) if name is not None else None
-        if isinstance(route.authorizer, HttpApiAuthorizer) and route.authorizer.kind == JWT:
+        if _is_jwt(route.authorizer):
+            assert self.jwt is not None and isinstance(route.authorizer, HttpApiAuthorizer)
+            from faasbox.gateway.jwt_authorizer import JwtRefused
+
             try:
                 return await self.jwt.authorize(route.authorizer, facts)
             except JwtRefused as e:
@@ -300,6 +311,10 @@ class ApiGateway:
         headers.append((b"content-length", b"0"))
         await send({"type": "http.response.start", "status": 204, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
+
+
+def _is_jwt(authorizer: object) -> bool:
+    return isinstance(authorizer, HttpApiAuthorizer) and authorizer.kind == JWT
 
 
 def _json_response(status: int, body: dict[str, str]) -> HttpResponse:

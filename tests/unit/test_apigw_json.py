@@ -72,7 +72,7 @@ def route(kind: str, draw: st.DrawFn) -> Route:
     )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     facts=requests(),
     data=st.data(),
@@ -90,7 +90,7 @@ def test_a_payload_2_0_event_is_the_bytes_json_dumps_gave(
     assert same(v2_event_json(facts, match, body, beside, authorizer), encode_event(event, body))
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     facts=requests(),
     data=st.data(),
