@@ -42,7 +42,7 @@ from faasbox.config.functions import (
 )
 from faasbox.config.keypath import KeyPath
 from faasbox.config.logging_config import provider_logging
-from faasbox.config.queues import declared_queues, other_resources
+from faasbox.config.queues import check_visibility, declared_queues, other_resources
 from faasbox.config.requirements_layer import requirements_layer, with_requirements_layer
 from faasbox.config.spec import (
     DEFAULT_MEMORY_MB,
@@ -191,6 +191,9 @@ def _build_service(
         ctx, provider.get("apiGateway") or {}, ("provider", "apiGateway"), "a mapping"
     )
     media_path = ("provider", "apiGateway", "binaryMediaTypes")
+    queues = declared_queues(ctx, doc)
+    for key, spec in functions.items():
+        check_visibility(ctx, queues, key, spec.timeout, spec.events)
     return construct(
         ctx,
         (),
@@ -207,7 +210,7 @@ def _build_service(
         ),
         api_keys=_api_keys(ctx, api_gateway.get("apiKeys")),
         http_api=http_api,
-        queues=declared_queues(ctx, doc),
+        queues=queues,
         warnings=ctx.warnings,
         raw=doc,
     )

@@ -43,6 +43,7 @@ SQS_EVENT_KEYS = frozenset(
 )
 MAX_BATCH_SIZE = 10000
 MAX_BATCHING_WINDOW_S = 300
+DEFAULT_VISIBILITY_TIMEOUT_S = 30  # SQS's, for a queue declared without one
 
 
 def queue_ref(ctx: Context, value: object, path: KeyPath) -> str:
@@ -134,3 +135,33 @@ def check_sqs_event(ctx: Context, body: object, path: KeyPath) -> None:
             (*path, "functionResponseType"),
             f"expected ReportBatchItemFailures, got {show(response_type)}",
         )
+
+
+def check_visibility(
+    ctx: Context,
+    queues: dict[str, dict[str, Any]],
+    function: str,
+    timeout: float,
+    events: list[dict[str, Any]],
+) -> None:
+    """Lambda refuses an sqs event source whose queue's visibility timeout is below the
+    function's timeout: a message would be visible again, and handed to a second invocation,
+    while the first still runs. Checked for the queues this file declares (an ARN of a queue
+    made elsewhere is not known here)."""
+    for index, event in enumerate(events):
+        if "sqs" not in event:
+            continue
+        body = event["sqs"]
+        ref = body.get("arn") if isinstance(body, dict) else body
+        name = queue_ref(ctx, ref, ()).rsplit(":", 1)[1]
+        queue = queues.get(name) or next((q for q in queues.values() if q["name"] == name), None)
+        if queue is None:
+            continue
+        visibility = int(queue["attributes"].get("VisibilityTimeout", DEFAULT_VISIBILITY_TIMEOUT_S))
+        if visibility < timeout:
+            raise ctx.error(
+                ("functions", function, "events", index, "sqs"),
+                f"Queue visibility timeout: {visibility} seconds is less than Function timeout: "
+                f"{timeout:g} seconds (raise the queue's VisibilityTimeout; AWS advises 6x the "
+                "function's timeout)",
+            )

@@ -45,7 +45,7 @@ resources:
       Type: AWS::SQS::Queue
       Properties:
         QueueName: jobs
-        VisibilityTimeout: 5
+        VisibilityTimeout: 10
         RedrivePolicy: {deadLetterTargetArn: {Fn::GetAtt: [Failed, Arn]}, maxReceiveCount: 3}
     Failed:
       Type: AWS::SQS::Queue
@@ -67,11 +67,41 @@ def test_async_settings_queues_and_sqs_events(tmp_path: Path) -> None:
     assert spec.queues["Failed"] == {"name": "Failed", "attributes": {}}
     jobs = spec.queues["Jobs"]
     assert jobs["name"] == "jobs"
-    assert jobs["attributes"]["VisibilityTimeout"] == "5"
+    assert jobs["attributes"]["VisibilityTimeout"] == "10"
     assert json.loads(jobs["attributes"]["RedrivePolicy"]) == {
         "deadLetterTargetArn": "arn:aws:sqs:us-east-1:000000000000:Failed",
         "maxReceiveCount": 3,
     }
+
+
+ARN = "arn:aws:sqs:us-east-1:000000000000"
+QUEUE = "resources: {Resources: {Jobs: {Type: AWS::SQS::Queue, Properties: %s}}}\n"
+
+
+@pytest.mark.parametrize(
+    ("timeout", "properties", "event", "refused"),
+    [
+        (10, "{VisibilityTimeout: 5}", "{arn: {Fn::GetAtt: [Jobs, Arn]}}",
+         "5 seconds is less than Function timeout: 10"),
+        (31, "{}", f"{ARN}:Jobs", "30 seconds is less than Function timeout: 31"),
+        (8, "{QueueName: jobs, VisibilityTimeout: 7}", f"{ARN}:jobs", "7 seconds is less"),
+        (10, "{VisibilityTimeout: 10}", "{arn: {Fn::GetAtt: [Jobs, Arn]}}", None),
+        (900, "{}", f"{ARN}:elsewhere", None),
+    ],
+)  # fmt: skip
+def test_an_sqs_event_needs_a_visibility_timeout_of_at_least_the_function_timeout(
+    tmp_path: Path, timeout: int, properties: str, event: str, refused: str | None
+) -> None:
+    text = (
+        "service: s\nprovider: {name: aws}\nfunctions:\n  f:\n    handler: h.h\n"
+        f"    timeout: {timeout}\n    events: [{{sqs: {event}}}]\n" + QUEUE % properties
+    )
+    if refused is None:
+        assert load(tmp_path, text).functions["f"].timeout == timeout
+        return
+    where = r"functions\.f\.events\[0\]\.sqs"
+    with pytest.raises(ConfigError, match=rf"{where}: Queue visibility timeout: {refused}"):
+        load(tmp_path, text)
 
 
 @pytest.mark.parametrize(
