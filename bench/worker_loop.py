@@ -5,6 +5,7 @@ Prints the calling thread's CPU per invocation (`time.thread_time`, the least of
 rounds); `--profile` prints a cProfile of one round on that thread's CPU clock.
 
     .venv/bin/python -m bench.worker_loop [--binary] [--rounds 7] [--calls 20000]
+    .venv/bin/python -m bench.worker_loop --floor   # the floor's worker, for comparison
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import threading
 import time
 from typing import Any
 
+from bench.bare_roundtrip import answer
 from faasbox.execution.process.python import worker
 
 BOOT = {
@@ -104,10 +106,18 @@ def main() -> None:
         help="with --binary: the handler returns a grayscale "
         "made once, so that only the worker's own work per image is measured",
     )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="the floor's worker instead (bench/bare_roundtrip.py: json.loads of the event, "
+        "json.dumps of a result, one frame back): what faasbox's worker does beyond it",
+    )
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--calls", type=int, default=0)
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
+    if args.floor and args.binary:
+        parser.error("--floor is the hello's floor; bench.image's floor is bench/binary_floor.py")
     calls = args.calls or (300 if args.binary and not args.fixed else 20000)
 
     report = os.fdopen(os.dup(1), "w")
@@ -143,8 +153,12 @@ def main() -> None:
 
     def one_round() -> float:
         started = time.thread_time()
-        for _ in range(calls):
-            worker.invoke(ours, handler, BOOT, header, body)
+        if args.floor:
+            for _ in range(calls):
+                answer(ours, body)
+        else:
+            for _ in range(calls):
+                worker.invoke(ours, handler, BOOT, header, body)
         return (time.thread_time() - started) / calls * 1e6
 
     one_round()  # warm up
@@ -155,7 +169,8 @@ def main() -> None:
         stats.sort_stats("tottime").print_stats(25)
     best = min(one_round() for _ in range(args.rounds))
     report.write(
-        f"{'gray' if args.binary else 'hello'}: {best:.2f} µs CPU per invoke "
+        f"{'gray' if args.binary else 'hello'}{' (the floor)' if args.floor else ''}: "
+        f"{best:.2f} µs CPU per invoke "
         f"(least of {args.rounds} rounds of {calls})\n"
     )
     report.flush()
